@@ -1,0 +1,24 @@
+//! sea-orm entities: one module per table. Timestamps are Unix seconds (i64) so that SQLite and
+//! PostgreSQL store them identically; lists are JSON text, parsed by the domain layer.
+
+pub mod access_token;
+pub mod audit_event;
+pub mod authorization_code;
+pub mod authorization_request;
+pub mod client;
+pub mod consent;
+pub mod email_code;
+pub mod refresh_family;
+pub mod refresh_token;
+pub mod session;
+pub mod signing_key;
+pub mod tenant;
+pub mod user;
+
+use sea_orm::EntityTrait;
+
+/// A table whose rows belong to one tenant. The repository layer scopes every query on such a table
+/// through this column, so there is exactly one place where tenant isolation is enforced.
+pub trait TenantOwned: EntityTrait {
+    fn tenant_column() -> Self::Column;
+}

@@ -1,0 +1,14 @@
+//! Schema migrations. Each migration is a frozen snapshot of the schema change it makes: entities may
+//! evolve, migrations never do.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_initial::Migration)]
+    }
+}

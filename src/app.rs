@@ -1,0 +1,215 @@
+//! Application state, built once at start-up and passed explicitly (no globals: tests run many servers
+//! in one process), and the per-request tenant context that domain functions receive.
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    audit::{self, Event, Origin},
+    cache::TtlCache,
+    client::{self, Client},
+    config::{Config, Lifetimes},
+    crypto::{CodeHasher, MasterKey},
+    fsutil,
+    keys::{self, Keyring},
+    mail::{MailError, Mailer},
+    ratelimit::Limiters,
+    store::{self, Scoped, StoreError, StoreResult},
+    tenant::{self, Tenant, TenantError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("master key: {0}")]
+    MasterKey(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+}
+
+pub struct App {
+    pub db: DatabaseConnection,
+    pub config: Config,
+    pub master: MasterKey,
+    pub hasher: CodeHasher,
+    pub mailer: Mailer,
+    pub limiters: Limiters,
+    tenants: TtlCache<String, Tenant>,
+    keyrings: TtlCache<String, Keyring>,
+    clients: TtlCache<(String, String), Client>,
+}
+
+pub const DEFAULT_TENANT: &str = "default";
+
+/// Loads the master key from configuration or from its file; in the embedded default, generates one.
+fn load_master_key(config: &Config) -> Result<MasterKey, StartupError> {
+    if let Some(text) = &config.master_key {
+        return MasterKey::from_base64(text).map_err(|e| StartupError::MasterKey(e.to_string()));
+    }
+    let path = config
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("master.key"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => MasterKey::from_base64(&text)
+            .map_err(|e| StartupError::MasterKey(format!("{}: {e}", path.display()))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate();
+            write_new_secret_file(&path, key.to_base64().as_bytes())
+                .map_err(|e| StartupError::MasterKey(format!("{}: {e}", path.display())))?;
+            tracing::warn!(
+                path = %path.display(),
+                "GENERATED A NEW MASTER KEY. Fine for development; in production supply your own \
+                 (LATCHKEY_MASTER_KEY or master_key_file) and keep it outside the data directory."
+            );
+            Ok(key)
+        }
+        Err(error) => Err(StartupError::MasterKey(format!(
+            "{}: {error}",
+            path.display()
+        ))),
+    }
+}
+
+fn write_new_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+impl App {
+    /// Opens storage, migrates, and loads keys. With `ensure_default_tenant`, creates the `default`
+    /// tenant on first start.
+    pub async fn start(
+        config: Config,
+        ensure_default_tenant: bool,
+    ) -> Result<Arc<Self>, StartupError> {
+        fsutil::create_private_dir(&config.data_dir)
+            .map_err(|e| StartupError::DataDir(config.data_dir.display().to_string(), e))?;
+        let master = load_master_key(&config)?;
+        let db = store::connect(&config.database_url(), config.database_max_connections).await?;
+        store::migrate(&db).await?;
+        for file in ["latchkey.db", "latchkey.db-wal", "latchkey.db-shm"] {
+            let _ = fsutil::restrict(&config.data_dir.join(file));
+        }
+        let mailer = Mailer::from_config(&config.mail, &config.data_dir)?;
+        let cache_ttl = Duration::from_secs(config.lifetimes.cache.max(0) as u64);
+        let app = Self {
+            hasher: CodeHasher::new(&master),
+            limiters: Limiters::new(&config.rate_limits),
+            tenants: TtlCache::new(cache_ttl),
+            keyrings: TtlCache::new(cache_ttl),
+            clients: TtlCache::new(cache_ttl),
+            db,
+            master,
+            mailer,
+            config,
+        };
+        if ensure_default_tenant && app.tenant(DEFAULT_TENANT).await?.is_none() {
+            match tenant::create(&app.db, &app.master, DEFAULT_TENANT, "Latchkey", true).await {
+                // Another node created it first.
+                Ok(_) | Err(TenantError::Exists(_)) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(Arc::new(app))
+    }
+
+    pub fn lifetimes(&self) -> &Lifetimes {
+        &self.config.lifetimes
+    }
+
+    pub async fn tenant(&self, slug: &str) -> StoreResult<Option<Arc<Tenant>>> {
+        let key = slug.to_owned();
+        if let Some(tenant) = self.tenants.get(&key) {
+            return Ok(Some(tenant));
+        }
+        let Some(tenant) = tenant::find_by_slug(&self.db, &self.master, slug).await? else {
+            return Ok(None);
+        };
+        let tenant = Arc::new(tenant);
+        self.tenants.put(key, tenant.clone());
+        Ok(Some(tenant))
+    }
+
+    pub async fn keyring(&self, tenant: &Tenant) -> StoreResult<Arc<Keyring>> {
+        if let Some(keyring) = self.keyrings.get(&tenant.id) {
+            return Ok(keyring);
+        }
+        let keyring = Arc::new(keys::load_keyring(tenant.scope(&self.db), &tenant.data_key).await?);
+        self.keyrings.put(tenant.id.clone(), keyring.clone());
+        Ok(keyring)
+    }
+
+    /// The tenant context for one request, or `None` for an unknown tenant.
+    pub async fn context(&self, slug: &str, origin: Origin) -> StoreResult<Option<Ctx<'_>>> {
+        let Some(tenant) = self.tenant(slug).await? else {
+            return Ok(None);
+        };
+        let issuer = tenant.issuer(self.config.base_url());
+        Ok(Some(Ctx {
+            app: self,
+            tenant,
+            issuer,
+            origin,
+        }))
+    }
+}
+
+/// Everything domain code needs for one request to one tenant.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub tenant: Arc<Tenant>,
+    pub issuer: String,
+    pub origin: Origin,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn scope(&self) -> Scoped<'_> {
+        self.tenant.scope(&self.app.db)
+    }
+
+    pub fn lifetimes(&self) -> &Lifetimes {
+        &self.app.config.lifetimes
+    }
+
+    pub async fn keyring(&self) -> StoreResult<Arc<Keyring>> {
+        self.app.keyring(&self.tenant).await
+    }
+
+    pub async fn client(&self, client_id: &str) -> StoreResult<Option<Arc<Client>>> {
+        let key = (self.tenant.id.clone(), client_id.to_owned());
+        if let Some(client) = self.app.clients.get(&key) {
+            return Ok(Some(client));
+        }
+        let Some(client) = client::find(self.scope(), client_id).await? else {
+            return Ok(None);
+        };
+        let client = Arc::new(client);
+        self.app.clients.put(key, client.clone());
+        Ok(Some(client))
+    }
+
+    /// Records an audit event. A failed audit write is logged, not surfaced: the action it describes
+    /// already happened.
+    pub async fn audit(&self, event: Event<'_>) {
+        if let Err(error) = audit::record(&self.app.db, &self.origin, event).await {
+            tracing::error!(%error, "audit write failed");
+        }
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}/{path}", self.issuer)
+    }
+}

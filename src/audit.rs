@@ -1,0 +1,101 @@
+//! The audit trail: an append-only table with one row per security-relevant event. Rows are only ever
+//! inserted (no code path updates or deletes them); ordering by `id` gives the sequence a later hash chain
+//! or export can follow.
+
+use entity::audit_event;
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, NotSet, QueryOrder, QuerySelect};
+
+use crate::store::{StoreResult, now};
+
+/// Who did it, from where. Built once per request by the HTTP layer.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// One event. `actor` is `user:{id}`, `client:{client_id}`, `operator` or `anonymous`; `target` names
+/// what was acted on. Secrets never go in any field: name tokens by family id or display prefix.
+#[derive(Debug, Clone)]
+pub struct Event<'a> {
+    pub tenant_id: Option<&'a str>,
+    pub actor: String,
+    pub action: &'static str,
+    pub target: Option<String>,
+    pub outcome: Outcome,
+    pub details: Option<serde_json::Value>,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(tenant_id: &'a str, actor: impl Into<String>, action: &'static str) -> Self {
+        Self {
+            tenant_id: Some(tenant_id),
+            actor: actor.into(),
+            action,
+            target: None,
+            outcome: Outcome::Success,
+            details: None,
+        }
+    }
+
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    pub fn failed(mut self) -> Self {
+        self.outcome = Outcome::Failure;
+        self
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+}
+
+pub async fn record(db: &DatabaseConnection, origin: &Origin, event: Event<'_>) -> StoreResult<()> {
+    let row = audit_event::ActiveModel {
+        id: NotSet,
+        tenant_id: Set(event.tenant_id.map(str::to_owned)),
+        occurred_at: Set(now()),
+        actor: Set(event.actor),
+        action: Set(event.action.to_owned()),
+        target: Set(event.target),
+        outcome: Set(event.outcome.as_str().to_owned()),
+        ip: Set(origin.ip.clone()),
+        user_agent: Set(origin
+            .user_agent
+            .as_ref()
+            .map(|ua| ua.chars().take(512).collect())),
+        details: Set(event.details.map(|d| d.to_string())),
+    };
+    audit_event::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The most recent events, newest first (operator CLI and tests).
+pub async fn recent(db: &DatabaseConnection, limit: u64) -> StoreResult<Vec<audit_event::Model>> {
+    Ok(audit_event::Entity::find()
+        .order_by_desc(audit_event::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}

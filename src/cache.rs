@@ -1,0 +1,55 @@
+//! A tiny time-bounded cache. Nodes are stateless: anything cached here is re-read from the database
+//! after `ttl`, so a change made on another node (a rotated key, a deleted client) is seen within it.
+
+use std::{
+    collections::HashMap,
+    hash::Hash,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+pub struct TtlCache<K, V> {
+    ttl: Duration,
+    entries: RwLock<HashMap<K, (Arc<V>, Instant)>>,
+}
+
+impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, key: &K) -> Option<Arc<V>> {
+        let entries = self
+            .entries
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries
+            .get(key)
+            .filter(|(_, loaded)| loaded.elapsed() < self.ttl)
+            .map(|(value, _)| value.clone())
+    }
+
+    pub fn put(&self, key: K, value: Arc<V>) {
+        let mut entries = self
+            .entries
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() > 10_000 {
+            let ttl = self.ttl;
+            entries.retain(|_, (_, loaded)| loaded.elapsed() < ttl);
+        }
+        entries.insert(key, (value, Instant::now()));
+    }
+
+    /// Drops an entry this node knows to be stale (it changed it itself).
+    pub fn invalidate(&self, key: &K) {
+        let mut entries = self
+            .entries
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.remove(key);
+    }
+}

@@ -1,0 +1,297 @@
+//! OAuth clients registered in a tenant.
+
+use entity::client;
+use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
+use url::Url;
+
+use crate::{
+    crypto::{self, constant_time_eq, sha256},
+    keys::SigningAlg,
+    store::{Scoped, StoreError, StoreResult, from_json_list, now, to_json_list},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "authorization_code" => Some(Self::AuthorizationCode),
+            "refresh_token" => Some(Self::RefreshToken),
+            "client_credentials" => Some(Self::ClientCredentials),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    secret_hash: Option<Vec<u8>>,
+    pub secret_prefix: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    /// First-party clients skip the consent page.
+    pub first_party: bool,
+    pub id_token_alg: SigningAlg,
+    pub access_token_alg: SigningAlg,
+    pub created_at: i64,
+}
+
+impl Client {
+    pub fn is_confidential(&self) -> bool {
+        self.secret_hash.is_some()
+    }
+
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Constant-time check of a presented secret against the stored SHA-256.
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        match &self.secret_hash {
+            Some(stored) => constant_time_eq(stored, &sha256(presented.as_bytes())),
+            None => false,
+        }
+    }
+
+    /// Exact string match, except that a loopback IP-literal redirect may use any port
+    /// (RFC 8252 §7.3; OAuth 2.1 §8.4.2). `localhost` gets no such latitude.
+    pub fn redirect_uri_registered(&self, presented: &str) -> bool {
+        self.redirect_uris.iter().any(|registered| {
+            registered == presented || loopback_equal_but_port(registered, presented)
+        })
+    }
+
+    pub fn post_logout_redirect_uri_registered(&self, presented: &str) -> bool {
+        self.post_logout_redirect_uris
+            .iter()
+            .any(|registered| registered == presented)
+    }
+}
+
+fn loopback_equal_but_port(registered: &str, presented: &str) -> bool {
+    let (Ok(mut a), Ok(mut b)) = (Url::parse(registered), Url::parse(presented)) else {
+        return false;
+    };
+    let is_loopback_ip = |u: &Url| {
+        u.scheme() == "http"
+            && match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                _ => false,
+            }
+    };
+    if !is_loopback_ip(&a) || !is_loopback_ip(&b) {
+        return false;
+    }
+    let _ = a.set_port(None);
+    let _ = b.set_port(None);
+    a == b
+}
+
+fn from_row(row: client::Model) -> StoreResult<Client> {
+    let grant_types = from_json_list(&row.grant_types)?
+        .iter()
+        .map(|g| {
+            GrantType::parse(g).ok_or_else(|| StoreError::Corrupt(format!("grant type {g:?}")))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Client {
+        client_id: row.client_id,
+        name: row.name,
+        secret_hash: row.secret_hash,
+        secret_prefix: row.secret_prefix,
+        redirect_uris: from_json_list(&row.redirect_uris)?,
+        post_logout_redirect_uris: from_json_list(&row.post_logout_redirect_uris)?,
+        grant_types,
+        scopes: from_json_list(&row.scopes)?,
+        first_party: row.first_party,
+        id_token_alg: row.id_token_alg.parse().map_err(StoreError::Corrupt)?,
+        access_token_alg: row.access_token_alg.parse().map_err(StoreError::Corrupt)?,
+        created_at: row.created_at,
+    })
+}
+
+/// What an operator (or, later, dynamic registration) asks for.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub confidential: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    pub first_party: bool,
+    pub id_token_alg: SigningAlg,
+    pub access_token_alg: SigningAlg,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid redirect URI {0:?}: must be an absolute URI without a fragment")]
+    InvalidRedirectUri(String),
+    #[error("a public client cannot use client_credentials")]
+    PublicClientCredentials,
+    #[error("authorization_code needs at least one redirect URI")]
+    MissingRedirectUri,
+    #[error("invalid scope {0:?}")]
+    InvalidScope(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn validate_uri(uri: &str) -> Result<(), ClientError> {
+    let parsed = Url::parse(uri).map_err(|_| ClientError::InvalidRedirectUri(uri.to_owned()))?;
+    if parsed.fragment().is_some() || uri.contains('*') {
+        return Err(ClientError::InvalidRedirectUri(uri.to_owned()));
+    }
+    Ok(())
+}
+
+pub fn valid_scope_token(scope: &str) -> bool {
+    // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+    !scope.is_empty()
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// Registers a client; returns it and, for a confidential client, its secret (shown once, stored hashed).
+pub async fn create(
+    scope: Scoped<'_>,
+    new: NewClient,
+) -> Result<(Client, Option<String>), ClientError> {
+    for uri in new
+        .redirect_uris
+        .iter()
+        .chain(&new.post_logout_redirect_uris)
+    {
+        validate_uri(uri)?;
+    }
+    if !new.confidential && new.grant_types.contains(&GrantType::ClientCredentials) {
+        return Err(ClientError::PublicClientCredentials);
+    }
+    if new.grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
+        return Err(ClientError::MissingRedirectUri);
+    }
+    if let Some(bad) = new.scopes.iter().find(|s| !valid_scope_token(s)) {
+        return Err(ClientError::InvalidScope(bad.clone()));
+    }
+    let client_id = format!("lk_{}", crypto::random_id());
+    let secret = new.confidential.then(|| crypto::random_token("lk_cs_"));
+    let grant_types: Vec<String> = new
+        .grant_types
+        .iter()
+        .map(|g| g.as_str().to_owned())
+        .collect();
+    let row = client::ActiveModel {
+        id: Set(crypto::random_id()),
+        tenant_id: Set(String::new()),
+        client_id: Set(client_id.clone()),
+        name: Set(new.name),
+        secret_hash: Set(secret.as_ref().map(|s| sha256(s.as_bytes()).to_vec())),
+        secret_prefix: Set(secret.as_deref().map(crypto::display_prefix)),
+        redirect_uris: Set(to_json_list(&new.redirect_uris)),
+        post_logout_redirect_uris: Set(to_json_list(&new.post_logout_redirect_uris)),
+        grant_types: Set(to_json_list(&grant_types)),
+        scopes: Set(to_json_list(&new.scopes)),
+        first_party: Set(new.first_party),
+        id_token_alg: Set(new.id_token_alg.as_str().to_owned()),
+        access_token_alg: Set(new.access_token_alg.as_str().to_owned()),
+        created_at: Set(now()),
+    };
+    scope.insert::<client::Entity, _>(row).await?;
+    let client = find(scope, &client_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("client vanished".into()))?;
+    Ok((client, secret))
+}
+
+pub async fn find(scope: Scoped<'_>, client_id: &str) -> StoreResult<Option<Client>> {
+    let row = scope
+        .select::<client::Entity>()
+        .filter(client::Column::ClientId.eq(client_id))
+        .one(scope.db)
+        .await?;
+    row.map(from_row).transpose()
+}
+
+pub async fn list(scope: Scoped<'_>) -> StoreResult<Vec<Client>> {
+    scope
+        .select::<client::Entity>()
+        .order_by_asc(client::Column::CreatedAt)
+        .all(scope.db)
+        .await?
+        .into_iter()
+        .map(from_row)
+        .collect()
+}
+
+pub async fn delete(scope: Scoped<'_>, client_id: &str) -> StoreResult<bool> {
+    let result = scope
+        .delete::<client::Entity>()
+        .filter(client::Column::ClientId.eq(client_id))
+        .exec(scope.db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_with(uris: &[&str]) -> Client {
+        Client {
+            client_id: "c".into(),
+            name: "c".into(),
+            secret_hash: None,
+            secret_prefix: None,
+            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![],
+            scopes: vec![],
+            first_party: false,
+            id_token_alg: SigningAlg::RS256,
+            access_token_alg: SigningAlg::ES256,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn redirect_matching_is_exact_except_loopback_port() {
+        let c = client_with(&[
+            "https://app.example/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8000/cb",
+            "http://localhost:3000/cb",
+        ]);
+        assert!(c.redirect_uri_registered("https://app.example/cb"));
+        assert!(!c.redirect_uri_registered("https://app.example/cb/"));
+        assert!(!c.redirect_uri_registered("https://app.example/cb?x=1"));
+        assert!(!c.redirect_uri_registered("https://app.example:444/cb"));
+        assert!(c.redirect_uri_registered("http://127.0.0.1:53127/cb"));
+        assert!(!c.redirect_uri_registered("http://127.0.0.1:53127/other"));
+        assert!(c.redirect_uri_registered("http://[::1]:1234/cb"));
+        assert!(
+            !c.redirect_uri_registered("http://localhost:4000/cb"),
+            "localhost is not an IP literal"
+        );
+        assert!(c.redirect_uri_registered("http://localhost:3000/cb"));
+    }
+}

@@ -1,0 +1,319 @@
+//! Configuration: built-in defaults, then an optional TOML file, then `LATCHKEY_*` environment variables.
+//! Every key and its default is documented in docs/configuration.md.
+
+use std::{net::SocketAddr, path::PathBuf, str::FromStr};
+
+use serde::Deserialize;
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid value for {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds to.
+    pub listen: SocketAddr,
+    /// The externally visible base URL; tenant issuers are `{public_url}/t/{tenant}`.
+    pub public_url: Url,
+    /// Where the embedded database, the generated master key and the mail outbox live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to a SQLite file inside `data_dir`.
+    pub database_url: Option<String>,
+    /// Database connection pool size per node.
+    pub database_max_connections: u32,
+    /// Base64 of 32 random bytes. Takes precedence over `master_key_file`.
+    pub master_key: Option<String>,
+    /// File holding the master key; defaults to `{data_dir}/master.key`, generated on first start.
+    pub master_key_file: Option<PathBuf>,
+    /// HTTP worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+    /// Use the first `X-Forwarded-For` address as the client IP (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    pub mail: MailConfig,
+    pub lifetimes: Lifetimes,
+    pub rate_limits: RateLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    pub from: String,
+    /// Without an SMTP host, mail goes to the console and to `{data_dir}/outbox`.
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u16>,
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP: only for a relay on the same host or in tests.
+    None,
+    Starttls,
+    Tls,
+}
+
+impl FromStr for SmtpTls {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Self::None),
+            "starttls" => Ok(Self::Starttls),
+            "tls" => Ok(Self::Tls),
+            other => Err(format!("expected none, starttls or tls, got {other:?}")),
+        }
+    }
+}
+
+/// Lifetimes in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Lifetimes {
+    pub access_token: i64,
+    pub id_token: i64,
+    pub authorization_code: i64,
+    pub authorization_request: i64,
+    pub email_code: i64,
+    pub refresh_idle: i64,
+    pub refresh_absolute: i64,
+    pub session_idle: i64,
+    pub session_absolute: i64,
+    /// How long cached tenants, keys and clients are trusted before a node re-reads them.
+    pub cache: i64,
+}
+
+/// Per-node rate limits (governor). Counts that must hold across nodes live in the database instead.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    pub code_send_per_email_per_hour: u32,
+    pub code_send_per_ip_per_hour: u32,
+    pub code_check_per_ip_per_minute: u32,
+    pub token_per_client_per_second: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            // `localhost`, not 127.0.0.1: WebAuthn needs a domain as RP ID, and browsers treat
+            // localhost as a secure context.
+            public_url: Url::parse("http://localhost:8080").expect("static URL"),
+            data_dir: PathBuf::from("latchkey-data"),
+            database_url: None,
+            database_max_connections: 16,
+            master_key: None,
+            master_key_file: None,
+            workers: None,
+            trust_forwarded_for: false,
+            mail: MailConfig::default(),
+            lifetimes: Lifetimes::default(),
+            rate_limits: RateLimits::default(),
+        }
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            from: "Latchkey <no-reply@localhost>".into(),
+            smtp_host: None,
+            smtp_port: None,
+            smtp_tls: SmtpTls::Starttls,
+            smtp_username: None,
+            smtp_password: None,
+        }
+    }
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            access_token: 15 * 60,
+            id_token: 60 * 60,
+            authorization_code: 60,
+            authorization_request: 30 * 60,
+            email_code: 5 * 60,
+            refresh_idle: 14 * 24 * 3600,
+            refresh_absolute: 90 * 24 * 3600,
+            session_idle: 24 * 3600,
+            session_absolute: 14 * 24 * 3600,
+            cache: 30,
+        }
+    }
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            code_send_per_email_per_hour: 10,
+            code_send_per_ip_per_hour: 60,
+            code_check_per_ip_per_minute: 30,
+            token_per_client_per_second: 200,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overlaid by the TOML file (if any), overlaid by the environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let file = file
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("LATCHKEY_CONFIG").map(PathBuf::from));
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path, source })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|key| std::env::var(key).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: FromStr>(key: &'static str, value: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.parse().map_err(|e: T::Err| ConfigError::Invalid {
+                key,
+                reason: e.to_string(),
+            })
+        }
+        macro_rules! env {
+            ($key:literal => $field:expr) => {
+                if let Some(v) = get($key) {
+                    $field = parse($key, v)?;
+                }
+            };
+            ($key:literal => some $field:expr) => {
+                if let Some(v) = get($key) {
+                    $field = Some(parse($key, v)?);
+                }
+            };
+        }
+        env!("LATCHKEY_LISTEN" => self.listen);
+        env!("LATCHKEY_PUBLIC_URL" => self.public_url);
+        env!("LATCHKEY_DATA_DIR" => self.data_dir);
+        env!("DATABASE_URL" => some self.database_url);
+        env!("LATCHKEY_DATABASE_URL" => some self.database_url);
+        env!("LATCHKEY_DATABASE_MAX_CONNECTIONS" => self.database_max_connections);
+        env!("LATCHKEY_MASTER_KEY" => some self.master_key);
+        env!("LATCHKEY_MASTER_KEY_FILE" => some self.master_key_file);
+        env!("LATCHKEY_WORKERS" => some self.workers);
+        env!("LATCHKEY_TRUST_FORWARDED_FOR" => self.trust_forwarded_for);
+        env!("LATCHKEY_MAIL_FROM" => self.mail.from);
+        env!("LATCHKEY_SMTP_HOST" => some self.mail.smtp_host);
+        env!("LATCHKEY_SMTP_PORT" => some self.mail.smtp_port);
+        env!("LATCHKEY_SMTP_TLS" => self.mail.smtp_tls);
+        env!("LATCHKEY_SMTP_USERNAME" => some self.mail.smtp_username);
+        env!("LATCHKEY_SMTP_PASSWORD" => some self.mail.smtp_password);
+        env!("LATCHKEY_ACCESS_TOKEN_TTL" => self.lifetimes.access_token);
+        env!("LATCHKEY_ID_TOKEN_TTL" => self.lifetimes.id_token);
+        env!("LATCHKEY_AUTHORIZATION_CODE_TTL" => self.lifetimes.authorization_code);
+        env!("LATCHKEY_EMAIL_CODE_TTL" => self.lifetimes.email_code);
+        env!("LATCHKEY_REFRESH_IDLE_TTL" => self.lifetimes.refresh_idle);
+        env!("LATCHKEY_REFRESH_ABSOLUTE_TTL" => self.lifetimes.refresh_absolute);
+        env!("LATCHKEY_SESSION_IDLE_TTL" => self.lifetimes.session_idle);
+        env!("LATCHKEY_SESSION_ABSOLUTE_TTL" => self.lifetimes.session_absolute);
+        env!("LATCHKEY_CACHE_TTL" => self.lifetimes.cache);
+        env!("LATCHKEY_RATE_CODE_SEND_PER_EMAIL_PER_HOUR" => self.rate_limits.code_send_per_email_per_hour);
+        env!("LATCHKEY_RATE_CODE_SEND_PER_IP_PER_HOUR" => self.rate_limits.code_send_per_ip_per_hour);
+        env!("LATCHKEY_RATE_CODE_CHECK_PER_IP_PER_MINUTE" => self.rate_limits.code_check_per_ip_per_minute);
+        env!("LATCHKEY_RATE_TOKEN_PER_CLIENT_PER_SECOND" => self.rate_limits.token_per_client_per_second);
+        Ok(())
+    }
+
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        if !matches!(self.public_url.scheme(), "http" | "https") || self.public_url.host().is_none()
+        {
+            return Err(ConfigError::Invalid {
+                key: "public_url",
+                reason: "must be an http(s) URL".into(),
+            });
+        }
+        // Issuers are built by appending paths; a trailing slash would double up.
+        let trimmed = self.public_url.as_str().trim_end_matches('/').to_string();
+        self.public_url = Url::parse(&trimmed).map_err(|e| ConfigError::Invalid {
+            key: "public_url",
+            reason: e.to_string(),
+        })?;
+        let l = &self.lifetimes;
+        for (key, value) in [
+            ("lifetimes.access_token", l.access_token),
+            ("lifetimes.id_token", l.id_token),
+            ("lifetimes.authorization_code", l.authorization_code),
+            ("lifetimes.email_code", l.email_code),
+            ("lifetimes.refresh_idle", l.refresh_idle),
+            ("lifetimes.refresh_absolute", l.refresh_absolute),
+            ("lifetimes.session_idle", l.session_idle),
+            ("lifetimes.session_absolute", l.session_absolute),
+        ] {
+            if value <= 0 {
+                return Err(ConfigError::Invalid {
+                    key: "lifetimes",
+                    reason: format!("{key} must be positive"),
+                });
+            }
+        }
+        let r = &self.rate_limits;
+        if [
+            r.code_send_per_email_per_hour,
+            r.code_send_per_ip_per_hour,
+            r.code_check_per_ip_per_minute,
+            r.token_per_client_per_second,
+        ]
+        .contains(&0)
+        {
+            return Err(ConfigError::Invalid {
+                key: "rate_limits",
+                reason: "limits must be positive".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The public URL as a string without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        self.public_url.as_str().trim_end_matches('/')
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("latchkey.db").display()
+            )
+        })
+    }
+
+    /// Signing keys stay published this long after retirement, so every token they signed has expired.
+    pub fn key_publish_grace(&self) -> i64 {
+        self.lifetimes.access_token.max(self.lifetimes.id_token) + 300
+    }
+}

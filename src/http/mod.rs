@@ -1,0 +1,133 @@
+//! HTTP: routes and thin handlers. Handlers parse the request, call a domain function, and render the
+//! result; every error goes through `errors::HttpError`.
+
+mod errors;
+mod oauth;
+mod pages;
+mod request;
+mod wellknown;
+
+use std::sync::Arc;
+
+use actix_web::{
+    App as ActixApp, HttpRequest, HttpResponse, HttpServer, middleware::DefaultHeaders, web,
+};
+
+pub use errors::HttpError;
+
+use crate::{
+    app::{App, Ctx},
+    session::{self, Session},
+};
+
+/// Bodies larger than this are refused with 413 before any parsing.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .route(
+            "/healthz",
+            web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server/t/{tenant}",
+            web::get().to(wellknown::oauth_metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration/t/{tenant}",
+            web::get().to(wellknown::oauth_metadata),
+        )
+        .service(
+            web::scope("/t/{tenant}")
+                .route(
+                    "/.well-known/openid-configuration",
+                    web::get().to(wellknown::openid_configuration),
+                )
+                .route(
+                    "/.well-known/oauth-authorization-server",
+                    web::get().to(wellknown::oauth_metadata),
+                )
+                .route("/jwks", web::get().to(wellknown::jwks))
+                .route("/authorize", web::get().to(oauth::authorize))
+                .route("/authorize", web::post().to(oauth::authorize))
+                .route("/authorize/resume", web::get().to(oauth::resume))
+                .route("/token", web::post().to(oauth::token))
+                .route("/revoke", web::post().to(oauth::revoke))
+                .route("/introspect", web::post().to(oauth::introspect))
+                .route("/userinfo", web::get().to(oauth::userinfo))
+                .route("/userinfo", web::post().to(oauth::userinfo))
+                .route("/login", web::get().to(pages::login_form))
+                .route("/login", web::post().to(pages::login_submit))
+                .route("/login/code", web::get().to(pages::code_form))
+                .route("/login/code", web::post().to(pages::code_submit))
+                .route("/consent", web::get().to(pages::consent_form))
+                .route("/consent", web::post().to(pages::consent_submit))
+                .route("/logout", web::get().to(pages::logout))
+                .route("/logout", web::post().to(pages::logout))
+                .route("/account", web::get().to(pages::account)),
+        )
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(HttpError::not_found_page())
+        }));
+}
+
+/// Headers on every response: no framing, no sniffing, no referrer (page URLs carry request ids).
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+        ))
+}
+
+pub async fn serve(app: Arc<App>) -> std::io::Result<()> {
+    let listen = app.config.listen;
+    let workers = app.config.workers;
+    let data = web::Data::from(app);
+    let mut server = HttpServer::new(move || {
+        ActixApp::new()
+            .app_data(data.clone())
+            .wrap(security_headers())
+            .configure(routes)
+    })
+    .bind(listen)?;
+    if let Some(workers) = workers {
+        server = server.workers(workers);
+    }
+    server.run().await
+}
+
+/// The tenant context for an API endpoint (JSON 404 for an unknown tenant).
+async fn api_context<'a>(
+    app: &'a App,
+    req: &HttpRequest,
+    slug: &str,
+) -> Result<Ctx<'a>, HttpError> {
+    app.context(slug, request::origin(app, req))
+        .await?
+        .ok_or(HttpError::UnknownTenant)
+}
+
+/// The tenant context for a page (HTML 404 for an unknown tenant).
+async fn page_context<'a>(
+    app: &'a App,
+    req: &HttpRequest,
+    slug: &str,
+) -> Result<Ctx<'a>, HttpError> {
+    app.context(slug, request::origin(app, req))
+        .await
+        .map_err(|e| HttpError::internal_page(&e))?
+        .ok_or_else(HttpError::not_found_page)
+}
+
+async fn current_session(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Option<Session>, HttpError> {
+    let Some(cookie) = req.cookie(&request::session_cookie_name(ctx.app, &ctx.tenant.slug)) else {
+        return Ok(None);
+    };
+    session::find_active(ctx.scope(), cookie.value(), ctx.lifetimes())
+        .await
+        .map_err(|e| HttpError::internal_page(&e))
+}

@@ -1,0 +1,648 @@
+//! Hosted pages: email-code sign-in, consent, account, sign-out.
+
+use actix_web::{
+    HttpRequest, HttpResponse,
+    cookie::Cookie,
+    http::{StatusCode, header},
+    web,
+};
+use askama::Template;
+
+use super::{HttpError, current_session, oauth::expired_request_page, page_context, request};
+use crate::{
+    app::{App, Ctx},
+    audit::Event,
+    consent,
+    email_code::{self, Verification},
+    oauth::{
+        authorize::{self, ErrorRedirect, Next},
+        error::{ErrorCode, OAuthError},
+        params::Params,
+    },
+    oidc::logout,
+    pages::{self, Chrome},
+    ratelimit,
+    session::{self, Authentication},
+    user,
+};
+
+/// `amr` and `acr` of a sign-in by email code. A code proves control of a mailbox only: the passkey
+/// work builds the stronger levels on top (docs/acr.md).
+pub const EMAIL_CODE_AMR: &str = "otp";
+pub const EMAIL_CODE_ACR: &str = "urn:latchkey:acr:email-code";
+
+fn html(
+    status: StatusCode,
+    body: Result<String, askama::Error>,
+    cookies: Vec<Cookie<'static>>,
+) -> Result<HttpResponse, HttpError> {
+    let body = body.map_err(|e| HttpError::internal_page(&e))?;
+    let mut response = HttpResponse::build(status);
+    response
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("text/html; charset=utf-8");
+    for cookie in cookies {
+        response.cookie(cookie);
+    }
+    Ok(response.body(body))
+}
+
+fn see_other(location: &str, cookies: Vec<Cookie<'static>>) -> HttpResponse {
+    let mut response = HttpResponse::SeeOther();
+    response
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    for cookie in cookies {
+        response.cookie(cookie);
+    }
+    response.finish()
+}
+
+fn form(ctx: &Ctx<'_>, req: &HttpRequest, body: &[u8]) -> Result<Params, HttpError> {
+    let params = request::form_params(req, body)
+        .map_err(|e| HttpError::bad_request_page(&ctx.tenant.display_name, e.description))?;
+    request::check_csrf(ctx.app, req, &params, &ctx.tenant.display_name)?;
+    Ok(params)
+}
+
+fn query(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Params, HttpError> {
+    request::query_params(req)
+        .map_err(|e| HttpError::bad_request_page(&ctx.tenant.display_name, e.description))
+}
+
+fn internal(error: impl std::fmt::Display) -> HttpError {
+    HttpError::internal_page(&error)
+}
+
+/// A `req` value is an opaque id we generated; anything else is dropped rather than echoed.
+fn request_id(params: &Params) -> Option<&str> {
+    params.get("req").filter(|r| {
+        r.len() <= 64
+            && r.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
+fn with_req(path: &str, req: Option<&str>) -> String {
+    match req {
+        Some(id) => format!("{path}?req={id}"),
+        None => path.to_owned(),
+    }
+}
+
+/// Where to go once signed in: back into the authorization request, or to the account page.
+fn after_sign_in(ctx: &Ctx<'_>, req: Option<&str>) -> String {
+    match req {
+        Some(id) => ctx.endpoint(&format!("authorize/resume?req={id}")),
+        None => ctx.endpoint("account"),
+    }
+}
+
+async fn render_login_form(
+    ctx: &Ctx<'_>,
+    req: &HttpRequest,
+    pending_id: Option<&str>,
+    email: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, HttpError> {
+    let csrf = request::csrf(ctx.app, req);
+    let pending = match pending_id {
+        Some(id) => authorize::load_pending(ctx, id).await.map_err(internal)?,
+        None => None,
+    };
+    let client = match &pending {
+        Some(p) => ctx.client(&p.request.client_id).await.map_err(internal)?,
+        None => None,
+    };
+    let hinted = pending
+        .as_ref()
+        .and_then(|p| p.request.login_hint.clone())
+        .unwrap_or_default();
+    let email = if email.is_empty() {
+        hinted.as_str()
+    } else {
+        email
+    };
+    let chrome = Chrome::new(&ctx.tenant.display_name);
+    let page = pages::LoginEmail {
+        tenant_name: chrome.tenant_name,
+        tenant_initial: chrome.tenant_initial,
+        action: ctx.endpoint("login"),
+        csrf: &csrf.token,
+        req: pending.as_ref().map(|p| p.id.as_str()),
+        email,
+        client_name: client.as_ref().map(|c| c.name.as_str()),
+        error,
+    };
+    html(status, page.render(), csrf.new_cookie.into_iter().collect())
+}
+
+pub async fn login_form(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let params = query(&ctx, &req)?;
+    render_login_form(&ctx, &req, request_id(&params), "", None, StatusCode::OK).await
+}
+
+pub async fn login_submit(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let params = form(&ctx, &req, &body)?;
+    let pending_id = request_id(&params);
+    let typed = params.get("email").unwrap_or("");
+    let Some(email) = user::normalize_email(typed) else {
+        let message = "Enter an email address like name@example.com.".to_owned();
+        return render_login_form(
+            &ctx,
+            &req,
+            pending_id,
+            typed,
+            Some(message),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    };
+    let limiters = &app.limiters;
+    ratelimit::check(&limiters.code_send_per_ip, &request::client_ip(&app, &req))
+        .and_then(|()| {
+            ratelimit::check(
+                &limiters.code_send_per_email,
+                &format!("{}/{email}", ctx.tenant.id),
+            )
+        })
+        .map_err(|retry| HttpError::too_many_page(&ctx.tenant.display_name, retry))?;
+
+    let issued = email_code::issue(ctx.scope(), &app.hasher, &email, ctx.lifetimes().email_code)
+        .await
+        .map_err(internal)?;
+    // Without self sign-up, an unknown address gets the same page but no mail: the page never tells
+    // who has an account.
+    let may_sign_in = ctx.tenant.self_signup
+        || user::find_by_email(ctx.scope(), &email)
+            .await
+            .map_err(internal)?
+            .is_some();
+    if may_sign_in {
+        let body = format!(
+            "Your {} sign-in code is {}\n\nIt expires in {} minutes. If you did not try to sign in, you can ignore this email.\n",
+            ctx.tenant.display_name,
+            issued.code,
+            ctx.lifetimes().email_code / 60
+        );
+        let subject = format!(
+            "{} is your {} sign-in code",
+            issued.code, ctx.tenant.display_name
+        );
+        if let Err(error) = app.mailer.send(&email, &subject, body).await {
+            tracing::error!(%error, "sending the sign-in code failed");
+            return Err(HttpError::page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &ctx.tenant.display_name,
+                "We couldn’t send your code",
+                "Sending email failed. Please try again in a minute.",
+            ));
+        }
+    }
+    ctx.audit(
+        Event::new(&ctx.tenant.id, "anonymous", "signin.code_sent")
+            .target(format!("flow:{}", issued.flow_id)),
+    )
+    .await;
+    let flow_cookie = request::build_cookie(
+        &app,
+        request::login_flow_cookie_name(&app, &ctx.tenant.slug),
+        issued.flow_id,
+        Some(ctx.lifetimes().email_code),
+    );
+    Ok(see_other(
+        &with_req(&ctx.endpoint("login/code"), pending_id),
+        vec![flow_cookie],
+    ))
+}
+
+async fn render_code_form(
+    ctx: &Ctx<'_>,
+    req: &HttpRequest,
+    pending_id: Option<&str>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, HttpError> {
+    let flow = req.cookie(&request::login_flow_cookie_name(ctx.app, &ctx.tenant.slug));
+    let email = match flow {
+        Some(flow) => email_code::pending_email(ctx.scope(), flow.value())
+            .await
+            .map_err(internal)?,
+        None => None,
+    };
+    let Some(email) = email else {
+        return Ok(see_other(
+            &with_req(&ctx.endpoint("login"), pending_id),
+            vec![],
+        ));
+    };
+    let csrf = request::csrf(ctx.app, req);
+    let chrome = Chrome::new(&ctx.tenant.display_name);
+    let page = pages::LoginCode {
+        tenant_name: chrome.tenant_name,
+        tenant_initial: chrome.tenant_initial,
+        action: ctx.endpoint("login/code"),
+        restart_url: with_req(&ctx.endpoint("login"), pending_id),
+        csrf: &csrf.token,
+        req: pending_id,
+        email: &email,
+        error,
+    };
+    html(status, page.render(), csrf.new_cookie.into_iter().collect())
+}
+
+pub async fn code_form(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let params = query(&ctx, &req)?;
+    render_code_form(&ctx, &req, request_id(&params), None, StatusCode::OK).await
+}
+
+pub async fn code_submit(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let params = form(&ctx, &req, &body)?;
+    let pending_id = request_id(&params);
+    ratelimit::check(
+        &app.limiters.code_check_per_ip,
+        &request::client_ip(&app, &req),
+    )
+    .map_err(|retry| HttpError::too_many_page(&ctx.tenant.display_name, retry))?;
+    let flow_cookie_name = request::login_flow_cookie_name(&app, &ctx.tenant.slug);
+    let Some(flow_id) = req.cookie(&flow_cookie_name).map(|c| c.value().to_owned()) else {
+        return Ok(see_other(
+            &with_req(&ctx.endpoint("login"), pending_id),
+            vec![],
+        ));
+    };
+    let code = params.get("code").unwrap_or("");
+    let verification = email_code::verify(ctx.scope(), &app.hasher, &flow_id, code)
+        .await
+        .map_err(internal)?;
+    let email = match verification {
+        Verification::Accepted { email } => email,
+        Verification::Rejected { remaining } => {
+            ctx.audit(
+                Event::new(&ctx.tenant.id, "anonymous", "signin.code_failed")
+                    .target(format!("flow:{flow_id}"))
+                    .failed(),
+            )
+            .await;
+            let message = match remaining {
+                0 => "That code is not right, and there are no tries left. Request a new code."
+                    .to_owned(),
+                1 => "That code is not right. 1 try left.".to_owned(),
+                n => format!("That code is not right. {n} tries left."),
+            };
+            return render_code_form(
+                &ctx,
+                &req,
+                pending_id,
+                Some(message),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
+        }
+        Verification::NeedNewCode => {
+            ctx.audit(
+                Event::new(&ctx.tenant.id, "anonymous", "signin.code_failed")
+                    .target(format!("flow:{flow_id}"))
+                    .failed(),
+            )
+            .await;
+            return Err(HttpError::page(
+                StatusCode::BAD_REQUEST,
+                &ctx.tenant.display_name,
+                "Request a new code",
+                "This code has expired, was replaced by a newer one, or was tried too many times. Go back and request a new code.",
+            ));
+        }
+    };
+    let existing = user::find_by_email(ctx.scope(), &email)
+        .await
+        .map_err(internal)?;
+    let user = match existing {
+        Some(user) => user,
+        None if ctx.tenant.self_signup => user::find_or_create(ctx.scope(), &email)
+            .await
+            .map_err(internal)?,
+        None => {
+            return Err(HttpError::page(
+                StatusCode::FORBIDDEN,
+                &ctx.tenant.display_name,
+                "No account",
+                "There is no account for this address.",
+            ));
+        }
+    };
+    if user.disabled_at.is_some() {
+        return Err(HttpError::page(
+            StatusCode::FORBIDDEN,
+            &ctx.tenant.display_name,
+            "Account disabled",
+            "This account has been disabled.",
+        ));
+    }
+    let authn = Authentication {
+        amr: vec![EMAIL_CODE_AMR.to_owned()],
+        acr: EMAIL_CODE_ACR.to_owned(),
+    };
+    let (cookie_value, session) =
+        session::create(ctx.scope(), &user.id, authn, &ctx.origin, ctx.lifetimes())
+            .await
+            .map_err(internal)?;
+    user::mark_signed_in(ctx.scope(), &user.id)
+        .await
+        .map_err(internal)?;
+    ctx.audit(
+        Event::new(
+            &ctx.tenant.id,
+            format!("user:{}", user.id),
+            "signin.email_code",
+        )
+        .target(format!("session:{}", &session.id[..16])),
+    )
+    .await;
+    let session_cookie = request::build_cookie(
+        &app,
+        request::session_cookie_name(&app, &ctx.tenant.slug),
+        cookie_value,
+        Some(ctx.lifetimes().session_absolute),
+    );
+    let clear_flow = request::removal_cookie(&app, flow_cookie_name);
+    Ok(see_other(
+        &after_sign_in(&ctx, pending_id),
+        vec![session_cookie, clear_flow],
+    ))
+}
+
+pub async fn consent_form(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let params = query(&ctx, &req)?;
+    let pending = match request_id(&params) {
+        Some(id) => authorize::load_pending(&ctx, id).await.map_err(internal)?,
+        None => None,
+    };
+    let Some(pending) = pending else {
+        return Err(expired_request_page(&ctx));
+    };
+    let Some(session) = current_session(&ctx, &req).await? else {
+        return Ok(see_other(
+            &with_req(&ctx.endpoint("login"), Some(&pending.id)),
+            vec![],
+        ));
+    };
+    let client = ctx
+        .client(&pending.request.client_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| expired_request_page(&ctx))?;
+    let user = user::find(ctx.scope(), &session.user_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| expired_request_page(&ctx))?;
+    let csrf = request::csrf(&app, &req);
+    let redirect_host = url::Url::parse(&pending.request.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| pending.request.redirect_uri.clone());
+    let chrome = Chrome::new(&ctx.tenant.display_name);
+    let page = pages::Consent {
+        tenant_name: chrome.tenant_name,
+        tenant_initial: chrome.tenant_initial,
+        action: ctx.endpoint("consent"),
+        csrf: &csrf.token,
+        req: &pending.id,
+        client_name: &client.name,
+        redirect_host,
+        email: &user.email,
+        scopes: pending
+            .request
+            .scopes
+            .iter()
+            .map(|s| (s.clone(), pages::describe_scope(s)))
+            .collect(),
+    };
+    html(
+        StatusCode::OK,
+        page.render(),
+        csrf.new_cookie.into_iter().collect(),
+    )
+}
+
+pub async fn consent_submit(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let params = form(&ctx, &req, &body)?;
+    let pending = match request_id(&params) {
+        Some(id) => authorize::load_pending(&ctx, id).await.map_err(internal)?,
+        None => None,
+    };
+    let Some(pending) = pending else {
+        return Err(expired_request_page(&ctx));
+    };
+    let Some(session) = current_session(&ctx, &req).await? else {
+        return Ok(see_other(
+            &with_req(&ctx.endpoint("login"), Some(&pending.id)),
+            vec![],
+        ));
+    };
+    let client = ctx
+        .client(&pending.request.client_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| expired_request_page(&ctx))?;
+    let actor = format!("user:{}", session.user_id);
+    if params.get("decision") != Some("allow") {
+        authorize::delete_pending(&ctx, &pending.id)
+            .await
+            .map_err(internal)?;
+        ctx.audit(
+            Event::new(&ctx.tenant.id, actor, "consent.deny")
+                .target(format!("client:{}", client.client_id)),
+        )
+        .await;
+        let url = authorize::error_redirect_url(
+            &ctx,
+            &ErrorRedirect {
+                redirect_uri: pending.request.redirect_uri.clone(),
+                state: pending.request.state.clone(),
+                error: OAuthError::new(ErrorCode::AccessDenied, "the user denied access"),
+            },
+        );
+        return Ok(see_other(&url, vec![]));
+    }
+    consent::grant(
+        ctx.scope(),
+        &session.user_id,
+        &client.client_id,
+        &pending.request.scopes,
+    )
+    .await
+    .map_err(internal)?;
+    ctx.audit(
+        Event::new(&ctx.tenant.id, actor, "consent.grant")
+            .target(format!("client:{}", client.client_id))
+            .details(serde_json::json!({ "scopes": pending.request.scopes })),
+    )
+    .await;
+    match authorize::decide(
+        &ctx,
+        &client,
+        &pending.request,
+        Some(&session),
+        pending.created_at,
+    )
+    .await
+    {
+        Ok(Next::Redirect(url)) => {
+            authorize::delete_pending(&ctx, &pending.id)
+                .await
+                .map_err(internal)?;
+            Ok(see_other(&url, vec![]))
+        }
+        Ok(Next::SignIn) => Ok(see_other(
+            &with_req(&ctx.endpoint("login"), Some(&pending.id)),
+            vec![],
+        )),
+        Ok(Next::Consent) => Ok(see_other(
+            &with_req(&ctx.endpoint("consent"), Some(&pending.id)),
+            vec![],
+        )),
+        Err(authorize::AuthorizeError::Redirect(r)) => {
+            Ok(see_other(&authorize::error_redirect_url(&ctx, &r), vec![]))
+        }
+        Err(authorize::AuthorizeError::Page(message)) => Err(HttpError::bad_request_page(
+            &ctx.tenant.display_name,
+            message,
+        )),
+        Err(authorize::AuthorizeError::Store(e)) => Err(internal(e)),
+    }
+}
+
+pub async fn account(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let Some(session) = current_session(&ctx, &req).await? else {
+        return Ok(see_other(&ctx.endpoint("login"), vec![]));
+    };
+    let user = user::find(ctx.scope(), &session.user_id)
+        .await
+        .map_err(internal)?;
+    let Some(user) = user else {
+        return Ok(see_other(&ctx.endpoint("login"), vec![]));
+    };
+    let csrf = request::csrf(&app, &req);
+    let chrome = Chrome::new(&ctx.tenant.display_name);
+    let page = pages::Account {
+        tenant_name: chrome.tenant_name,
+        tenant_initial: chrome.tenant_initial,
+        logout_action: ctx.endpoint("logout"),
+        csrf: &csrf.token,
+        email: &user.email,
+    };
+    html(
+        StatusCode::OK,
+        page.render(),
+        csrf.new_cookie.into_iter().collect(),
+    )
+}
+
+/// RP-initiated logout. A GET asks the user to confirm unless a valid `id_token_hint` names the signed-in
+/// user (so a stray link cannot sign anyone out); the POST (CSRF-checked) signs out.
+pub async fn logout(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let is_post = req.method() == actix_web::http::Method::POST;
+    let params = if is_post {
+        form(&ctx, &req, &body)?
+    } else {
+        query(&ctx, &req)?
+    };
+    let validated = logout::validate(
+        &ctx,
+        params.get("id_token_hint"),
+        params.get("client_id"),
+        params.get("post_logout_redirect_uri"),
+        params.get("state"),
+    )
+    .await
+    .map_err(|e| match e {
+        logout::LogoutError::Store(e) => internal(e),
+        other => HttpError::bad_request_page(&ctx.tenant.display_name, other.to_string()),
+    })?;
+    let session = current_session(&ctx, &req).await?;
+    let confirmed = is_post
+        || matches!((&session, &validated.hinted_subject), (Some(s), Some(sub)) if s.user_id == *sub);
+
+    if session.is_some() && !confirmed {
+        let csrf = request::csrf(&app, &req);
+        let chrome = Chrome::new(&ctx.tenant.display_name);
+        let page = pages::Logout {
+            tenant_name: chrome.tenant_name,
+            tenant_initial: chrome.tenant_initial,
+            action: ctx.endpoint("logout"),
+            csrf: &csrf.token,
+            id_token_hint: params.get("id_token_hint"),
+            client_id: params.get("client_id"),
+            post_logout_redirect_uri: params.get("post_logout_redirect_uri"),
+            state: params.get("state"),
+        };
+        return html(
+            StatusCode::OK,
+            page.render(),
+            csrf.new_cookie.into_iter().collect(),
+        );
+    }
+    if let Some(session) = &session {
+        logout::end_session(&ctx, session).await.map_err(internal)?;
+    }
+    let clear = request::removal_cookie(&app, request::session_cookie_name(&app, &ctx.tenant.slug));
+    if let Some(redirect) = validated.redirect {
+        return Ok(see_other(&redirect, vec![clear]));
+    }
+    let chrome = Chrome::new(&ctx.tenant.display_name);
+    let page = pages::Message {
+        tenant_name: chrome.tenant_name,
+        tenant_initial: chrome.tenant_initial,
+        heading: "You’re signed out",
+        message: "You have been signed out on this browser.",
+        kind: "ok",
+        link: Some((ctx.endpoint("login"), "Sign in again")),
+    };
+    html(StatusCode::OK, page.render(), vec![clear])
+}

@@ -1,0 +1,239 @@
+//! Per-tenant signing keys: ES256 (access tokens by default) and RS256 (the OIDC default for ID tokens).
+//!
+//! Private keys are sealed under the tenant's data key. The JWKS publishes the current key of each
+//! algorithm plus retired keys until `publish_until`, by which time every token they signed has expired.
+//! `kid` is the RFC 7638 thumbprint of the public key.
+
+use std::{collections::HashMap, str::FromStr};
+
+use entity::signing_key;
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey,
+    jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash},
+};
+use rand::rngs::OsRng;
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, QueryFilter, QueryOrder};
+
+use crate::{
+    crypto::DataKey,
+    store::{Scoped, StoreError, StoreResult, now},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigningAlg {
+    ES256,
+    RS256,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 2] = [SigningAlg::ES256, SigningAlg::RS256];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ES256 => "ES256",
+            Self::RS256 => "RS256",
+        }
+    }
+
+    pub fn jwt_algorithm(self) -> Algorithm {
+        match self {
+            Self::ES256 => Algorithm::ES256,
+            Self::RS256 => Algorithm::RS256,
+        }
+    }
+}
+
+impl FromStr for SigningAlg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ES256" => Ok(Self::ES256),
+            "RS256" => Ok(Self::RS256),
+            other => Err(format!(
+                "unsupported signing algorithm {other:?} (ES256 or RS256)"
+            )),
+        }
+    }
+}
+
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub encoding: EncodingKey,
+}
+
+pub struct VerifyingKey {
+    pub alg: SigningAlg,
+    pub decoding: DecodingKey,
+}
+
+/// Everything a node needs to sign and verify for one tenant, loaded once per cache period.
+pub struct Keyring {
+    current: HashMap<SigningAlg, SigningKey>,
+    verifying: HashMap<String, VerifyingKey>,
+    /// The JWKS document, serialised once.
+    pub jwks_json: String,
+}
+
+impl Keyring {
+    pub fn signing_key(&self, alg: SigningAlg) -> Option<&SigningKey> {
+        self.current.get(&alg)
+    }
+
+    pub fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.verifying.get(kid)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key generation failed: {0}")]
+    Generate(String),
+}
+
+/// A new private key, DER-encoded as jsonwebtoken expects it (PKCS#8 for EC, PKCS#1 for RSA).
+fn generate_private_der(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
+    match alg {
+        SigningAlg::ES256 => {
+            use p256::pkcs8::EncodePrivateKey;
+            let key = p256::SecretKey::random(&mut OsRng);
+            Ok(key
+                .to_pkcs8_der()
+                .map_err(|e| KeyError::Generate(e.to_string()))?
+                .as_bytes()
+                .to_vec())
+        }
+        SigningAlg::RS256 => {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048)
+                .map_err(|e| KeyError::Generate(e.to_string()))?;
+            Ok(key
+                .to_pkcs1_der()
+                .map_err(|e| KeyError::Generate(e.to_string()))?
+                .as_bytes()
+                .to_vec())
+        }
+    }
+}
+
+fn encoding_key(alg: SigningAlg, der: &[u8]) -> EncodingKey {
+    match alg {
+        SigningAlg::ES256 => EncodingKey::from_ec_der(der),
+        SigningAlg::RS256 => EncodingKey::from_rsa_der(der),
+    }
+}
+
+fn public_jwk(alg: SigningAlg, encoding: &EncodingKey) -> Result<Jwk, KeyError> {
+    let mut jwk = Jwk::from_encoding_key(encoding, alg.jwt_algorithm())
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    let kid = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    jwk.common.key_id = Some(kid);
+    Ok(jwk)
+}
+
+/// Generates one key per algorithm and makes them current; previously current keys are retired but stay
+/// published for `publish_grace` seconds. Keys past their publication window are deleted.
+pub async fn rotate(
+    scope: Scoped<'_>,
+    data_key: &DataKey,
+    publish_grace: i64,
+) -> StoreResult<Vec<String>> {
+    let now = now();
+    scope
+        .update::<signing_key::Entity>()
+        .col_expr(signing_key::Column::RetiredAt, now.into())
+        .col_expr(
+            signing_key::Column::PublishUntil,
+            (now + publish_grace).into(),
+        )
+        .filter(signing_key::Column::RetiredAt.is_null())
+        .exec(scope.db)
+        .await?;
+    scope
+        .delete::<signing_key::Entity>()
+        .filter(signing_key::Column::PublishUntil.lt(now))
+        .exec(scope.db)
+        .await?;
+    generate_current_keys(scope, data_key).await
+}
+
+pub async fn generate_current_keys(
+    scope: Scoped<'_>,
+    data_key: &DataKey,
+) -> StoreResult<Vec<String>> {
+    let mut kids = Vec::new();
+    for alg in SigningAlg::ALL {
+        // RSA key generation takes a noticeable time: keep it off the async executor.
+        let der = tokio::task::spawn_blocking(move || generate_private_der(alg))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("key generation task: {e}")))?
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let jwk = public_jwk(alg, &encoding_key(alg, &der))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let kid = jwk.common.key_id.clone().unwrap_or_default();
+        let row = signing_key::ActiveModel {
+            kid: Set(kid.clone()),
+            tenant_id: Set(String::new()),
+            alg: Set(alg.as_str().to_owned()),
+            sealed_private_key: Set(data_key.seal(&format!("signing-key/{kid}"), &der)),
+            public_jwk: Set(
+                serde_json::to_string(&jwk).map_err(|e| StoreError::Corrupt(e.to_string()))?
+            ),
+            created_at: Set(now()),
+            retired_at: Set(None),
+            publish_until: Set(None),
+        };
+        scope.insert::<signing_key::Entity, _>(row).await?;
+        kids.push(kid);
+    }
+    Ok(kids)
+}
+
+/// Loads the tenant's published keys, unseals the current private keys, and prepares the JWKS.
+pub async fn load_keyring(scope: Scoped<'_>, data_key: &DataKey) -> StoreResult<Keyring> {
+    let now = now();
+    let rows = scope
+        .select::<signing_key::Entity>()
+        .filter(
+            Condition::any()
+                .add(signing_key::Column::RetiredAt.is_null())
+                .add(signing_key::Column::PublishUntil.gt(now)),
+        )
+        .order_by_desc(signing_key::Column::CreatedAt)
+        .all(scope.db)
+        .await?;
+    let mut current = HashMap::new();
+    let mut verifying = HashMap::new();
+    let mut jwks = JwkSet { keys: Vec::new() };
+    for row in rows {
+        let alg: SigningAlg = row.alg.parse().map_err(StoreError::Corrupt)?;
+        let jwk: Jwk = serde_json::from_str(&row.public_jwk)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let decoding =
+            DecodingKey::from_jwk(&jwk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        verifying.insert(row.kid.clone(), VerifyingKey { alg, decoding });
+        jwks.keys.push(jwk);
+        if row.retired_at.is_none() && !current.contains_key(&alg) {
+            let der = data_key
+                .open(&format!("signing-key/{}", row.kid), &row.sealed_private_key)
+                .map_err(|e| StoreError::Corrupt(format!("signing key {}: {e}", row.kid)))?;
+            current.insert(
+                alg,
+                SigningKey {
+                    kid: row.kid,
+                    alg,
+                    encoding: encoding_key(alg, &der),
+                },
+            );
+        }
+    }
+    let jwks_json = serde_json::to_string(&jwks).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Keyring {
+        current,
+        verifying,
+        jwks_json,
+    })
+}

@@ -1,0 +1,27 @@
+//! Latchkey: an identity provider and OAuth 2.1 / OpenID Connect authorization server.
+//!
+//! Layers, outside in: `http` (actix handlers: parse and render) → domain modules (`oauth`, `oidc`,
+//! `email_code`, `session`, `consent`, `client`, `tenant`, `keys`, `audit`: decide) → `store` (sea-orm,
+//! tenant-scoped). See docs/architecture.md.
+
+pub mod app;
+pub mod audit;
+pub mod cache;
+pub mod client;
+pub mod config;
+pub mod consent;
+pub mod crypto;
+pub mod email_code;
+pub mod fsutil;
+pub mod http;
+pub mod jwt;
+pub mod keys;
+pub mod mail;
+pub mod oauth;
+pub mod oidc;
+pub mod pages;
+pub mod ratelimit;
+pub mod session;
+pub mod store;
+pub mod tenant;
+pub mod user;

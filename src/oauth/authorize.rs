@@ -1,0 +1,411 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, OAuth 2.1 §4.1, OIDC Core §3.1.2): validate the request,
+//! decide whether the user must sign in or consent, and issue a single-use code.
+
+use std::sync::Arc;
+
+use entity::{authorization_code, authorization_request};
+use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::{
+    error::{ErrorCode, OAuthError},
+    params::{Params, split_scope},
+    pkce,
+};
+use crate::{
+    app::Ctx,
+    client::{Client, GrantType},
+    consent,
+    crypto::{self, sha256_hex},
+    session::Session,
+    store::{StoreError, StoreResult, now, to_json_list},
+};
+
+/// A validated authorization request, kept server-side while the user signs in or consents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scopes: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+impl AuthorizationRequest {
+    fn prompts(&self, value: &str) -> bool {
+        self.prompt.iter().any(|p| p == value)
+    }
+}
+
+/// Where an error goes (RFC 6749 §4.1.2.1): to the user when the client or redirect URI cannot be
+/// trusted, otherwise back to the client.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    Page(String),
+    Redirect(ErrorRedirect),
+    Store(StoreError),
+}
+
+#[derive(Debug)]
+pub struct ErrorRedirect {
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub error: OAuthError,
+}
+
+impl From<StoreError> for AuthorizeError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+/// Validates the request. The client and redirect URI are checked first: until they are known good, no
+/// error may be redirected.
+pub async fn validate(
+    ctx: &Ctx<'_>,
+    params: &Params,
+) -> Result<(Arc<Client>, AuthorizationRequest), AuthorizeError> {
+    let client_id = params.get("client_id").ok_or_else(|| {
+        AuthorizeError::Page(
+            "The request does not say which application is asking (client_id is missing).".into(),
+        )
+    })?;
+    let client = ctx.client(client_id).await?.ok_or_else(|| {
+        AuthorizeError::Page("The application asking to sign you in is not registered here.".into())
+    })?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| AuthorizeError::Page("The request has no redirect_uri.".into()))?;
+    if !client.redirect_uri_registered(redirect_uri) {
+        return Err(AuthorizeError::Page(
+            "The address this application wants to return you to is not registered for it.".into(),
+        ));
+    }
+    let state = params.get("state").map(str::to_owned);
+    let fail = |code: ErrorCode, description: &str| {
+        AuthorizeError::Redirect(ErrorRedirect {
+            redirect_uri: redirect_uri.to_owned(),
+            state: state.clone(),
+            error: OAuthError::new(code, description),
+        })
+    };
+
+    if params.contains("request") {
+        return Err(fail(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if params.contains("request_uri") {
+        return Err(fail(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    match params.get("response_type") {
+        Some("code") => {}
+        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ));
+        }
+    }
+    if let Some(mode) = params.get("response_mode") {
+        if mode != "query" {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "only response_mode=query is supported",
+            ));
+        }
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(fail(
+            ErrorCode::UnauthorizedClient,
+            "client may not use the authorization code grant",
+        ));
+    }
+    // PKCE is mandatory and S256 only (OAuth 2.1 §4.1.1).
+    let code_challenge = params.get("code_challenge").ok_or_else(|| {
+        fail(
+            ErrorCode::InvalidRequest,
+            "code_challenge is required (PKCE with S256)",
+        )
+    })?;
+    match params.get("code_challenge_method") {
+        Some("S256") => {}
+        Some("plain") => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method plain is not allowed; use S256",
+            ));
+        }
+        None => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method is required and must be S256",
+            ));
+        }
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "unsupported code_challenge_method; use S256",
+            ));
+        }
+    }
+    if !pkce::valid_challenge(code_challenge) {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "code_challenge must be a base64url SHA-256 (43 characters)",
+        ));
+    }
+
+    let scopes = match params.get("scope") {
+        Some(scope) => split_scope(scope),
+        None => client.scopes.clone(),
+    };
+    if let Some(unknown) = scopes.iter().find(|s| !client.scopes.contains(s)) {
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            &format!("scope {unknown:.64} is not allowed for this client"),
+        ));
+    }
+
+    let prompt = params.get("prompt").map(split_scope).unwrap_or_default();
+    if prompt
+        .iter()
+        .any(|p| !matches!(p.as_str(), "none" | "login" | "consent"))
+    {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "unsupported prompt value (none, login, consent)",
+        ));
+    }
+    if prompt.len() > 1 && prompt.iter().any(|p| p == "none") {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(value) => match value.parse::<i64>() {
+            Ok(seconds) if seconds >= 0 => Some(seconds),
+            _ => {
+                return Err(fail(
+                    ErrorCode::InvalidRequest,
+                    "max_age must be a non-negative integer",
+                ));
+            }
+        },
+    };
+    let nonce = params.get("nonce").map(str::to_owned);
+
+    Ok((
+        client,
+        AuthorizationRequest {
+            client_id: client_id.to_owned(),
+            redirect_uri: redirect_uri.to_owned(),
+            scopes,
+            state,
+            nonce,
+            code_challenge: code_challenge.to_owned(),
+            prompt,
+            max_age,
+            login_hint: params.get("login_hint").map(str::to_owned),
+        },
+    ))
+}
+
+/// What the user has to do next.
+#[derive(Debug)]
+pub enum Next {
+    SignIn,
+    Consent,
+    /// Redirect the browser here (the code, or an error).
+    Redirect(String),
+}
+
+/// Decides the next step. `requested_at` is when the request first arrived: a sign-in or consent that
+/// happened after it satisfies `prompt=login`, `max_age` and `prompt=consent`.
+pub async fn decide(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    request: &AuthorizationRequest,
+    session: Option<&Session>,
+    requested_at: i64,
+) -> Result<Next, AuthorizeError> {
+    let error = |code: ErrorCode, description: &str| {
+        Ok(Next::Redirect(error_redirect_url(
+            ctx,
+            &ErrorRedirect {
+                redirect_uri: request.redirect_uri.clone(),
+                state: request.state.clone(),
+                error: OAuthError::new(code, description),
+            },
+        )))
+    };
+    let fresh_after = match (request.prompts("login"), request.max_age) {
+        (true, _) => requested_at,
+        (false, Some(max_age)) => requested_at - max_age,
+        (false, None) => i64::MIN,
+    };
+    let Some(session) = session.filter(|s| s.auth_time >= fresh_after) else {
+        if request.prompts("none") {
+            return error(ErrorCode::LoginRequired, "the user is not signed in");
+        }
+        return Ok(Next::SignIn);
+    };
+
+    if !client.first_party {
+        let granted = consent::find(ctx.scope(), &session.user_id, &client.client_id).await?;
+        let covered = granted.as_ref().is_some_and(|g| {
+            request.scopes.iter().all(|s| g.scopes.contains(s))
+                && (!request.prompts("consent") || g.granted_at >= requested_at)
+        });
+        if !covered {
+            if request.prompts("none") {
+                return error(
+                    ErrorCode::ConsentRequired,
+                    "the user has not approved this application",
+                );
+            }
+            return Ok(Next::Consent);
+        }
+    }
+    let code = issue_code(ctx, request, session).await?;
+    Ok(Next::Redirect(success_redirect_url(ctx, request, &code)))
+}
+
+async fn issue_code(
+    ctx: &Ctx<'_>,
+    request: &AuthorizationRequest,
+    session: &Session,
+) -> StoreResult<String> {
+    let code = crypto::random_token("");
+    let now = now();
+    let row = authorization_code::ActiveModel {
+        code_hash: Set(sha256_hex(&code)),
+        tenant_id: Set(String::new()),
+        client_id: Set(request.client_id.clone()),
+        user_id: Set(session.user_id.clone()),
+        session_id: Set(session.id.clone()),
+        redirect_uri: Set(request.redirect_uri.clone()),
+        scope: Set(request.scopes.join(" ")),
+        nonce: Set(request.nonce.clone()),
+        code_challenge: Set(request.code_challenge.clone()),
+        auth_time: Set(session.auth_time),
+        amr: Set(to_json_list(&session.amr)),
+        acr: Set(session.acr.clone()),
+        created_at: Set(now),
+        expires_at: Set(now + ctx.lifetimes().authorization_code),
+        consumed_at: Set(None),
+        family_id: Set(None),
+    };
+    ctx.scope()
+        .insert::<authorization_code::Entity, _>(row)
+        .await?;
+    Ok(code)
+}
+
+fn with_params(redirect_uri: &str, pairs: &[(&str, Option<&str>)]) -> String {
+    match Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            {
+                let mut query = url.query_pairs_mut();
+                for (name, value) in pairs {
+                    if let Some(value) = value {
+                        query.append_pair(name, value);
+                    }
+                }
+            }
+            url.to_string()
+        }
+        // Registered URIs were validated as URLs at registration.
+        Err(_) => redirect_uri.to_owned(),
+    }
+}
+
+/// RFC 6749 §4.1.2 plus `iss` (RFC 9207).
+fn success_redirect_url(ctx: &Ctx<'_>, request: &AuthorizationRequest, code: &str) -> String {
+    with_params(
+        &request.redirect_uri,
+        &[
+            ("code", Some(code)),
+            ("state", request.state.as_deref()),
+            ("iss", Some(&ctx.issuer)),
+        ],
+    )
+}
+
+pub fn error_redirect_url(ctx: &Ctx<'_>, redirect: &ErrorRedirect) -> String {
+    with_params(
+        &redirect.redirect_uri,
+        &[
+            ("error", Some(redirect.error.code.as_str())),
+            ("error_description", Some(&redirect.error.description)),
+            ("state", redirect.state.as_deref()),
+            ("iss", Some(&ctx.issuer)),
+        ],
+    )
+}
+
+/// A request waiting for sign-in or consent; its id travels in the page URLs (it is not a credential:
+/// finishing it needs the session cookie).
+pub struct Pending {
+    pub id: String,
+    pub request: AuthorizationRequest,
+    pub created_at: i64,
+}
+
+pub async fn save_pending(ctx: &Ctx<'_>, request: &AuthorizationRequest) -> StoreResult<String> {
+    let id = crypto::random_id();
+    let now = now();
+    let row = authorization_request::ActiveModel {
+        id: Set(id.clone()),
+        tenant_id: Set(String::new()),
+        client_id: Set(request.client_id.clone()),
+        params: Set(serde_json::to_string(request).map_err(|e| StoreError::Corrupt(e.to_string()))?),
+        created_at: Set(now),
+        expires_at: Set(now + ctx.lifetimes().authorization_request),
+    };
+    ctx.scope()
+        .insert::<authorization_request::Entity, _>(row)
+        .await?;
+    Ok(id)
+}
+
+pub async fn load_pending(ctx: &Ctx<'_>, id: &str) -> StoreResult<Option<Pending>> {
+    let row = ctx
+        .scope()
+        .select::<authorization_request::Entity>()
+        .filter(authorization_request::Column::Id.eq(id))
+        .filter(authorization_request::Column::ExpiresAt.gt(now()))
+        .one(&ctx.app.db)
+        .await?;
+    row.map(|row| {
+        let request =
+            serde_json::from_str(&row.params).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Pending {
+            id: row.id,
+            request,
+            created_at: row.created_at,
+        })
+    })
+    .transpose()
+}
+
+pub async fn delete_pending(ctx: &Ctx<'_>, id: &str) -> StoreResult<()> {
+    ctx.scope()
+        .delete::<authorization_request::Entity>()
+        .filter(authorization_request::Column::Id.eq(id))
+        .exec(&ctx.app.db)
+        .await?;
+    Ok(())
+}

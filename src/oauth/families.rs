@@ -1,0 +1,211 @@
+//! Refresh-token families. A family is one grant (one authorization-code exchange) and every refresh
+//! token rotated from it. Each use rotates the token; presenting a rotated token again means it leaked,
+//! so the whole family is revoked (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2). Only that family dies.
+
+use entity::{access_token, refresh_family, refresh_token};
+use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
+
+use crate::{
+    app::Ctx,
+    crypto::{self, sha256_hex},
+    store::{Scoped, StoreResult, from_json_list, now, to_json_list},
+};
+
+pub const REFRESH_TOKEN_PREFIX: &str = "lk_rt_";
+
+#[derive(Debug, Clone)]
+pub struct Family {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub acr: String,
+    pub last_used_at: i64,
+    pub absolute_expires_at: i64,
+    pub revoked: bool,
+}
+
+impl Family {
+    /// Usable: not revoked, within its absolute lifetime, and used recently enough.
+    pub fn is_live(&self, idle_lifetime: i64, now: i64) -> bool {
+        !self.revoked && self.absolute_expires_at > now && self.last_used_at + idle_lifetime > now
+    }
+}
+
+fn from_row(row: refresh_family::Model) -> StoreResult<Family> {
+    Ok(Family {
+        id: row.id,
+        client_id: row.client_id,
+        user_id: row.user_id,
+        session_id: row.session_id,
+        scopes: row
+            .scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        auth_time: row.auth_time,
+        amr: from_json_list(&row.amr)?,
+        acr: row.acr,
+        last_used_at: row.last_used_at,
+        absolute_expires_at: row.absolute_expires_at,
+        revoked: row.revoked_at.is_some(),
+    })
+}
+
+pub struct NewFamily<'a> {
+    pub client_id: &'a str,
+    pub user_id: &'a str,
+    pub session_id: Option<&'a str>,
+    pub scopes: &'a [String],
+    pub auth_time: i64,
+    pub amr: &'a [String],
+    pub acr: &'a str,
+}
+
+pub async fn create(ctx: &Ctx<'_>, new: NewFamily<'_>) -> StoreResult<String> {
+    let id = crypto::random_id();
+    let now = now();
+    let row = refresh_family::ActiveModel {
+        id: Set(id.clone()),
+        tenant_id: Set(String::new()),
+        client_id: Set(new.client_id.to_owned()),
+        user_id: Set(new.user_id.to_owned()),
+        session_id: Set(new.session_id.map(str::to_owned)),
+        scope: Set(new.scopes.join(" ")),
+        auth_time: Set(new.auth_time),
+        amr: Set(to_json_list(new.amr)),
+        acr: Set(new.acr.to_owned()),
+        created_at: Set(now),
+        last_used_at: Set(now),
+        absolute_expires_at: Set(now + ctx.lifetimes().refresh_absolute),
+        revoked_at: Set(None),
+        revoked_reason: Set(None),
+    };
+    ctx.scope().insert::<refresh_family::Entity, _>(row).await?;
+    Ok(id)
+}
+
+pub async fn find(scope: Scoped<'_>, family_id: &str) -> StoreResult<Option<Family>> {
+    scope
+        .select::<refresh_family::Entity>()
+        .filter(refresh_family::Column::Id.eq(family_id))
+        .one(scope.db)
+        .await?
+        .map(from_row)
+        .transpose()
+}
+
+/// A new refresh token in the family; the caller hands it to the client, we keep only its hash.
+pub async fn issue_refresh_token(ctx: &Ctx<'_>, family_id: &str) -> StoreResult<String> {
+    let token = crypto::random_token(REFRESH_TOKEN_PREFIX);
+    let row = refresh_token::ActiveModel {
+        token_hash: Set(sha256_hex(&token)),
+        tenant_id: Set(String::new()),
+        family_id: Set(family_id.to_owned()),
+        prefix: Set(crypto::display_prefix(&token)),
+        created_at: Set(now()),
+        rotated_at: Set(None),
+    };
+    ctx.scope().insert::<refresh_token::Entity, _>(row).await?;
+    Ok(token)
+}
+
+pub struct PresentedRefreshToken {
+    pub hash: String,
+    pub rotated: bool,
+    pub family: Family,
+}
+
+pub async fn find_refresh_token(
+    scope: Scoped<'_>,
+    token: &str,
+) -> StoreResult<Option<PresentedRefreshToken>> {
+    if !token.starts_with(REFRESH_TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let hash = sha256_hex(token);
+    let Some(row) = scope
+        .select::<refresh_token::Entity>()
+        .filter(refresh_token::Column::TokenHash.eq(&hash))
+        .one(scope.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(family) = find(scope, &row.family_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(PresentedRefreshToken {
+        hash,
+        rotated: row.rotated_at.is_some(),
+        family,
+    }))
+}
+
+/// Marks the token used. Exactly one caller can win for a given token, on any number of nodes.
+pub async fn consume_refresh_token(scope: Scoped<'_>, hash: &str) -> StoreResult<bool> {
+    let result = scope
+        .update::<refresh_token::Entity>()
+        .col_expr(refresh_token::Column::RotatedAt, now().into())
+        .filter(refresh_token::Column::TokenHash.eq(hash))
+        .filter(refresh_token::Column::RotatedAt.is_null())
+        .exec(scope.db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub async fn touch(scope: Scoped<'_>, family_id: &str) -> StoreResult<()> {
+    scope
+        .update::<refresh_family::Entity>()
+        .col_expr(refresh_family::Column::LastUsedAt, now().into())
+        .filter(refresh_family::Column::Id.eq(family_id))
+        .exec(scope.db)
+        .await?;
+    Ok(())
+}
+
+/// Revokes a family and every access token recorded for it. Returns whether this call revoked it.
+pub async fn revoke(scope: Scoped<'_>, family_id: &str, reason: &str) -> StoreResult<bool> {
+    let now = now();
+    let result = scope
+        .update::<refresh_family::Entity>()
+        .col_expr(refresh_family::Column::RevokedAt, now.into())
+        .col_expr(refresh_family::Column::RevokedReason, reason.into())
+        .filter(refresh_family::Column::Id.eq(family_id))
+        .filter(refresh_family::Column::RevokedAt.is_null())
+        .exec(scope.db)
+        .await?;
+    scope
+        .update::<access_token::Entity>()
+        .col_expr(access_token::Column::RevokedAt, now.into())
+        .filter(access_token::Column::FamilyId.eq(family_id))
+        .filter(access_token::Column::RevokedAt.is_null())
+        .exec(scope.db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Revokes every live family bound to a browser session (sign-out).
+pub async fn revoke_for_session(
+    scope: Scoped<'_>,
+    session_id: &str,
+    reason: &str,
+) -> StoreResult<usize> {
+    let families = scope
+        .select::<refresh_family::Entity>()
+        .filter(refresh_family::Column::SessionId.eq(session_id))
+        .filter(refresh_family::Column::RevokedAt.is_null())
+        .all(scope.db)
+        .await?;
+    let mut revoked = 0;
+    for family in families {
+        if revoke(scope, &family.id, reason).await? {
+            revoked += 1;
+        }
+    }
+    Ok(revoked)
+}

@@ -1,0 +1,169 @@
+//! Authorization code grant: RFC 6749 §4.1.3, RFC 7636 §4.6, OAuth 2.1 §4.1.3.
+
+use entity::authorization_code;
+use sea_orm::{ColumnTrait, QueryFilter};
+use serde_json::json;
+
+use crate::{
+    app::Ctx,
+    audit::Event,
+    client::{Client, GrantType},
+    crypto::sha256_hex,
+    oauth::{
+        error::{ErrorCode, OAuthError},
+        families::{self, NewFamily},
+        issue::{Issue, TokenResponse, UserAuthentication, issue},
+        params::Params,
+        pkce,
+    },
+    store::{from_json_list, now},
+    user,
+};
+
+pub async fn exchange(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client may not use this grant",
+        ));
+    }
+    let code = params.require("code")?;
+    let redirect_uri = params.require("redirect_uri")?;
+    let verifier = params.get("code_verifier");
+    let scope = ctx.scope();
+    let code_hash = sha256_hex(code);
+    let invalid =
+        || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
+
+    let row = scope
+        .select::<authorization_code::Entity>()
+        .filter(authorization_code::Column::CodeHash.eq(&code_hash))
+        .one(scope.db)
+        .await?
+        .ok_or_else(invalid)?;
+    if row.consumed_at.is_some() {
+        revoke_after_replay(ctx, &code_hash, &row.client_id).await?;
+        return Err(invalid());
+    }
+    if row.client_id != client.client_id
+        || row.expires_at <= now()
+        || row.redirect_uri != redirect_uri
+    {
+        return Err(invalid());
+    }
+    let Some(verifier) = verifier else {
+        return Err(OAuthError::invalid_grant("code_verifier is required"));
+    };
+    if !pkce::verifier_matches(verifier, &row.code_challenge) {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
+    }
+
+    let scopes: Vec<String> = row
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let amr = from_json_list(&row.amr)?;
+    // The family exists before the code is consumed, and the consuming UPDATE links it: a concurrent
+    // replay that loses the race can always find (and revoke) what the winner issued.
+    let family_id = families::create(
+        ctx,
+        NewFamily {
+            client_id: &client.client_id,
+            user_id: &row.user_id,
+            session_id: Some(&row.session_id),
+            scopes: &scopes,
+            auth_time: row.auth_time,
+            amr: &amr,
+            acr: &row.acr,
+        },
+    )
+    .await?;
+    let consumed = scope
+        .update::<authorization_code::Entity>()
+        .col_expr(authorization_code::Column::ConsumedAt, now().into())
+        .col_expr(
+            authorization_code::Column::FamilyId,
+            family_id.clone().into(),
+        )
+        .filter(authorization_code::Column::CodeHash.eq(&code_hash))
+        .filter(authorization_code::Column::ConsumedAt.is_null())
+        .exec(scope.db)
+        .await?;
+    if consumed.rows_affected != 1 {
+        families::revoke(scope, &family_id, "unused").await?;
+        revoke_after_replay(ctx, &code_hash, &client.client_id).await?;
+        return Err(invalid());
+    }
+
+    let user = user::find(scope, &row.user_id)
+        .await?
+        .filter(|u| u.disabled_at.is_none())
+        .ok_or_else(invalid)?;
+    let response = issue(
+        ctx,
+        Issue {
+            client,
+            scopes: &scopes,
+            user: Some(UserAuthentication {
+                user: &user,
+                auth_time: row.auth_time,
+                amr: &amr,
+                acr: &row.acr,
+                session_id: Some(&row.session_id),
+                nonce: row.nonce.as_deref(),
+            }),
+            family_id: Some(&family_id),
+            with_refresh_token: client.allows_grant(GrantType::RefreshToken),
+        },
+    )
+    .await?;
+    ctx.audit(
+        Event::new(
+            &ctx.tenant.id,
+            format!("client:{}", client.client_id),
+            "token.authorization_code",
+        )
+        .target(format!("user:{}", user.id))
+        .details(json!({ "family": family_id, "scope": response.scope })),
+    )
+    .await;
+    Ok(response)
+}
+
+/// A code used twice was stolen or leaked (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3): revoke what its first
+/// use issued.
+async fn revoke_after_replay(
+    ctx: &Ctx<'_>,
+    code_hash: &str,
+    client_id: &str,
+) -> Result<(), OAuthError> {
+    let scope = ctx.scope();
+    let family_id = scope
+        .select::<authorization_code::Entity>()
+        .filter(authorization_code::Column::CodeHash.eq(code_hash))
+        .one(scope.db)
+        .await?
+        .and_then(|row| row.family_id);
+    if let Some(family_id) = family_id {
+        families::revoke(scope, &family_id, "authorization_code_replay").await?;
+        ctx.audit(
+            Event::new(
+                &ctx.tenant.id,
+                format!("client:{client_id}"),
+                "authorization_code.replay",
+            )
+            .target(format!("family:{family_id}"))
+            .failed(),
+        )
+        .await;
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! One file per grant type (RFC 6749 §4.1.3, §6, §4.4).
+
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod refresh_token;

@@ -1,0 +1,109 @@
+//! Refresh token grant with rotation and reuse detection: RFC 6749 §6, OAuth 2.1 §4.3.
+
+use serde_json::json;
+
+use crate::{
+    app::Ctx,
+    audit::Event,
+    client::{Client, GrantType},
+    oauth::{
+        error::{ErrorCode, OAuthError},
+        families,
+        issue::{Issue, TokenResponse, UserAuthentication, issue},
+        params::{Params, split_scope},
+    },
+    store::now,
+    user,
+};
+
+pub async fn refresh(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant(GrantType::RefreshToken) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client may not use this grant",
+        ));
+    }
+    let presented = params.require("refresh_token")?;
+    let scope = ctx.scope();
+    let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+
+    let token = families::find_refresh_token(scope, presented)
+        .await?
+        .ok_or_else(invalid)?;
+    let family = &token.family;
+    // A token bound to another client is treated as unknown (RFC 6749 §10.4).
+    if family.client_id != client.client_id {
+        return Err(invalid());
+    }
+    if !family.is_live(ctx.lifetimes().refresh_idle, now()) {
+        return Err(invalid());
+    }
+    if token.rotated || !families::consume_refresh_token(scope, &token.hash).await? {
+        if families::revoke(scope, &family.id, "refresh_token_reuse").await? {
+            ctx.audit(
+                Event::new(
+                    &ctx.tenant.id,
+                    format!("client:{}", client.client_id),
+                    "refresh_token.reuse",
+                )
+                .target(format!("family:{}", family.id))
+                .failed()
+                .details(json!({ "user": family.user_id })),
+            )
+            .await;
+        }
+        return Err(invalid());
+    }
+
+    // A refresh may narrow the scope of the new access token, never widen it (RFC 6749 §6).
+    let scopes = match params.get("scope") {
+        None => family.scopes.clone(),
+        Some(requested) => {
+            let requested = split_scope(requested);
+            if let Some(extra) = requested.iter().find(|s| !family.scopes.contains(s)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("scope {extra:.64} was not granted"),
+                ));
+            }
+            requested
+        }
+    };
+    let user = user::find(scope, &family.user_id)
+        .await?
+        .filter(|u| u.disabled_at.is_none())
+        .ok_or_else(invalid)?;
+    families::touch(scope, &family.id).await?;
+    let response = issue(
+        ctx,
+        Issue {
+            client,
+            scopes: &scopes,
+            user: Some(UserAuthentication {
+                user: &user,
+                auth_time: family.auth_time,
+                amr: &family.amr,
+                acr: &family.acr,
+                session_id: family.session_id.as_deref(),
+                nonce: None,
+            }),
+            family_id: Some(&family.id),
+            with_refresh_token: true,
+        },
+    )
+    .await?;
+    ctx.audit(
+        Event::new(
+            &ctx.tenant.id,
+            format!("client:{}", client.client_id),
+            "token.refresh",
+        )
+        .target(format!("family:{}", family.id)),
+    )
+    .await;
+    Ok(response)
+}

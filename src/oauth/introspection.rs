@@ -1,0 +1,93 @@
+//! Token introspection (RFC 7662), for confidential clients (resource servers) of the tenant.
+
+use entity::access_token;
+use sea_orm::{ColumnTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use super::{client_auth, error::OAuthError, families, params::Params};
+use crate::{
+    app::Ctx,
+    jwt::{self, AccessClaims},
+    store::{Scoped, StoreResult, now},
+};
+
+/// Whether a signature-valid access token has since been revoked (directly, or through its family).
+pub async fn is_revoked(scope: Scoped<'_>, claims: &AccessClaims) -> StoreResult<bool> {
+    let Some(row) = scope
+        .select::<access_token::Entity>()
+        .filter(access_token::Column::Jti.eq(&claims.jti))
+        .one(scope.db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    if row.revoked_at.is_some() {
+        return Ok(true);
+    }
+    match row.family_id {
+        Some(family_id) => Ok(families::find(scope, &family_id)
+            .await?
+            .is_none_or(|f| f.revoked)),
+        None => Ok(false),
+    }
+}
+
+pub async fn introspect(
+    ctx: &Ctx<'_>,
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<Value, OAuthError> {
+    let presented = client_auth::presented(authorization, params)?;
+    let client = client_auth::authenticate(ctx.client(&presented.client_id).await?, &presented)?;
+    if !client.is_confidential() {
+        return Err(OAuthError::invalid_client(presented.via_basic));
+    }
+    let token = params.require("token")?;
+    let scope = ctx.scope();
+    let inactive = json!({ "active": false });
+
+    if let Some(refresh) = families::find_refresh_token(scope, token).await? {
+        let family = &refresh.family;
+        if refresh.rotated || !family.is_live(ctx.lifetimes().refresh_idle, now()) {
+            return Ok(inactive);
+        }
+        return Ok(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "client_id": family.client_id,
+            "sub": family.user_id,
+            "scope": family.scopes.join(" "),
+            "exp": family.absolute_expires_at,
+            "iss": ctx.issuer,
+        }));
+    }
+    let keyring = ctx.keyring().await?;
+    let Ok(claims) = jwt::verify_access_token(&keyring, &ctx.issuer, token) else {
+        return Ok(inactive);
+    };
+    if claims.exp <= now() || is_revoked(scope, &claims).await? {
+        return Ok(inactive);
+    }
+    let mut body = json!({
+        "active": true,
+        "token_type": "Bearer",
+        "client_id": claims.client_id,
+        "sub": claims.sub,
+        "aud": claims.aud,
+        "iss": claims.iss,
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "jti": claims.jti,
+        "scope": claims.scope,
+    });
+    if let Some(auth_time) = claims.auth_time {
+        body["auth_time"] = json!(auth_time);
+    }
+    if let Some(acr) = claims.acr {
+        body["acr"] = json!(acr);
+    }
+    if let Some(amr) = claims.amr {
+        body["amr"] = json!(amr);
+    }
+    Ok(body)
+}

@@ -1,0 +1,128 @@
+//! Building a token response (RFC 6749 §5.1): the JWT access token, optionally a refresh token and an
+//! ID token.
+
+use entity::access_token;
+use sea_orm::ActiveValue::Set;
+use serde::Serialize;
+
+use super::{error::OAuthError, families};
+use crate::{
+    app::Ctx,
+    client::Client,
+    crypto,
+    jwt::{self, AccessClaims, IdTokenClaims},
+    store::now,
+    user::User,
+};
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    pub scope: String,
+}
+
+/// The end user's authentication, carried into tokens.
+pub struct UserAuthentication<'a> {
+    pub user: &'a User,
+    pub auth_time: i64,
+    pub amr: &'a [String],
+    pub acr: &'a str,
+    pub session_id: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+}
+
+pub struct Issue<'a> {
+    pub client: &'a Client,
+    pub scopes: &'a [String],
+    pub user: Option<UserAuthentication<'a>>,
+    /// The family the tokens belong to: access tokens are recorded under it so revoking the family
+    /// makes them inactive; a refresh token is minted into it when present.
+    pub family_id: Option<&'a str>,
+    pub with_refresh_token: bool,
+}
+
+pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAuthError> {
+    let keyring = ctx.keyring().await?;
+    let now = now();
+    let lifetime = ctx.lifetimes().access_token;
+    let scope = issue.scopes.join(" ");
+    let jti = crypto::random_id();
+    let claims = AccessClaims {
+        iss: ctx.issuer.clone(),
+        sub: issue
+            .user
+            .as_ref()
+            .map_or_else(|| issue.client.client_id.clone(), |u| u.user.id.clone()),
+        // Until resources are registered (RFC 8707), tokens are for this tenant's own endpoints.
+        aud: ctx.issuer.clone(),
+        client_id: issue.client.client_id.clone(),
+        scope: scope.clone(),
+        exp: now + lifetime,
+        iat: now,
+        jti: jti.clone(),
+        auth_time: issue.user.as_ref().map(|u| u.auth_time),
+        acr: issue.user.as_ref().map(|u| u.acr.to_owned()),
+        amr: issue.user.as_ref().map(|u| u.amr.to_vec()),
+        sid: None,
+    };
+    let access_token = jwt::sign_access_token(&keyring, issue.client.access_token_alg, &claims)?;
+
+    if let Some(family_id) = issue.family_id {
+        let row = access_token::ActiveModel {
+            jti: Set(jti),
+            tenant_id: Set(String::new()),
+            family_id: Set(Some(family_id.to_owned())),
+            client_id: Set(issue.client.client_id.clone()),
+            expires_at: Set(now + lifetime),
+            revoked_at: Set(None),
+        };
+        ctx.scope().insert::<access_token::Entity, _>(row).await?;
+    }
+
+    let refresh_token = match (issue.with_refresh_token, issue.family_id) {
+        (true, Some(family_id)) => Some(families::issue_refresh_token(ctx, family_id).await?),
+        _ => None,
+    };
+
+    let id_token = match &issue.user {
+        Some(user) if issue.scopes.iter().any(|s| s == "openid") => {
+            let wants_email = issue.scopes.iter().any(|s| s == "email");
+            let claims = IdTokenClaims {
+                iss: ctx.issuer.clone(),
+                sub: user.user.id.clone(),
+                aud: issue.client.client_id.clone(),
+                exp: now + ctx.lifetimes().id_token,
+                iat: now,
+                auth_time: user.auth_time,
+                nonce: user.nonce.map(str::to_owned),
+                acr: user.acr.to_owned(),
+                amr: user.amr.to_vec(),
+                sid: user.session_id.map(str::to_owned),
+                at_hash: Some(jwt::at_hash(&access_token)),
+                email: wants_email.then(|| user.user.email.clone()),
+                email_verified: wants_email.then_some(user.user.email_verified),
+            };
+            Some(jwt::sign_id_token(
+                &keyring,
+                issue.client.id_token_alg,
+                &claims,
+            )?)
+        }
+        _ => None,
+    };
+
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: lifetime,
+        refresh_token,
+        id_token,
+        scope,
+    })
+}

@@ -1,0 +1,14 @@
+//! OAuth 2.1 authorization server: the authorization and token endpoints, grants, refresh-token
+//! families, revocation and introspection.
+
+pub mod authorize;
+pub mod client_auth;
+pub mod error;
+pub mod families;
+pub mod grants;
+pub mod introspection;
+pub mod issue;
+pub mod params;
+pub mod pkce;
+pub mod revocation;
+pub mod token;

@@ -1,0 +1,32 @@
+//! The token endpoint (RFC 6749 §3.2): authenticate the client once, then hand off to the grant.
+
+use super::{
+    client_auth,
+    error::{ErrorCode, OAuthError},
+    grants,
+    issue::TokenResponse,
+    params::Params,
+};
+use crate::{app::Ctx, ratelimit};
+
+pub async fn handle(
+    ctx: &Ctx<'_>,
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let presented = client_auth::presented(authorization, params)?;
+    // Rate-limit per presented client id before touching the database.
+    ratelimit::check(&ctx.app.limiters.token_per_client, &presented.client_id)
+        .map_err(OAuthError::rate_limited)?;
+    let grant_type = params.require("grant_type")?;
+    let client = client_auth::authenticate(ctx.client(&presented.client_id).await?, &presented)?;
+    match grant_type {
+        "authorization_code" => grants::authorization_code::exchange(ctx, &client, params).await,
+        "refresh_token" => grants::refresh_token::refresh(ctx, &client, params).await,
+        "client_credentials" => grants::client_credentials::grant(ctx, &client, params).await,
+        _ => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "unsupported grant_type",
+        )),
+    }
+}

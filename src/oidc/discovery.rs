@@ -1,0 +1,35 @@
+//! OpenID Provider metadata (OIDC Discovery 1.0 §3) and OAuth authorization server metadata (RFC 8414).
+//! Advertises exactly what is implemented.
+
+use serde_json::{Value, json};
+
+pub fn metadata(issuer: &str) -> Value {
+    let endpoint = |path: &str| format!("{issuer}/{path}");
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": endpoint("authorize"),
+        "token_endpoint": endpoint("token"),
+        "userinfo_endpoint": endpoint("userinfo"),
+        "jwks_uri": endpoint("jwks"),
+        "revocation_endpoint": endpoint("revoke"),
+        "introspection_endpoint": endpoint("introspect"),
+        "end_session_endpoint": endpoint("logout"),
+        "scopes_supported": ["openid", "email", "offline_access"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
+            "at_hash", "email", "email_verified"],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+    })
+}

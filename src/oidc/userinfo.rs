@@ -1,0 +1,44 @@
+//! The UserInfo endpoint (OIDC Core §5.3) with bearer tokens per RFC 6750.
+
+use serde_json::{Value, json};
+
+use crate::{
+    app::Ctx,
+    jwt,
+    oauth::{
+        error::{ErrorCode, OAuthError},
+        introspection::is_revoked,
+    },
+    user,
+};
+
+pub async fn userinfo(ctx: &Ctx<'_>, access_token: &str) -> Result<Value, OAuthError> {
+    let keyring = ctx.keyring().await?;
+    let invalid = || {
+        OAuthError::new(
+            ErrorCode::InvalidToken,
+            "the access token is invalid, expired or revoked",
+        )
+    };
+    let claims =
+        jwt::verify_access_token(&keyring, &ctx.issuer, access_token).map_err(|_| invalid())?;
+    if claims.aud != ctx.issuer || is_revoked(ctx.scope(), &claims).await? {
+        return Err(invalid());
+    }
+    if !claims.scopes().any(|s| s == "openid") {
+        return Err(OAuthError::new(
+            ErrorCode::InsufficientScope,
+            "the openid scope is required",
+        ));
+    }
+    let user = user::find(ctx.scope(), &claims.sub)
+        .await?
+        .filter(|u| u.disabled_at.is_none())
+        .ok_or_else(invalid)?;
+    let mut body = json!({ "sub": user.id });
+    if claims.scopes().any(|s| s == "email") {
+        body["email"] = json!(user.email);
+        body["email_verified"] = json!(user.email_verified);
+    }
+    Ok(body)
+}

@@ -1,0 +1,108 @@
+//! Hosted page templates (askama, auto-escaped). One struct per page in `templates/`.
+
+use askama::Template;
+
+/// Fields every page's layout needs.
+pub struct Chrome<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+}
+
+impl<'a> Chrome<'a> {
+    pub fn new(tenant_name: &'a str) -> Self {
+        Self {
+            tenant_name,
+            tenant_initial: tenant_name
+                .chars()
+                .next()
+                .map_or('L', |c| c.to_ascii_uppercase()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login_email.html")]
+pub struct LoginEmail<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub action: String,
+    pub csrf: &'a str,
+    pub req: Option<&'a str>,
+    pub email: &'a str,
+    pub client_name: Option<&'a str>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "login_code.html")]
+pub struct LoginCode<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub action: String,
+    pub restart_url: String,
+    pub csrf: &'a str,
+    pub req: Option<&'a str>,
+    pub email: &'a str,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct Consent<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub action: String,
+    pub csrf: &'a str,
+    pub req: &'a str,
+    pub client_name: &'a str,
+    pub redirect_host: String,
+    pub email: &'a str,
+    /// (scope, what it lets the application do)
+    pub scopes: Vec<(String, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct Account<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub logout_action: String,
+    pub csrf: &'a str,
+    pub email: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct Logout<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub action: String,
+    pub csrf: &'a str,
+    pub id_token_hint: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub post_logout_redirect_uri: Option<&'a str>,
+    pub state: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct Message<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub heading: &'a str,
+    pub message: &'a str,
+    /// "error" or "ok"
+    pub kind: &'a str,
+    pub link: Option<(String, &'a str)>,
+}
+
+/// Plain-language descriptions for the consent page.
+pub fn describe_scope(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Confirm who you are",
+        "email" => "See your email address",
+        "profile" => "See your basic profile",
+        "offline_access" => "Stay connected when you are not using it",
+        _ => "Access granted by this permission",
+    }
+}

@@ -1,0 +1,119 @@
+//! Browser sessions: a server-side row (any node can read it) named by the SHA-256 of a random cookie
+//! value, with an idle and an absolute expiry.
+
+use entity::session;
+use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
+
+use crate::{
+    audit::Origin,
+    config::Lifetimes,
+    crypto::{self, sha256_hex},
+    store::{Scoped, StoreResult, from_json_list, now, to_json_list},
+};
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// SHA-256 of the cookie value; safe to reference (audit, `sid` claim).
+    pub id: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub acr: String,
+    pub created_at: i64,
+}
+
+/// How the user proved who they are in this session.
+pub struct Authentication {
+    pub amr: Vec<String>,
+    pub acr: String,
+}
+
+/// Creates a session and returns the cookie value (the only place it exists in clear).
+pub async fn create(
+    scope: Scoped<'_>,
+    user_id: &str,
+    authn: Authentication,
+    origin: &Origin,
+    lifetimes: &Lifetimes,
+) -> StoreResult<(String, Session)> {
+    let cookie_value = crypto::random_token("");
+    let id = sha256_hex(&cookie_value);
+    let now = now();
+    let row = session::ActiveModel {
+        id: Set(id.clone()),
+        tenant_id: Set(String::new()),
+        user_id: Set(user_id.to_owned()),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        expires_at: Set(now + lifetimes.session_absolute),
+        auth_time: Set(now),
+        amr: Set(to_json_list(&authn.amr)),
+        acr: Set(authn.acr.clone()),
+        ip: Set(origin.ip.clone()),
+        user_agent: Set(origin
+            .user_agent
+            .as_ref()
+            .map(|ua| ua.chars().take(512).collect())),
+        ended_at: Set(None),
+    };
+    scope.insert::<session::Entity, _>(row).await?;
+    let session = Session {
+        id,
+        user_id: user_id.to_owned(),
+        auth_time: now,
+        amr: authn.amr,
+        acr: authn.acr,
+        created_at: now,
+    };
+    Ok((cookie_value, session))
+}
+
+/// The live session for a cookie value, if any. Refreshes `last_seen_at` at most once a minute.
+pub async fn find_active(
+    scope: Scoped<'_>,
+    cookie_value: &str,
+    lifetimes: &Lifetimes,
+) -> StoreResult<Option<Session>> {
+    let id = sha256_hex(cookie_value);
+    let now = now();
+    let Some(row) = scope
+        .select::<session::Entity>()
+        .filter(session::Column::Id.eq(&id))
+        .filter(session::Column::EndedAt.is_null())
+        .one(scope.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if row.expires_at <= now || row.last_seen_at + lifetimes.session_idle <= now {
+        return Ok(None);
+    }
+    if now - row.last_seen_at >= 60 {
+        scope
+            .update::<session::Entity>()
+            .col_expr(session::Column::LastSeenAt, now.into())
+            .filter(session::Column::Id.eq(&id))
+            .exec(scope.db)
+            .await?;
+    }
+    Ok(Some(Session {
+        id: row.id,
+        user_id: row.user_id,
+        auth_time: row.auth_time,
+        amr: from_json_list(&row.amr)?,
+        acr: row.acr,
+        created_at: row.created_at,
+    }))
+}
+
+/// Ends the session. The caller also ends the refresh-token families bound to it.
+pub async fn end(scope: Scoped<'_>, session_id: &str) -> StoreResult<()> {
+    scope
+        .update::<session::Entity>()
+        .col_expr(session::Column::EndedAt, now().into())
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::EndedAt.is_null())
+        .exec(scope.db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! Tenants: one issuer each, with its own data key, signing keys, users, clients and policies.
+
+use std::sync::Arc;
+
+use entity::tenant;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+};
+
+use crate::{
+    crypto::{DataKey, MasterKey},
+    keys,
+    store::{Scoped, StoreError, StoreResult, now},
+};
+
+#[derive(Debug)]
+pub struct Tenant {
+    pub id: String,
+    pub slug: String,
+    pub display_name: String,
+    /// Whether an unknown email address may create an account by signing in.
+    pub self_signup: bool,
+    pub data_key: DataKey,
+}
+
+impl Tenant {
+    pub fn issuer(&self, base_url: &str) -> String {
+        format!("{base_url}/t/{}", self.slug)
+    }
+
+    pub fn scope<'a>(&'a self, db: &'a DatabaseConnection) -> Scoped<'a> {
+        Scoped::new(db, &self.id)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error(
+        "tenant slug must be 1-32 characters of a-z, 0-9 and '-', starting with a letter or digit"
+    )]
+    InvalidSlug,
+    #[error("tenant {0:?} already exists")]
+    Exists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub fn valid_slug(slug: &str) -> bool {
+    let bytes = slug.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 32
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+fn from_row(row: tenant::Model, master: &MasterKey) -> StoreResult<Tenant> {
+    let data_key = master.unwrap(&row.id, &row.wrapped_data_key).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "tenant {} data key: {e} (is this the right master key?)",
+            row.slug
+        ))
+    })?;
+    Ok(Tenant {
+        id: row.id,
+        slug: row.slug,
+        display_name: row.display_name,
+        self_signup: row.self_signup,
+        data_key,
+    })
+}
+
+pub async fn find_by_slug(
+    db: &DatabaseConnection,
+    master: &MasterKey,
+    slug: &str,
+) -> StoreResult<Option<Tenant>> {
+    if !valid_slug(slug) {
+        return Ok(None);
+    }
+    let row = tenant::Entity::find()
+        .filter(tenant::Column::Slug.eq(slug))
+        .one(db)
+        .await?;
+    row.map(|row| from_row(row, master)).transpose()
+}
+
+pub async fn list(db: &DatabaseConnection) -> StoreResult<Vec<tenant::Model>> {
+    Ok(tenant::Entity::find()
+        .order_by_asc(tenant::Column::Slug)
+        .all(db)
+        .await?)
+}
+
+/// Creates a tenant with a fresh data key and a first set of signing keys.
+pub async fn create(
+    db: &DatabaseConnection,
+    master: &MasterKey,
+    slug: &str,
+    display_name: &str,
+    self_signup: bool,
+) -> Result<Arc<Tenant>, TenantError> {
+    if !valid_slug(slug) {
+        return Err(TenantError::InvalidSlug);
+    }
+    if find_by_slug(db, master, slug).await?.is_some() {
+        return Err(TenantError::Exists(slug.to_owned()));
+    }
+    let id = crate::crypto::random_id();
+    let data_key = DataKey::generate();
+    let row = tenant::ActiveModel {
+        id: Set(id.clone()),
+        slug: Set(slug.to_owned()),
+        display_name: Set(display_name.to_owned()),
+        self_signup: Set(self_signup),
+        wrapped_data_key: Set(master.wrap(&id, &data_key)),
+        created_at: Set(now()),
+    };
+    tenant::Entity::insert(row)
+        .exec_without_returning(db)
+        .await
+        .map_err(StoreError::from)?;
+    let tenant = Tenant {
+        id,
+        slug: slug.to_owned(),
+        display_name: display_name.to_owned(),
+        self_signup,
+        data_key,
+    };
+    keys::generate_current_keys(tenant.scope(db), &tenant.data_key).await?;
+    Ok(Arc::new(tenant))
+}

@@ -1,0 +1,79 @@
+//! End users of a tenant, identified by a verified email address.
+
+use entity::user;
+use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
+
+use crate::{
+    crypto,
+    store::{Scoped, StoreResult, now},
+};
+
+pub use entity::user::Model as User;
+
+/// Lower-cased and trimmed; a plausible `local@domain` shape (the real check is receiving the code).
+pub fn normalize_email(input: &str) -> Option<String> {
+    let email = input.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    let plausible = !local.is_empty()
+        && local.len() <= 64
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && email.len() <= 254
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+    plausible.then_some(email)
+}
+
+pub async fn find_by_email(scope: Scoped<'_>, email: &str) -> StoreResult<Option<User>> {
+    Ok(scope
+        .select::<user::Entity>()
+        .filter(user::Column::Email.eq(email))
+        .one(scope.db)
+        .await?)
+}
+
+pub async fn find(scope: Scoped<'_>, id: &str) -> StoreResult<Option<User>> {
+    Ok(scope
+        .select::<user::Entity>()
+        .filter(user::Column::Id.eq(id))
+        .one(scope.db)
+        .await?)
+}
+
+/// Returns the user with this (verified) email, creating it if absent. Two nodes racing to create the
+/// same user both end up with the row the unique index kept.
+pub async fn find_or_create(scope: Scoped<'_>, email: &str) -> StoreResult<User> {
+    if let Some(user) = find_by_email(scope, email).await? {
+        return Ok(user);
+    }
+    let row = user::ActiveModel {
+        id: Set(crypto::random_id()),
+        tenant_id: Set(String::new()),
+        email: Set(email.to_owned()),
+        email_verified: Set(true),
+        created_at: Set(now()),
+        last_sign_in_at: Set(None),
+        disabled_at: Set(None),
+    };
+    if let Err(insert_error) = scope.insert::<user::Entity, _>(row).await {
+        return match find_by_email(scope, email).await? {
+            Some(user) => Ok(user),
+            None => Err(insert_error),
+        };
+    }
+    find_by_email(scope, email)
+        .await?
+        .ok_or_else(|| crate::store::StoreError::Corrupt("user vanished after insert".into()))
+}
+
+pub async fn mark_signed_in(scope: Scoped<'_>, user_id: &str) -> StoreResult<()> {
+    scope
+        .update::<user::Entity>()
+        .col_expr(user::Column::LastSignInAt, now().into())
+        .filter(user::Column::Id.eq(user_id))
+        .exec(scope.db)
+        .await?;
+    Ok(())
+}
