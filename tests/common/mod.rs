@@ -1,0 +1,386 @@
+//! Test harness: real `latchkey serve` processes on free ports, a real SMTP listener, and a fresh database
+//! per test — a SQLite file, or a new PostgreSQL database when `LATCHKEY_TEST_POSTGRES_URL` points at a
+//! server (`.ci/run` and `scripts/test` start one).
+#![allow(dead_code)]
+
+use std::{
+    collections::HashMap,
+    net::TcpListener as StdListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use base64::Engine;
+use reqwest::{StatusCode, redirect::Policy};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::TcpListener,
+    sync::Notify,
+};
+
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
+}
+
+// ---------------------------------------------------------------------------------------------------
+// SMTP
+
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+/// A minimal SMTP server (RFC 5321 happy path) that keeps every message it receives.
+pub struct SmtpCatcher {
+    pub port: u16,
+    mails: Arc<Mutex<Vec<Mail>>>,
+    arrived: Arc<Notify>,
+}
+
+impl SmtpCatcher {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind smtp");
+        let port = listener.local_addr().expect("addr").port();
+        let mails = Arc::new(Mutex::new(Vec::new()));
+        let arrived = Arc::new(Notify::new());
+        let (m, a) = (mails.clone(), arrived.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (m, a) = (m.clone(), a.clone());
+                tokio::spawn(async move {
+                    let _ = serve_smtp(stream, m, a).await;
+                });
+            }
+        });
+        Self { port, mails, arrived }
+    }
+
+    pub fn mails_to(&self, address: &str) -> Vec<Mail> {
+        self.mails.lock().expect("lock").iter().filter(|m| m.to.iter().any(|t| t == address)).cloned().collect()
+    }
+
+    /// Waits for the `n`-th message to `address` (1-based) and returns the 6-digit code in it.
+    pub async fn code_for(&self, address: &str, n: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let mails = self.mails_to(address);
+            if mails.len() >= n {
+                return extract_code(&mails[n - 1].data).expect("a 6-digit code in the mail");
+            }
+            assert!(Instant::now() < deadline, "no mail #{n} to {address} within 15 s");
+            let _ = tokio::time::timeout(Duration::from_millis(200), self.arrived.notified()).await;
+        }
+    }
+}
+
+fn extract_code(data: &str) -> Option<String> {
+    let marker = "sign-in code is ";
+    let start = data.find(marker)? + marker.len();
+    let code: String = data[start..].chars().take(6).collect();
+    (code.len() == 6 && code.chars().all(|c| c.is_ascii_digit())).then_some(code)
+}
+
+async fn serve_smtp(stream: tokio::net::TcpStream, mails: Arc<Mutex<Vec<Mail>>>, arrived: Arc<Notify>) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    write.write_all(b"220 test-smtp ready\r\n").await?;
+    let mut to = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let upper = line.to_ascii_uppercase();
+        if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            write.write_all(b"250-test-smtp\r\n250 8BITMIME\r\n").await?;
+        } else if upper.starts_with("MAIL FROM") {
+            to.clear();
+            write.write_all(b"250 OK\r\n").await?;
+        } else if upper.starts_with("RCPT TO") {
+            let address = line.trim()[8..].trim().trim_start_matches(':').trim().trim_matches(|c| c == '<' || c == '>');
+            to.push(address.to_owned());
+            write.write_all(b"250 OK\r\n").await?;
+        } else if upper.starts_with("DATA") {
+            write.write_all(b"354 end with .\r\n").await?;
+            let mut data = String::new();
+            loop {
+                line.clear();
+                if lines.read_line(&mut line).await? == 0 {
+                    return Ok(());
+                }
+                if line == ".\r\n" || line == ".\n" {
+                    break;
+                }
+                data.push_str(&line);
+            }
+            mails.lock().expect("lock").push(Mail { to: to.clone(), data });
+            arrived.notify_waiters();
+            write.write_all(b"250 queued\r\n").await?;
+        } else if upper.starts_with("QUIT") {
+            write.write_all(b"221 bye\r\n").await?;
+            return Ok(());
+        } else {
+            write.write_all(b"250 OK\r\n").await?;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Database
+
+/// Where a test's nodes keep their state. Nodes sharing a `Deployment` share the database and master key.
+pub struct Deployment {
+    pub database_url: Option<String>,
+    pub master_key: String,
+    pub root: tempfile::TempDir,
+    pub engine: &'static str,
+}
+
+impl Deployment {
+    pub async fn new() -> Self {
+        let root = tempfile::tempdir().expect("tempdir");
+        let master_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+        match std::env::var("LATCHKEY_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) {
+            Some(admin_url) => {
+                let name = format!("lk_test_{}", random_hex(8));
+                let admin = sea_orm::Database::connect(&admin_url).await.expect("connect to test PostgreSQL");
+                use sea_orm::ConnectionTrait;
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+                let _ = admin.close().await;
+                let mut url = url::Url::parse(&admin_url).expect("postgres url");
+                url.set_path(&format!("/{name}"));
+                Self { database_url: Some(url.to_string()), master_key, root, engine: "postgres" }
+            }
+            None => {
+                let path = root.path().join("shared.db");
+                Self { database_url: Some(format!("sqlite://{}?mode=rwc", path.display())), master_key, root, engine: "sqlite" }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Server
+
+pub struct Server {
+    pub port: u16,
+    pub base: String,
+    child: Child,
+    env: HashMap<String, String>,
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_latchkey"))
+}
+
+impl Server {
+    /// Starts a node. `extra` sets or overrides `LATCHKEY_*` variables.
+    pub async fn start(deployment: &Deployment, smtp: &SmtpCatcher, extra: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let base = format!("http://localhost:{port}");
+        let data_dir = deployment.root.path().join(format!("node-{port}"));
+        let mut env: HashMap<String, String> = HashMap::new();
+        env.insert("LATCHKEY_LISTEN".into(), format!("127.0.0.1:{port}"));
+        env.insert("LATCHKEY_PUBLIC_URL".into(), base.clone());
+        env.insert("LATCHKEY_DATA_DIR".into(), data_dir.display().to_string());
+        env.insert("LATCHKEY_MASTER_KEY".into(), deployment.master_key.clone());
+        env.insert("LATCHKEY_SMTP_HOST".into(), "127.0.0.1".into());
+        env.insert("LATCHKEY_SMTP_PORT".into(), smtp.port.to_string());
+        env.insert("LATCHKEY_SMTP_TLS".into(), "none".into());
+        env.insert("LATCHKEY_WORKERS".into(), "2".into());
+        env.insert("LATCHKEY_DATABASE_MAX_CONNECTIONS".into(), "8".into());
+        env.insert("LATCHKEY_LOG".into(), "warn".into());
+        if let Some(url) = &deployment.database_url {
+            env.insert("DATABASE_URL".into(), url.clone());
+        }
+        for (k, v) in extra {
+            env.insert((*k).into(), (*v).into());
+        }
+        // The node's log goes to a file beside its data (kept on failure with LATCHKEY_TEST_KEEP=1).
+        std::fs::create_dir_all(deployment.root.path()).expect("root");
+        let log = std::fs::File::create(deployment.root.path().join(format!("node-{port}.log"))).expect("log file");
+        let child = Command::new(binary())
+            .arg("serve")
+            .envs(&env)
+            .env_remove("LATCHKEY_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn latchkey");
+        let server = Self { port, base, child, env };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let http = reqwest::Client::new();
+        loop {
+            if let Ok(r) = http.get(format!("http://127.0.0.1:{}/healthz", self.port)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn issuer(&self, tenant: &str) -> String {
+        format!("{}/t/{tenant}", self.base)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/t/default/{path}", self.base)
+    }
+
+    /// Runs the operator CLI against this node's database.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new(binary()).args(args).envs(&self.env).output().expect("run cli");
+        assert!(
+            output.status.success(),
+            "latchkey {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8 output")
+    }
+
+    /// Registers a client and returns (client_id, client_secret).
+    pub fn create_client(&self, args: &[&str]) -> (String, Option<String>) {
+        let mut all = vec!["client", "create", "--json"];
+        all.extend_from_slice(args);
+        let out = self.cli(&all);
+        let value: serde_json::Value = serde_json::from_str(out.trim()).expect("client json");
+        (
+            value["client_id"].as_str().expect("client_id").to_owned(),
+            value["client_secret"].as_str().map(str::to_owned),
+        )
+    }
+
+    pub fn audit_actions(&self) -> Vec<serde_json::Value> {
+        self.cli(&["audit", "tail", "--limit", "500"])
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("audit json"))
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Browser-like HTTP
+
+/// A cookie-keeping, non-redirecting HTTP client: each test step looks at every redirect.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client")
+}
+
+pub fn api() -> reqwest::Client {
+    reqwest::Client::builder().redirect(Policy::none()).build().expect("client")
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("expected a redirect, got {}", response.status()))
+        .to_owned()
+}
+
+pub fn absolute(server: &Server, location: &str) -> String {
+    if location.starts_with("http") { location.to_owned() } else { format!("{}{location}", server.base) }
+}
+
+/// The value of `<input name="{name}" value="...">` in a page.
+pub fn hidden_input(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].replace("&#x2f;", "/").replace("&amp;", "&").replace("&#x3d;", "="))
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// Drives the hosted pages from an authorization URL to the final redirect back to the client, signing
+/// in with an email code and approving consent when asked. Returns the client redirect URL.
+pub async fn authorize_through_pages(server: &Server, smtp: &SmtpCatcher, browser: &reqwest::Client, authorize_url: &str, email: &str) -> String {
+    let mut next = authorize_url.to_owned();
+    let mut mails_seen = smtp.mails_to(email).len();
+    for _ in 0..12 {
+        if !next.starts_with(&server.base) {
+            return next;
+        }
+        let response = browser.get(&next).send().await.expect("GET");
+        if response.status() == StatusCode::SEE_OTHER || response.status() == StatusCode::FOUND {
+            next = absolute(server, &location(&response));
+            continue;
+        }
+        assert_eq!(response.status(), StatusCode::OK, "page {next}");
+        let page = response.text().await.expect("body");
+        let csrf = hidden_input(&page, "csrf").expect("csrf field");
+        let req = hidden_input(&page, "req");
+        let mut form: Vec<(&str, String)> = vec![("csrf", csrf)];
+        if let Some(req) = &req {
+            form.push(("req", req.clone()));
+        }
+        let action = if page.contains("name=\"email\"") {
+            form.push(("email", email.to_owned()));
+            server.url("login")
+        } else if page.contains("name=\"code\"") {
+            mails_seen += 1;
+            form.push(("code", smtp.code_for(email, mails_seen).await));
+            server.url("login/code")
+        } else if page.contains("name=\"decision\"") {
+            form.push(("decision", "allow".to_owned()));
+            server.url("consent")
+        } else {
+            panic!("unexpected page at {next}: {page}");
+        };
+        let response = browser.post(&action).form(&form).send().await.expect("POST");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "POST {action}");
+        next = absolute(server, &location(&response));
+    }
+    panic!("authorization did not finish");
+}
+
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+pub fn pkce() -> Pkce {
+    let verifier = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+    Pkce { verifier, challenge }
+}
+
+/// Decodes a JWT's payload without verifying it (tests verify separately).
+pub fn jwt_claims(token: &str) -> serde_json::Value {
+    let payload = token.split('.').nth(1).expect("jwt payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+pub fn jwt_header(token: &str) -> serde_json::Value {
+    let header = token.split('.').next().expect("jwt header");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}
