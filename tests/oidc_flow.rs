@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
     core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata},
 };
 use reqwest::StatusCode;
@@ -19,24 +19,50 @@ async fn relying_party_full_lifecycle() {
     let smtp = SmtpCatcher::start().await;
     let deployment = Deployment::new().await;
     let server = Server::start(&deployment, &smtp, &[]).await;
-    let (client_id, secret) = server.create_client(&["--name", "Acme Notes", "--confidential", "--redirect-uri", REDIRECT]);
+    let (client_id, secret) = server.create_client(&[
+        "--name",
+        "Acme Notes",
+        "--confidential",
+        "--redirect-uri",
+        REDIRECT,
+    ]);
     let (rs_id, rs_secret) = server.create_client(&[
-        "--name", "Resource server", "--confidential", "--grant-type", "client_credentials", "--scope", "api",
+        "--name",
+        "Resource server",
+        "--confidential",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "api",
     ]);
     let rs_secret = rs_secret.expect("resource server secret");
 
     // Discovery and JWKS, as a standard RP does them.
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http");
     let issuer = server.issuer("default");
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone()).expect("issuer"), &http)
-        .await
-        .expect("discovery");
-    let rp = CoreClient::from_provider_metadata(metadata, ClientId::new(client_id.clone()), secret.clone().map(ClientSecret::new))
-        .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).expect("redirect"));
+    let metadata = CoreProviderMetadata::discover_async(
+        IssuerUrl::new(issuer.clone()).expect("issuer"),
+        &http,
+    )
+    .await
+    .expect("discovery");
+    let rp = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client_id.clone()),
+        secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).expect("redirect"));
 
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (authorize_url, state, nonce) = rp
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("offline_access".into()))
         .set_pkce_challenge(challenge)
@@ -44,10 +70,18 @@ async fn relying_party_full_lifecycle() {
 
     let browser = browser();
     let email = "ada@example.com";
-    let callback = authorize_through_pages(&server, &smtp, &browser, authorize_url.as_str(), email).await;
+    let callback =
+        authorize_through_pages(&server, &smtp, &browser, authorize_url.as_str(), email).await;
     assert!(callback.starts_with(REDIRECT), "{callback}");
-    assert_eq!(query_param(&callback, "state").as_deref(), Some(state.secret().as_str()));
-    assert_eq!(query_param(&callback, "iss").as_deref(), Some(issuer.as_str()), "RFC 9207 iss");
+    assert_eq!(
+        query_param(&callback, "state").as_deref(),
+        Some(state.secret().as_str())
+    );
+    assert_eq!(
+        query_param(&callback, "iss").as_deref(),
+        Some(issuer.as_str()),
+        "RFC 9207 iss"
+    );
     let code = query_param(&callback, "code").expect("code");
 
     // The mail really went through SMTP, and the code is not stored in clear anywhere we can see.
@@ -61,12 +95,18 @@ async fn relying_party_full_lifecycle() {
         .await
         .expect("code exchange");
     let id_token = tokens.id_token().expect("id token");
-    let claims = id_token.claims(&rp.id_token_verifier(), &nonce).expect("ID token verifies against the JWKS");
+    let claims = id_token
+        .claims(&rp.id_token_verifier(), &nonce)
+        .expect("ID token verifies against the JWKS");
     assert_eq!(claims.issuer().as_str(), issuer);
     assert_eq!(claims.email().map(|e| e.as_str()), Some(email));
     assert!(claims.auth_time().is_some());
-    let expected_hash = AccessTokenHash::from_token(tokens.access_token(), id_token.signing_alg().expect("alg"), id_token.signing_key(&rp.id_token_verifier()).expect("key"))
-        .expect("hash");
+    let expected_hash = AccessTokenHash::from_token(
+        tokens.access_token(),
+        id_token.signing_alg().expect("alg"),
+        id_token.signing_key(&rp.id_token_verifier()).expect("key"),
+    )
+    .expect("hash");
     assert_eq!(claims.access_token_hash(), Some(&expected_hash), "at_hash");
 
     // The access token is an RFC 9068 JWT, ES256 by default.
@@ -79,7 +119,10 @@ async fn relying_party_full_lifecycle() {
     assert_eq!(at["client_id"], client_id);
     assert_eq!(at["sub"], claims.subject().as_str());
     assert_eq!(at["amr"], serde_json::json!(["otp"]));
-    assert!(at["exp"].as_i64().expect("exp") - at["iat"].as_i64().expect("iat") == 900, "15-minute tokens");
+    assert!(
+        at["exp"].as_i64().expect("exp") - at["iat"].as_i64().expect("iat") == 900,
+        "15-minute tokens"
+    );
     for claim in ["aud", "jti", "scope", "auth_time", "acr"] {
         assert!(!at[claim].is_null(), "access token lacks {claim}");
     }
@@ -97,14 +140,27 @@ async fn relying_party_full_lifecycle() {
         .expect("json");
     assert_eq!(info["sub"], claims.subject().as_str());
     assert_eq!(info["email"], email);
-    let info_post = api.post(server.url("userinfo")).form(&[("access_token", access_token.as_str())]).send().await.expect("userinfo");
+    let info_post = api
+        .post(server.url("userinfo"))
+        .form(&[("access_token", access_token.as_str())])
+        .send()
+        .await
+        .expect("userinfo");
     assert_eq!(info_post.status(), StatusCode::OK);
 
     // Refresh rotates the token.
     let first_refresh = tokens.refresh_token().expect("refresh token").clone();
     assert!(first_refresh.secret().starts_with("lk_rt_"));
-    let refreshed = rp.exchange_refresh_token(&first_refresh).expect("endpoint").request_async(&http).await.expect("refresh");
-    let second_refresh = refreshed.refresh_token().expect("rotated refresh token").clone();
+    let refreshed = rp
+        .exchange_refresh_token(&first_refresh)
+        .expect("endpoint")
+        .request_async(&http)
+        .await
+        .expect("refresh");
+    let second_refresh = refreshed
+        .refresh_token()
+        .expect("rotated refresh token")
+        .clone();
     assert_ne!(first_refresh.secret(), second_refresh.secret());
     let refreshed_access = refreshed.access_token().secret().clone();
 
@@ -113,45 +169,100 @@ async fn relying_party_full_lifecycle() {
         let url = server.url("introspect");
         let (id, secret) = (rs_id.clone(), rs_secret.clone());
         async move {
-            let r = api.post(url).basic_auth(id, Some(secret)).form(&[("token", token)]).send().await.expect("introspect");
+            let r = api
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .expect("introspect");
             assert_eq!(r.status(), StatusCode::OK);
             r.json::<serde_json::Value>().await.expect("json")
         }
     };
     assert_eq!(introspect(refreshed_access.clone()).await["active"], true);
-    assert_eq!(introspect(second_refresh.secret().clone()).await["active"], true);
-    assert_eq!(introspect(first_refresh.secret().clone()).await["active"], false, "rotated token is inactive");
+    assert_eq!(
+        introspect(second_refresh.secret().clone()).await["active"],
+        true
+    );
+    assert_eq!(
+        introspect(first_refresh.secret().clone()).await["active"],
+        false,
+        "rotated token is inactive"
+    );
 
     // Presenting the rotated token again revokes the whole family.
-    let reuse = rp.exchange_refresh_token(&first_refresh).expect("endpoint").request_async(&http).await;
+    let reuse = rp
+        .exchange_refresh_token(&first_refresh)
+        .expect("endpoint")
+        .request_async(&http)
+        .await;
     assert!(reuse.is_err(), "reused refresh token must fail");
-    let after_reuse = rp.exchange_refresh_token(&second_refresh).expect("endpoint").request_async(&http).await;
-    assert!(after_reuse.is_err(), "the family is revoked: the newest token fails too");
-    assert_eq!(introspect(refreshed_access.clone()).await["active"], false, "family's access tokens are inactive");
+    let after_reuse = rp
+        .exchange_refresh_token(&second_refresh)
+        .expect("endpoint")
+        .request_async(&http)
+        .await;
+    assert!(
+        after_reuse.is_err(),
+        "the family is revoked: the newest token fails too"
+    );
+    assert_eq!(
+        introspect(refreshed_access.clone()).await["active"],
+        false,
+        "family's access tokens are inactive"
+    );
     assert_eq!(introspect(access_token.clone()).await["active"], false);
-    let userinfo_after = api.get(server.url("userinfo")).bearer_auth(&refreshed_access).send().await.expect("userinfo");
+    let userinfo_after = api
+        .get(server.url("userinfo"))
+        .bearer_auth(&refreshed_access)
+        .send()
+        .await
+        .expect("userinfo");
     assert_eq!(userinfo_after.status(), StatusCode::UNAUTHORIZED);
-    assert!(userinfo_after.headers()["www-authenticate"].to_str().expect("header").contains("invalid_token"));
+    assert!(
+        userinfo_after.headers()["www-authenticate"]
+            .to_str()
+            .expect("header")
+            .contains("invalid_token")
+    );
 
     // A new authorization (the session is still live, consent remembered: no pages this time).
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (authorize_url, _, nonce) = rp
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("offline_access".into()))
         .set_pkce_challenge(challenge)
         .url();
-    let response = browser.get(authorize_url.as_str()).send().await.expect("authorize");
+    let response = browser
+        .get(authorize_url.as_str())
+        .send()
+        .await
+        .expect("authorize");
     let callback = location(&response);
-    assert!(callback.starts_with(REDIRECT), "silent re-authorization: {callback}");
+    assert!(
+        callback.starts_with(REDIRECT),
+        "silent re-authorization: {callback}"
+    );
     let tokens = rp
-        .exchange_code(AuthorizationCode::new(query_param(&callback, "code").expect("code")))
+        .exchange_code(AuthorizationCode::new(
+            query_param(&callback, "code").expect("code"),
+        ))
         .expect("endpoint")
         .set_pkce_verifier(verifier)
         .request_async(&http)
         .await
         .expect("exchange");
-    tokens.id_token().expect("id token").claims(&rp.id_token_verifier(), &nonce).expect("verifies");
+    tokens
+        .id_token()
+        .expect("id token")
+        .claims(&rp.id_token_verifier(), &nonce)
+        .expect("verifies");
     assert_eq!(smtp.mails_to(email).len(), 1, "no second email code needed");
 
     // RFC 7009 revocation of the refresh token ends that family only.
@@ -160,14 +271,21 @@ async fn relying_party_full_lifecycle() {
     let revoke = api
         .post(server.url("revoke"))
         .basic_auth(&client_id, secret.as_deref())
-        .form(&[("token", refresh.as_str()), ("token_type_hint", "refresh_token")])
+        .form(&[
+            ("token", refresh.as_str()),
+            ("token_type_hint", "refresh_token"),
+        ])
         .send()
         .await
         .expect("revoke");
     assert_eq!(revoke.status(), StatusCode::OK);
     assert_eq!(introspect(refresh.clone()).await["active"], false);
     assert_eq!(introspect(access.clone()).await["active"], false);
-    let again = rp.exchange_refresh_token(&RefreshToken::new(refresh)).expect("endpoint").request_async(&http).await;
+    let again = rp
+        .exchange_refresh_token(&RefreshToken::new(refresh))
+        .expect("endpoint")
+        .request_async(&http)
+        .await;
     assert!(again.is_err());
     // Revoking an unknown token is not an error (RFC 7009 §2.2).
     let unknown = api
@@ -180,11 +298,25 @@ async fn relying_party_full_lifecycle() {
     assert_eq!(unknown.status(), StatusCode::OK);
 
     // The audit trail saw it all.
-    let actions: Vec<String> = server.audit_actions().iter().map(|e| e["action"].as_str().unwrap_or("").to_owned()).collect();
-    for expected in ["signin.code_sent", "signin.email_code", "consent.grant", "token.authorization_code", "token.refresh",
-        "refresh_token.reuse", "token.revoke", "client.create"]
-    {
-        assert!(actions.iter().any(|a| a == expected), "audit lacks {expected}: {actions:?}");
+    let actions: Vec<String> = server
+        .audit_actions()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or("").to_owned())
+        .collect();
+    for expected in [
+        "signin.code_sent",
+        "signin.email_code",
+        "consent.grant",
+        "token.authorization_code",
+        "token.refresh",
+        "refresh_token.reuse",
+        "token.revoke",
+        "client.create",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "audit lacks {expected}: {actions:?}"
+        );
     }
 }
 
@@ -198,12 +330,23 @@ async fn client_credentials_and_rp_logout() {
     // client_credentials with ES256 and with RS256 access tokens.
     for alg in ["ES256", "RS256"] {
         let (id, secret) = server.create_client(&[
-            "--name", "Worker", "--confidential", "--grant-type", "client_credentials", "--scope", "reports:read",
-            "--access-token-alg", alg,
+            "--name",
+            "Worker",
+            "--confidential",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "reports:read",
+            "--access-token-alg",
+            alg,
         ]);
         let response = api
             .post(server.url("token"))
-            .form(&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", secret.as_deref().unwrap_or(""))])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &id),
+                ("client_secret", secret.as_deref().unwrap_or("")),
+            ])
             .send()
             .await
             .expect("token");
@@ -219,7 +362,13 @@ async fn client_credentials_and_rp_logout() {
 
     // RP-initiated logout with a registered post-logout redirect and an id_token_hint.
     let (client_id, _) = server.create_client(&[
-        "--name", "SPA", "--redirect-uri", REDIRECT, "--post-logout-redirect-uri", "http://127.0.0.1:9/bye", "--first-party",
+        "--name",
+        "SPA",
+        "--redirect-uri",
+        REDIRECT,
+        "--post-logout-redirect-uri",
+        "http://127.0.0.1:9/bye",
+        "--first-party",
     ]);
     let browser = browser();
     let pkce = pkce();
@@ -228,12 +377,18 @@ async fn client_credentials_and_rp_logout() {
         server.url("authorize"),
         pkce.challenge
     );
-    let callback = authorize_through_pages(&server, &smtp, &browser, &authorize, "grace@example.com").await;
+    let callback =
+        authorize_through_pages(&server, &smtp, &browser, &authorize, "grace@example.com").await;
     let code = query_param(&callback, "code").expect("code (first-party: no consent page)");
     let tokens: serde_json::Value = api
         .post(server.url("token"))
-        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT),
-            ("client_id", &client_id), ("code_verifier", &pkce.verifier)])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client_id),
+            ("code_verifier", &pkce.verifier),
+        ])
         .send()
         .await
         .expect("token")
@@ -241,7 +396,10 @@ async fn client_credentials_and_rp_logout() {
         .await
         .expect("json");
     let id_token = tokens["id_token"].as_str().expect("id_token");
-    let refresh = tokens["refresh_token"].as_str().expect("refresh").to_owned();
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
 
     let logout = browser
         .get(format!(
@@ -256,7 +414,11 @@ async fn client_credentials_and_rp_logout() {
     // Signing out ended the session's refresh-token family.
     let refresh_after = api
         .post(server.url("token"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str()), ("client_id", client_id.as_str())])
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
         .send()
         .await
         .expect("refresh");
@@ -266,7 +428,10 @@ async fn client_credentials_and_rp_logout() {
     assert!(location(&again).contains("/login?req="));
     // An unregistered post-logout redirect is refused with a page, not followed.
     let bad = browser
-        .get(format!("{}?client_id={client_id}&post_logout_redirect_uri=https://evil.example/", server.url("logout")))
+        .get(format!(
+            "{}?client_id={client_id}&post_logout_redirect_uri=https://evil.example/",
+            server.url("logout")
+        ))
         .send()
         .await
         .expect("logout");

@@ -25,9 +25,28 @@ async fn cluster() -> Cluster {
     let deployment = Deployment::new().await;
     let a = Server::start(&deployment, &smtp, &[]).await;
     // Behind a load balancer both nodes answer for the same public URL, hence the same issuer.
-    let b = Server::start(&deployment, &smtp, &[("LATCHKEY_PUBLIC_URL", a.base.as_str())]).await;
-    let (client_id, secret) = a.create_client(&["--name", "App", "--confidential", "--redirect-uri", REDIRECT, "--first-party"]);
-    Cluster { smtp, a, b, _deployment: deployment, client_id, secret: secret.expect("secret") }
+    let b = Server::start(
+        &deployment,
+        &smtp,
+        &[("LATCHKEY_PUBLIC_URL", a.base.as_str())],
+    )
+    .await;
+    let (client_id, secret) = a.create_client(&[
+        "--name",
+        "App",
+        "--confidential",
+        "--redirect-uri",
+        REDIRECT,
+        "--first-party",
+    ]);
+    Cluster {
+        smtp,
+        a,
+        b,
+        _deployment: deployment,
+        client_id,
+        secret: secret.expect("secret"),
+    }
 }
 
 impl Cluster {
@@ -55,7 +74,10 @@ impl Cluster {
             .send()
             .await
             .expect("token");
-        (response.status(), response.json().await.unwrap_or(Value::Null))
+        (
+            response.status(),
+            response.json().await.unwrap_or(Value::Null),
+        )
     }
 
     async fn active(&self, node: &Server, token: &str) -> bool {
@@ -80,12 +102,38 @@ async fn authorize_on_one_node_exchange_on_the_other() {
     let pkce = pkce();
     let code = c.code(&browser, &pkce, true).await;
     let (status, tokens) = c
-        .token(&c.b, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &pkce.verifier)])
+        .token(
+            &c.b,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &pkce.verifier),
+            ],
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
-    let (status, _) = c.token(&c.a, &[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().expect("rt"))]).await;
-    assert_eq!(status, StatusCode::OK, "the family lives in the shared database");
-    assert_eq!(jwt_claims(tokens["access_token"].as_str().expect("at"))["iss"], c.a.issuer("default"));
+    let (status, _) = c
+        .token(
+            &c.a,
+            &[
+                ("grant_type", "refresh_token"),
+                (
+                    "refresh_token",
+                    tokens["refresh_token"].as_str().expect("rt"),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the family lives in the shared database"
+    );
+    assert_eq!(
+        jwt_claims(tokens["access_token"].as_str().expect("at"))["iss"],
+        c.a.issuer("default")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -96,20 +144,59 @@ async fn same_refresh_token_on_both_nodes_wins_once_and_kills_the_family() {
         let pkce = pkce();
         let code = c.code(&browser, &pkce, round == 0).await;
         let (_, tokens) = c
-            .token(&c.a, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &pkce.verifier)])
+            .token(
+                &c.a,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", &pkce.verifier),
+                ],
+            )
             .await;
         let refresh = tokens["refresh_token"].as_str().expect("rt").to_owned();
-        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ];
         let (on_a, on_b) = tokio::join!(c.token(&c.a, &form), c.token(&c.b, &form));
-        let winners: Vec<&(StatusCode, Value)> = [&on_a, &on_b].into_iter().filter(|(s, _)| *s == StatusCode::OK).collect();
-        assert_eq!(winners.len(), 1, "round {round}: exactly one node may rotate the token ({:?} / {:?})", on_a.0, on_b.0);
-        let loser = if on_a.0 == StatusCode::OK { &on_b } else { &on_a };
+        let winners: Vec<&(StatusCode, Value)> = [&on_a, &on_b]
+            .into_iter()
+            .filter(|(s, _)| *s == StatusCode::OK)
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one node may rotate the token ({:?} / {:?})",
+            on_a.0,
+            on_b.0
+        );
+        let loser = if on_a.0 == StatusCode::OK {
+            &on_b
+        } else {
+            &on_a
+        };
         assert_eq!(loser.1["error"], "invalid_grant");
         // The loser saw a reuse: the family is revoked, so even the winner's new token is dead.
         let new_refresh = winners[0].1["refresh_token"].as_str().expect("rotated rt");
-        let (status, _) = c.token(&c.b, &[("grant_type", "refresh_token"), ("refresh_token", new_refresh)]).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "round {round}: family must end revoked");
-        assert!(!c.active(&c.a, winners[0].1["access_token"].as_str().expect("at")).await);
+        let (status, _) = c
+            .token(
+                &c.b,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", new_refresh),
+                ],
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "round {round}: family must end revoked"
+        );
+        assert!(
+            !c.active(&c.a, winners[0].1["access_token"].as_str().expect("at"))
+                .await
+        );
     }
 }
 
@@ -120,14 +207,39 @@ async fn same_code_on_both_nodes_wins_once() {
     for round in 0..ROUNDS {
         let pkce = pkce();
         let code = c.code(&browser, &pkce, round == 0).await;
-        let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT), ("code_verifier", pkce.verifier.as_str())];
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", pkce.verifier.as_str()),
+        ];
         let (on_a, on_b) = tokio::join!(c.token(&c.a, &form), c.token(&c.b, &form));
-        let oks = [&on_a, &on_b].iter().filter(|(s, _)| *s == StatusCode::OK).count();
-        assert_eq!(oks, 1, "round {round}: a code is exchanged exactly once ({:?} / {:?})", on_a.0, on_b.0);
-        let winner = if on_a.0 == StatusCode::OK { &on_a.1 } else { &on_b.1 };
+        let oks = [&on_a, &on_b]
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::OK)
+            .count();
+        assert_eq!(
+            oks, 1,
+            "round {round}: a code is exchanged exactly once ({:?} / {:?})",
+            on_a.0, on_b.0
+        );
+        let winner = if on_a.0 == StatusCode::OK {
+            &on_a.1
+        } else {
+            &on_b.1
+        };
         // The replay revoked what the winning exchange issued.
         let refresh = winner["refresh_token"].as_str().expect("rt");
-        let (status, _) = c.token(&c.a, &[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "round {round}: tokens from a replayed code are revoked");
+        let (status, _) = c
+            .token(
+                &c.a,
+                &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "round {round}: tokens from a replayed code are revoked"
+        );
     }
 }

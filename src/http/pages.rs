@@ -74,13 +74,22 @@ fn internal(error: impl std::fmt::Display) -> HttpError {
     HttpError::internal_page(&error)
 }
 
-/// A `req` value is an opaque id we generated; anything else is dropped rather than echoed.
+/// Ids we generate are short base64url strings; anything else is dropped rather than echoed or queried.
+fn opaque_id(value: &str) -> bool {
+    value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 fn request_id(params: &Params) -> Option<&str> {
-    params.get("req").filter(|r| {
-        r.len() <= 64
-            && r.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    })
+    params.get("req").filter(|r| opaque_id(r))
+}
+
+fn login_flow(ctx: &Ctx<'_>, req: &HttpRequest) -> Option<String> {
+    req.cookie(&request::login_flow_cookie_name(ctx.app, &ctx.tenant.slug))
+        .map(|c| c.value().to_owned())
+        .filter(|v| opaque_id(v))
 }
 
 fn with_req(path: &str, req: Option<&str>) -> String {
@@ -235,9 +244,8 @@ async fn render_code_form(
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, HttpError> {
-    let flow = req.cookie(&request::login_flow_cookie_name(ctx.app, &ctx.tenant.slug));
-    let email = match flow {
-        Some(flow) => email_code::pending_email(ctx.scope(), flow.value())
+    let email = match login_flow(ctx, req) {
+        Some(flow) => email_code::pending_email(ctx.scope(), &flow)
             .await
             .map_err(internal)?,
         None => None,
@@ -288,7 +296,7 @@ pub async fn code_submit(
     )
     .map_err(|retry| HttpError::too_many_page(&ctx.tenant.display_name, retry))?;
     let flow_cookie_name = request::login_flow_cookie_name(&app, &ctx.tenant.slug);
-    let Some(flow_id) = req.cookie(&flow_cookie_name).map(|c| c.value().to_owned()) else {
+    let Some(flow_id) = login_flow(&ctx, &req) else {
         return Ok(see_other(
             &with_req(&ctx.endpoint("login"), pending_id),
             vec![],

@@ -72,6 +72,7 @@ fn form_decode(value: &str) -> Option<String> {
     percent_encoding::percent_decode_str(&plus_as_space)
         .decode_utf8()
         .ok()
+        .filter(|s| !super::params::has_control_characters(s))
         .map(|s| s.into_owned())
 }
 

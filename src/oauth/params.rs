@@ -19,7 +19,21 @@ fn percent_decode(raw: &[u8]) -> Result<String, OAuthError> {
         .map(|&b| if b == b'+' { b' ' } else { b })
         .collect();
     let decoded: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
-    String::from_utf8(decoded).map_err(|_| OAuthError::invalid_request("parameters must be UTF-8"))
+    let text = String::from_utf8(decoded)
+        .map_err(|_| OAuthError::invalid_request("parameters must be UTF-8"))?;
+    if has_control_characters(&text) {
+        return Err(OAuthError::invalid_request(
+            "parameters must not contain control characters",
+        ));
+    }
+    Ok(text)
+}
+
+/// C0 controls other than tab and line breaks never belong in a parameter, and NUL cannot even be stored
+/// in a PostgreSQL text column: refuse them at the edge.
+pub fn has_control_characters(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
 
 impl Params {
@@ -91,6 +105,7 @@ mod tests {
     fn rejects_duplicates_and_bad_utf8() {
         assert!(Params::parse(b"a=1&a=2").is_err());
         assert!(Params::parse(b"a=%ff%fe").is_err());
+        assert!(Params::parse(b"a=%00").is_err());
         let p = Params::parse(b"a=x+y%21&b=&c").expect("parse");
         assert_eq!(p.get("a"), Some("x y!"));
         assert!(!p.contains("b"));

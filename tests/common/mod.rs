@@ -21,11 +21,16 @@ use tokio::{
 };
 
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 pub fn random_hex(bytes: usize) -> String {
-    (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
+    (0..bytes)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -59,11 +64,21 @@ impl SmtpCatcher {
                 });
             }
         });
-        Self { port, mails, arrived }
+        Self {
+            port,
+            mails,
+            arrived,
+        }
     }
 
     pub fn mails_to(&self, address: &str) -> Vec<Mail> {
-        self.mails.lock().expect("lock").iter().filter(|m| m.to.iter().any(|t| t == address)).cloned().collect()
+        self.mails
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|m| m.to.iter().any(|t| t == address))
+            .cloned()
+            .collect()
     }
 
     /// Waits for the `n`-th message to `address` (1-based) and returns the 6-digit code in it.
@@ -74,7 +89,10 @@ impl SmtpCatcher {
             if mails.len() >= n {
                 return extract_code(&mails[n - 1].data).expect("a 6-digit code in the mail");
             }
-            assert!(Instant::now() < deadline, "no mail #{n} to {address} within 15 s");
+            assert!(
+                Instant::now() < deadline,
+                "no mail #{n} to {address} within 15 s"
+            );
             let _ = tokio::time::timeout(Duration::from_millis(200), self.arrived.notified()).await;
         }
     }
@@ -87,7 +105,11 @@ fn extract_code(data: &str) -> Option<String> {
     (code.len() == 6 && code.chars().all(|c| c.is_ascii_digit())).then_some(code)
 }
 
-async fn serve_smtp(stream: tokio::net::TcpStream, mails: Arc<Mutex<Vec<Mail>>>, arrived: Arc<Notify>) -> std::io::Result<()> {
+async fn serve_smtp(
+    stream: tokio::net::TcpStream,
+    mails: Arc<Mutex<Vec<Mail>>>,
+    arrived: Arc<Notify>,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 test-smtp ready\r\n").await?;
@@ -100,12 +122,18 @@ async fn serve_smtp(stream: tokio::net::TcpStream, mails: Arc<Mutex<Vec<Mail>>>,
         }
         let upper = line.to_ascii_uppercase();
         if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            write.write_all(b"250-test-smtp\r\n250 8BITMIME\r\n").await?;
+            write
+                .write_all(b"250-test-smtp\r\n250 8BITMIME\r\n")
+                .await?;
         } else if upper.starts_with("MAIL FROM") {
             to.clear();
             write.write_all(b"250 OK\r\n").await?;
         } else if upper.starts_with("RCPT TO") {
-            let address = line.trim()[8..].trim().trim_start_matches(':').trim().trim_matches(|c| c == '<' || c == '>');
+            let address = line.trim()[8..]
+                .trim()
+                .trim_start_matches(':')
+                .trim()
+                .trim_matches(|c| c == '<' || c == '>');
             to.push(address.to_owned());
             write.write_all(b"250 OK\r\n").await?;
         } else if upper.starts_with("DATA") {
@@ -121,7 +149,10 @@ async fn serve_smtp(stream: tokio::net::TcpStream, mails: Arc<Mutex<Vec<Mail>>>,
                 }
                 data.push_str(&line);
             }
-            mails.lock().expect("lock").push(Mail { to: to.clone(), data });
+            mails.lock().expect("lock").push(Mail {
+                to: to.clone(),
+                data,
+            });
             arrived.notify_waiters();
             write.write_all(b"250 queued\r\n").await?;
         } else if upper.starts_with("QUIT") {
@@ -147,21 +178,40 @@ pub struct Deployment {
 impl Deployment {
     pub async fn new() -> Self {
         let root = tempfile::tempdir().expect("tempdir");
-        let master_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
-        match std::env::var("LATCHKEY_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) {
+        let master_key =
+            base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+        match std::env::var("LATCHKEY_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
             Some(admin_url) => {
                 let name = format!("lk_test_{}", random_hex(8));
-                let admin = sea_orm::Database::connect(&admin_url).await.expect("connect to test PostgreSQL");
+                let admin = sea_orm::Database::connect(&admin_url)
+                    .await
+                    .expect("connect to test PostgreSQL");
                 use sea_orm::ConnectionTrait;
-                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
                 let _ = admin.close().await;
                 let mut url = url::Url::parse(&admin_url).expect("postgres url");
                 url.set_path(&format!("/{name}"));
-                Self { database_url: Some(url.to_string()), master_key, root, engine: "postgres" }
+                Self {
+                    database_url: Some(url.to_string()),
+                    master_key,
+                    root,
+                    engine: "postgres",
+                }
             }
             None => {
                 let path = root.path().join("shared.db");
-                Self { database_url: Some(format!("sqlite://{}?mode=rwc", path.display())), master_key, root, engine: "sqlite" }
+                Self {
+                    database_url: Some(format!("sqlite://{}?mode=rwc", path.display())),
+                    master_key,
+                    root,
+                    engine: "sqlite",
+                }
             }
         }
     }
@@ -183,7 +233,11 @@ pub fn binary() -> PathBuf {
 
 impl Server {
     /// Starts a node. `extra` sets or overrides `LATCHKEY_*` variables.
-    pub async fn start(deployment: &Deployment, smtp: &SmtpCatcher, extra: &[(&str, &str)]) -> Self {
+    pub async fn start(
+        deployment: &Deployment,
+        smtp: &SmtpCatcher,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let base = format!("http://localhost:{port}");
         let data_dir = deployment.root.path().join(format!("node-{port}"));
@@ -206,7 +260,8 @@ impl Server {
         }
         // The node's log goes to a file beside its data (kept on failure with LATCHKEY_TEST_KEEP=1).
         std::fs::create_dir_all(deployment.root.path()).expect("root");
-        let log = std::fs::File::create(deployment.root.path().join(format!("node-{port}.log"))).expect("log file");
+        let log = std::fs::File::create(deployment.root.path().join(format!("node-{port}.log")))
+            .expect("log file");
         let child = Command::new(binary())
             .arg("serve")
             .envs(&env)
@@ -215,7 +270,12 @@ impl Server {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn latchkey");
-        let server = Self { port, base, child, env };
+        let server = Self {
+            port,
+            base,
+            child,
+            env,
+        };
         server.wait_ready().await;
         server
     }
@@ -224,7 +284,11 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(60);
         let http = reqwest::Client::new();
         loop {
-            if let Ok(r) = http.get(format!("http://127.0.0.1:{}/healthz", self.port)).send().await {
+            if let Ok(r) = http
+                .get(format!("http://127.0.0.1:{}/healthz", self.port))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     return;
                 }
@@ -244,7 +308,11 @@ impl Server {
 
     /// Runs the operator CLI against this node's database.
     pub fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new(binary()).args(args).envs(&self.env).output().expect("run cli");
+        let output = Command::new(binary())
+            .args(args)
+            .envs(&self.env)
+            .output()
+            .expect("run cli");
         assert!(
             output.status.success(),
             "latchkey {args:?} failed: {}",
@@ -285,11 +353,18 @@ impl Drop for Server {
 
 /// A cookie-keeping, non-redirecting HTTP client: each test step looks at every redirect.
 pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().expect("client")
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
 }
 
 pub fn api() -> reqwest::Client {
-    reqwest::Client::builder().redirect(Policy::none()).build().expect("client")
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
 }
 
 pub fn location(response: &reqwest::Response) -> String {
@@ -302,7 +377,11 @@ pub fn location(response: &reqwest::Response) -> String {
 }
 
 pub fn absolute(server: &Server, location: &str) -> String {
-    if location.starts_with("http") { location.to_owned() } else { format!("{}{location}", server.base) }
+    if location.starts_with("http") {
+        location.to_owned()
+    } else {
+        format!("{}{location}", server.base)
+    }
 }
 
 /// The value of `<input name="{name}" value="...">` in a page.
@@ -310,17 +389,31 @@ pub fn hidden_input(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
-    Some(html[start..end].replace("&#x2f;", "/").replace("&amp;", "&").replace("&#x3d;", "="))
+    Some(
+        html[start..end]
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&")
+            .replace("&#x3d;", "="),
+    )
 }
 
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
-    parsed.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    parsed
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Drives the hosted pages from an authorization URL to the final redirect back to the client, signing
 /// in with an email code and approving consent when asked. Returns the client redirect URL.
-pub async fn authorize_through_pages(server: &Server, smtp: &SmtpCatcher, browser: &reqwest::Client, authorize_url: &str, email: &str) -> String {
+pub async fn authorize_through_pages(
+    server: &Server,
+    smtp: &SmtpCatcher,
+    browser: &reqwest::Client,
+    authorize_url: &str,
+    email: &str,
+) -> String {
     let mut next = authorize_url.to_owned();
     let mut mails_seen = smtp.mails_to(email).len();
     for _ in 0..12 {
@@ -353,7 +446,12 @@ pub async fn authorize_through_pages(server: &Server, smtp: &SmtpCatcher, browse
         } else {
             panic!("unexpected page at {next}: {page}");
         };
-        let response = browser.post(&action).form(&form).send().await.expect("POST");
+        let response = browser
+            .post(&action)
+            .form(&form)
+            .send()
+            .await
+            .expect("POST");
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "POST {action}");
         next = absolute(server, &location(&response));
     }
@@ -366,21 +464,29 @@ pub struct Pkce {
 }
 
 pub fn pkce() -> Pkce {
-    let verifier = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let verifier =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
     let digest = <sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes());
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
-    Pkce { verifier, challenge }
+    Pkce {
+        verifier,
+        challenge,
+    }
 }
 
 /// Decodes a JWT's payload without verifying it (tests verify separately).
 pub fn jwt_claims(token: &str) -> serde_json::Value {
     let payload = token.split('.').nth(1).expect("jwt payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
     serde_json::from_slice(&bytes).expect("json")
 }
 
 pub fn jwt_header(token: &str) -> serde_json::Value {
     let header = token.split('.').next().expect("jwt header");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).expect("base64url");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .expect("base64url");
     serde_json::from_slice(&bytes).expect("json")
 }
