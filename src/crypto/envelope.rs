@@ -30,9 +30,9 @@ pub enum EnvelopeError {
 }
 
 fn seal_with(key: &[u8; 32], aad: &str, plaintext: &[u8]) -> Vec<u8> {
-    let cipher = XChaCha20Poly1305::new_from_slice(key).expect("32-byte key");
+    let cipher = XChaCha20Poly1305::new(&(*key).into());
     let nonce_bytes = super::random_bytes::<NONCE_LEN>();
-    let nonce = XNonce::try_from(&nonce_bytes[..]).expect("24-byte nonce");
+    let nonce = XNonce::from(nonce_bytes);
     let ciphertext = cipher
         .encrypt(
             &nonce,
@@ -53,7 +53,7 @@ fn open_with(key: &[u8; 32], aad: &str, sealed: &[u8]) -> Result<Vec<u8>, Envelo
     if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != VERSION {
         return Err(EnvelopeError::Malformed);
     }
-    let cipher = XChaCha20Poly1305::new_from_slice(key).map_err(|_| EnvelopeError::Malformed)?;
+    let cipher = XChaCha20Poly1305::new(&(*key).into());
     let nonce =
         XNonce::try_from(&sealed[1..1 + NONCE_LEN]).map_err(|_| EnvelopeError::Malformed)?;
     cipher

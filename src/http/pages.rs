@@ -403,6 +403,31 @@ pub async fn code_submit(
     ))
 }
 
+/// What both consent handlers need: the pending request, the signed-in session and the client; or, with
+/// no session, the redirect to sign in first.
+async fn consent_inputs(
+    ctx: &Ctx<'_>,
+    req: &HttpRequest,
+    params: &Params,
+) -> Result<Result<(authorize::Pending, session::Session, std::sync::Arc<crate::client::Client>), HttpResponse>, HttpError> {
+    let pending = match request_id(params) {
+        Some(id) => authorize::load_pending(ctx, id).await.map_err(internal)?,
+        None => None,
+    };
+    let Some(pending) = pending else {
+        return Err(expired_request_page(ctx));
+    };
+    let Some(session) = current_session(ctx, req).await? else {
+        return Ok(Err(see_other(&with_req(&ctx.endpoint("login"), Some(&pending.id)), vec![])));
+    };
+    let client = ctx
+        .client(&pending.request.client_id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| expired_request_page(ctx))?;
+    Ok(Ok((pending, session, client)))
+}
+
 pub async fn consent_form(
     app: web::Data<App>,
     req: HttpRequest,
@@ -410,24 +435,10 @@ pub async fn consent_form(
 ) -> Result<HttpResponse, HttpError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = query(&ctx, &req)?;
-    let pending = match request_id(&params) {
-        Some(id) => authorize::load_pending(&ctx, id).await.map_err(internal)?,
-        None => None,
+    let (pending, session, client) = match consent_inputs(&ctx, &req, &params).await? {
+        Ok(inputs) => inputs,
+        Err(sign_in) => return Ok(sign_in),
     };
-    let Some(pending) = pending else {
-        return Err(expired_request_page(&ctx));
-    };
-    let Some(session) = current_session(&ctx, &req).await? else {
-        return Ok(see_other(
-            &with_req(&ctx.endpoint("login"), Some(&pending.id)),
-            vec![],
-        ));
-    };
-    let client = ctx
-        .client(&pending.request.client_id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| expired_request_page(&ctx))?;
     let user = user::find(ctx.scope(), &session.user_id)
         .await
         .map_err(internal)?
@@ -469,24 +480,10 @@ pub async fn consent_submit(
 ) -> Result<HttpResponse, HttpError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = form(&ctx, &req, &body)?;
-    let pending = match request_id(&params) {
-        Some(id) => authorize::load_pending(&ctx, id).await.map_err(internal)?,
-        None => None,
+    let (pending, session, client) = match consent_inputs(&ctx, &req, &params).await? {
+        Ok(inputs) => inputs,
+        Err(sign_in) => return Ok(sign_in),
     };
-    let Some(pending) = pending else {
-        return Err(expired_request_page(&ctx));
-    };
-    let Some(session) = current_session(&ctx, &req).await? else {
-        return Ok(see_other(
-            &with_req(&ctx.endpoint("login"), Some(&pending.id)),
-            vec![],
-        ));
-    };
-    let client = ctx
-        .client(&pending.request.client_id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| expired_request_page(&ctx))?;
     let actor = format!("user:{}", session.user_id);
     if params.get("decision") != Some("allow") {
         authorize::delete_pending(&ctx, &pending.id)

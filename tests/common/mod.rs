@@ -262,7 +262,16 @@ impl Server {
         std::fs::create_dir_all(deployment.root.path()).expect("root");
         let log = std::fs::File::create(deployment.root.path().join(format!("node-{port}.log")))
             .expect("log file");
-        let child = Command::new(binary())
+        // bench/run.sh pins the server to one core: LATCHKEY_TEST_SERVER_CPU=0 → `taskset -c 0`.
+        let mut command = match std::env::var("LATCHKEY_TEST_SERVER_CPU").ok().filter(|c| !c.is_empty()) {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &cpu]).arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
+        let child = command
             .arg("serve")
             .envs(&env)
             .env_remove("LATCHKEY_CONFIG")
@@ -296,6 +305,10 @@ impl Server {
             assert!(Instant::now() < deadline, "server did not become ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn issuer(&self, tenant: &str) -> String {

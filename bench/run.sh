@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Latchkey benchmark: server pinned to CPU 0 (one worker thread), load generator on CPU 1.
+# Endpoints measured with oha at c=$CONC and c=1: discovery, JWKS, client_credentials (ES256 and RS256
+# JWTs), introspection of a JWT access token. Refresh rotation (which oha cannot chain) is measured by
+# tests/bench_refresh.rs at c=$CONC on SQLite, and on PostgreSQL when BENCH_POSTGRES_URL is set.
+#
+#   cargo build --release && cargo install oha --locked && bench/run.sh
+# Env: DUR=15 WARM=5 CONC=32 OHA=oha BENCH_POSTGRES_URL=postgres://app@127.0.0.1:55432/postgres
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DUR=${DUR:-15}; WARM=${WARM:-5}; CONC=${CONC:-32}
+OHA=${OHA:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
+BIN=target/release/latchkey
+[ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+PORT=${PORT:-3200}
+WORK=$(mktemp -d /tmp/latchkey-bench.XXXXXX)
+export LATCHKEY_LISTEN=127.0.0.1:$PORT LATCHKEY_PUBLIC_URL=http://localhost:$PORT LATCHKEY_DATA_DIR=$WORK/data \
+  LATCHKEY_WORKERS=1 LATCHKEY_LOG=warn LATCHKEY_RATE_TOKEN_PER_CLIENT_PER_SECOND=1000000
+unset DATABASE_URL
+BASE=http://127.0.0.1:$PORT/t/default
+CT=application/x-www-form-urlencoded
+
+taskset -c 0 "$BIN" serve >"$WORK/server.log" 2>&1 &
+SRV=$!
+trap 'kill $SRV 2>/dev/null; wait $SRV 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null && break; sleep 0.1; done
+
+mkclient() { "$BIN" client create --json --name "bench $1" --confidential --grant-type client_credentials \
+  --scope api:read --access-token-alg "$1" | python3 -c 'import sys,json;d=json.load(sys.stdin);print(d["client_id"]+":"+d["client_secret"])'; }
+ES=$(mkclient ES256); RS=$(mkclient RS256)
+basic() { printf '%s' "$1" | base64 -w0; }
+TOKEN=$(curl -fsS -X POST "$BASE/token" -H "Authorization: Basic $(basic "$ES")" -d grant_type=client_credentials \
+  | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
+rss() { awk '/VmRSS/{print $2}' "/proc/$SRV/status"; }
+cpu() { awk '{print $14+$15}' "/proc/$SRV/stat"; }
+sleep 1
+RSS_IDLE=$(rss)
+
+spec() {
+  case "$1" in
+    disco) echo "GET|$BASE/.well-known/openid-configuration||" ;;
+    jwks) echo "GET|$BASE/jwks||" ;;
+    cc_es256) echo "POST|$BASE/token|grant_type=client_credentials&scope=api%3Aread|$(basic "$ES")" ;;
+    cc_rs256) echo "POST|$BASE/token|grant_type=client_credentials&scope=api%3Aread|$(basic "$RS")" ;;
+    introspect) echo "POST|$BASE/introspect|token=$TOKEN|$(basic "$ES")" ;;
+  esac
+}
+oha_run() { # test conc seconds out
+  local method url body auth; IFS='|' read -r method url body auth <<<"$(spec "$1")"
+  local args=(--no-tui --output-format json -w --worker-threads 1 -z "$3s" -c "$2" -m "$method")
+  [ "$method" = POST ] && args+=(-H "Authorization: Basic $auth" -T "$CT" -d "$body")
+  taskset -c 1 "$OHA" "${args[@]}" "$url" >"$4"
+}
+
+printf 'test\tconc\treq/s(2xx)\tp50_ms\tp99_ms\tnon2xx\tserver_cpu%%\tpeak_rss_MB\n' >"$WORK/rows.tsv"
+PEAK=0
+for t in disco jwks cc_es256 cc_rs256 introspect; do
+  oha_run "$t" "$CONC" "$WARM" "$WORK/warm.json"
+  for c in "$CONC" 1; do
+    c0=$(cpu); w0=$(date +%s.%N)
+    oha_run "$t" "$c" "$DUR" "$WORK/$t-$c.json"
+    c1=$(cpu); w1=$(date +%s.%N); r=$(rss); [ "$r" -gt "$PEAK" ] && PEAK=$r
+    python3 - "$WORK/$t-$c.json" "$t" "$c" "$c0" "$c1" "$w0" "$w1" "$r" >>"$WORK/rows.tsv" <<'PY'
+import json, sys
+f, name, c, c0, c1, w0, w1, rss = sys.argv[1:]
+d = json.load(open(f))
+codes = {int(k): v for k, v in d.get("statusCodeDistribution", {}).items()}
+ok = sum(v for k, v in codes.items() if 200 <= k < 300)
+bad = sum(codes.values()) - ok + sum(d.get("errorDistribution", {}).values())
+lat = d["metrics"]["latency_ms"]
+cpu = (int(c1) - int(c0)) / 100 / (float(w1) - float(w0)) * 100
+print(f"{name}\t{c}\t{ok / d['summary']['total']:.0f}\t{lat['p50']:.2f}\t{lat['p99']:.2f}\t{bad}\t{cpu:.0f}\t{int(rss)/1024:.1f}")
+PY
+  done
+done
+sleep 2
+{
+  echo "date: $(date -Is)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)"
+  echo "latchkey: release build, 1 worker, SQLite, pinned to CPU 0; oha $("$OHA" --version | cut -d' ' -f2) pinned to CPU 1"
+  echo "RSS: idle ${RSS_IDLE} kB, after load $(rss) kB"
+  echo
+  column -t -s $'\t' "$WORK/rows.tsv"
+} | tee bench/last-run.txt
+
+echo
+echo "refresh rotation (tests/bench_refresh.rs):"
+export LATCHKEY_TEST_SERVER_CPU=0 BENCH_CONC=$CONC BENCH_SECONDS=$DUR
+unset LATCHKEY_LISTEN LATCHKEY_PUBLIC_URL LATCHKEY_DATA_DIR LATCHKEY_WORKERS
+LATCHKEY_TEST_POSTGRES_URL= taskset -c 1 cargo test --release --quiet --test bench_refresh -- --ignored --nocapture 2>&1 | grep BENCH | tee -a bench/last-run.txt
+if [ -n "${BENCH_POSTGRES_URL:-}" ]; then
+  LATCHKEY_TEST_POSTGRES_URL=$BENCH_POSTGRES_URL taskset -c 1 cargo test --release --quiet --test bench_refresh -- --ignored --nocapture 2>&1 | grep BENCH | tee -a bench/last-run.txt
+fi
