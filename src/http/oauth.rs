@@ -71,7 +71,7 @@ pub async fn authorize(
         Err(error) => return authorize_error(&ctx, error),
     };
     let session = current_session(&ctx, &req).await?;
-    match authorize::decide(&ctx, &client, &authz, session.as_ref(), now()).await {
+    match authorize::decide(&ctx, &client, &authz, session.as_ref(), now(), false).await {
         Ok(Next::Redirect(url)) => Ok(redirect(&url)),
         Ok(next) => {
             let pending_id = authorize::save_pending(&ctx, &authz)
@@ -118,6 +118,7 @@ pub async fn resume(
         &pending.request,
         session.as_ref(),
         pending.created_at,
+        false,
     )
     .await
     {

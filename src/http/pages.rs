@@ -524,6 +524,7 @@ pub async fn consent_submit(
         &pending.request,
         Some(&session),
         pending.created_at,
+        true,
     )
     .await
     {

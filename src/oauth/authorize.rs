@@ -232,14 +232,17 @@ pub enum Next {
     Redirect(String),
 }
 
-/// Decides the next step. `requested_at` is when the request first arrived: a sign-in or consent that
-/// happened after it satisfies `prompt=login`, `max_age` and `prompt=consent`.
+/// Decides the next step. `requested_at` is when the request first arrived: a sign-in after it satisfies
+/// `prompt=login` and `max_age`. `prompt=consent` is satisfied only by `consented_for_this_request` (the
+/// consent page's own POST): timestamps have one-second resolution, so "granted after the request" could
+/// not tell a remembered consent from a fresh one.
 pub async fn decide(
     ctx: &Ctx<'_>,
     client: &Client,
     request: &AuthorizationRequest,
     session: Option<&Session>,
     requested_at: i64,
+    consented_for_this_request: bool,
 ) -> Result<Next, AuthorizeError> {
     let error = |code: ErrorCode, description: &str| {
         Ok(Next::Redirect(error_redirect_url(
@@ -267,7 +270,7 @@ pub async fn decide(
         let granted = consent::find(ctx.scope(), &session.user_id, &client.client_id).await?;
         let covered = granted.as_ref().is_some_and(|g| {
             request.scopes.iter().all(|s| g.scopes.contains(s))
-                && (!request.prompts("consent") || g.granted_at >= requested_at)
+                && (!request.prompts("consent") || consented_for_this_request)
         });
         if !covered {
             if request.prompts("none") {
