@@ -10,8 +10,6 @@ use chacha20poly1305::{
     XChaCha20Poly1305, XNonce,
     aead::{Aead, KeyInit, Payload},
 };
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 type Secret32 = Zeroizing<[u8; 32]>;
@@ -96,9 +94,7 @@ impl MasterKey {
     /// A sub-key for one purpose (HMAC-SHA256 as a PRF), so the master key itself never keys anything
     /// but data-key wrapping.
     pub fn derive(&self, purpose: &[u8]) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0[..]).expect("any key length");
-        mac.update(purpose);
-        mac.finalize().into_bytes().into()
+        super::hmac_sha256(&self.0, &[purpose])
     }
 
     pub fn wrap(&self, tenant_id: &str, data_key: &DataKey) -> Vec<u8> {

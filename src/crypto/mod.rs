@@ -80,13 +80,18 @@ impl CodeHasher {
     /// HMAC-SHA256 over a context (tenant, purpose, row id) and the value, so a hash is not portable
     /// between rows.
     pub fn hash(&self, context: &str, value: &str) -> Vec<u8> {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(context.as_bytes());
-        mac.update(&[0]);
-        mac.update(value.as_bytes());
-        mac.finalize().into_bytes().to_vec()
+        hmac_sha256(&self.key, &[context.as_bytes(), &[0], value.as_bytes()]).to_vec()
     }
+}
+
+/// HMAC-SHA256 over the concatenation of `parts`, keyed with a 32-byte key.
+pub fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    // HMAC is defined for keys of any length (RFC 2104 §2): this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 pub fn base64url(bytes: &[u8]) -> String {

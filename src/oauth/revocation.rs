@@ -62,8 +62,19 @@ async fn revoke_access_token(ctx: &Ctx<'_>, claims: &jwt::AccessClaims) -> Resul
             expires_at: Set(claims.exp),
             revoked_at: Set(Some(now())),
         };
-        // A concurrent revocation may have inserted it first; either way it is revoked.
-        let _ = scope.insert::<access_token::Entity, _>(row).await;
+        // A concurrent revocation may have inserted it first (the insert then fails on the primary key):
+        // that is success. Any other failure must not be reported as a revocation.
+        if let Err(insert_error) = scope.insert::<access_token::Entity, _>(row).await {
+            let already = scope
+                .select::<access_token::Entity>()
+                .filter(access_token::Column::Jti.eq(&claims.jti))
+                .filter(access_token::Column::RevokedAt.is_not_null())
+                .one(scope.db)
+                .await?;
+            if already.is_none() {
+                return Err(insert_error.into());
+            }
+        }
     }
     Ok(())
 }
