@@ -43,16 +43,7 @@ async fn refresh_rotation_load() {
             location(&browser.get(&url).send().await.expect("authorize"))
         };
         let code = query_param(&callback, "code").expect("code");
-        let tokens: serde_json::Value = api()
-            .post(server.url("token"))
-            .basic_auth(&client_id, Some(&secret))
-            .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", redirect), ("code_verifier", &pkce.verifier)])
-            .send()
-            .await
-            .expect("token")
-            .json()
-            .await
-            .expect("json");
+        let (_, tokens) = exchange_code(&server, &client_id, &secret, &code, redirect, &pkce.verifier).await;
         chains.push(tokens["refresh_token"].as_str().expect("refresh token").to_owned());
     }
 

@@ -38,16 +38,8 @@ impl Fixture {
 
     async fn id_token_claims(&self, callback: &str, pkce: &Pkce) -> Value {
         let code = query_param(callback, "code").unwrap_or_else(|| panic!("no code in {callback}"));
-        let tokens: Value = api()
-            .post(self.server.url("token"))
-            .basic_auth(&self.client_id, Some(&self.secret))
-            .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &pkce.verifier)])
-            .send()
-            .await
-            .expect("token")
-            .json()
-            .await
-            .expect("json");
+        let (status, tokens) = exchange_code(&self.server, &self.client_id, &self.secret, &code, REDIRECT, &pkce.verifier).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
         jwt_claims(tokens["id_token"].as_str().expect("id_token"))
     }
 }
@@ -130,26 +122,11 @@ async fn refresh_family_idle_lifetime_ends_it() {
     let pkce = pkce();
     let callback = authorize_through_pages(&f.server, &f.smtp, &browser, &f.url(&pkce, ""), EMAIL).await;
     let code = query_param(&callback, "code").expect("code");
-    let tokens: Value = api()
-        .post(f.server.url("token"))
-        .basic_auth(&f.client_id, Some(&f.secret))
-        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &pkce.verifier)])
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("json");
+    let (_, tokens) = exchange_code(&f.server, &f.client_id, &f.secret, &code, REDIRECT, &pkce.verifier).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let response = api()
-        .post(f.server.url("token"))
-        .basic_auth(&f.client_id, Some(&f.secret))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().expect("rt"))])
-        .send()
-        .await
-        .expect("refresh");
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(response.json::<Value>().await.expect("json")["error"], "invalid_grant");
+    let (status, body) = token_request(&f.server, &f.client_id, &f.secret, &[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().expect("rt"))]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_grant");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

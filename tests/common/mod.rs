@@ -503,3 +503,27 @@ pub fn jwt_header(token: &str) -> serde_json::Value {
         .expect("base64url");
     serde_json::from_slice(&bytes).expect("json")
 }
+
+/// POSTs a grant to the token endpoint with `client_secret_basic`; returns the status and JSON body.
+pub async fn token_request(server: &Server, client_id: &str, secret: &str, form: &[(&str, &str)]) -> (StatusCode, serde_json::Value) {
+    let response = api()
+        .post(server.url("token"))
+        .basic_auth(client_id, Some(secret))
+        .form(form)
+        .send()
+        .await
+        .expect("token request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Exchanges an authorization code (RFC 6749 §4.1.3 with the PKCE verifier).
+pub async fn exchange_code(server: &Server, client_id: &str, secret: &str, code: &str, redirect_uri: &str, verifier: &str) -> (StatusCode, serde_json::Value) {
+    token_request(server, client_id, secret, &[
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", verifier),
+    ])
+    .await
+}
