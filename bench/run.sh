@@ -55,7 +55,7 @@ oha_run() { # test conc seconds out
 
 printf 'test\tconc\treq/s(2xx)\tp50_ms\tp99_ms\tnon2xx\tserver_cpu%%\tpeak_rss_MB\n' >"$WORK/rows.tsv"
 PEAK=0
-for t in disco jwks cc_es256 cc_rs256 introspect; do
+for t in ${TESTS:-disco jwks cc_es256 cc_rs256 introspect}; do
   oha_run "$t" "$CONC" "$WARM" "$WORK/warm.json"
   for c in "$CONC" 1; do
     c0=$(cpu); w0=$(date +%s.%N)
@@ -84,10 +84,13 @@ sleep 2
 } | tee bench/last-run.txt
 
 echo
+[ -n "${SKIP_REFRESH:-}" ] && exit 0
 echo "refresh rotation (tests/bench_refresh.rs):"
 export LATCHKEY_TEST_SERVER_CPU=0 BENCH_CONC=$CONC BENCH_SECONDS=$DUR
 unset LATCHKEY_LISTEN LATCHKEY_PUBLIC_URL LATCHKEY_DATA_DIR LATCHKEY_WORKERS
-LATCHKEY_TEST_POSTGRES_URL= taskset -c 1 cargo test --release --quiet --test bench_refresh -- --ignored --nocapture 2>&1 | grep BENCH | tee -a bench/last-run.txt
-if [ -n "${BENCH_POSTGRES_URL:-}" ]; then
-  LATCHKEY_TEST_POSTGRES_URL=$BENCH_POSTGRES_URL taskset -c 1 cargo test --release --quiet --test bench_refresh -- --ignored --nocapture 2>&1 | grep BENCH | tee -a bench/last-run.txt
-fi
+for alg in RS256 ES256; do
+  BENCH_ID_TOKEN_ALG=$alg LATCHKEY_TEST_POSTGRES_URL= taskset -c 1 cargo test --release --quiet --test bench_refresh -- --ignored --nocapture 2>&1 | grep BENCH | tee -a bench/last-run.txt
+  if [ -n "${BENCH_POSTGRES_URL:-}" ]; then
+    BENCH_ID_TOKEN_ALG=$alg LATCHKEY_TEST_POSTGRES_URL=$BENCH_POSTGRES_URL taskset -c 1 cargo test --release --quiet --test bench_refresh -- --ignored --nocapture 2>&1 | grep BENCH | tee -a bench/last-run.txt
+  fi
+done

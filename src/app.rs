@@ -6,12 +6,13 @@ use std::{path::Path, sync::Arc, time::Duration};
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    audit::{self, Event, Origin},
+    audit::{AuditLog, Event, Origin},
     cache::TtlCache,
     client::{self, Client},
     config::{Config, Lifetimes},
-    crypto::{CodeHasher, MasterKey},
+    crypto::{self, CodeHasher, MasterKey},
     fsutil,
+    jwt::{self, AccessClaims},
     keys::{self, Keyring},
     mail::{MailError, Mailer},
     ratelimit::Limiters,
@@ -40,12 +41,20 @@ pub struct App {
     pub hasher: CodeHasher,
     pub mailer: Mailer,
     pub limiters: Limiters,
+    audit_log: AuditLog,
     tenants: TtlCache<String, Tenant>,
     keyrings: TtlCache<String, Keyring>,
     clients: TtlCache<(String, String), Client>,
+    /// Access tokens whose signature this node has checked, by tenant and SHA-256 of the token, so a
+    /// resource server introspecting the same token again costs a lookup instead of an ECDSA
+    /// verification. Expiry and revocation are still checked on every use.
+    verified_tokens: TtlCache<(String, [u8; 32]), AccessClaims>,
 }
 
 pub const DEFAULT_TENANT: &str = "default";
+
+/// How long a verified signature is remembered; never beyond the token's own `exp`.
+const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(300);
 
 /// Loads the master key from configuration or from its file; in the embedded default, generates one.
 fn load_master_key(config: &Config) -> Result<MasterKey, StartupError> {
@@ -108,9 +117,11 @@ impl App {
         let app = Self {
             hasher: CodeHasher::new(&master),
             limiters: Limiters::new(&config.rate_limits),
+            audit_log: AuditLog::new(db.clone()),
             tenants: TtlCache::new(cache_ttl),
             keyrings: TtlCache::new(cache_ttl),
             clients: TtlCache::new(cache_ttl),
+            verified_tokens: TtlCache::new(VERIFIED_TOKEN_TTL),
             db,
             master,
             mailer,
@@ -201,10 +212,27 @@ impl<'a> Ctx<'a> {
         Ok(Some(client))
     }
 
+    /// Verifies one of this tenant's access tokens (signature, `typ`, `iss`, `exp`), remembering the
+    /// verified signature. `None` for a token that is not valid. Revocation is the caller's check.
+    pub async fn verify_access_token(&self, token: &str) -> StoreResult<Option<Arc<AccessClaims>>> {
+        let key = (self.tenant.id.clone(), crypto::sha256(token.as_bytes()));
+        if let Some(claims) = self.app.verified_tokens.get(&key) {
+            let unexpired = claims.exp + jwt::LEEWAY_SECONDS as i64 > store::now();
+            return Ok(unexpired.then_some(claims));
+        }
+        let keyring = self.keyring().await?;
+        let Ok(claims) = jwt::verify_access_token(&keyring, &self.issuer, token) else {
+            return Ok(None);
+        };
+        let claims = Arc::new(claims);
+        self.app.verified_tokens.put(key, claims.clone());
+        Ok(Some(claims))
+    }
+
     /// Records an audit event. A failed audit write is logged, not surfaced: the action it describes
     /// already happened.
     pub async fn audit(&self, event: Event<'_>) {
-        if let Err(error) = audit::record(&self.app.db, &self.origin, event).await {
+        if let Err(error) = self.app.audit_log.record(&self.origin, event).await {
             tracing::error!(%error, "audit write failed");
         }
     }

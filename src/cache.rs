@@ -8,6 +8,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+const MAX_ENTRIES: usize = 10_000;
+
 pub struct TtlCache<K, V> {
     ttl: Duration,
     entries: RwLock<HashMap<K, (Arc<V>, Instant)>>,
@@ -37,9 +39,14 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
             .entries
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() > 10_000 {
+        if entries.len() >= MAX_ENTRIES {
             let ttl = self.ttl;
             entries.retain(|_, (_, loaded)| loaded.elapsed() < ttl);
+            if entries.len() >= MAX_ENTRIES {
+                // Everything is fresh: start over rather than grow without bound. A cache miss only
+                // costs a re-read.
+                entries.clear();
+            }
         }
         entries.insert(key, (value, Instant::now()));
     }

@@ -4,13 +4,14 @@
 //! table goes through [`Scoped`], which adds (or sets) the tenant column. Domain code never names the
 //! tenant column itself.
 
+use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use std::time::Duration;
 
 use entity::TenantOwned;
 use migration::MigratorTrait;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
-    DatabaseConnection, DbErr, DeleteMany, IntoActiveModel, QueryFilter, Select, UpdateMany,
+    ActiveModelTrait, ColumnTrait, ConnectOptions, Database,
+    DatabaseConnection, DbErr, DeleteMany, IntoActiveModel, QueryFilter, Related, Select, SelectTwo, UpdateMany,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -31,21 +32,19 @@ pub async fn connect(url: &str, max_connections: u32) -> StoreResult<DatabaseCon
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DatabaseBackend::Sqlite {
+        .sqlx_logging(false)
+        // Applied to every pooled connection (a PRAGMA run through the pool reaches only one of them).
         // WAL lets readers proceed during a write; busy_timeout makes concurrent writers queue rather
-        // than fail. NORMAL sync is durable across application crashes (not power loss) under WAL.
-        for pragma in [
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA busy_timeout=5000",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA foreign_keys=ON",
-        ] {
-            db.execute_unprepared(pragma).await?;
-        }
-    }
-    Ok(db)
+        // than fail. NORMAL sync is durable across application crashes (not power loss) under WAL;
+        // FULL would add an fsync to every commit.
+        .map_sqlx_sqlite_opts(|sqlite| {
+            sqlite
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
+    Ok(Database::connect(options).await?)
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> StoreResult<()> {
@@ -71,6 +70,17 @@ impl<'a> Scoped<'a> {
 
     pub fn select<E: TenantOwned>(&self) -> Select<E> {
         E::find().filter(E::tenant_column().eq(self.tenant_id))
+    }
+
+    /// Rows of `E` with their related `R`, both restricted to this tenant.
+    pub fn select_with<E, R>(&self) -> SelectTwo<E, R>
+    where
+        E: TenantOwned + Related<R>,
+        R: TenantOwned,
+    {
+        self.select::<E>()
+            .find_also_related(R::default())
+            .filter(R::tenant_column().eq(self.tenant_id))
     }
 
     pub fn update<E: TenantOwned>(&self) -> UpdateMany<E> {

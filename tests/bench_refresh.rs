@@ -25,7 +25,10 @@ async fn refresh_rotation_load() {
     let deployment = Deployment::new().await;
     let server = Server::start(&deployment, &smtp, &[("LATCHKEY_RATE_TOKEN_PER_CLIENT_PER_SECOND", "1000000"), ("LATCHKEY_WORKERS", "1")]).await;
     let redirect = "http://127.0.0.1:9/cb";
-    let (client_id, secret) = server.create_client(&["--name", "Bench", "--confidential", "--first-party", "--redirect-uri", redirect, "--scope", "openid offline_access"]);
+    // The ID token's algorithm is the client's registration (RS256 is the OIDC default; ES256 is 20x
+    // cheaper to sign). BENCH_ID_TOKEN_ALG picks it, and the result line says which was measured.
+    let id_token_alg = std::env::var("BENCH_ID_TOKEN_ALG").unwrap_or_else(|_| "RS256".into());
+    let (client_id, secret) = server.create_client(&["--name", "Bench", "--confidential", "--first-party", "--redirect-uri", redirect, "--scope", "openid offline_access", "--id-token-alg", &id_token_alg]);
     let secret = secret.expect("secret");
 
     let browser = browser();
@@ -95,7 +98,7 @@ async fn refresh_rotation_load() {
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
     println!(
-        "BENCH refresh engine={} conc={concurrency} req/s={:.0} p50_ms={:.2} p99_ms={:.2} ok={} non2xx={failures} server_cpu%={cpu:.0} rss_before_mb={:.1} rss_after_mb={:.1}",
+        "BENCH refresh engine={} id_token={id_token_alg} conc={concurrency} req/s={:.0} p50_ms={:.2} p99_ms={:.2} ok={} non2xx={failures} server_cpu%={cpu:.0} rss_before_mb={:.1} rss_after_mb={:.1}",
         deployment.engine,
         latencies.len() as f64 / elapsed,
         pct(0.50),

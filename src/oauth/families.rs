@@ -29,9 +29,10 @@ pub struct Family {
 }
 
 impl Family {
-    /// Usable: not revoked, within its absolute lifetime, and used recently enough.
-    pub fn is_live(&self, idle_lifetime: i64, now: i64) -> bool {
-        !self.revoked && self.absolute_expires_at > now && self.last_used_at + idle_lifetime > now
+    /// Not revoked and within its absolute lifetime. The idle lifetime is checked on the presented
+    /// token (`PresentedRefreshToken::is_live`).
+    pub fn is_live(&self, now: i64) -> bool {
+        !self.revoked && self.absolute_expires_at > now
     }
 }
 
@@ -117,7 +118,17 @@ pub async fn issue_refresh_token(ctx: &Ctx<'_>, family_id: &str) -> StoreResult<
 pub struct PresentedRefreshToken {
     pub hash: String,
     pub rotated: bool,
+    /// When this token was minted, i.e. the family's last use: the idle lifetime runs from here.
+    pub issued_at: i64,
     pub family: Family,
+}
+
+impl PresentedRefreshToken {
+    /// Usable: the family is live (not revoked, within its absolute lifetime) and this token was
+    /// minted less than the idle lifetime ago.
+    pub fn is_live(&self, idle_lifetime: i64, now: i64) -> bool {
+        self.family.is_live(now) && self.issued_at + idle_lifetime > now
+    }
 }
 
 pub async fn find_refresh_token(
@@ -128,21 +139,19 @@ pub async fn find_refresh_token(
         return Ok(None);
     }
     let hash = sha256_hex(token);
-    let Some(row) = scope
-        .select::<refresh_token::Entity>()
+    let Some((row, Some(family))) = scope
+        .select_with::<refresh_token::Entity, refresh_family::Entity>()
         .filter(refresh_token::Column::TokenHash.eq(&hash))
         .one(scope.db)
         .await?
     else {
         return Ok(None);
     };
-    let Some(family) = find(scope, &row.family_id).await? else {
-        return Ok(None);
-    };
     Ok(Some(PresentedRefreshToken {
         hash,
         rotated: row.rotated_at.is_some(),
-        family,
+        issued_at: row.created_at,
+        family: from_row(family)?,
     }))
 }
 
@@ -158,15 +167,23 @@ pub async fn consume_refresh_token(scope: Scoped<'_>, hash: &str) -> StoreResult
     Ok(result.rows_affected == 1)
 }
 
-pub async fn touch(scope: Scoped<'_>, family_id: &str) -> StoreResult<()> {
+/// Records that the family was used, for display ("last used"). Written at most once a minute per
+/// family: a client refreshing in a tight loop should not cost a second write per rotation.
+pub async fn touch(scope: Scoped<'_>, family: &Family) -> StoreResult<()> {
+    let now = now();
+    if now - family.last_used_at < TOUCH_INTERVAL_SECONDS {
+        return Ok(());
+    }
     scope
         .update::<refresh_family::Entity>()
-        .col_expr(refresh_family::Column::LastUsedAt, now().into())
-        .filter(refresh_family::Column::Id.eq(family_id))
+        .col_expr(refresh_family::Column::LastUsedAt, now.into())
+        .filter(refresh_family::Column::Id.eq(&family.id))
         .exec(scope.db)
         .await?;
     Ok(())
 }
+
+const TOUCH_INTERVAL_SECONDS: i64 = 60;
 
 /// Revokes a family and every access token recorded for it. Returns whether this call revoked it.
 pub async fn revoke(scope: Scoped<'_>, family_id: &str, reason: &str) -> StoreResult<bool> {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{client_auth, error::OAuthError, families, params::Params};
 use crate::{
     app::Ctx,
-    jwt::{self, AccessClaims},
+    jwt::AccessClaims,
     store::{Scoped, StoreResult, now},
 };
 
@@ -48,7 +48,7 @@ pub async fn introspect(
 
     if let Some(refresh) = families::find_refresh_token(scope, token).await? {
         let family = &refresh.family;
-        if refresh.rotated || !family.is_live(ctx.lifetimes().refresh_idle, now()) {
+        if refresh.rotated || !refresh.is_live(ctx.lifetimes().refresh_idle, now()) {
             return Ok(inactive);
         }
         return Ok(json!({
@@ -61,8 +61,7 @@ pub async fn introspect(
             "iss": ctx.issuer,
         }));
     }
-    let keyring = ctx.keyring().await?;
-    let Ok(claims) = jwt::verify_access_token(&keyring, &ctx.issuer, token) else {
+    let Some(claims) = ctx.verify_access_token(token).await? else {
         return Ok(inactive);
     };
     if claims.exp <= now() || is_revoked(scope, &claims).await? {
@@ -83,10 +82,10 @@ pub async fn introspect(
     if let Some(auth_time) = claims.auth_time {
         body["auth_time"] = json!(auth_time);
     }
-    if let Some(acr) = claims.acr {
+    if let Some(acr) = &claims.acr {
         body["acr"] = json!(acr);
     }
-    if let Some(amr) = claims.amr {
+    if let Some(amr) = &claims.amr {
         body["amr"] = json!(amr);
     }
     Ok(body)

@@ -30,8 +30,7 @@ pub async fn revoke(
         }
         return Ok(());
     }
-    let keyring = ctx.keyring().await?;
-    if let Ok(claims) = jwt::verify_access_token(&keyring, &ctx.issuer, token) {
+    if let Some(claims) = ctx.verify_access_token(token).await? {
         if claims.client_id == client.client_id {
             revoke_access_token(ctx, &claims).await?;
             ctx.audit(

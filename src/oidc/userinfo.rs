@@ -4,7 +4,6 @@ use serde_json::{Value, json};
 
 use crate::{
     app::Ctx,
-    jwt,
     oauth::{
         error::{ErrorCode, OAuthError},
         introspection::is_revoked,
@@ -13,15 +12,16 @@ use crate::{
 };
 
 pub async fn userinfo(ctx: &Ctx<'_>, access_token: &str) -> Result<Value, OAuthError> {
-    let keyring = ctx.keyring().await?;
     let invalid = || {
         OAuthError::new(
             ErrorCode::InvalidToken,
             "the access token is invalid, expired or revoked",
         )
     };
-    let claims =
-        jwt::verify_access_token(&keyring, &ctx.issuer, access_token).map_err(|_| invalid())?;
+    let claims = ctx
+        .verify_access_token(access_token)
+        .await?
+        .ok_or_else(invalid)?;
     if claims.aud != ctx.issuer || is_revoked(ctx.scope(), &claims).await? {
         return Err(invalid());
     }

@@ -39,7 +39,7 @@ pub async fn refresh(
     if family.client_id != client.client_id {
         return Err(invalid());
     }
-    if !family.is_live(ctx.lifetimes().refresh_idle, now()) {
+    if !token.is_live(ctx.lifetimes().refresh_idle, now()) {
         return Err(invalid());
     }
     if token.rotated || !families::consume_refresh_token(scope, &token.hash).await? {
@@ -77,7 +77,7 @@ pub async fn refresh(
         .await?
         .filter(|u| u.disabled_at.is_none())
         .ok_or_else(invalid)?;
-    families::touch(scope, &family.id).await?;
+    families::touch(scope, family).await?;
     let response = issue(
         ctx,
         Issue {
