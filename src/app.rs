@@ -32,6 +32,8 @@ pub enum StartupError {
     Tenant(#[from] TenantError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error("passkeys cannot work with this public URL (it needs a host name, not an IP address): {0}")]
+    Passkeys(String),
 }
 
 pub struct App {
@@ -41,6 +43,8 @@ pub struct App {
     pub hasher: CodeHasher,
     pub mailer: Mailer,
     pub limiters: Limiters,
+    /// The WebAuthn relying party: RP ID and origin from the public URL.
+    pub webauthn: webauthn_rs::Webauthn,
     audit_log: AuditLog,
     tenants: TtlCache<String, Tenant>,
     keyrings: TtlCache<String, Keyring>,
@@ -114,7 +118,10 @@ impl App {
         }
         let mailer = Mailer::from_config(&config.mail, &config.data_dir)?;
         let cache_ttl = Duration::from_secs(config.lifetimes.cache.max(0) as u64);
+        let webauthn = crate::passkey::relying_party(&config.public_url, "Latchkey")
+            .map_err(|e| StartupError::Passkeys(e.to_string()))?;
         let app = Self {
+            webauthn,
             hasher: CodeHasher::new(&master),
             limiters: Limiters::new(&config.rate_limits),
             audit_log: AuditLog::new(db.clone()),

@@ -1,7 +1,7 @@
 //! Latchkey: an identity provider and OAuth 2.1 / OpenID Connect authorization server.
 //!
 //! Layers, outside in: `http` (actix handlers: parse and render) → domain modules (`oauth`, `oidc`,
-//! `email_code`, `session`, `consent`, `client`, `tenant`, `keys`, `audit`: decide) → `store` (sea-orm,
+//! `email_code`, `passkey`, `recovery`, `session`, `consent`, `client`, `tenant`, `keys`, `audit`: decide) → `store` (sea-orm,
 //! tenant-scoped). See docs/architecture.md.
 
 pub mod app;
@@ -20,7 +20,9 @@ pub mod mail;
 pub mod oauth;
 pub mod oidc;
 pub mod pages;
+pub mod passkey;
 pub mod ratelimit;
+pub mod recovery;
 pub mod session;
 pub mod store;
 pub mod tenant;

@@ -26,6 +26,9 @@ pub struct LoginEmail<'a> {
     pub tenant_name: &'a str,
     pub tenant_initial: char,
     pub action: String,
+    /// The tenant's endpoint prefix, ending in `/` (passkey script and endpoints).
+    pub base: String,
+    pub recovery_url: String,
     pub csrf: &'a str,
     pub req: Option<&'a str>,
     pub email: &'a str,
@@ -94,6 +97,35 @@ pub struct Message<'a> {
     /// "error" or "ok"
     pub kind: &'a str,
     pub link: Option<(String, &'a str)>,
+}
+
+#[derive(Template)]
+#[template(path = "passkey.html")]
+pub struct PasskeyPage<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub csrf: &'a str,
+    /// The tenant's endpoint prefix, ending in `/`.
+    pub base: String,
+    pub req: Option<&'a str>,
+    /// "enroll" or "verify"
+    pub mode: &'a str,
+    pub email: &'a str,
+    pub recovery_url: String,
+    pub first: bool,
+}
+
+#[derive(Template)]
+#[template(path = "login_recovery.html")]
+pub struct RecoveryLogin<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub action: String,
+    pub csrf: &'a str,
+    pub req: Option<&'a str>,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+    pub back_url: String,
 }
 
 /// Plain-language descriptions for the consent page.

@@ -22,6 +22,14 @@ pub struct Session {
     pub created_at: i64,
 }
 
+impl Session {
+    /// Multi-factor: a passkey was verified in this session. An email or recovery code alone is a
+    /// bootstrap that can only enroll or confirm a passkey.
+    pub fn is_multi_factor(&self) -> bool {
+        self.amr.iter().any(|m| m == "mfa")
+    }
+}
+
 /// How the user proved who they are in this session.
 pub struct Authentication {
     pub amr: Vec<String>,
@@ -104,6 +112,21 @@ pub async fn find_active(
         acr: row.acr,
         created_at: row.created_at,
     }))
+}
+
+/// Records a new, stronger authentication in an existing session (a passkey assertion or enrollment):
+/// its methods, level and time replace the old ones.
+pub async fn elevate(scope: Scoped<'_>, session_id: &str, authn: Authentication) -> StoreResult<()> {
+    scope
+        .update::<session::Entity>()
+        .col_expr(session::Column::Amr, to_json_list(&authn.amr).into())
+        .col_expr(session::Column::Acr, authn.acr.into())
+        .col_expr(session::Column::AuthTime, now().into())
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::EndedAt.is_null())
+        .exec(scope.db)
+        .await?;
+    Ok(())
 }
 
 /// Ends the session. The caller also ends the refresh-token families bound to it.

@@ -56,6 +56,7 @@ pub async fn find_or_create(scope: Scoped<'_>, email: &str) -> StoreResult<User>
         created_at: Set(now()),
         last_sign_in_at: Set(None),
         disabled_at: Set(None),
+        passkey_handle: Set(None),
     };
     if let Err(insert_error) = scope.insert::<user::Entity, _>(row).await {
         return match find_by_email(scope, email).await? {
@@ -76,4 +77,37 @@ pub async fn mark_signed_in(scope: Scoped<'_>, user_id: &str) -> StoreResult<()>
         .exec(scope.db)
         .await?;
     Ok(())
+}
+
+/// The user's WebAuthn user handle, created on first use. A random UUID: the authenticator stores it,
+/// so it must not be the user id or anything personal (WebAuthn §14.6.1).
+pub async fn passkey_handle(scope: Scoped<'_>, user: &User) -> StoreResult<uuid::Uuid> {
+    if let Some(handle) = user.passkey_handle.as_deref().and_then(|h| h.parse().ok()) {
+        return Ok(handle);
+    }
+    let handle = uuid::Uuid::from_bytes(crypto::random_bytes::<16>());
+    // Only set when still empty, so two first enrollments racing agree on one handle.
+    scope
+        .update::<user::Entity>()
+        .col_expr(user::Column::PasskeyHandle, handle.to_string().into())
+        .filter(user::Column::Id.eq(&user.id))
+        .filter(user::Column::PasskeyHandle.is_null())
+        .exec(scope.db)
+        .await?;
+    find(scope, &user.id)
+        .await?
+        .and_then(|u| u.passkey_handle)
+        .and_then(|h| h.parse().ok())
+        .ok_or_else(|| crate::store::StoreError::Corrupt("passkey handle not stored".into()))
+}
+
+pub async fn find_by_passkey_handle(
+    scope: Scoped<'_>,
+    handle: &uuid::Uuid,
+) -> StoreResult<Option<User>> {
+    Ok(scope
+        .select::<user::Entity>()
+        .filter(user::Column::PasskeyHandle.eq(handle.to_string()))
+        .one(scope.db)
+        .await?)
 }

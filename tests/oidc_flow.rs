@@ -118,7 +118,9 @@ async fn relying_party_full_lifecycle() {
     assert_eq!(at["iss"], issuer);
     assert_eq!(at["client_id"], client_id);
     assert_eq!(at["sub"], claims.subject().as_str());
-    assert_eq!(at["amr"], serde_json::json!(["otp"]));
+    // First sign-in: email code, then the mandatory passkey enrollment (a device-bound software key).
+    assert_eq!(at["amr"], serde_json::json!(["otp", "hwk", "user", "mfa"]));
+    assert_eq!(at["acr"], "urn:latchkey:acr:mfa");
     assert!(
         at["exp"].as_i64().expect("exp") - at["iat"].as_i64().expect("iat") == 900,
         "15-minute tokens"

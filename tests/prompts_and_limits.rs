@@ -98,6 +98,10 @@ async fn prompt_and_max_age_force_what_they_say() {
             continue;
         }
         let page = response.text().await.expect("page");
+        if data_attr(&page, "mode").is_some_and(|m| m == "verify") {
+            next = absolute(&f.server, &passkey_step(&f.server, &other, &page, EMAIL).await);
+            continue;
+        }
         let csrf = hidden_input(&page, "csrf").expect("csrf");
         let req = hidden_input(&page, "req").expect("req");
         let (action, field, value) = if page.contains("name=\"email\"") {

@@ -8,12 +8,15 @@ pub mod authorization_request;
 pub mod client;
 pub mod consent;
 pub mod email_code;
+pub mod passkey;
+pub mod recovery_code;
 pub mod refresh_family;
 pub mod refresh_token;
 pub mod session;
 pub mod signing_key;
 pub mod tenant;
 pub mod user;
+pub mod webauthn_ceremony;
 
 use sea_orm::EntityTrait;
 

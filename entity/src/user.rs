@@ -11,6 +11,7 @@ pub struct Model {
     pub created_at: i64,
     pub last_sign_in_at: Option<i64>,
     pub disabled_at: Option<i64>,
+    pub passkey_handle: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

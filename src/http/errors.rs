@@ -25,6 +25,13 @@ pub enum HttpError {
     /// An API path under a tenant that does not exist.
     #[error("unknown tenant")]
     UnknownTenant,
+    /// JSON error from a hosted page's script endpoint (passkey ceremonies).
+    #[error("{description}")]
+    Json {
+        status: StatusCode,
+        error: &'static str,
+        description: String,
+    },
     /// A page for a person.
     #[error("{message}")]
     Page {
@@ -123,7 +130,7 @@ impl ResponseError for HttpError {
             Self::Bearer(None) => StatusCode::UNAUTHORIZED,
             Self::Bearer(Some(error)) => oauth_status(error),
             Self::UnknownTenant => StatusCode::NOT_FOUND,
-            Self::Page { status, .. } => *status,
+            Self::Json { status, .. } | Self::Page { status, .. } => *status,
         }
     }
 
@@ -131,6 +138,10 @@ impl ResponseError for HttpError {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         match self {
+            Self::Json { error, description, .. } => response.json(serde_json::json!({
+                "error": error,
+                "error_description": description,
+            })),
             Self::OAuth(error) => {
                 if error.basic_challenge {
                     response.insert_header((

@@ -4,6 +4,7 @@
 mod errors;
 mod oauth;
 mod pages;
+mod passkeys;
 mod request;
 mod wellknown;
 
@@ -64,7 +65,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/consent", web::post().to(pages::consent_submit))
                 .route("/logout", web::get().to(pages::logout))
                 .route("/logout", web::post().to(pages::logout))
-                .route("/account", web::get().to(pages::account)),
+                .route("/account", web::get().to(pages::account))
+                .route("/passkey", web::get().to(passkeys::page))
+                .route("/passkey.js", web::get().to(passkeys::script))
+                .route("/passkey/register/options", web::post().to(passkeys::register_options))
+                .route("/passkey/register", web::post().to(passkeys::register))
+                .route("/passkey/authenticate/options", web::post().to(passkeys::authenticate_options))
+                .route("/passkey/authenticate", web::post().to(passkeys::authenticate))
+                .route("/login/recovery", web::get().to(passkeys::recovery_form))
+                .route("/login/recovery", web::post().to(passkeys::recovery_submit)),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(HttpError::not_found_page())

@@ -47,6 +47,7 @@ fn authorize_error(
 fn next_step(ctx: &crate::app::Ctx<'_>, next: Next, pending_id: &str) -> HttpResponse {
     match next {
         Next::SignIn => redirect(&ctx.endpoint(&format!("login?req={pending_id}"))),
+        Next::Passkey => redirect(&ctx.endpoint(&format!("passkey?req={pending_id}"))),
         Next::Consent => redirect(&ctx.endpoint(&format!("consent?req={pending_id}"))),
         Next::Redirect(url) => redirect(&url),
     }

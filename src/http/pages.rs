@@ -31,7 +31,7 @@ use crate::{
 pub const EMAIL_CODE_AMR: &str = "otp";
 pub const EMAIL_CODE_ACR: &str = "urn:latchkey:acr:email-code";
 
-fn html(
+pub(super) fn html(
     status: StatusCode,
     body: Result<String, askama::Error>,
     cookies: Vec<Cookie<'static>>,
@@ -47,7 +47,7 @@ fn html(
     Ok(response.body(body))
 }
 
-fn see_other(location: &str, cookies: Vec<Cookie<'static>>) -> HttpResponse {
+pub(super) fn see_other(location: &str, cookies: Vec<Cookie<'static>>) -> HttpResponse {
     let mut response = HttpResponse::SeeOther();
     response
         .insert_header((header::LOCATION, location))
@@ -58,31 +58,31 @@ fn see_other(location: &str, cookies: Vec<Cookie<'static>>) -> HttpResponse {
     response.finish()
 }
 
-fn form(ctx: &Ctx<'_>, req: &HttpRequest, body: &[u8]) -> Result<Params, HttpError> {
+pub(super) fn form(ctx: &Ctx<'_>, req: &HttpRequest, body: &[u8]) -> Result<Params, HttpError> {
     let params = request::form_params(req, body)
         .map_err(|e| HttpError::bad_request_page(&ctx.tenant.display_name, e.description))?;
     request::check_csrf(ctx.app, req, &params, &ctx.tenant.display_name)?;
     Ok(params)
 }
 
-fn query(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Params, HttpError> {
+pub(super) fn query(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Params, HttpError> {
     request::query_params(req)
         .map_err(|e| HttpError::bad_request_page(&ctx.tenant.display_name, e.description))
 }
 
-fn internal(error: impl std::fmt::Display) -> HttpError {
+pub(super) fn internal(error: impl std::fmt::Display) -> HttpError {
     HttpError::internal_page(&error)
 }
 
 /// Ids we generate are short base64url strings; anything else is dropped rather than echoed or queried.
-fn opaque_id(value: &str) -> bool {
+pub(super) fn opaque_id(value: &str) -> bool {
     value.len() <= 64
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn request_id(params: &Params) -> Option<&str> {
+pub(super) fn request_id(params: &Params) -> Option<&str> {
     params.get("req").filter(|r| opaque_id(r))
 }
 
@@ -92,7 +92,7 @@ fn login_flow(ctx: &Ctx<'_>, req: &HttpRequest) -> Option<String> {
         .filter(|v| opaque_id(v))
 }
 
-fn with_req(path: &str, req: Option<&str>) -> String {
+pub(super) fn with_req(path: &str, req: Option<&str>) -> String {
     match req {
         Some(id) => format!("{path}?req={id}"),
         None => path.to_owned(),
@@ -100,7 +100,7 @@ fn with_req(path: &str, req: Option<&str>) -> String {
 }
 
 /// Where to go once signed in: back into the authorization request, or to the account page.
-fn after_sign_in(ctx: &Ctx<'_>, req: Option<&str>) -> String {
+pub(super) fn after_sign_in(ctx: &Ctx<'_>, req: Option<&str>) -> String {
     match req {
         Some(id) => ctx.endpoint(&format!("authorize/resume?req={id}")),
         None => ctx.endpoint("account"),
@@ -138,13 +138,17 @@ async fn render_login_form(
         tenant_name: chrome.tenant_name,
         tenant_initial: chrome.tenant_initial,
         action: ctx.endpoint("login"),
+        base: ctx.endpoint(""),
+        recovery_url: with_req(&ctx.endpoint("login/recovery"), pending.as_ref().map(|p| p.id.as_str())),
         csrf: &csrf.token,
         req: pending.as_ref().map(|p| p.id.as_str()),
         email,
         client_name: client.as_ref().map(|c| c.name.as_str()),
         error,
     };
-    html(status, page.render(), csrf.new_cookie.into_iter().collect())
+    let mut response = html(status, page.render(), csrf.new_cookie.into_iter().collect())?;
+    super::passkeys::allow_passkey_script(&mut response);
+    Ok(response)
 }
 
 pub async fn login_form(
@@ -542,6 +546,10 @@ pub async fn consent_submit(
             &with_req(&ctx.endpoint("consent"), Some(&pending.id)),
             vec![],
         )),
+        Ok(Next::Passkey) => Ok(see_other(
+            &with_req(&ctx.endpoint("passkey"), Some(&pending.id)),
+            vec![],
+        )),
         Err(authorize::AuthorizeError::Redirect(r)) => {
             Ok(see_other(&authorize::error_redirect_url(&ctx, &r), vec![]))
         }
@@ -562,6 +570,10 @@ pub async fn account(
     let Some(session) = current_session(&ctx, &req).await? else {
         return Ok(see_other(&ctx.endpoint("login"), vec![]));
     };
+    // The account page is sensitive: an email-code session must first enroll or confirm a passkey.
+    if !session.is_multi_factor() {
+        return Ok(see_other(&ctx.endpoint("passkey"), vec![]));
+    }
     let user = user::find(ctx.scope(), &session.user_id)
         .await
         .map_err(internal)?;

@@ -136,23 +136,24 @@ pub fn csrf(app: &App, req: &HttpRequest) -> Csrf {
     }
 }
 
+/// Whether `presented` is this browser's CSRF token (the JSON endpoints send it in a header).
+pub fn csrf_matches(app: &App, req: &HttpRequest, presented: Option<&str>) -> bool {
+    let expected = req.cookie(&cookie_name(app, "lk_csrf"));
+    matches!((expected, presented), (Some(cookie), Some(presented))
+        if constant_time_eq(cookie.value().as_bytes(), presented.as_bytes()))
+}
+
 pub fn check_csrf(
     app: &App,
     req: &HttpRequest,
     params: &Params,
     tenant_name: &str,
 ) -> Result<(), HttpError> {
-    let expected = req.cookie(&cookie_name(app, "lk_csrf"));
-    let presented = params.get("csrf");
-    match (expected, presented) {
-        (Some(cookie), Some(presented))
-            if constant_time_eq(cookie.value().as_bytes(), presented.as_bytes()) =>
-        {
-            Ok(())
-        }
-        _ => Err(HttpError::bad_request_page(
-            tenant_name,
-            "This form has expired or was not sent from this site. Go back, reload the page and try again.",
-        )),
+    if csrf_matches(app, req, params.get("csrf")) {
+        return Ok(());
     }
+    Err(HttpError::bad_request_page(
+        tenant_name,
+        "This form has expired or was not sent from this site. Go back, reload the page and try again.",
+    ))
 }

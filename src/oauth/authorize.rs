@@ -227,6 +227,8 @@ pub async fn validate(
 #[derive(Debug)]
 pub enum Next {
     SignIn,
+    /// Signed in by email or recovery code only: enroll a passkey (first time) or confirm with one.
+    Passkey,
     Consent,
     /// Redirect the browser here (the code, or an error).
     Redirect(String),
@@ -265,6 +267,17 @@ pub async fn decide(
         }
         return Ok(Next::SignIn);
     };
+    // An email code alone is a bootstrap, not a sign-in: no authorization completes before a passkey
+    // is enrolled or confirmed.
+    if !session.is_multi_factor() {
+        if request.prompts("none") {
+            return error(
+                ErrorCode::InteractionRequired,
+                "the user must confirm with a passkey",
+            );
+        }
+        return Ok(Next::Passkey);
+    }
 
     if !client.first_party {
         let granted = consent::find(ctx.scope(), &session.user_id, &client.client_id).await?;

@@ -402,12 +402,17 @@ pub fn hidden_input(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = html[start..].find('"')? + start;
-    Some(
-        html[start..end]
-            .replace("&#x2f;", "/")
-            .replace("&amp;", "&")
-            .replace("&#x3d;", "="),
-    )
+    Some(decode_entities(&html[start..end]))
+}
+
+/// The entities askama's escaping produces in attribute values.
+fn decode_entities(value: &str) -> String {
+    value
+        .replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
 }
 
 pub fn query_param(url: &str, name: &str) -> Option<String> {
@@ -440,6 +445,11 @@ pub async fn authorize_through_pages(
         }
         assert_eq!(response.status(), StatusCode::OK, "page {next}");
         let page = response.text().await.expect("body");
+        if page.contains("data-mode=\"enroll\"") || page.contains("data-mode=\"verify\"") {
+            // The passkey step runs in page script; do what passkey.js does, with a software authenticator.
+            next = absolute(server, &passkey_step(server, browser, &page, email).await);
+            continue;
+        }
         let csrf = hidden_input(&page, "csrf").expect("csrf field");
         let req = hidden_input(&page, "req");
         let mut form: Vec<(&str, String)> = vec![("csrf", csrf)];
@@ -526,4 +536,92 @@ pub async fn exchange_code(server: &Server, client_id: &str, secret: &str, code:
         ("code_verifier", verifier),
     ])
     .await
+}
+
+/// The software authenticators of this test process, one per email address: a user who enrolled a
+/// passkey in one sign-in uses the same authenticator in the next.
+static AUTHENTICATORS: std::sync::LazyLock<Mutex<HashMap<String, SoftPasskey>>> =
+    std::sync::LazyLock::new(Default::default);
+/// Recovery codes the server returned at each user's first enrollment.
+static RECOVERY_CODES: std::sync::LazyLock<Mutex<HashMap<String, Vec<String>>>> =
+    std::sync::LazyLock::new(Default::default);
+
+use webauthn_authenticator_rs::{WebauthnAuthenticator, softpasskey::SoftPasskey};
+
+pub fn recovery_codes_of(email: &str) -> Vec<String> {
+    RECOVERY_CODES.lock().unwrap_or_else(|p| p.into_inner()).get(email).cloned().unwrap_or_default()
+}
+
+/// Replaces the authenticator of `email` (a user who lost their device).
+pub fn lose_authenticator(email: &str) {
+    AUTHENTICATORS.lock().unwrap_or_else(|p| p.into_inner()).remove(email);
+}
+
+/// A `data-*` attribute of the passkey block.
+pub fn data_attr(html: &str, name: &str) -> Option<String> {
+    let marker = format!("data-{name}=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(decode_entities(&html[start..end]))
+}
+
+/// POSTs JSON to a passkey endpoint the way passkey.js does (CSRF header, JSON body).
+pub async fn passkey_post(server: &Server, browser: &reqwest::Client, csrf: &str, path: &str, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
+    let response = browser
+        .post(server.url(path))
+        .header("X-CSRF-Token", csrf)
+        .json(&body)
+        .send()
+        .await
+        .expect("passkey POST");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Runs the ceremony a passkey page asks for (enroll or verify) with `email`'s software authenticator;
+/// returns where the page would navigate next.
+pub async fn passkey_step(server: &Server, browser: &reqwest::Client, page: &str, email: &str) -> String {
+    let csrf = data_attr(page, "csrf").expect("data-csrf");
+    let req = data_attr(page, "req");
+    let origin = url::Url::parse(&server.base).expect("origin");
+    if data_attr(page, "mode").as_deref() == Some("enroll") {
+        let (status, start) = passkey_post(server, browser, &csrf, "passkey/register/options", serde_json::json!({})).await;
+        assert_eq!(status, StatusCode::OK, "register options: {start}");
+        let mut options: webauthn_rs_proto::CreationChallengeResponse = serde_json::from_value(start["options"].clone()).expect("creation options");
+        // The server asks for a discoverable (resident) credential; the software authenticator cannot
+        // make one and would refuse, as a real authenticator without resident-key support falls back.
+        // The server cannot tell and does not depend on it. Discoverable sign-in is the browser tests'.
+        if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+            selection.require_resident_key = false;
+            selection.resident_key = Some(webauthn_rs_proto::ResidentKeyRequirement::Discouraged);
+        }
+        let credential = {
+            let mut authenticators = AUTHENTICATORS.lock().unwrap_or_else(|p| p.into_inner());
+            let authenticator = authenticators.entry(email.to_owned()).or_insert_with(|| SoftPasskey::new(true));
+            authenticator.do_registration(origin, options).expect("authenticator registers")
+        };
+        let (status, done) = passkey_post(server, browser, &csrf, "passkey/register", serde_json::json!({
+            "ceremony": start["ceremony"], "name": "Test key", "credential": credential, "req": req,
+        })).await;
+        assert_eq!(status, StatusCode::OK, "register: {done}");
+        if let Some(codes) = done["recovery_codes"].as_array() {
+            let codes = codes.iter().map(|c| c.as_str().expect("code").to_owned()).collect();
+            RECOVERY_CODES.lock().unwrap_or_else(|p| p.into_inner()).insert(email.to_owned(), codes);
+        }
+        done["next"].as_str().expect("next").to_owned()
+    } else {
+        let (status, start) = passkey_post(server, browser, &csrf, "passkey/authenticate/options", serde_json::json!({ "mode": "session" })).await;
+        assert_eq!(status, StatusCode::OK, "authenticate options: {start}");
+        let options: webauthn_rs_proto::RequestChallengeResponse = serde_json::from_value(start["options"].clone()).expect("request options");
+        let credential = {
+            let mut authenticators = AUTHENTICATORS.lock().unwrap_or_else(|p| p.into_inner());
+            let authenticator = authenticators.get_mut(email).expect("this user enrolled a passkey in this test");
+            authenticator.do_authentication(origin, options).expect("authenticator asserts")
+        };
+        let (status, done) = passkey_post(server, browser, &csrf, "passkey/authenticate", serde_json::json!({
+            "ceremony": start["ceremony"], "mode": "session", "credential": credential, "req": req,
+        })).await;
+        assert_eq!(status, StatusCode::OK, "authenticate: {done}");
+        done["next"].as_str().expect("next").to_owned()
+    }
 }

@@ -1,0 +1,446 @@
+//! Passkey pages and their JSON endpoints: the enrollment every new account must finish, passkey
+//! sign-in (for the signed-in user, or discoverable from the sign-in page), and recovery-code sign-in.
+//!
+//! The ceremonies need JavaScript (`navigator.credentials`), served from `passkey.js` under this
+//! origin; the pages set a CSP that allows exactly that script.
+
+use actix_web::{
+    HttpRequest, HttpResponse,
+    http::{StatusCode, header},
+    web,
+};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::json;
+use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
+
+use super::{HttpError, current_session, page_context, pages, request};
+use crate::{
+    app::{App, Ctx},
+    audit::Event,
+    pages::{Chrome, PasskeyPage, RecoveryLogin},
+    passkey::{self, PasskeyError},
+    recovery,
+    session::{self, Authentication, Session},
+    user,
+};
+
+/// Pages that run `passkey.js`: the site-wide CSP plus this origin's scripts and fetches.
+const PASSKEY_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Replaces the site-wide CSP (DefaultHeaders leaves a header the handler set) on a page that runs
+/// `passkey.js`.
+pub(super) fn allow_passkey_script(response: &mut HttpResponse) {
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(PASSKEY_PAGE_CSP),
+    );
+}
+
+pub async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(include_str!("../../templates/passkey.js"))
+}
+
+fn api_error(status: StatusCode, error: &'static str, description: impl Into<String>) -> HttpError {
+    HttpError::Json {
+        status,
+        error,
+        description: description.into(),
+    }
+}
+
+fn passkey_error(error: PasskeyError) -> HttpError {
+    match error {
+        PasskeyError::Store(e) => {
+            tracing::error!(error = %e, "storage failure in a passkey ceremony");
+            api_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal storage error")
+        }
+        PasskeyError::CounterRegression => api_error(StatusCode::FORBIDDEN, "passkey_cloned", error.to_string()),
+        other => api_error(StatusCode::BAD_REQUEST, "passkey_rejected", other.to_string()),
+    }
+}
+
+/// JSON endpoints take `application/json` (a cross-site form cannot send it without a CORS preflight)
+/// and the CSRF token in `X-CSRF-Token`, checked against the cookie like the forms' hidden field.
+fn json_body<T: serde::de::DeserializeOwned>(ctx: &Ctx<'_>, req: &HttpRequest, body: &[u8]) -> Result<T, HttpError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(api_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request", "send application/json"));
+    }
+    let presented = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok());
+    if !request::csrf_matches(ctx.app, req, presented) {
+        return Err(api_error(StatusCode::FORBIDDEN, "invalid_request", "reload the page and try again"));
+    }
+    serde_json::from_slice(body)
+        .map_err(|_| api_error(StatusCode::BAD_REQUEST, "invalid_request", "the request body is not what this endpoint expects"))
+}
+
+fn json_ok(value: serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(value)
+}
+
+/// What the signed-in session may do with passkeys.
+fn may_enroll(session: &Session, passkey_count: usize, now: i64) -> bool {
+    // First passkey of a new account, or a recovery sign-in (the lost passkey is being replaced), or a
+    // full session whose last assertion is less than the step-up window old.
+    passkey_count == 0
+        || session.acr == recovery::RECOVERY_ACR
+        || (session.is_multi_factor() && now - session.auth_time < passkey::STEP_UP_WINDOW)
+}
+
+/// `GET /passkey`: the step between an email-code (or recovery-code) sign-in and anything else.
+pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let params = pages::query(&ctx, &req)?;
+    let pending = pages::request_id(&params);
+    let Some(session) = current_session(&ctx, &req).await? else {
+        return Ok(pages::see_other(&pages::with_req(&ctx.endpoint("login"), pending), vec![]));
+    };
+    let user = user::find(ctx.scope(), &session.user_id).await.map_err(pages::internal)?;
+    let Some(user) = user else {
+        return Ok(pages::see_other(&ctx.endpoint("login"), vec![]));
+    };
+    let passkeys = passkey::list(ctx.scope(), &user.id).await.map_err(pages::internal)?;
+    let step_up = params.get("step_up").is_some();
+    if session.is_multi_factor() && !step_up {
+        return Ok(pages::see_other(&pages::after_sign_in(&ctx, pending), vec![]));
+    }
+    let enroll = passkeys.is_empty() || session.acr == recovery::RECOVERY_ACR;
+    let csrf = request::csrf(&app, &req);
+    let chrome = Chrome::new(&ctx.tenant.display_name);
+    let page = PasskeyPage {
+        tenant_name: chrome.tenant_name,
+        tenant_initial: chrome.tenant_initial,
+        csrf: &csrf.token,
+        base: ctx.endpoint(""),
+        req: pending,
+        mode: if enroll { "enroll" } else { "verify" },
+        email: &user.email,
+        recovery_url: pages::with_req(&ctx.endpoint("login/recovery"), pending),
+        first: passkeys.is_empty(),
+    };
+    let mut response = pages::html(StatusCode::OK, page.render(), csrf.new_cookie.into_iter().collect())?;
+    allow_passkey_script(&mut response);
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct RegisterFinish {
+    ceremony: String,
+    #[serde(default)]
+    name: String,
+    credential: RegisterPublicKeyCredential,
+    req: Option<String>,
+}
+
+pub async fn register_options(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let _: serde_json::Value = json_body(&ctx, &req, &body)?;
+    let session = signed_in(&ctx, &req).await?;
+    let user = session_user(&ctx, &session).await?;
+    let count = passkey::list(ctx.scope(), &user.id).await.map_err(passkey_error)?.len();
+    if !may_enroll(&session, count, crate::store::now()) {
+        return Err(api_error(
+            StatusCode::FORBIDDEN,
+            "step_up_required",
+            "confirm it is you with one of your passkeys first",
+        ));
+    }
+    let (ceremony, options) = passkey::start_registration(ctx.scope(), &app.webauthn, &user, &session.id)
+        .await
+        .map_err(passkey_error)?;
+    Ok(json_ok(json!({ "ceremony": ceremony, "options": options })))
+}
+
+pub async fn register(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let finish: RegisterFinish = json_body(&ctx, &req, &body)?;
+    let session = signed_in(&ctx, &req).await?;
+    let name = if finish.name.trim().is_empty() { default_name(&req) } else { finish.name.clone() };
+    let (user_id, stored) = passkey::finish_registration(
+        ctx.scope(),
+        &app.webauthn,
+        &session.id,
+        &finish.ceremony,
+        &finish.credential,
+        &name,
+    )
+    .await
+    .map_err(passkey_error)?;
+    let first = passkey::list(ctx.scope(), &user_id).await.map_err(passkey_error)?.len() == 1;
+    let actor = format!("user:{user_id}");
+    ctx.audit(Event::new(&ctx.tenant.id, actor.clone(), "passkey.register").target(format!("passkey:{}", stored.id)))
+        .await;
+    // A new account, or a recovery, ends with a full session: the user holds a freshly verified passkey.
+    if !session.is_multi_factor() {
+        let mut amr = session.amr.clone();
+        amr.extend(passkey::assertion_amr(stored.backup_eligible));
+        amr.dedup();
+        session::elevate(ctx.scope(), &session.id, Authentication { amr, acr: passkey::ENROLLED_ACR.to_owned() })
+            .await
+            .map_err(pages::internal)?;
+    }
+    // Ten recovery codes come with the first passkey, and replace any left from before a recovery.
+    let recovery_codes = if first || session.acr == recovery::RECOVERY_ACR {
+        let codes = recovery::regenerate(ctx.scope(), &app.hasher, &user_id).await.map_err(pages::internal)?;
+        ctx.audit(Event::new(&ctx.tenant.id, actor, "recovery_codes.generate")).await;
+        Some(codes)
+    } else {
+        None
+    };
+    let pending = finish.req.as_deref().filter(|r| pages::opaque_id(r));
+    Ok(json_ok(json!({
+        "next": pages::after_sign_in(&ctx, pending),
+        "recovery_codes": recovery_codes,
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct AuthenticateStart {
+    /// "session" confirms the signed-in user; "discoverable" signs in whoever the passkey belongs to.
+    mode: String,
+}
+
+#[derive(Deserialize)]
+pub struct AuthenticateFinish {
+    ceremony: String,
+    mode: String,
+    credential: PublicKeyCredential,
+    req: Option<String>,
+}
+
+pub async fn authenticate_options(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let start: AuthenticateStart = json_body(&ctx, &req, &body)?;
+    let user = match start.mode.as_str() {
+        "session" => {
+            let session = signed_in(&ctx, &req).await?;
+            Some(session_user(&ctx, &session).await?)
+        }
+        "discoverable" => None,
+        _ => return Err(api_error(StatusCode::BAD_REQUEST, "invalid_request", "mode is session or discoverable")),
+    };
+    let (ceremony, options) = passkey::start_authentication(ctx.scope(), &app.webauthn, user.as_ref())
+        .await
+        .map_err(passkey_error)?;
+    Ok(json_ok(json!({ "ceremony": ceremony, "options": options })))
+}
+
+pub async fn authenticate(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let finish: AuthenticateFinish = json_body(&ctx, &req, &body)?;
+    let discoverable = match finish.mode.as_str() {
+        "session" => false,
+        "discoverable" => true,
+        _ => return Err(api_error(StatusCode::BAD_REQUEST, "invalid_request", "mode is session or discoverable")),
+    };
+    let session = current_session(&ctx, &req).await?;
+    let verified = match passkey::finish_authentication(
+        ctx.scope(),
+        &app.webauthn,
+        &finish.ceremony,
+        discoverable,
+        &finish.credential,
+    )
+    .await
+    {
+        Ok(verified) => verified,
+        Err(error) => {
+            let action = if matches!(error, PasskeyError::CounterRegression) { "passkey.cloned" } else { "passkey.rejected" };
+            ctx.audit(Event::new(&ctx.tenant.id, "anonymous", action).failed().details(json!({ "reason": error.to_string() })))
+                .await;
+            return Err(passkey_error(error));
+        }
+    };
+    if verified.user.disabled_at.is_some() {
+        return Err(api_error(StatusCode::FORBIDDEN, "access_denied", "this account has been disabled"));
+    }
+    let authn = Authentication { amr: verified.amr.clone(), acr: passkey::PASSKEY_ACR.to_owned() };
+    let actor = format!("user:{}", verified.user.id);
+    let mut cookies = Vec::new();
+    match session.filter(|s| s.user_id == verified.user.id) {
+        // The signed-in user confirmed with their passkey: the same session, now multi-factor and fresh.
+        Some(session) => {
+            session::elevate(ctx.scope(), &session.id, authn).await.map_err(pages::internal)?;
+        }
+        None if discoverable => {
+            let (cookie_value, _) = session::create(ctx.scope(), &verified.user.id, authn, &ctx.origin, ctx.lifetimes())
+                .await
+                .map_err(pages::internal)?;
+            cookies.push(request::build_cookie(
+                &app,
+                request::session_cookie_name(&app, &ctx.tenant.slug),
+                cookie_value,
+                Some(ctx.lifetimes().session_absolute),
+            ));
+        }
+        None => return Err(api_error(StatusCode::FORBIDDEN, "passkey_rejected", "this passkey belongs to another account")),
+    }
+    user::mark_signed_in(ctx.scope(), &verified.user.id).await.map_err(pages::internal)?;
+    ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.passkey").target(format!("passkey:{}", verified.passkey_id)))
+        .await;
+    let pending = finish.req.as_deref().filter(|r| pages::opaque_id(r));
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    for cookie in cookies {
+        response.cookie(cookie);
+    }
+    Ok(response.json(json!({ "next": pages::after_sign_in(&ctx, pending) })))
+}
+
+async fn signed_in(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Session, HttpError> {
+    current_session(ctx, req)
+        .await?
+        .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "login_required", "sign in first"))
+}
+
+async fn session_user(ctx: &Ctx<'_>, session: &Session) -> Result<user::User, HttpError> {
+    user::find(ctx.scope(), &session.user_id)
+        .await
+        .map_err(pages::internal)?
+        .filter(|u| u.disabled_at.is_none())
+        .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "login_required", "sign in first"))
+}
+
+/// A label from the browser's user agent ("Chrome on Linux"), editable later.
+fn default_name(req: &HttpRequest) -> String {
+    let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let browser = ["Edg/", "Firefox/", "Chrome/", "Safari/"]
+        .iter()
+        .find(|b| ua.contains(*b))
+        .map_or("Browser", |b| match *b {
+            "Edg/" => "Edge",
+            "Firefox/" => "Firefox",
+            "Chrome/" => "Chrome",
+            _ => "Safari",
+        });
+    let os = ["Windows", "Mac OS X", "Android", "iPhone", "Linux"]
+        .iter()
+        .find(|o| ua.contains(*o))
+        .map_or("this device", |o| match *o {
+            "Mac OS X" => "macOS",
+            "iPhone" => "iPhone",
+            other => other,
+        });
+    format!("{browser} on {os}")
+}
+
+/// `GET/POST /login/recovery`: email + one recovery code → a session that can only enroll a passkey.
+pub async fn recovery_form(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let params = pages::query(&ctx, &req)?;
+    render_recovery(&ctx, &req, pages::request_id(&params), "", None, StatusCode::OK)
+}
+
+fn render_recovery(
+    ctx: &Ctx<'_>,
+    req: &HttpRequest,
+    pending: Option<&str>,
+    email: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<HttpResponse, HttpError> {
+    let csrf = request::csrf(ctx.app, req);
+    let chrome = Chrome::new(&ctx.tenant.display_name);
+    let page = RecoveryLogin {
+        tenant_name: chrome.tenant_name,
+        tenant_initial: chrome.tenant_initial,
+        action: ctx.endpoint("login/recovery"),
+        csrf: &csrf.token,
+        req: pending,
+        email,
+        error,
+        back_url: pages::with_req(&ctx.endpoint("login"), pending),
+    };
+    pages::html(status, page.render(), csrf.new_cookie.into_iter().collect())
+}
+
+pub async fn recovery_submit(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let params = pages::form(&ctx, &req, &body)?;
+    let pending = pages::request_id(&params);
+    crate::ratelimit::check(&app.limiters.code_check_per_ip, &request::client_ip(&app, &req))
+        .map_err(|retry| HttpError::too_many_page(&ctx.tenant.display_name, retry))?;
+    let typed_email = params.get("email").unwrap_or("");
+    let code = params.get("code").unwrap_or("");
+    let user = match user::normalize_email(typed_email) {
+        Some(email) => user::find_by_email(ctx.scope(), &email).await.map_err(pages::internal)?,
+        None => None,
+    };
+    let accepted = match &user {
+        Some(user) if user.disabled_at.is_none() => {
+            recovery::consume(ctx.scope(), &app.hasher, &user.id, code).await.map_err(pages::internal)?
+        }
+        _ => false,
+    };
+    let (true, Some(user)) = (accepted, user) else {
+        ctx.audit(Event::new(&ctx.tenant.id, "anonymous", "signin.recovery_code").failed()).await;
+        return render_recovery(
+            &ctx,
+            &req,
+            pending,
+            typed_email,
+            Some("That email and recovery code do not match an unused code."),
+            StatusCode::BAD_REQUEST,
+        );
+    };
+    let authn = Authentication { amr: vec!["otp".into()], acr: recovery::RECOVERY_ACR.to_owned() };
+    let (cookie_value, session) = session::create(ctx.scope(), &user.id, authn, &ctx.origin, ctx.lifetimes())
+        .await
+        .map_err(pages::internal)?;
+    let left = recovery::remaining(ctx.scope(), &user.id).await.map_err(pages::internal)?;
+    ctx.audit(
+        Event::new(&ctx.tenant.id, format!("user:{}", user.id), "signin.recovery_code")
+            .target(format!("session:{}", &session.id[..16]))
+            .details(json!({ "codes_left": left })),
+    )
+    .await;
+    let notice = format!(
+        "A recovery code was just used to sign in to your {} account. {left} unused codes remain.\n\nIf this was not you, contact your administrator now.\n",
+        ctx.tenant.display_name
+    );
+    if let Err(error) = app.mailer.send(&user.email, "A recovery code was used on your account", notice).await {
+        tracing::error!(%error, "recovery-code notice not sent");
+    }
+    let cookie = request::build_cookie(
+        &app,
+        request::session_cookie_name(&app, &ctx.tenant.slug),
+        cookie_value,
+        Some(ctx.lifetimes().session_absolute),
+    );
+    Ok(pages::see_other(&pages::with_req(&ctx.endpoint("passkey"), pending), vec![cookie]))
+}
