@@ -625,3 +625,10 @@ pub async fn passkey_step(server: &Server, browser: &reqwest::Client, page: &str
         done["next"].as_str().expect("next").to_owned()
     }
 }
+
+/// An assertion from `email`'s software authenticator (enrolled earlier through the pages).
+pub fn software_assertion(email: &str, origin: url::Url, options: webauthn_rs_proto::RequestChallengeResponse) -> webauthn_rs_proto::PublicKeyCredential {
+    let mut authenticators = AUTHENTICATORS.lock().unwrap_or_else(|p| p.into_inner());
+    let authenticator = authenticators.get_mut(email).expect("this user enrolled a passkey in this test");
+    authenticator.do_authentication(origin, options).expect("authenticator asserts")
+}
