@@ -528,11 +528,18 @@ async fn new_code_invalidates_the_old_one_and_csrf_is_checked() {
         .await
         .expect("code");
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
+    // Signed in, single-factor: the account page first asks for a passkey, which names the user.
     let account = browser
         .get(f.server.url("account"))
         .send()
         .await
         .expect("account");
+    assert_eq!(account.status(), StatusCode::SEE_OTHER);
+    let account = browser
+        .get(absolute(&f.server, &location(&account)))
+        .send()
+        .await
+        .expect("passkey page");
     assert_eq!(account.status(), StatusCode::OK);
     assert!(
         account

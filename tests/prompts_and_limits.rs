@@ -63,18 +63,36 @@ async fn prompt_and_max_age_force_what_they_say() {
     let response = browser.get(f.url(&pkce, "&prompt=consent")).send().await.expect("authorize");
     assert!(location(&response).contains("/consent?req="));
 
-    // prompt=login and max_age=0 demand a new sign-in (a second email code), and auth_time moves.
-    for (n, extra) in [(2, "&prompt=login"), (3, "&max_age=0")] {
+    // prompt=login, max_age=0 and a stronger acr demand a fresh authentication: the passkey again (no
+    // new email code), and the ID token says so.
+    let mut last_auth_time = first_auth_time;
+    // (The first sign-in enrolled the passkey: acr urn:latchkey:acr:mfa, which phr outranks.)
+    for extra in ["&acr_values=phr", "&prompt=login", "&max_age=0"] {
         // auth_time has one-second resolution; max_age=0 is met by a sign-in in the same second.
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let pkce = common::pkce();
         let start = browser.get(f.url(&pkce, extra)).send().await.expect("authorize");
-        assert!(location(&start).contains("/login?req="), "{extra} must ask for sign-in");
+        assert!(location(&start).contains("/passkey?req=") && location(&start).contains("step_up=1"), "{extra} must ask for the passkey");
         let callback = authorize_through_pages(&f.server, &f.smtp, &browser, &f.url(&pkce, extra), EMAIL).await;
-        assert_eq!(f.smtp.mails_to(EMAIL).len(), n, "{extra}: a fresh email code");
-        let auth_time = f.id_token_claims(&callback, &pkce).await["auth_time"].as_i64().expect("auth_time");
-        assert!(auth_time > first_auth_time, "{extra}: auth_time reflects the new sign-in");
+        assert_eq!(f.smtp.mails_to(EMAIL).len(), 1, "{extra}: no new email code");
+        let claims = f.id_token_claims(&callback, &pkce).await;
+        let auth_time = claims["auth_time"].as_i64().expect("auth_time");
+        assert!(auth_time > last_auth_time, "{extra}: auth_time reflects the new assertion");
+        assert_eq!(claims["acr"], "phr", "{extra}");
+        assert_eq!(claims["amr"], serde_json::json!(["hwk", "user", "mfa"]), "{extra}");
+        last_auth_time = auth_time;
     }
+    // Now at phr, the same acr request is met silently; an essential acr nobody can meet is an error.
+    let pkce = common::pkce();
+    let met = browser.get(f.url(&pkce, "&acr_values=phr&prompt=none")).send().await.expect("authorize");
+    assert!(query_param(&location(&met), "code").is_some(), "{}", location(&met));
+    let claims = r#"{"id_token":{"acr":{"essential":true,"values":["urn:example:gold"]}}}"#;
+    let unmet = browser
+        .get(format!("{}&claims={}", f.url(&common::pkce(), ""), urlencode(claims)))
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(query_param(&location(&unmet), "error").as_deref(), Some("unmet_authentication_requirements"));
 
     // A generous max_age is satisfied by the existing session.
     let pkce = common::pkce();

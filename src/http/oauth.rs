@@ -48,6 +48,7 @@ fn next_step(ctx: &crate::app::Ctx<'_>, next: Next, pending_id: &str) -> HttpRes
     match next {
         Next::SignIn => redirect(&ctx.endpoint(&format!("login?req={pending_id}"))),
         Next::Passkey => redirect(&ctx.endpoint(&format!("passkey?req={pending_id}"))),
+        Next::StepUp => redirect(&ctx.endpoint(&format!("passkey?req={pending_id}&step_up=1"))),
         Next::Consent => redirect(&ctx.endpoint(&format!("consent?req={pending_id}"))),
         Next::Redirect(url) => redirect(&url),
     }

@@ -550,6 +550,10 @@ pub async fn consent_submit(
             &with_req(&ctx.endpoint("passkey"), Some(&pending.id)),
             vec![],
         )),
+        Ok(Next::StepUp) => Ok(see_other(
+            &format!("{}&step_up=1", with_req(&ctx.endpoint("passkey"), Some(&pending.id))),
+            vec![],
+        )),
         Err(authorize::AuthorizeError::Redirect(r)) => {
             Ok(see_other(&authorize::error_redirect_url(&ctx, &r), vec![]))
         }

@@ -34,9 +34,36 @@ pub struct AuthorizationRequest {
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// Requested authentication levels, most preferred first (`acr_values`, or the `acr` claim request).
+    #[serde(default)]
+    pub acr_values: Vec<String>,
+    /// The `acr` was requested as an essential claim (OIDC Core §5.5.1.1): unmet means an error.
+    #[serde(default)]
+    pub acr_essential: bool,
+}
+
+/// Levels we can establish, weakest first (docs/acr.md). A session meets a requested level when its
+/// own level is at least as strong.
+const ACR_LEVELS: [&str; 3] = ["urn:latchkey:acr:email-code", "urn:latchkey:acr:mfa", "phr"];
+
+fn acr_rank(acr: &str) -> Option<usize> {
+    ACR_LEVELS.iter().position(|level| *level == acr)
 }
 
 impl AuthorizationRequest {
+    /// Whether a session at `session_acr` meets the request: no known level asked, or one of them is
+    /// at most as strong as the session's.
+    fn acr_met_by(&self, session_acr: &str) -> bool {
+        let session_rank = acr_rank(session_acr);
+        let mut known = self.acr_values.iter().filter_map(|v| acr_rank(v)).peekable();
+        known.peek().is_none() || known.any(|wanted| session_rank.is_some_and(|have| have >= wanted))
+    }
+
+    /// At least one requested level is one we can establish (a passkey gives the strongest).
+    fn acr_achievable(&self) -> bool {
+        self.acr_values.is_empty() || self.acr_values.iter().any(|v| acr_rank(v).is_some())
+    }
+
     fn prompts(&self, value: &str) -> bool {
         self.prompt.iter().any(|p| p == value)
     }
@@ -206,6 +233,7 @@ pub async fn validate(
         },
     };
     let nonce = params.get("nonce").map(str::to_owned);
+    let (acr_values, acr_essential) = requested_acr(params).map_err(|message| fail(ErrorCode::InvalidRequest, message))?;
 
     Ok((
         client,
@@ -219,14 +247,48 @@ pub async fn validate(
             prompt,
             max_age,
             login_hint: params.get("login_hint").map(str::to_owned),
+            acr_values,
+            acr_essential,
         },
     ))
+}
+
+/// `acr_values` (OIDC Core §3.1.2.1, voluntary), or an `acr` request in the `claims` parameter
+/// (§5.5.1.1), which may be essential: `{"id_token":{"acr":{"essential":true,"values":["phr"]}}}`.
+fn requested_acr(params: &Params) -> Result<(Vec<String>, bool), &'static str> {
+    let mut values: Vec<String> = params.get("acr_values").map(split_scope).unwrap_or_default();
+    let mut essential = false;
+    if let Some(claims) = params.get("claims") {
+        let claims: serde_json::Value =
+            serde_json::from_str(claims).map_err(|_| "claims must be a JSON object")?;
+        if !claims.is_object() {
+            return Err("claims must be a JSON object");
+        }
+        for target in ["id_token", "userinfo"] {
+            let acr = &claims[target]["acr"];
+            if acr.is_null() {
+                continue;
+            }
+            essential |= acr["essential"].as_bool().unwrap_or(false);
+            if let Some(value) = acr["value"].as_str() {
+                values.push(value.to_owned());
+            }
+            for value in acr["values"].as_array().into_iter().flatten() {
+                values.push(value.as_str().ok_or("acr values must be strings")?.to_owned());
+            }
+        }
+    }
+    values.truncate(16);
+    Ok((values, essential))
 }
 
 /// What the user has to do next.
 #[derive(Debug)]
 pub enum Next {
     SignIn,
+    /// Signed in, but longer ago than `max_age`/`prompt=login` allow or at a weaker `acr` than asked:
+    /// confirm with a passkey now.
+    StepUp,
     /// Signed in by email or recovery code only: enroll a passkey (first time) or confirm with one.
     Passkey,
     Consent,
@@ -261,12 +323,19 @@ pub async fn decide(
         (false, Some(max_age)) => requested_at - max_age,
         (false, None) => i64::MIN,
     };
-    let Some(session) = session.filter(|s| s.auth_time >= fresh_after) else {
+    let Some(session) = session else {
         if request.prompts("none") {
             return error(ErrorCode::LoginRequired, "the user is not signed in");
         }
         return Ok(Next::SignIn);
     };
+    if request.acr_essential && !request.acr_achievable() {
+        // OpenID Connect Unmet Authentication Requirements 1.0.
+        return error(
+            ErrorCode::UnmetAuthenticationRequirements,
+            "none of the requested acr values can be satisfied",
+        );
+    }
     // An email code alone is a bootstrap, not a sign-in: no authorization completes before a passkey
     // is enrolled or confirmed.
     if !session.is_multi_factor() {
@@ -277,6 +346,17 @@ pub async fn decide(
             );
         }
         return Ok(Next::Passkey);
+    }
+    // A full session that is too old, or weaker than asked: a fresh passkey assertion, not a new
+    // email code (the user has a passkey: a multi-factor session proves it).
+    if session.auth_time < fresh_after || !request.acr_met_by(&session.acr) {
+        if request.prompts("none") {
+            return error(
+                ErrorCode::InteractionRequired,
+                "the user must authenticate again",
+            );
+        }
+        return Ok(Next::StepUp);
     }
 
     if !client.first_party {

@@ -27,7 +27,9 @@ pub fn metadata(issuer: &str) -> Value {
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
             "at_hash", "email", "email_verified"],
-        "claims_parameter_supported": false,
+        // Of the claims parameter only the `acr` request is acted on (docs/acr.md).
+        "claims_parameter_supported": true,
+        "acr_values_supported": ["phr", "urn:latchkey:acr:mfa", "urn:latchkey:acr:email-code"],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

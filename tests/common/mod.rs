@@ -632,3 +632,8 @@ pub fn software_assertion(email: &str, origin: url::Url, options: webauthn_rs_pr
     let authenticator = authenticators.get_mut(email).expect("this user enrolled a passkey in this test");
     authenticator.do_authentication(origin, options).expect("authenticator asserts")
 }
+
+/// Percent-encodes a query parameter value.
+pub fn urlencode(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
