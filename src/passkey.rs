@@ -239,10 +239,18 @@ pub async fn finish_registration(
         created_at: Set(now),
         last_used_at: Set(None),
     };
-    // The unique index on (tenant, credential id) refuses a credential registered before, to anyone.
-    if scope.insert::<passkey_row::Entity, _>(row.clone()).await.is_err() {
+    // A credential registered before, to anyone, is refused; the unique index on (tenant, credential
+    // id) settles a race between two nodes.
+    let taken = scope
+        .select::<passkey_row::Entity>()
+        .filter(passkey_row::Column::CredentialId.eq(base64url(credential.cred_id().as_ref())))
+        .one(scope.db)
+        .await?
+        .is_some();
+    if taken {
         return Err(PasskeyError::AlreadyRegistered);
     }
+    scope.insert::<passkey_row::Entity, _>(row.clone()).await?;
     let stored = from_row(sea_orm::TryIntoModel::try_into_model(row)?)?;
     Ok((user_id, stored))
 }
