@@ -72,6 +72,9 @@ pub struct Account<'a> {
     pub logout_action: String,
     pub csrf: &'a str,
     pub email: &'a str,
+    /// The user's passkey names, oldest first.
+    pub passkeys: Vec<String>,
+    pub recovery_left: u64,
 }
 
 #[derive(Template)]

@@ -190,14 +190,23 @@ async fn recovery_codes_are_shown_once_work_once_and_force_a_new_passkey() {
     assert_eq!(data_attr(&page, "mode").as_deref(), Some("enroll"));
     let callback = authorize_through_pages(&f.server, &f.smtp, &browser, &at, email).await;
     assert!(query_param(&callback, "code").is_some());
+    let account = browser.get(f.server.url("account")).send().await.expect("account").text().await.expect("page");
+    assert!(account.contains("Test key"), "the account page lists the passkeys");
 
     // Re-enrolling after a recovery issued a new set: the old codes are dead.
     let fresh = recovery_codes_of(email);
     assert_eq!(fresh.len(), 10);
     assert!(fresh.iter().all(|c| !codes.contains(c)));
     assert_eq!(recover(codes[5].clone()).await.status(), StatusCode::BAD_REQUEST, "old codes invalidated");
+    // Another recovery: the account page shows the passkeys and how many codes are unused.
+    assert_eq!(recover(fresh[0].clone()).await.status(), StatusCode::SEE_OTHER);
+    let page = browser.get(f.server.url("passkey")).send().await.expect("page").text().await.expect("page");
+    let callback = passkey_step(&f.server, &browser, &page, email).await;
+    assert!(callback.ends_with("/account"), "{callback}");
+    let account = browser.get(f.server.url("account")).send().await.expect("account").text().await.expect("page");
+    assert!(account.contains("10 of 10 recovery codes unused"), "re-enrolling after a recovery issues a new set");
     let recovery_events = actions(&f).iter().filter(|a| *a == "signin.recovery_code").count();
-    assert_eq!(recovery_events, 4, "every use and every failure is audited");
+    assert_eq!(recovery_events, 5, "every use and every failure is audited");
 }
 
 /// Starts a session-confirmation ceremony for a signed-in (email-code) user; returns the CSRF token,

@@ -584,6 +584,8 @@ pub async fn account(
     let Some(user) = user else {
         return Ok(see_other(&ctx.endpoint("login"), vec![]));
     };
+    let passkeys = crate::passkey::list(ctx.scope(), &user.id).await.map_err(internal)?;
+    let recovery_left = crate::recovery::remaining(ctx.scope(), &user.id).await.map_err(internal)?;
     let csrf = request::csrf(&app, &req);
     let chrome = Chrome::new(&ctx.tenant.display_name);
     let page = pages::Account {
@@ -592,6 +594,8 @@ pub async fn account(
         logout_action: ctx.endpoint("logout"),
         csrf: &csrf.token,
         email: &user.email,
+        passkeys: passkeys.into_iter().map(|p| p.name).collect(),
+        recovery_left,
     };
     html(
         StatusCode::OK,
