@@ -311,36 +311,40 @@ pub async fn finish_authentication(
         .filter(passkey_row::Column::CredentialId.eq(&credential_id))
         .one(scope.db)
         .await?;
-    let result = if discoverable {
-        let (_, state): (_, DiscoverableAuthentication) =
-            take_ceremony(scope, Kind::Discoverable, ceremony_id, None).await?;
-        let row = row.as_ref().ok_or(PasskeyError::UnknownCredential)?;
-        let stored = from_row(row.clone())?;
-        let (handle, _) = webauthn
-            .identify_discoverable_authentication(response)
-            .map_err(|e| PasskeyError::Rejected(e.to_string()))?;
-        let owner = user::find(scope, &row.user_id).await?.ok_or(PasskeyError::UnknownCredential)?;
-        // The user handle the authenticator returned must be the owner's.
-        if owner.passkey_handle.as_deref() != Some(handle.to_string().as_str()) {
-            return Err(PasskeyError::UnknownCredential);
-        }
-        let key = DiscoverableKey::from(&stored.credential);
-        webauthn
-            .finish_discoverable_authentication_v2(response, state, &key)
-            .map_err(map_assertion_error)?
+    // Consume the ceremony first: whatever happens next, this challenge is spent.
+    let state = if discoverable {
+        let (_, state) = take_ceremony(scope, Kind::Discoverable, ceremony_id, None).await?;
+        AssertionState::Discoverable(state)
     } else {
-        let (user_id, state): (_, PasskeyAuthentication) =
-            take_ceremony(scope, Kind::Authentication, ceremony_id, None).await?;
-        let row = row.as_ref().ok_or(PasskeyError::UnknownCredential)?;
-        if user_id.as_deref() != Some(row.user_id.as_str()) {
-            return Err(PasskeyError::UnknownCredential);
-        }
-        webauthn
-            .finish_passkey_authentication(response, &state)
-            .map_err(map_assertion_error)?
+        let (user_id, state) = take_ceremony(scope, Kind::Authentication, ceremony_id, None).await?;
+        AssertionState::ForUser(user_id, state)
     };
     let row = row.ok_or(PasskeyError::UnknownCredential)?;
-    let mut stored = from_row(row.clone())?;
+    let user = user::find(scope, &row.user_id).await?.ok_or(PasskeyError::UnknownCredential)?;
+    let mut stored = from_row(row)?;
+    let result = match state {
+        AssertionState::Discoverable(state) => {
+            // The user handle the authenticator returned must be the credential owner's.
+            let (handle, _) = webauthn
+                .identify_discoverable_authentication(response)
+                .map_err(|e| PasskeyError::Rejected(e.to_string()))?;
+            if user.passkey_handle.as_deref() != Some(handle.to_string().as_str()) {
+                return Err(PasskeyError::UnknownCredential);
+            }
+            let key = DiscoverableKey::from(&stored.credential);
+            webauthn
+                .finish_discoverable_authentication_v2(response, state, &key)
+                .map_err(map_assertion_error)?
+        }
+        AssertionState::ForUser(ceremony_user, state) => {
+            if ceremony_user.as_deref() != Some(user.id.as_str()) {
+                return Err(PasskeyError::UnknownCredential);
+            }
+            webauthn
+                .finish_passkey_authentication(response, &state)
+                .map_err(map_assertion_error)?
+        }
+    };
     let previous = Credential::from(stored.credential.clone()).counter;
     // WebAuthn §6.1.1: a non-zero counter must grow. webauthn-rs checks this against the state's copy;
     // check again against the stored credential, which another node may have advanced meanwhile.
@@ -348,7 +352,6 @@ pub async fn finish_authentication(
         return Err(PasskeyError::CounterRegression);
     }
     stored.credential.update_credential(&result);
-    let now = now();
     scope
         .update::<passkey_row::Entity>()
         .col_expr(
@@ -357,16 +360,21 @@ pub async fn finish_authentication(
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?
                 .into(),
         )
-        .col_expr(passkey_row::Column::LastUsedAt, now.into())
-        .filter(passkey_row::Column::Id.eq(&row.id))
+        .col_expr(passkey_row::Column::LastUsedAt, now().into())
+        .filter(passkey_row::Column::Id.eq(&stored.id))
         .exec(scope.db)
         .await?;
-    let user = user::find(scope, &row.user_id).await?.ok_or(PasskeyError::UnknownCredential)?;
     Ok(Verified {
         user,
-        passkey_id: row.id,
+        passkey_id: stored.id,
         amr: assertion_amr(result.backup_eligible()),
     })
+}
+
+enum AssertionState {
+    Discoverable(DiscoverableAuthentication),
+    /// For the user the ceremony was started for.
+    ForUser(Option<String>, PasskeyAuthentication),
 }
 
 fn map_assertion_error(error: WebauthnError) -> PasskeyError {

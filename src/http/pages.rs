@@ -394,12 +394,7 @@ pub async fn code_submit(
         .target(format!("session:{}", &session.id[..16])),
     )
     .await;
-    let session_cookie = request::build_cookie(
-        &app,
-        request::session_cookie_name(&app, &ctx.tenant.slug),
-        cookie_value,
-        Some(ctx.lifetimes().session_absolute),
-    );
+    let session_cookie = request::session_cookie(&ctx, cookie_value);
     let clear_flow = request::removal_cookie(&app, flow_cookie_name);
     Ok(see_other(
         &after_sign_in(&ctx, pending_id),

@@ -296,12 +296,7 @@ pub async fn authenticate(
             let (cookie_value, _) = session::create(ctx.scope(), &verified.user.id, authn, &ctx.origin, ctx.lifetimes())
                 .await
                 .map_err(pages::internal)?;
-            cookies.push(request::build_cookie(
-                &app,
-                request::session_cookie_name(&app, &ctx.tenant.slug),
-                cookie_value,
-                Some(ctx.lifetimes().session_absolute),
-            ));
+            cookies.push(request::session_cookie(&ctx, cookie_value));
         }
         None => return Err(api_error(StatusCode::FORBIDDEN, "passkey_rejected", "this passkey belongs to another account")),
     }
@@ -436,11 +431,6 @@ pub async fn recovery_submit(
     if let Err(error) = app.mailer.send(&user.email, "A recovery code was used on your account", notice).await {
         tracing::error!(%error, "recovery-code notice not sent");
     }
-    let cookie = request::build_cookie(
-        &app,
-        request::session_cookie_name(&app, &ctx.tenant.slug),
-        cookie_value,
-        Some(ctx.lifetimes().session_absolute),
-    );
+    let cookie = request::session_cookie(&ctx, cookie_value);
     Ok(pages::see_other(&pages::with_req(&ctx.endpoint("passkey"), pending), vec![cookie]))
 }

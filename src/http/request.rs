@@ -102,6 +102,16 @@ pub fn session_cookie_name(app: &App, tenant_slug: &str) -> String {
     cookie_name(app, &format!("lk_session_{tenant_slug}"))
 }
 
+/// The browser-session cookie for a new session of `ctx`'s tenant, living as long as the session may.
+pub fn session_cookie(ctx: &crate::app::Ctx<'_>, value: String) -> Cookie<'static> {
+    build_cookie(
+        ctx.app,
+        session_cookie_name(ctx.app, &ctx.tenant.slug),
+        value,
+        Some(ctx.lifetimes().session_absolute),
+    )
+}
+
 pub fn login_flow_cookie_name(app: &App, tenant_slug: &str) -> String {
     cookie_name(app, &format!("lk_login_{tenant_slug}"))
 }
