@@ -82,6 +82,9 @@ impl FromStr for SmtpTls {
 }
 
 /// Lifetimes in seconds.
+/// The longest a passkey assertion counts as fresh for a sensitive account action.
+pub const MAX_STEP_UP: i64 = 5 * 60;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Lifetimes {
@@ -94,6 +97,8 @@ pub struct Lifetimes {
     pub refresh_absolute: i64,
     pub session_idle: i64,
     pub session_absolute: i64,
+    /// Sensitive account actions need a passkey assertion at most this old (at most 300 s).
+    pub step_up: i64,
     /// How long cached tenants, keys and clients are trusted before a node re-reads them.
     pub cache: i64,
 }
@@ -154,6 +159,7 @@ impl Default for Lifetimes {
             refresh_absolute: 90 * 24 * 3600,
             session_idle: 24 * 3600,
             session_absolute: 14 * 24 * 3600,
+            step_up: MAX_STEP_UP,
             cache: 30,
         }
     }
@@ -237,6 +243,7 @@ impl Config {
         env!("LATCHKEY_REFRESH_ABSOLUTE_TTL" => self.lifetimes.refresh_absolute);
         env!("LATCHKEY_SESSION_IDLE_TTL" => self.lifetimes.session_idle);
         env!("LATCHKEY_SESSION_ABSOLUTE_TTL" => self.lifetimes.session_absolute);
+        env!("LATCHKEY_STEP_UP_TTL" => self.lifetimes.step_up);
         env!("LATCHKEY_CACHE_TTL" => self.lifetimes.cache);
         env!("LATCHKEY_RATE_CODE_SEND_PER_EMAIL_PER_HOUR" => self.rate_limits.code_send_per_email_per_hour);
         env!("LATCHKEY_RATE_CODE_SEND_PER_IP_PER_HOUR" => self.rate_limits.code_send_per_ip_per_hour);
@@ -269,6 +276,7 @@ impl Config {
             ("lifetimes.refresh_absolute", l.refresh_absolute),
             ("lifetimes.session_idle", l.session_idle),
             ("lifetimes.session_absolute", l.session_absolute),
+            ("lifetimes.step_up", l.step_up),
         ] {
             if value <= 0 {
                 return Err(ConfigError::Invalid {
@@ -276,6 +284,12 @@ impl Config {
                     reason: format!("{key} must be positive"),
                 });
             }
+        }
+        if l.step_up > MAX_STEP_UP {
+            return Err(ConfigError::Invalid {
+                key: "lifetimes",
+                reason: format!("lifetimes.step_up is at most {MAX_STEP_UP} seconds"),
+            });
         }
         let r = &self.rate_limits;
         if [

@@ -1,7 +1,7 @@
 //! Remembered consent: per user + client, the set of scopes the user approved.
 
 use entity::consent;
-use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 
 use crate::{
     crypto,
@@ -71,4 +71,36 @@ pub async fn grant(
         }
     }
     Ok(())
+}
+
+/// Every client the user approved, most recent first.
+pub async fn list_for_user(scope: Scoped<'_>, user_id: &str) -> StoreResult<Vec<(String, Granted)>> {
+    scope
+        .select::<consent::Entity>()
+        .filter(consent::Column::UserId.eq(user_id))
+        .order_by_desc(consent::Column::GrantedAt)
+        .all(scope.db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            Ok((
+                r.client_id,
+                Granted {
+                    scopes: from_json_list(&r.scopes)?,
+                    granted_at: r.granted_at,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Forgets the user's approval of a client: its next authorization asks again.
+pub async fn revoke(scope: Scoped<'_>, user_id: &str, client_id: &str) -> StoreResult<bool> {
+    let result = scope
+        .delete::<consent::Entity>()
+        .filter(consent::Column::UserId.eq(user_id))
+        .filter(consent::Column::ClientId.eq(client_id))
+        .exec(scope.db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }

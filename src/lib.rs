@@ -1,9 +1,10 @@
 //! Latchkey: an identity provider and OAuth 2.1 / OpenID Connect authorization server.
 //!
 //! Layers, outside in: `http` (actix handlers: parse and render) → domain modules (`oauth`, `oidc`,
-//! `email_code`, `passkey`, `recovery`, `session`, `consent`, `client`, `tenant`, `keys`, `audit`: decide) → `store` (sea-orm,
+//! `email_code`, `passkey`, `recovery`, `session`, `account`, `consent`, `client`, `tenant`, `keys`, `audit`: decide) → `store` (sea-orm,
 //! tenant-scoped). See docs/architecture.md.
 
+pub mod account;
 pub mod app;
 pub mod audit;
 pub mod cache;

@@ -69,12 +69,69 @@ pub struct Consent<'a> {
 pub struct Account<'a> {
     pub tenant_name: &'a str,
     pub tenant_initial: char,
-    pub logout_action: String,
+    /// The tenant's endpoint prefix, ending in `/`.
+    pub base: String,
     pub csrf: &'a str,
     pub email: &'a str,
-    /// The user's passkey names, oldest first.
-    pub passkeys: Vec<String>,
+    pub notice: Option<&'static str>,
+    pub error: Option<String>,
+    /// A passkey assertion less than five minutes old: sensitive changes are allowed.
+    pub fresh: bool,
+    pub step_up_url: String,
+    pub passkeys: Vec<PasskeyRow>,
     pub recovery_left: u64,
+    pub sessions: Vec<SessionRow>,
+    pub apps: Vec<AppRow>,
+}
+
+pub struct PasskeyRow {
+    pub id: String,
+    pub name: String,
+    pub provider: Option<&'static str>,
+    pub created: String,
+    pub last_used: String,
+}
+
+pub struct SessionRow {
+    pub id: String,
+    pub device: String,
+    pub ip: String,
+    pub created: String,
+    pub last_seen: String,
+    pub current: bool,
+}
+
+pub struct AppRow {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: String,
+    pub granted: String,
+    pub grants: usize,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+pub struct RecoveryCodes<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub codes: Vec<String>,
+    pub download_href: String,
+    pub continue_url: String,
+}
+
+/// A UTC timestamp as people read it: "2026-11-23 01:40 UTC".
+pub fn when(unix_seconds: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix_seconds) {
+        Ok(t) => format!(
+            "{}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => "—".to_owned(),
+    }
 }
 
 #[derive(Template)]

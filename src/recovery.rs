@@ -101,6 +101,17 @@ pub async fn remaining(scope: Scoped<'_>, user_id: &str) -> StoreResult<u64> {
         .await?)
 }
 
+/// The user was given recovery codes at some point (used or not): the account has had a passkey, so
+/// an email code alone no longer suffices to enroll one.
+pub async fn ever_issued(scope: Scoped<'_>, user_id: &str) -> StoreResult<bool> {
+    Ok(scope
+        .select::<recovery_code::Entity>()
+        .filter(recovery_code::Column::UserId.eq(user_id))
+        .count(scope.db)
+        .await?
+        > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,3 +127,4 @@ mod tests {
         }
     }
 }
+

@@ -2,7 +2,7 @@
 //! value, with an idle and an absolute expiry.
 
 use entity::session;
-use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 
 use crate::{
     audit::Origin,
@@ -28,6 +28,22 @@ impl Session {
     pub fn is_multi_factor(&self) -> bool {
         self.amr.iter().any(|m| m == "mfa")
     }
+
+    /// A full session whose last passkey assertion is recent enough for a sensitive account action
+    /// (adding or removing a passkey, new recovery codes, the authenticator app).
+    pub fn is_fresh(&self, lifetimes: &Lifetimes, now: i64) -> bool {
+        self.is_multi_factor() && now - self.auth_time < lifetimes.step_up
+    }
+}
+
+/// A live session as the account page lists it.
+#[derive(Debug, Clone)]
+pub struct ActiveSession {
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 /// How the user proved who they are in this session.
@@ -127,6 +143,69 @@ pub async fn elevate(scope: Scoped<'_>, session_id: &str, authn: Authentication)
         .exec(scope.db)
         .await?;
     Ok(())
+}
+
+/// The user's live sessions, most recently seen first.
+pub async fn list_for_user(
+    scope: Scoped<'_>,
+    user_id: &str,
+    lifetimes: &Lifetimes,
+) -> StoreResult<Vec<ActiveSession>> {
+    let now = now();
+    let rows = scope
+        .select::<session::Entity>()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::EndedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .filter(session::Column::LastSeenAt.gt(now - lifetimes.session_idle))
+        .order_by_desc(session::Column::LastSeenAt)
+        .all(scope.db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ActiveSession {
+            id: row.id,
+            created_at: row.created_at,
+            last_seen_at: row.last_seen_at,
+            ip: row.ip,
+            user_agent: row.user_agent,
+        })
+        .collect())
+}
+
+/// Ends every live session of the user; returns their ids (their refresh-token families go too).
+pub async fn end_all_for_user(scope: Scoped<'_>, user_id: &str) -> StoreResult<Vec<String>> {
+    let ids: Vec<String> = scope
+        .select::<session::Entity>()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::EndedAt.is_null())
+        .all(scope.db)
+        .await?
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+    scope
+        .update::<session::Entity>()
+        .col_expr(session::Column::EndedAt, now().into())
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::EndedAt.is_null())
+        .exec(scope.db)
+        .await?;
+    Ok(ids)
+}
+
+/// Ends one of the user's sessions (named by its id from the account page). False if it is not theirs
+/// or already ended.
+pub async fn end_for_user(scope: Scoped<'_>, user_id: &str, session_id: &str) -> StoreResult<bool> {
+    let result = scope
+        .update::<session::Entity>()
+        .col_expr(session::Column::EndedAt, now().into())
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::EndedAt.is_null())
+        .exec(scope.db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 /// Ends the session. The caller also ends the refresh-token families bound to it.

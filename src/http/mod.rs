@@ -1,6 +1,7 @@
 //! HTTP: routes and thin handlers. Handlers parse the request, call a domain function, and render the
 //! result; every error goes through `errors::HttpError`.
 
+mod account;
 mod errors;
 mod oauth;
 mod pages;
@@ -65,7 +66,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/consent", web::post().to(pages::consent_submit))
                 .route("/logout", web::get().to(pages::logout))
                 .route("/logout", web::post().to(pages::logout))
-                .route("/account", web::get().to(pages::account))
+                .route("/account", web::get().to(account::page))
+                .route("/account/passkeys/rename", web::post().to(account::rename_passkey))
+                .route("/account/passkeys/remove", web::post().to(account::remove_passkey))
+                .route("/account/recovery-codes", web::post().to(account::regenerate_recovery_codes))
+                .route("/account/sessions/end", web::post().to(account::end_session))
+                .route("/account/sessions/end-all", web::post().to(account::sign_out_everywhere))
+                .route("/account/apps/revoke", web::post().to(account::revoke_app))
                 .route("/passkey", web::get().to(passkeys::page))
                 .route("/passkey.js", web::get().to(passkeys::script))
                 .route("/passkey/register/options", web::post().to(passkeys::register_options))

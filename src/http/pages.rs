@@ -560,45 +560,6 @@ pub async fn consent_submit(
     }
 }
 
-pub async fn account(
-    app: web::Data<App>,
-    req: HttpRequest,
-    tenant: web::Path<String>,
-) -> Result<HttpResponse, HttpError> {
-    let ctx = page_context(&app, &req, &tenant).await?;
-    let Some(session) = current_session(&ctx, &req).await? else {
-        return Ok(see_other(&ctx.endpoint("login"), vec![]));
-    };
-    // The account page is sensitive: an email-code session must first enroll or confirm a passkey.
-    if !session.is_multi_factor() {
-        return Ok(see_other(&ctx.endpoint("passkey"), vec![]));
-    }
-    let user = user::find(ctx.scope(), &session.user_id)
-        .await
-        .map_err(internal)?;
-    let Some(user) = user else {
-        return Ok(see_other(&ctx.endpoint("login"), vec![]));
-    };
-    let passkeys = crate::passkey::list(ctx.scope(), &user.id).await.map_err(internal)?;
-    let recovery_left = crate::recovery::remaining(ctx.scope(), &user.id).await.map_err(internal)?;
-    let csrf = request::csrf(&app, &req);
-    let chrome = Chrome::new(&ctx.tenant.display_name);
-    let page = pages::Account {
-        tenant_name: chrome.tenant_name,
-        tenant_initial: chrome.tenant_initial,
-        logout_action: ctx.endpoint("logout"),
-        csrf: &csrf.token,
-        email: &user.email,
-        passkeys: passkeys.into_iter().map(|p| p.name).collect(),
-        recovery_left,
-    };
-    html(
-        StatusCode::OK,
-        page.render(),
-        csrf.new_cookie.into_iter().collect(),
-    )
-}
-
 /// RP-initiated logout. A GET asks the user to confirm unless a valid `id_token_hint` names the signed-in
 /// user (so a stray link cannot sign anyone out); the POST (CSRF-checked) signs out.
 pub async fn logout(

@@ -88,13 +88,19 @@ fn json_ok(value: serde_json::Value) -> HttpResponse {
         .json(value)
 }
 
-/// What the signed-in session may do with passkeys.
-fn may_enroll(session: &Session, passkey_count: usize, now: i64) -> bool {
-    // First passkey of a new account, or a recovery sign-in (the lost passkey is being replaced), or a
-    // full session whose last assertion is less than the step-up window old.
-    passkey_count == 0
-        || session.acr == recovery::RECOVERY_ACR
-        || (session.is_multi_factor() && now - session.auth_time < passkey::STEP_UP_WINDOW)
+/// Whether the signed-in session may enroll a passkey now: the first passkey of a new account, a
+/// recovery sign-in (the lost passkey is being replaced), or a full session whose last assertion is
+/// fresh. An account that once had passkeys (it was given recovery codes) cannot get one back on an
+/// email code alone.
+async fn may_enroll(ctx: &Ctx<'_>, session: &Session, passkey_count: usize) -> Result<bool, HttpError> {
+    if session.acr == recovery::RECOVERY_ACR || session.is_fresh(ctx.lifetimes(), crate::store::now()) {
+        return Ok(true);
+    }
+    if passkey_count > 0 {
+        return Ok(false);
+    }
+    let had_passkeys = recovery::ever_issued(ctx.scope(), &session.user_id).await.map_err(pages::internal)?;
+    Ok(!had_passkeys)
 }
 
 /// `GET /passkey`: the step between an email-code (or recovery-code) sign-in and anything else.
@@ -111,10 +117,17 @@ pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<Strin
     };
     let passkeys = passkey::list(ctx.scope(), &user.id).await.map_err(pages::internal)?;
     let step_up = params.get("step_up").is_some();
-    if session.is_multi_factor() && !step_up {
+    // `add`: the account page's "Add a passkey"; it needs a fresh assertion first, like any change.
+    let add = params.get("add").is_some() && session.is_multi_factor();
+    if session.is_multi_factor() && !step_up && !add {
         return Ok(pages::see_other(&pages::after_sign_in(&ctx, pending), vec![]));
     }
-    let enroll = passkeys.is_empty() || session.acr == recovery::RECOVERY_ACR;
+    let enroll = may_enroll(&ctx, &session, passkeys.len()).await?;
+    // An email code for an account whose passkeys were all removed: only a recovery code gets back in.
+    if passkeys.is_empty() && !enroll {
+        return Ok(pages::see_other(&pages::with_req(&ctx.endpoint("login/recovery"), pending), vec![]));
+    }
+    let enroll = enroll && (!session.is_multi_factor() || add);
     let csrf = request::csrf(&app, &req);
     let chrome = Chrome::new(&ctx.tenant.display_name);
     let page = PasskeyPage {
@@ -153,7 +166,7 @@ pub async fn register_options(
     let session = signed_in(&ctx, &req).await?;
     let user = session_user(&ctx, &session).await?;
     let count = passkey::list(ctx.scope(), &user.id).await.map_err(passkey_error)?.len();
-    if !may_enroll(&session, count, crate::store::now()) {
+    if !may_enroll(&ctx, &session, count).await? {
         return Err(api_error(
             StatusCode::FORBIDDEN,
             "step_up_required",
@@ -326,27 +339,10 @@ async fn session_user(ctx: &Ctx<'_>, session: &Session) -> Result<user::User, Ht
         .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "login_required", "sign in first"))
 }
 
-/// A label from the browser's user agent ("Chrome on Linux"), editable later.
+/// A default passkey name from the browser's user agent ("Chrome on Linux"), editable later.
 fn default_name(req: &HttpRequest) -> String {
     let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let browser = ["Edg/", "Firefox/", "Chrome/", "Safari/"]
-        .iter()
-        .find(|b| ua.contains(*b))
-        .map_or("Browser", |b| match *b {
-            "Edg/" => "Edge",
-            "Firefox/" => "Firefox",
-            "Chrome/" => "Chrome",
-            _ => "Safari",
-        });
-    let os = ["Windows", "Mac OS X", "Android", "iPhone", "Linux"]
-        .iter()
-        .find(|o| ua.contains(*o))
-        .map_or("this device", |o| match *o {
-            "Mac OS X" => "macOS",
-            "iPhone" => "iPhone",
-            other => other,
-        });
-    format!("{browser} on {os}")
+    request::device_label(ua)
 }
 
 /// `GET/POST /login/recovery`: email + one recovery code → a session that can only enroll a passkey.

@@ -167,3 +167,25 @@ pub fn check_csrf(
         "This form has expired or was not sent from this site. Go back, reload the page and try again.",
     ))
 }
+
+/// A label for a browser from its user agent: "Chrome on Linux".
+pub fn device_label(user_agent: &str) -> String {
+    let browser = ["Edg/", "Firefox/", "Chrome/", "Safari/"]
+        .iter()
+        .find(|b| user_agent.contains(*b))
+        .map_or("Browser", |b| match *b {
+            "Edg/" => "Edge",
+            "Firefox/" => "Firefox",
+            "Chrome/" => "Chrome",
+            _ => "Safari",
+        });
+    let os = ["Windows", "Mac OS X", "Android", "iPhone", "Linux"]
+        .iter()
+        .find(|o| user_agent.contains(*o))
+        .map_or("this device", |o| match *o {
+            "Mac OS X" => "macOS",
+            "iPhone" => "iPhone",
+            other => other,
+        });
+    format!("{browser} on {os}")
+}

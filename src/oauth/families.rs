@@ -226,3 +226,47 @@ pub async fn revoke_for_session(
     }
     Ok(revoked)
 }
+
+/// Revokes every live family of the user, or only those held by one client: "sign out everywhere",
+/// "remove this app's access", deprovisioning.
+pub async fn revoke_for_user(
+    scope: Scoped<'_>,
+    user_id: &str,
+    client_id: Option<&str>,
+    reason: &str,
+) -> StoreResult<usize> {
+    let mut query = scope
+        .select::<refresh_family::Entity>()
+        .filter(refresh_family::Column::UserId.eq(user_id))
+        .filter(refresh_family::Column::RevokedAt.is_null());
+    if let Some(client_id) = client_id {
+        query = query.filter(refresh_family::Column::ClientId.eq(client_id));
+    }
+    let mut revoked = 0;
+    for family in query.all(scope.db).await? {
+        if revoke(scope, &family.id, reason).await? {
+            revoked += 1;
+        }
+    }
+    Ok(revoked)
+}
+
+/// How many live grants each client holds for the user (the account page's "apps with access").
+pub async fn live_count_by_client(
+    scope: Scoped<'_>,
+    user_id: &str,
+) -> StoreResult<std::collections::BTreeMap<String, usize>> {
+    let now = now();
+    let mut counts = std::collections::BTreeMap::new();
+    let rows = scope
+        .select::<refresh_family::Entity>()
+        .filter(refresh_family::Column::UserId.eq(user_id))
+        .filter(refresh_family::Column::RevokedAt.is_null())
+        .filter(refresh_family::Column::AbsoluteExpiresAt.gt(now))
+        .all(scope.db)
+        .await?;
+    for row in rows {
+        *counts.entry(row.client_id).or_insert(0) += 1;
+    }
+    Ok(counts)
+}

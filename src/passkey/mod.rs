@@ -5,6 +5,8 @@
 //! finishes on another. Each ceremony is consumed by one atomic UPDATE (single use) and expires after
 //! [`CEREMONY_LIFETIME`] seconds. User verification is required in every ceremony.
 
+pub mod aaguid;
+
 use entity::{passkey as passkey_row, webauthn_ceremony};
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 use serde::{Serialize, de::DeserializeOwned};
@@ -23,9 +25,6 @@ use crate::{
 };
 
 pub const CEREMONY_LIFETIME: i64 = 300;
-
-/// Sensitive account actions need a passkey assertion at most this many seconds old.
-pub const STEP_UP_WINDOW: i64 = 300;
 
 /// `acr` of a session whose latest authentication was a passkey assertion with user verification:
 /// phishing-resistant (OpenID EAP ACR Values, `phr`). docs/acr.md lists every value.
@@ -156,6 +155,8 @@ pub struct StoredPasskey {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub backup_eligible: bool,
+    /// The authenticator's model name, from its AAGUID, when it is a well-known one.
+    pub provider: Option<&'static str>,
     credential: Passkey,
 }
 
@@ -168,6 +169,7 @@ fn from_row(row: passkey_row::Model) -> Result<StoredPasskey, PasskeyError> {
         created_at: row.created_at,
         last_used_at: row.last_used_at,
         backup_eligible: row.backup_eligible,
+        provider: row.aaguid.as_deref().and_then(aaguid::name),
     })
 }
 
@@ -225,6 +227,7 @@ pub async fn finish_registration(
         .finish_passkey_registration(response, &state)
         .map_err(|e| PasskeyError::Rejected(e.to_string()))?;
     let credential_id = base64url(credential.cred_id().as_ref());
+    let aaguid = aaguid::from_attestation_object(&response.response.attestation_object);
     let backup_eligible = Credential::from(credential.clone()).backup_eligible;
     let now = now();
     let row = passkey_row::ActiveModel {
@@ -234,7 +237,7 @@ pub async fn finish_registration(
         credential_id: Set(credential_id),
         name: Set(clean_name(name)),
         credential: Set(serde_json::to_string(&credential).map_err(|e| StoreError::Corrupt(e.to_string()))?),
-        aaguid: Set(None),
+        aaguid: Set(aaguid.map(|a| a.to_string())),
         backup_eligible: Set(backup_eligible),
         created_at: Set(now),
         last_used_at: Set(None),

@@ -1,0 +1,183 @@
+//! Self-service account management: the user's passkeys, recovery codes, sessions and the apps that
+//! hold grants for them. Changes that could lock the owner out, or let an intruder in, need a passkey
+//! assertion less than five minutes old (`lifetimes.step_up`) (`Session::is_fresh`); protective actions (signing out,
+//! removing an app's access) do not.
+
+use std::collections::BTreeSet;
+
+use crate::{
+    app::Ctx,
+    audit::Event,
+    consent,
+    oauth::families,
+    passkey::{self, PasskeyError},
+    recovery, session,
+    session::Session,
+    store::{StoreError, StoreResult, now},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("Confirm it is you with one of your passkeys first.")]
+    StepUpRequired,
+    #[error("That is not one of yours, or it is already gone.")]
+    NotFound,
+    #[error(
+        "This is your only passkey and you have no unused recovery codes: create another passkey or new recovery codes first."
+    )]
+    LastPasskey,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<PasskeyError> for AccountError {
+    fn from(error: PasskeyError) -> Self {
+        match error {
+            PasskeyError::Store(e) => AccountError::Store(e),
+            _ => AccountError::NotFound,
+        }
+    }
+}
+
+fn require_fresh(ctx: &Ctx<'_>, session: &Session) -> Result<(), AccountError> {
+    if session.is_fresh(ctx.lifetimes(), now()) {
+        Ok(())
+    } else {
+        Err(AccountError::StepUpRequired)
+    }
+}
+
+fn actor(session: &Session) -> String {
+    format!("user:{}", session.user_id)
+}
+
+pub async fn rename_passkey(
+    ctx: &Ctx<'_>,
+    session: &Session,
+    passkey_id: &str,
+    name: &str,
+) -> Result<(), AccountError> {
+    if !passkey::rename(ctx.scope(), &session.user_id, passkey_id, name).await? {
+        return Err(AccountError::NotFound);
+    }
+    ctx.audit(Event::new(&ctx.tenant.id, actor(session), "passkey.rename").target(format!("passkey:{passkey_id}")))
+        .await;
+    Ok(())
+}
+
+/// Removes a passkey. The last one goes only while a way back in remains: unused recovery codes.
+pub async fn remove_passkey(
+    ctx: &Ctx<'_>,
+    session: &Session,
+    passkey_id: &str,
+) -> Result<(), AccountError> {
+    require_fresh(ctx, session)?;
+    let passkeys = passkey::list(ctx.scope(), &session.user_id).await?;
+    if !passkeys.iter().any(|p| p.id == passkey_id) {
+        return Err(AccountError::NotFound);
+    }
+    if passkeys.len() == 1 && recovery::remaining(ctx.scope(), &session.user_id).await? == 0 {
+        return Err(AccountError::LastPasskey);
+    }
+    if !passkey::remove(ctx.scope(), &session.user_id, passkey_id).await? {
+        return Err(AccountError::NotFound);
+    }
+    ctx.audit(Event::new(&ctx.tenant.id, actor(session), "passkey.remove").target(format!("passkey:{passkey_id}")))
+        .await;
+    Ok(())
+}
+
+/// A new set of ten recovery codes; every old one stops working.
+pub async fn regenerate_recovery_codes(
+    ctx: &Ctx<'_>,
+    session: &Session,
+) -> Result<Vec<String>, AccountError> {
+    require_fresh(ctx, session)?;
+    let codes = recovery::regenerate(ctx.scope(), &ctx.app.hasher, &session.user_id).await?;
+    ctx.audit(Event::new(&ctx.tenant.id, actor(session), "recovery_codes.generate")).await;
+    Ok(codes)
+}
+
+/// Signs out one of the user's sessions (another browser, or this one) and ends its grants.
+pub async fn end_session(ctx: &Ctx<'_>, session: &Session, target_id: &str) -> Result<(), AccountError> {
+    if !session::end_for_user(ctx.scope(), &session.user_id, target_id).await? {
+        return Err(AccountError::NotFound);
+    }
+    let revoked = families::revoke_for_session(ctx.scope(), target_id, "signed_out").await?;
+    ctx.audit(
+        Event::new(&ctx.tenant.id, actor(session), "session.end")
+            .target(format!("session:{}", target_id.get(..16).unwrap_or(target_id)))
+            .details(serde_json::json!({ "families_revoked": revoked })),
+    )
+    .await;
+    Ok(())
+}
+
+/// Ends every session of the user and revokes every refresh-token family, whichever client holds
+/// it. Returns (sessions, families) ended.
+pub async fn sign_out_everywhere(ctx: &Ctx<'_>, user_id: &str) -> StoreResult<(usize, usize)> {
+    let sessions = session::end_all_for_user(ctx.scope(), user_id).await?;
+    let families = families::revoke_for_user(ctx.scope(), user_id, None, "signed_out_everywhere").await?;
+    ctx.audit(
+        Event::new(&ctx.tenant.id, format!("user:{user_id}"), "session.end_all")
+            .details(serde_json::json!({ "sessions": sessions.len(), "families_revoked": families })),
+    )
+    .await;
+    Ok((sessions.len(), families))
+}
+
+/// An app that the user approved or that holds a live grant for them.
+pub struct AppAccess {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub granted_at: Option<i64>,
+    pub live_grants: usize,
+}
+
+pub async fn apps(ctx: &Ctx<'_>, user_id: &str) -> StoreResult<Vec<AppAccess>> {
+    let consents = consent::list_for_user(ctx.scope(), user_id).await?;
+    let mut live = families::live_count_by_client(ctx.scope(), user_id).await?;
+    let mut seen = BTreeSet::new();
+    let mut apps = Vec::new();
+    let with_grants_only: Vec<String> = live
+        .keys()
+        .filter(|id| !consents.iter().any(|(c, _)| c == *id))
+        .cloned()
+        .collect();
+    let entries = consents
+        .into_iter()
+        .map(|(id, granted)| (id, Some(granted)))
+        .chain(with_grants_only.into_iter().map(|id| (id, None)));
+    for (client_id, granted) in entries {
+        if !seen.insert(client_id.clone()) {
+            continue;
+        }
+        // A client deleted by the operator no longer holds anything worth listing.
+        let Some(client) = ctx.client(&client_id).await? else { continue };
+        apps.push(AppAccess {
+            name: client.name.clone(),
+            scopes: granted.as_ref().map(|g| g.scopes.clone()).unwrap_or_default(),
+            granted_at: granted.map(|g| g.granted_at),
+            live_grants: live.remove(&client_id).unwrap_or(0),
+            client_id,
+        });
+    }
+    Ok(apps)
+}
+
+/// Takes an app's access away: its remembered consent and every grant it holds for the user.
+pub async fn revoke_app(ctx: &Ctx<'_>, session: &Session, client_id: &str) -> Result<(), AccountError> {
+    let forgot = consent::revoke(ctx.scope(), &session.user_id, client_id).await?;
+    let revoked = families::revoke_for_user(ctx.scope(), &session.user_id, Some(client_id), "access_removed").await?;
+    if !forgot && revoked == 0 {
+        return Err(AccountError::NotFound);
+    }
+    ctx.audit(
+        Event::new(&ctx.tenant.id, actor(session), "app.access_removed")
+            .target(format!("client:{client_id}"))
+            .details(serde_json::json!({ "families_revoked": revoked })),
+    )
+    .await;
+    Ok(())
+}

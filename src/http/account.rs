@@ -1,0 +1,266 @@
+//! The account page and its forms: passkeys (rename, remove), recovery codes, sessions and apps.
+//! Every form is a CSRF-checked POST that redirects back (303) with a fixed notice; the decisions
+//! are in `crate::account`.
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use askama::Template;
+
+use super::{HttpError, current_session, page_context, pages, request};
+use crate::{
+    account::{self, AccountError},
+    app::{App, Ctx},
+    oauth::params::Params,
+    pages::{AppRow, Chrome, PasskeyRow, RecoveryCodes, SessionRow, when},
+    passkey, recovery,
+    session::{self, Session},
+    store::now,
+    user,
+};
+
+/// Notices the account page shows after a change, keyed by the `done` query parameter (never echoed).
+const NOTICES: &[(&str, &str)] = &[
+    ("renamed", "Passkey renamed."),
+    ("removed", "Passkey removed."),
+    ("session-ended", "That session is signed out."),
+    ("access-removed", "The app’s access is removed."),
+];
+
+/// The signed-in, multi-factor session of an account page request; otherwise where to send the browser.
+async fn full_session(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Result<Session, HttpResponse>, HttpError> {
+    match current_session(ctx, req).await? {
+        None => Ok(Err(pages::see_other(&ctx.endpoint("login"), vec![]))),
+        // An email-code or recovery session must first enroll or confirm a passkey.
+        Some(session) if !session.is_multi_factor() => Ok(Err(pages::see_other(&ctx.endpoint("passkey"), vec![]))),
+        Some(session) => Ok(Ok(session)),
+    }
+}
+
+pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let params = pages::query(&ctx, &req)?;
+    let session = match full_session(&ctx, &req).await? {
+        Ok(session) => session,
+        Err(redirect) => return Ok(redirect),
+    };
+    let notice = params
+        .get("done")
+        .and_then(|key| NOTICES.iter().find(|(k, _)| *k == key))
+        .map(|(_, text)| *text);
+    render(&ctx, &req, &session, notice, None, StatusCode::OK).await
+}
+
+async fn render(
+    ctx: &Ctx<'_>,
+    req: &HttpRequest,
+    session: &Session,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, HttpError> {
+    let scope = ctx.scope();
+    let Some(user) = user::find(scope, &session.user_id).await.map_err(pages::internal)? else {
+        return Ok(pages::see_other(&ctx.endpoint("login"), vec![]));
+    };
+    let passkeys = passkey::list(scope, &user.id).await.map_err(pages::internal)?;
+    let recovery_left = recovery::remaining(scope, &user.id).await.map_err(pages::internal)?;
+    let sessions = session::list_for_user(scope, &user.id, ctx.lifetimes()).await.map_err(pages::internal)?;
+    let apps = account::apps(ctx, &user.id).await.map_err(pages::internal)?;
+    let csrf = request::csrf(ctx.app, req);
+    let chrome = Chrome::new(&ctx.tenant.display_name);
+    let page = crate::pages::Account {
+        tenant_name: chrome.tenant_name,
+        tenant_initial: chrome.tenant_initial,
+        base: ctx.endpoint(""),
+        csrf: &csrf.token,
+        email: &user.email,
+        notice,
+        error,
+        fresh: session.is_fresh(ctx.lifetimes(), now()),
+        step_up_url: ctx.endpoint("passkey?step_up=1"),
+        passkeys: passkeys
+            .into_iter()
+            .map(|p| PasskeyRow {
+                created: when(p.created_at),
+                last_used: p.last_used_at.map_or_else(|| "Never".to_owned(), when),
+                provider: p.provider,
+                id: p.id,
+                name: p.name,
+            })
+            .collect(),
+        recovery_left,
+        sessions: sessions
+            .into_iter()
+            .map(|s| SessionRow {
+                device: request::device_label(s.user_agent.as_deref().unwrap_or("")),
+                ip: s.ip.unwrap_or_default(),
+                created: when(s.created_at),
+                last_seen: when(s.last_seen_at),
+                current: s.id == session.id,
+                id: s.id,
+            })
+            .collect(),
+        apps: apps
+            .into_iter()
+            .map(|a| AppRow {
+                scopes: a.scopes.join(" "),
+                granted: a.granted_at.map_or_else(|| "—".to_owned(), when),
+                grants: a.live_grants,
+                client_id: a.client_id,
+                name: a.name,
+            })
+            .collect(),
+    };
+    pages::html(status, page.render(), csrf.new_cookie.into_iter().collect())
+}
+
+/// A submitted account form: its context, the full session, and the CSRF-checked fields.
+struct Submitted<'a> {
+    ctx: Ctx<'a>,
+    session: Session,
+    params: Params,
+}
+
+async fn submitted<'a>(
+    app: &'a App,
+    req: &HttpRequest,
+    tenant: &str,
+    body: &[u8],
+) -> Result<Result<Submitted<'a>, HttpResponse>, HttpError> {
+    let ctx = page_context(app, req, tenant).await?;
+    let params = pages::form(&ctx, req, body)?;
+    Ok(match full_session(&ctx, req).await? {
+        Ok(session) => Ok(Submitted { ctx, session, params }),
+        Err(redirect) => Err(redirect),
+    })
+}
+
+/// Where an account action goes next: back to the page with a notice, or the page again with what
+/// went wrong, or a passkey step-up.
+async fn outcome(
+    form: &Submitted<'_>,
+    req: &HttpRequest,
+    result: Result<(), AccountError>,
+    done: &str,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = &form.ctx;
+    match result {
+        Ok(()) => Ok(pages::see_other(&ctx.endpoint(&format!("account?done={done}")), vec![])),
+        Err(AccountError::StepUpRequired) => Ok(pages::see_other(&ctx.endpoint("passkey?step_up=1"), vec![])),
+        Err(AccountError::Store(e)) => Err(pages::internal(e)),
+        Err(error @ (AccountError::NotFound | AccountError::LastPasskey)) => {
+            let status = if matches!(error, AccountError::NotFound) { StatusCode::NOT_FOUND } else { StatusCode::CONFLICT };
+            render(ctx, req, &form.session, None, Some(error.to_string()), status).await
+        }
+    }
+}
+
+macro_rules! account_form {
+    ($app:ident, $req:ident, $tenant:ident, $body:ident) => {
+        match submitted(&$app, &$req, &$tenant, &$body).await? {
+            Ok(form) => form,
+            Err(redirect) => return Ok(redirect),
+        }
+    };
+}
+
+pub async fn rename_passkey(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let form = account_form!(app, req, tenant, body);
+    let id = form.params.get("id").unwrap_or("");
+    let name = form.params.get("name").unwrap_or("");
+    let result = account::rename_passkey(&form.ctx, &form.session, id, name).await;
+    outcome(&form, &req, result, "renamed").await
+}
+
+pub async fn remove_passkey(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let form = account_form!(app, req, tenant, body);
+    let id = form.params.get("id").unwrap_or("");
+    let result = account::remove_passkey(&form.ctx, &form.session, id).await;
+    outcome(&form, &req, result, "removed").await
+}
+
+pub async fn end_session(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let form = account_form!(app, req, tenant, body);
+    let id = form.params.get("id").unwrap_or("");
+    let result = account::end_session(&form.ctx, &form.session, id).await;
+    if result.is_ok() && id == form.session.id {
+        return Ok(signed_out(&form.ctx));
+    }
+    outcome(&form, &req, result, "session-ended").await
+}
+
+pub async fn revoke_app(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let form = account_form!(app, req, tenant, body);
+    let client_id = form.params.get("client_id").unwrap_or("");
+    let result = account::revoke_app(&form.ctx, &form.session, client_id).await;
+    outcome(&form, &req, result, "access-removed").await
+}
+
+/// "Sign out everywhere": every session (this one too) and every grant of the user.
+pub async fn sign_out_everywhere(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let form = account_form!(app, req, tenant, body);
+    account::sign_out_everywhere(&form.ctx, &form.session.user_id)
+        .await
+        .map_err(pages::internal)?;
+    Ok(signed_out(&form.ctx))
+}
+
+/// Back to the sign-in page without the (now ended) session cookie.
+fn signed_out(ctx: &Ctx<'_>) -> HttpResponse {
+    let clear = request::removal_cookie(ctx.app, request::session_cookie_name(ctx.app, &ctx.tenant.slug));
+    pages::see_other(&ctx.endpoint("login"), vec![clear])
+}
+
+pub async fn regenerate_recovery_codes(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let form = account_form!(app, req, tenant, body);
+    let codes = match account::regenerate_recovery_codes(&form.ctx, &form.session).await {
+        Ok(codes) => codes,
+        Err(error) => return outcome(&form, &req, Err(error), "").await,
+    };
+    let ctx = &form.ctx;
+    let text: String = codes.iter().map(|c| format!("{c}\n")).collect();
+    let chrome = Chrome::new(&ctx.tenant.display_name);
+    let page = RecoveryCodes {
+        tenant_name: chrome.tenant_name,
+        tenant_initial: chrome.tenant_initial,
+        download_href: format!("data:text/plain;charset=utf-8,{}", urlencode(&text)),
+        codes,
+        continue_url: ctx.endpoint("account"),
+    };
+    pages::html(StatusCode::OK, page.render(), vec![])
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
