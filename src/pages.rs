@@ -119,14 +119,14 @@ pub struct RecoveryCodes<'a> {
     pub continue_url: String,
 }
 
-/// A UTC timestamp as people read it: "2026-11-23 01:40 UTC".
+/// A UTC timestamp as people read it: "23 Nov 2026, 01:40 UTC".
 pub fn when(unix_seconds: i64) -> String {
     match time::OffsetDateTime::from_unix_timestamp(unix_seconds) {
         Ok(t) => format!(
-            "{}-{:02}-{:02} {:02}:{:02} UTC",
-            t.year(),
-            u8::from(t.month()),
+            "{} {} {}, {:02}:{:02} UTC",
             t.day(),
+            &t.month().to_string()[..3],
+            t.year(),
             t.hour(),
             t.minute()
         ),

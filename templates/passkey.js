@@ -88,6 +88,8 @@
     };
     document.getElementById("recovery-continue").href = next;
     startButton.closest(".actions").hidden = true;
+    const nameField = document.getElementById("passkey-name");
+    if (nameField) nameField.closest(".field").hidden = true;
     section.hidden = false;
     document.getElementById("recovery-heading").setAttribute("tabindex", "-1");
     document.getElementById("recovery-heading").focus();

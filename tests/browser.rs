@@ -1,0 +1,318 @@
+//! The hosted pages in a real browser: headless Chromium (Debian's `chromium`), driven over the
+//! DevTools protocol, with a virtual WebAuthn authenticator (CTAP2, internal transport, resident keys,
+//! user verification). One user's whole life: first sign-in by email code → forced passkey enrollment
+//! → recovery codes shown once → sign out → passkey sign-in without typing an email → step-up on a
+//! sensitive action → lost device, recovery-code sign-in → re-enrollment → remove the old passkey.
+//!
+//! Every page is screenshotted into `target/browser-screenshots/` (or `LATCHKEY_SCREENSHOT_DIR`).
+//! The browser is found at `LATCHKEY_TEST_CHROMIUM` or `/usr/bin/chromium`; .ci/run installs it.
+
+mod common;
+
+use std::{path::PathBuf, time::Duration};
+
+use chromiumoxide::{
+    Browser, BrowserConfig, Page,
+    cdp::browser_protocol::{
+        page::CaptureScreenshotFormat,
+        web_authn::{
+            AddVirtualAuthenticatorParams, AuthenticatorProtocol, AuthenticatorTransport, Ctap2Version,
+            EnableParams, GetCredentialsParams, RemoveVirtualAuthenticatorParams, VirtualAuthenticatorOptions,
+        },
+    },
+    page::ScreenshotParams,
+};
+use common::*;
+use futures_util::StreamExt;
+
+const EMAIL: &str = "ada@example.com";
+/// Seconds a passkey assertion counts as fresh in this test (waited out once).
+const STEP_UP_TTL: u64 = 3;
+
+fn chromium() -> PathBuf {
+    let path = std::env::var_os("LATCHKEY_TEST_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    assert!(
+        path.exists(),
+        "Chromium not found at {}: install Debian's `chromium` package (.ci/run does) or set LATCHKEY_TEST_CHROMIUM",
+        path.display()
+    );
+    path
+}
+
+struct Tab {
+    page: Page,
+    shots: PathBuf,
+    shot_count: usize,
+}
+
+impl Tab {
+    async fn eval<T: serde::de::DeserializeOwned>(&self, script: &str) -> T {
+        self.page
+            .evaluate(script)
+            .await
+            .unwrap_or_else(|e| panic!("evaluate {script}: {e}"))
+            .into_value()
+            .unwrap_or_else(|e| panic!("value of {script}: {e}"))
+    }
+
+    async fn url(&self) -> String {
+        self.eval("location.href").await
+    }
+
+    /// Waits until `selector` matches a visible element (pages load and scripts run asynchronously).
+    async fn wait_for(&self, selector: &str) {
+        let script = format!(
+            "(() => {{ const e = document.querySelector({selector:?}); return !!e && !e.closest('[hidden]') && e.getClientRects().length > 0; }})()"
+        );
+        for _ in 0..150 {
+            if self.page.evaluate(script.as_str()).await.ok().and_then(|v| v.into_value::<bool>().ok()) == Some(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let url = self.url().await;
+        let body: String = self.eval("document.body ? document.body.innerText : ''").await;
+        panic!("{selector} did not appear on {url}:\n{body}");
+    }
+
+    /// Waits until the location's path (and query) ends with `suffix`.
+    async fn wait_for_url(&self, suffix: &str) {
+        for _ in 0..150 {
+            if let Ok(Some(url)) = self.page.url().await
+                && url.ends_with(suffix)
+                && self.eval::<String>("document.readyState").await == "complete"
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never reached …{suffix}; at {}", self.url().await);
+    }
+
+    async fn goto(&self, url: &str) {
+        self.page.goto(url).await.unwrap_or_else(|e| panic!("goto {url}: {e}"));
+    }
+
+    async fn click(&self, selector: &str) {
+        self.wait_for(selector).await;
+        self.page
+            .find_element(selector)
+            .await
+            .unwrap_or_else(|e| panic!("find {selector}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+    }
+
+    /// Types into a field with real key events.
+    async fn type_into(&self, selector: &str, text: &str) {
+        self.click(selector).await;
+        self.page
+            .find_element(selector)
+            .await
+            .unwrap_or_else(|e| panic!("find {selector}: {e}"))
+            .type_str(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {selector}: {e}"));
+    }
+
+    async fn text(&self) -> String {
+        self.eval("document.body.innerText").await
+    }
+
+    async fn screenshot(&mut self, name: &str) {
+        self.shot_count += 1;
+        let png = self
+            .page
+            .screenshot(ScreenshotParams::builder().format(CaptureScreenshotFormat::Png).full_page(true).build())
+            .await
+            .unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
+        let path = self.shots.join(format!("{:02}-{name}.png", self.shot_count));
+        std::fs::write(&path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
+    /// A virtual platform authenticator, as a laptop's built-in one: CTAP2.1, resident keys, user
+    /// verification that always succeeds, presence simulated.
+    async fn add_authenticator(&self) -> chromiumoxide::cdp::browser_protocol::web_authn::AuthenticatorId {
+        let options = VirtualAuthenticatorOptions::builder()
+            .protocol(AuthenticatorProtocol::Ctap2)
+            .ctap2_version(Ctap2Version::Ctap21)
+            .transport(AuthenticatorTransport::Internal)
+            .has_resident_key(true)
+            .has_user_verification(true)
+            .is_user_verified(true)
+            .automatic_presence_simulation(true)
+            .build()
+            .expect("authenticator options");
+        self.page
+            .execute(AddVirtualAuthenticatorParams::new(options))
+            .await
+            .expect("add virtual authenticator")
+            .result
+            .authenticator_id
+    }
+
+    async fn credentials_on(&self, authenticator: &chromiumoxide::cdp::browser_protocol::web_authn::AuthenticatorId) -> usize {
+        self.page
+            .execute(GetCredentialsParams::new(authenticator.clone()))
+            .await
+            .expect("credentials")
+            .result
+            .credentials
+            .len()
+    }
+
+    /// The recovery codes listed on the page.
+    async fn recovery_codes(&self) -> Vec<String> {
+        self.eval("[...document.querySelectorAll('#recovery-codes li')].map(li => li.textContent.trim())").await
+    }
+
+    /// Names of the passkeys on the account page.
+    async fn passkey_names(&self) -> Vec<String> {
+        self.eval("[...document.querySelectorAll('#passkeys .passkey-name')].map(e => e.textContent.trim())").await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_life_with_passkeys_in_a_real_browser() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let ttl = STEP_UP_TTL.to_string();
+    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_STEP_UP_TTL", ttl.as_str())]).await;
+
+    let shots = std::env::var_os("LATCHKEY_SCREENSHOT_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots"),
+        PathBuf::from,
+    );
+    std::fs::create_dir_all(&shots).expect("screenshot directory");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let config = BrowserConfig::builder()
+        .chrome_executable(chromium())
+        .new_headless_mode()
+        .no_sandbox()
+        .window_size(1100, 900)
+        .user_data_dir(profile.path())
+        .request_timeout(Duration::from_secs(30))
+        .arg("--disable-gpu")
+        .arg("--disable-dev-shm-usage")
+        .build()
+        .expect("browser config");
+    let (mut browser, mut handler) = Browser::launch(config).await.expect("launch Chromium");
+    // The handler drives the DevTools connection; events newer than the bindings are skipped.
+    let driver = tokio::spawn(async move { while handler.next().await.is_some() {} });
+    let page = browser.new_page("about:blank").await.expect("tab");
+    page.execute(EnableParams::default()).await.expect("WebAuthn domain");
+    let mut tab = Tab { page, shots, shot_count: 0 };
+    let laptop = tab.add_authenticator().await;
+
+    // 1. First sign-in: email, then the 6-digit code from the real SMTP listener.
+    tab.goto(&server.url("account")).await;
+    tab.wait_for_url("/login").await;
+    tab.wait_for("#email").await;
+    tab.screenshot("sign-in").await;
+    tab.type_into("#email", EMAIL).await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for("input[name=code]").await;
+    tab.screenshot("email-code").await;
+    let code = smtp.code_for(EMAIL, 1).await;
+    tab.type_into("input[name=code]", &code).await;
+    tab.click("button[type=submit]").await;
+
+    // 2. Enrollment is forced: the email code alone reaches nothing else.
+    tab.wait_for_url("/passkey").await;
+    tab.wait_for("#passkey-start").await;
+    assert!(tab.text().await.contains("Secure your account with a passkey"));
+    tab.screenshot("enroll-passkey").await;
+    tab.type_into("#passkey-name", "Laptop").await;
+    tab.click("#passkey-start").await;
+
+    // 3. Ten recovery codes, shown once.
+    tab.wait_for("#recovery-codes li").await;
+    let first_codes = tab.recovery_codes().await;
+    assert_eq!(first_codes.len(), 10);
+    assert_eq!(tab.credentials_on(&laptop).await, 1, "a resident credential on the authenticator");
+    tab.screenshot("recovery-codes").await;
+    tab.click("#recovery-continue").await;
+    tab.wait_for_url("/account").await;
+    tab.wait_for("#passkeys").await;
+    assert_eq!(tab.passkey_names().await, vec!["Laptop"]);
+    assert!(tab.text().await.contains("10 of 10 recovery codes unused"));
+    tab.screenshot("account").await;
+
+    // 4. Sign out, then sign in with the passkey alone: no email typed. The sign-in page starts a
+    // conditional (autofill) request at load; Chromium's virtual authenticator answers it with the
+    // resident credential at once, as a user picking the passkey from the autofill would.
+    tab.click("#sign-out").await;
+    tab.wait_for_url("/logout").await;
+    assert!(tab.text().await.contains("You’re signed out"));
+    tab.screenshot("signed-out").await;
+    tab.click("a[href$='/login']").await;
+    tab.wait_for_url("/account").await;
+    tab.wait_for("#passkeys").await;
+    assert!(tab.text().await.contains(EMAIL), "signed in as the passkey's owner");
+    let mails_so_far = smtp.mails_to(EMAIL).len();
+    assert_eq!(mails_so_far, 1, "no second email code was needed");
+
+    // 5. A sensitive action on an old assertion asks for the passkey again, then proceeds.
+    tokio::time::sleep(Duration::from_millis(STEP_UP_TTL * 1000 + 300)).await;
+    tab.goto(&server.url("account")).await;
+    tab.wait_for("#step-up-hint").await;
+    tab.click("#new-recovery-codes").await;
+    tab.wait_for_url("/passkey?step_up=1").await;
+    tab.wait_for("#passkey-start").await;
+    assert!(tab.text().await.contains("Confirm it’s you"));
+    tab.screenshot("step-up").await;
+    tab.click("#passkey-start").await;
+    tab.wait_for_url("/account").await;
+    tab.click("#new-recovery-codes").await;
+    tab.wait_for("#recovery-codes li").await;
+    let codes = tab.recovery_codes().await;
+    assert_eq!(codes.len(), 10);
+    assert!(codes.iter().all(|c| !first_codes.contains(c)), "a new set");
+    tab.screenshot("new-recovery-codes").await;
+
+    // 6. The laptop is lost: a new device signs in with a recovery code and must enroll a passkey.
+    tab.page
+        .execute(RemoveVirtualAuthenticatorParams::new(laptop))
+        .await
+        .expect("remove authenticator");
+    tab.goto(&server.url("account")).await;
+    tab.click("#sign-out").await;
+    tab.wait_for_url("/logout").await;
+    tab.click("a[href$='/login']").await;
+    tab.wait_for("a[href*='login/recovery']").await;
+    tab.click("a[href*='login/recovery']").await;
+    tab.wait_for("input[name=code]").await;
+    tab.type_into("input[name=email]", EMAIL).await;
+    tab.type_into("input[name=code]", &codes[0]).await;
+    tab.screenshot("recovery-sign-in").await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for_url("/passkey").await;
+    tab.wait_for("#passkey-name").await;
+    assert!(tab.text().await.contains("Create a new passkey"));
+    let phone = tab.add_authenticator().await;
+    tab.type_into("#passkey-name", "Phone").await;
+    tab.screenshot("re-enroll").await;
+    tab.click("#passkey-start").await;
+    tab.wait_for("#recovery-codes li").await;
+    assert_eq!(tab.credentials_on(&phone).await, 1);
+    tab.click("#recovery-continue").await;
+    tab.wait_for_url("/account").await;
+    tab.wait_for("#passkeys").await;
+    assert_eq!(tab.passkey_names().await, vec!["Laptop", "Phone"]);
+    assert!(
+        smtp.mails_to(EMAIL).iter().any(|m| m.data.contains("A recovery code was just used")),
+        "the user is told about the recovery"
+    );
+
+    // 7. Remove the lost laptop's passkey (the new enrollment is a fresh assertion).
+    tab.click("#passkeys tbody tr:first-child button.danger").await;
+    tab.wait_for_url("account?done=removed").await;
+    tab.wait_for("#notice").await;
+    assert_eq!(tab.passkey_names().await, vec!["Phone"]);
+    tab.screenshot("passkey-removed").await;
+
+    browser.close().await.expect("close");
+    let _ = browser.wait().await;
+    driver.abort();
+}
