@@ -14,6 +14,7 @@ use crate::{
     recovery, session,
     session::Session,
     store::{StoreError, StoreResult, now},
+    totp::{self, Enrollment, TotpError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -23,11 +24,22 @@ pub enum AccountError {
     #[error("That is not one of yours, or it is already gone.")]
     NotFound,
     #[error(
-        "This is your only passkey and you have no unused recovery codes: create another passkey or new recovery codes first."
+        "This is your only passkey and no other way back in remains: add another passkey, new recovery codes or an authenticator app first."
     )]
     LastPasskey,
+    #[error("{0}")]
+    Totp(TotpError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<TotpError> for AccountError {
+    fn from(error: TotpError) -> Self {
+        match error {
+            TotpError::Store(e) => AccountError::Store(e),
+            other => AccountError::Totp(other),
+        }
+    }
 }
 
 impl From<PasskeyError> for AccountError {
@@ -65,7 +77,12 @@ pub async fn rename_passkey(
     Ok(())
 }
 
-/// Removes a passkey. The last one goes only while a way back in remains: unused recovery codes.
+/// Whether the user could get back in without a passkey: unused recovery codes or an authenticator app.
+async fn has_recovery_path(ctx: &Ctx<'_>, user_id: &str) -> Result<bool, AccountError> {
+    Ok(recovery::remaining(ctx.scope(), user_id).await? > 0 || totp::enabled_since(ctx.scope(), user_id).await?.is_some())
+}
+
+/// Removes a passkey. The last one goes only while a way back in remains.
 pub async fn remove_passkey(
     ctx: &Ctx<'_>,
     session: &Session,
@@ -76,7 +93,7 @@ pub async fn remove_passkey(
     if !passkeys.iter().any(|p| p.id == passkey_id) {
         return Err(AccountError::NotFound);
     }
-    if passkeys.len() == 1 && recovery::remaining(ctx.scope(), &session.user_id).await? == 0 {
+    if passkeys.len() == 1 && !has_recovery_path(ctx, &session.user_id).await? {
         return Err(AccountError::LastPasskey);
     }
     if !passkey::remove(ctx.scope(), &session.user_id, passkey_id).await? {
@@ -96,6 +113,35 @@ pub async fn regenerate_recovery_codes(
     let codes = recovery::regenerate(ctx.scope(), &ctx.app.hasher, &session.user_id).await?;
     ctx.audit(Event::new(&ctx.tenant.id, actor(session), "recovery_codes.generate")).await;
     Ok(codes)
+}
+
+/// Starts setting up an authenticator app (or shows the pending set-up again).
+pub async fn begin_totp(ctx: &Ctx<'_>, session: &Session, email: &str) -> Result<Enrollment, AccountError> {
+    require_fresh(ctx, session)?;
+    Ok(totp::begin(ctx.scope(), &ctx.tenant.data_key, &ctx.tenant.display_name, &session.user_id, email).await?)
+}
+
+/// Turns the pending authenticator app on with its first code. The set-up page was reached with a
+/// fresh assertion; scanning and typing may take longer than the window, so this only needs a full
+/// session.
+pub async fn confirm_totp(ctx: &Ctx<'_>, session: &Session, code: &str) -> Result<(), AccountError> {
+    let result = totp::confirm(ctx.scope(), &ctx.tenant.data_key, &session.user_id, code).await;
+    let event = Event::new(&ctx.tenant.id, actor(session), "totp.enable");
+    ctx.audit(if result.is_ok() { event } else { event.failed() }).await;
+    Ok(result?)
+}
+
+pub async fn remove_totp(ctx: &Ctx<'_>, session: &Session) -> Result<(), AccountError> {
+    require_fresh(ctx, session)?;
+    let passkeys = passkey::list(ctx.scope(), &session.user_id).await?;
+    if passkeys.is_empty() && recovery::remaining(ctx.scope(), &session.user_id).await? == 0 {
+        return Err(AccountError::LastPasskey);
+    }
+    if !totp::remove(ctx.scope(), &session.user_id).await? {
+        return Err(AccountError::NotFound);
+    }
+    ctx.audit(Event::new(&ctx.tenant.id, actor(session), "totp.remove")).await;
+    Ok(())
 }
 
 /// Signs out one of the user's sessions (another browser, or this one) and ends its grants.

@@ -1,7 +1,7 @@
 //! Latchkey: an identity provider and OAuth 2.1 / OpenID Connect authorization server.
 //!
 //! Layers, outside in: `http` (actix handlers: parse and render) → domain modules (`oauth`, `oidc`,
-//! `email_code`, `passkey`, `recovery`, `session`, `account`, `consent`, `client`, `tenant`, `keys`, `audit`: decide) → `store` (sea-orm,
+//! `email_code`, `passkey`, `recovery`, `session`, `account`, `totp`, `consent`, `client`, `tenant`, `keys`, `audit`: decide) → `store` (sea-orm,
 //! tenant-scoped). See docs/architecture.md.
 
 pub mod account;
@@ -27,4 +27,5 @@ pub mod recovery;
 pub mod session;
 pub mod store;
 pub mod tenant;
+pub mod totp;
 pub mod user;

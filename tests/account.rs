@@ -214,3 +214,84 @@ async fn the_account_page_manages_passkeys_sessions_and_apps() {
     }
     assert!(next.ends_with("/login/recovery"), "no enrollment on an email code alone: {next}");
 }
+
+/// The authenticator app's code for `offset` steps from now.
+fn totp_code(secret_base32: &str, offset: i64) -> String {
+    let secret = totp_rs::Secret::Encoded(secret_base32.to_owned()).to_bytes().expect("base32 secret");
+    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret, None, "test".into()).expect("totp");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    totp.generate(((now / 30 + offset) * 30) as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authenticator_app_lets_a_new_device_enroll_and_each_code_works_once() {
+    let f = Fixture::new().await;
+    let email = "totp@example.com";
+    let laptop = browser();
+    f.grant(&laptop, email).await;
+
+    // Set-up shows a QR code and the key; a wrong first code changes nothing.
+    let setup = laptop.get(f.server.url("account/totp")).send().await.expect("setup");
+    assert_eq!(setup.status(), StatusCode::OK);
+    let setup = setup.text().await.expect("page");
+    assert!(setup.contains("<svg") && setup.contains("otpauth://totp/"), "{setup}");
+    let start = setup.find("id=\"totp-secret\">").expect("secret") + "id=\"totp-secret\">".len();
+    let secret = setup[start..start + setup[start..].find('<').expect("end")].to_owned();
+    let csrf = hidden_input(&setup, "csrf").expect("csrf");
+    let right = totp_code(&secret, 0);
+    let wrong = format!("{:06}", (right.parse::<u32>().expect("digits") + 1) % 1_000_000);
+    let refused = laptop.post(f.server.url("account/totp")).form(&[("csrf", csrf.as_str()), ("code", wrong.as_str())]).send().await.expect("POST");
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(f.account(&laptop).await.contains("Off."), "not on after a wrong code");
+    let again = laptop.get(f.server.url("account/totp")).send().await.expect("setup").text().await.expect("page");
+    assert!(again.contains(&secret), "reloading keeps the secret being set up");
+    let on = laptop.post(f.server.url("account/totp")).form(&[("csrf", csrf.as_str()), ("code", right.as_str())]).send().await.expect("POST");
+    assert!(see_other_to(&on).ends_with("account?done=totp-on"));
+    assert!(f.account(&laptop).await.contains("On since"));
+
+    // A new device: email code, then the app instead of a passkey, then a passkey of its own.
+    lose_authenticator(email);
+    let phone = browser();
+    let url = f.server.url("login");
+    let login = phone.get(&url).send().await.expect("login").text().await.expect("page");
+    let csrf = hidden_input(&login, "csrf").expect("csrf");
+    let mails = f.smtp.mails_to(email).len();
+    let sent = phone.post(&url).form(&[("csrf", csrf.as_str()), ("email", email)]).send().await.expect("POST");
+    let code_page = phone.get(absolute(&f.server, &location(&sent))).send().await.expect("code").text().await.expect("page");
+    let csrf = hidden_input(&code_page, "csrf").expect("csrf");
+    let code = f.smtp.code_for(email, mails + 1).await;
+    phone.post(f.server.url("login/code")).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send().await.expect("POST");
+    let passkey_page = phone.get(f.server.url("passkey")).send().await.expect("page").text().await.expect("page");
+    assert_eq!(data_attr(&passkey_page, "mode").as_deref(), Some("verify"));
+    assert!(passkey_page.contains("id=\"use-totp\""), "the app is offered");
+
+    let form = phone.get(f.server.url("login/totp")).send().await.expect("form").text().await.expect("page");
+    let csrf = hidden_input(&form, "csrf").expect("csrf");
+    let submit = |code: String| {
+        let phone = phone.clone();
+        let url = f.server.url("login/totp");
+        let csrf = csrf.clone();
+        async move { phone.post(url).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send().await.expect("POST") }
+    };
+    // The code that confirmed the app is spent; so is any older one.
+    assert_eq!(submit(right.clone()).await.status(), StatusCode::BAD_REQUEST, "a used code is refused");
+    let next = totp_code(&secret, 1);
+    let accepted = submit(next.clone()).await;
+    assert!(see_other_to(&accepted).ends_with("/passkey"));
+    assert_eq!(submit(next).await.status(), StatusCode::BAD_REQUEST, "the accepted code works once");
+    let enroll = phone.get(f.server.url("passkey")).send().await.expect("page").text().await.expect("page");
+    assert_eq!(data_attr(&enroll, "mode").as_deref(), Some("enroll"), "the app opens enrollment on this device");
+    let account = phone.get(f.server.url("account")).send().await.expect("account");
+    assert!(see_other_to(&account).ends_with("/passkey"), "and nothing else before the passkey");
+    assert!(passkey_step(&f.server, &phone, &enroll, email).await.ends_with("/account"));
+    let page = f.account(&phone).await;
+    assert_eq!(page.matches("class=\"passkey-name\"").count(), 2, "a passkey per device");
+
+    // Removing the app is a sensitive change (the new enrollment is a fresh assertion).
+    let off = f.post(&phone, "account/totp/remove", &[]).await;
+    assert!(see_other_to(&off).ends_with("account?done=totp-off"));
+    let actions = f.actions();
+    for expected in ["totp.enable", "signin.totp", "totp.remove"] {
+        assert!(actions.iter().any(|a| a == expected), "{expected} audited");
+    }
+}

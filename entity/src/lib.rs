@@ -15,6 +15,7 @@ pub mod refresh_token;
 pub mod session;
 pub mod signing_key;
 pub mod tenant;
+pub mod totp_authenticator;
 pub mod user;
 pub mod webauthn_ceremony;
 

@@ -10,10 +10,11 @@ use crate::{
     account::{self, AccountError},
     app::{App, Ctx},
     oauth::params::Params,
-    pages::{AppRow, Chrome, PasskeyRow, RecoveryCodes, SessionRow, when},
+    pages::{AppRow, Chrome, PasskeyRow, RecoveryCodes, SessionRow, TotpSetup, when},
     passkey, recovery,
     session::{self, Session},
     store::now,
+    totp::{self, TotpError},
     user,
 };
 
@@ -23,6 +24,8 @@ const NOTICES: &[(&str, &str)] = &[
     ("removed", "Passkey removed."),
     ("session-ended", "That session is signed out."),
     ("access-removed", "The app’s access is removed."),
+    ("totp-on", "Your authenticator app is set up."),
+    ("totp-off", "Your authenticator app is removed."),
 ];
 
 /// The signed-in, multi-factor session of an account page request; otherwise where to send the browser.
@@ -64,6 +67,7 @@ async fn render(
     let passkeys = passkey::list(scope, &user.id).await.map_err(pages::internal)?;
     let recovery_left = recovery::remaining(scope, &user.id).await.map_err(pages::internal)?;
     let sessions = session::list_for_user(scope, &user.id, ctx.lifetimes()).await.map_err(pages::internal)?;
+    let totp_since = totp::enabled_since(scope, &user.id).await.map_err(pages::internal)?;
     let apps = account::apps(ctx, &user.id).await.map_err(pages::internal)?;
     let csrf = request::csrf(ctx.app, req);
     let chrome = Chrome::new(&ctx.tenant.display_name);
@@ -88,6 +92,7 @@ async fn render(
             })
             .collect(),
         recovery_left,
+        totp_since: totp_since.map(when),
         sessions: sessions
             .into_iter()
             .map(|s| SessionRow {
@@ -147,8 +152,12 @@ async fn outcome(
         Ok(()) => Ok(pages::see_other(&ctx.endpoint(&format!("account?done={done}")), vec![])),
         Err(AccountError::StepUpRequired) => Ok(pages::see_other(&ctx.endpoint("passkey?step_up=1"), vec![])),
         Err(AccountError::Store(e)) => Err(pages::internal(e)),
-        Err(error @ (AccountError::NotFound | AccountError::LastPasskey)) => {
-            let status = if matches!(error, AccountError::NotFound) { StatusCode::NOT_FOUND } else { StatusCode::CONFLICT };
+        Err(error @ (AccountError::NotFound | AccountError::LastPasskey | AccountError::Totp(_))) => {
+            let status = match error {
+                AccountError::NotFound => StatusCode::NOT_FOUND,
+                AccountError::Totp(TotpError::WrongCode) => StatusCode::BAD_REQUEST,
+                _ => StatusCode::CONFLICT,
+            };
             render(ctx, req, &form.session, None, Some(error.to_string()), status).await
         }
     }
@@ -263,4 +272,76 @@ fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
+}
+
+/// `GET /account/totp`: the QR code and secret of a new authenticator app, and the confirmation form.
+pub async fn totp_setup(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let session = match full_session(&ctx, &req).await? {
+        Ok(session) => session,
+        Err(redirect) => return Ok(redirect),
+    };
+    render_totp_setup(&ctx, &req, &session, None, StatusCode::OK).await
+}
+
+async fn render_totp_setup(
+    ctx: &Ctx<'_>,
+    req: &HttpRequest,
+    session: &Session,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, HttpError> {
+    let Some(user) = user::find(ctx.scope(), &session.user_id).await.map_err(pages::internal)? else {
+        return Ok(pages::see_other(&ctx.endpoint("login"), vec![]));
+    };
+    let enrollment = match account::begin_totp(ctx, session, &user.email).await {
+        Ok(enrollment) => enrollment,
+        Err(AccountError::StepUpRequired) => return Ok(pages::see_other(&ctx.endpoint("passkey?step_up=1"), vec![])),
+        Err(AccountError::Totp(TotpError::AlreadyEnabled)) => return Ok(pages::see_other(&ctx.endpoint("account"), vec![])),
+        Err(e) => return Err(pages::internal(e)),
+    };
+    let csrf = request::csrf(ctx.app, req);
+    let chrome = Chrome::new(&ctx.tenant.display_name);
+    let page = TotpSetup {
+        tenant_name: chrome.tenant_name,
+        tenant_initial: chrome.tenant_initial,
+        action: ctx.endpoint("account/totp"),
+        back_url: ctx.endpoint("account"),
+        csrf: &csrf.token,
+        qr_svg: &enrollment.qr_svg,
+        secret: &enrollment.secret_base32,
+        uri: &enrollment.uri,
+        error,
+    };
+    pages::html(status, page.render(), csrf.new_cookie.into_iter().collect())
+}
+
+/// `POST /account/totp`: the first code turns the app on.
+pub async fn totp_confirm(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let form = account_form!(app, req, tenant, body);
+    crate::ratelimit::check(&app.limiters.code_check_per_ip, &request::client_ip(&app, &req))
+        .map_err(|retry| HttpError::too_many_page(&form.ctx.tenant.display_name, retry))?;
+    let code = form.params.get("code").unwrap_or("");
+    match account::confirm_totp(&form.ctx, &form.session, code).await {
+        Err(AccountError::Totp(TotpError::WrongCode)) => {
+            render_totp_setup(&form.ctx, &req, &form.session, Some(TotpError::WrongCode.to_string()), StatusCode::BAD_REQUEST).await
+        }
+        result => outcome(&form, &req, result, "totp-on").await,
+    }
+}
+
+pub async fn totp_remove(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let form = account_form!(app, req, tenant, body);
+    let result = account::remove_totp(&form.ctx, &form.session).await;
+    outcome(&form, &req, result, "totp-off").await
 }

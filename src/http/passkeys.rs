@@ -18,10 +18,11 @@ use super::{HttpError, current_session, page_context, pages, request};
 use crate::{
     app::{App, Ctx},
     audit::Event,
-    pages::{Chrome, PasskeyPage, RecoveryLogin},
+    pages::{Chrome, PasskeyPage, RecoveryLogin, TotpLogin},
     passkey::{self, PasskeyError},
     recovery,
     session::{self, Authentication, Session},
+    totp::{self, TotpError},
     user,
 };
 
@@ -89,11 +90,11 @@ fn json_ok(value: serde_json::Value) -> HttpResponse {
 }
 
 /// Whether the signed-in session may enroll a passkey now: the first passkey of a new account, a
-/// recovery sign-in (the lost passkey is being replaced), or a full session whose last assertion is
+/// recovery-code or authenticator-app sign-in (a lost passkey is replaced, or a new device added), or a full session whose last assertion is
 /// fresh. An account that once had passkeys (it was given recovery codes) cannot get one back on an
 /// email code alone.
 async fn may_enroll(ctx: &Ctx<'_>, session: &Session, passkey_count: usize) -> Result<bool, HttpError> {
-    if session.acr == recovery::RECOVERY_ACR || session.is_fresh(ctx.lifetimes(), crate::store::now()) {
+    if session.acr == recovery::RECOVERY_ACR || session.acr == totp::TOTP_ACR || session.is_fresh(ctx.lifetimes(), crate::store::now()) {
         return Ok(true);
     }
     if passkey_count > 0 {
@@ -123,9 +124,12 @@ pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<Strin
         return Ok(pages::see_other(&pages::after_sign_in(&ctx, pending), vec![]));
     }
     let enroll = may_enroll(&ctx, &session, passkeys.len()).await?;
-    // An email code for an account whose passkeys were all removed: only a recovery code gets back in.
+    let has_totp = totp::enabled_since(ctx.scope(), &user.id).await.map_err(pages::internal)?.is_some();
+    // An email code for an account whose passkeys were all removed: only the authenticator app or a
+    // recovery code gets back in.
     if passkeys.is_empty() && !enroll {
-        return Ok(pages::see_other(&pages::with_req(&ctx.endpoint("login/recovery"), pending), vec![]));
+        let path = if has_totp { "login/totp" } else { "login/recovery" };
+        return Ok(pages::see_other(&pages::with_req(&ctx.endpoint(path), pending), vec![]));
     }
     let enroll = enroll && (!session.is_multi_factor() || add);
     let csrf = request::csrf(&app, &req);
@@ -139,6 +143,7 @@ pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<Strin
         mode: if enroll { "enroll" } else { "verify" },
         email: &user.email,
         recovery_url: pages::with_req(&ctx.endpoint("login/recovery"), pending),
+        totp_url: (has_totp && !session.is_multi_factor()).then(|| pages::with_req(&ctx.endpoint("login/totp"), pending)),
         first: passkeys.is_empty(),
     };
     let mut response = pages::html(StatusCode::OK, page.render(), csrf.new_cookie.into_iter().collect())?;
@@ -429,4 +434,68 @@ pub async fn recovery_submit(
     }
     let cookie = request::session_cookie(&ctx, cookie_value);
     Ok(pages::see_other(&pages::with_req(&ctx.endpoint("passkey"), pending), vec![cookie]))
+}
+
+/// `GET/POST /login/totp`: an email-code session adds a code from the user's authenticator app and
+/// may then enroll a passkey on this device. Nothing else opens with it.
+pub async fn totp_form(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let params = pages::query(&ctx, &req)?;
+    totp_step(&ctx, &req, pages::request_id(&params), None).await
+}
+
+pub async fn totp_submit(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let params = pages::form(&ctx, &req, &body)?;
+    let pending = pages::request_id(&params);
+    crate::ratelimit::check(&app.limiters.code_check_per_ip, &request::client_ip(&app, &req))
+        .map_err(|retry| HttpError::too_many_page(&ctx.tenant.display_name, retry))?;
+    let Some(session) = current_session(&ctx, &req).await? else {
+        return Ok(pages::see_other(&pages::with_req(&ctx.endpoint("login"), pending), vec![]));
+    };
+    let code = params.get("code").unwrap_or("");
+    let actor = format!("user:{}", session.user_id);
+    match totp::verify(ctx.scope(), &ctx.tenant.data_key, &session.user_id, code).await {
+        Ok(()) => {}
+        Err(TotpError::Store(e)) => return Err(pages::internal(e)),
+        Err(error) => {
+            ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.totp").failed()).await;
+            return totp_step(&ctx, &req, pending, Some(&error.to_string())).await;
+        }
+    }
+    // The session keeps its email-code methods and gains the app's code; it is still not multi-factor
+    // for anything but enrolling a passkey here.
+    let authn = Authentication { amr: vec!["otp".into()], acr: totp::TOTP_ACR.to_owned() };
+    session::elevate(ctx.scope(), &session.id, authn).await.map_err(pages::internal)?;
+    ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.totp")).await;
+    Ok(pages::see_other(&pages::with_req(&ctx.endpoint("passkey"), pending), vec![]))
+}
+
+async fn totp_step(ctx: &Ctx<'_>, req: &HttpRequest, pending: Option<&str>, error: Option<&str>) -> Result<HttpResponse, HttpError> {
+    let Some(session) = current_session(ctx, req).await? else {
+        return Ok(pages::see_other(&pages::with_req(&ctx.endpoint("login"), pending), vec![]));
+    };
+    if session.is_multi_factor() {
+        return Ok(pages::see_other(&pages::after_sign_in(ctx, pending), vec![]));
+    }
+    let user = session_user(ctx, &session).await?;
+    let csrf = request::csrf(ctx.app, req);
+    let chrome = Chrome::new(&ctx.tenant.display_name);
+    let page = TotpLogin {
+        tenant_name: chrome.tenant_name,
+        tenant_initial: chrome.tenant_initial,
+        action: ctx.endpoint("login/totp"),
+        csrf: &csrf.token,
+        req: pending,
+        email: &user.email,
+        error,
+        back_url: pages::with_req(&ctx.endpoint("passkey"), pending),
+    };
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    pages::html(status, page.render(), csrf.new_cookie.into_iter().collect())
 }
