@@ -4,7 +4,7 @@
 //! → recovery codes shown once → sign out → passkey sign-in without typing an email → step-up on a
 //! sensitive action → lost device, recovery-code sign-in → re-enrollment → remove the old passkey.
 //!
-//! Every page is screenshotted into `target/browser-screenshots/` (or `LATCHKEY_SCREENSHOT_DIR`).
+//! Every page is screenshotted into `target/browser-screenshots/<test>/` (or `LATCHKEY_SCREENSHOT_DIR`).
 //! The browser is found at `LATCHKEY_TEST_CHROMIUM` or `/usr/bin/chromium`; .ci/run installs it.
 
 mod common;
@@ -16,7 +16,7 @@ use chromiumoxide::{
     cdp::browser_protocol::{
         page::CaptureScreenshotFormat,
         web_authn::{
-            AddVirtualAuthenticatorParams, AuthenticatorProtocol, AuthenticatorTransport, Ctap2Version,
+            AddCredentialParams, AddVirtualAuthenticatorParams, AuthenticatorProtocol, AuthenticatorTransport, Ctap2Version,
             EnableParams, GetCredentialsParams, RemoveVirtualAuthenticatorParams, VirtualAuthenticatorOptions,
         },
     },
@@ -173,17 +173,14 @@ impl Tab {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_users_life_with_passkeys_in_a_real_browser() {
-    let smtp = SmtpCatcher::start().await;
-    let deployment = Deployment::new().await;
-    let ttl = STEP_UP_TTL.to_string();
-    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_STEP_UP_TTL", ttl.as_str())]).await;
-
-    let shots = std::env::var_os("LATCHKEY_SCREENSHOT_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots"),
-        PathBuf::from,
-    );
+/// Starts Chromium with a fresh profile and one tab with the WebAuthn domain on. Screenshots go to a
+/// directory per test.
+async fn launch(test: &str) -> (Browser, tokio::task::JoinHandle<()>, Tab, tempfile::TempDir) {
+    let shots = std::env::var_os("LATCHKEY_SCREENSHOT_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots"), PathBuf::from)
+        .join(test);
+    // Only this run's pages: a stale picture would pass for a current one.
+    let _ = std::fs::remove_dir_all(&shots);
     std::fs::create_dir_all(&shots).expect("screenshot directory");
     let profile = tempfile::tempdir().expect("profile dir");
     let config = BrowserConfig::builder()
@@ -197,12 +194,28 @@ async fn a_users_life_with_passkeys_in_a_real_browser() {
         .arg("--disable-dev-shm-usage")
         .build()
         .expect("browser config");
-    let (mut browser, mut handler) = Browser::launch(config).await.expect("launch Chromium");
+    let (browser, mut handler) = Browser::launch(config).await.expect("launch Chromium");
     // The handler drives the DevTools connection; events newer than the bindings are skipped.
     let driver = tokio::spawn(async move { while handler.next().await.is_some() {} });
     let page = browser.new_page("about:blank").await.expect("tab");
     page.execute(EnableParams::default()).await.expect("WebAuthn domain");
-    let mut tab = Tab { page, shots, shot_count: 0 };
+    (browser, driver, Tab { page, shots, shot_count: 0 }, profile)
+}
+
+async fn close(mut browser: Browser, driver: tokio::task::JoinHandle<()>) {
+    browser.close().await.expect("close");
+    let _ = browser.wait().await;
+    driver.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_life_with_passkeys_in_a_real_browser() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let ttl = STEP_UP_TTL.to_string();
+    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_STEP_UP_TTL", ttl.as_str())]).await;
+
+    let (browser, driver, mut tab, _profile) = launch("life").await;
     let laptop = tab.add_authenticator().await;
 
     // 1. First sign-in: email, then the 6-digit code from the real SMTP listener.
@@ -250,6 +263,32 @@ async fn a_users_life_with_passkeys_in_a_real_browser() {
     tab.wait_for_url("/account").await;
     tab.wait_for("#passkeys").await;
     assert!(tab.text().await.contains(EMAIL), "signed in as the passkey's owner");
+
+    // The same with the "Sign in with a passkey" button. The credential is kept aside while the page
+    // loads (so the autofill request finds nothing and waits), then put back on a new authenticator.
+    let mut credential = tab
+        .page
+        .execute(GetCredentialsParams::new(laptop.clone()))
+        .await
+        .expect("credentials")
+        .result
+        .credentials
+        .pop()
+        .expect("the passkey");
+    tab.page.execute(RemoveVirtualAuthenticatorParams::new(laptop)).await.expect("remove");
+    tab.click("#sign-out").await;
+    tab.wait_for_url("/logout").await;
+    tab.click("a[href$='/login']").await;
+    tab.wait_for("#passkey-start").await;
+    tab.screenshot("passkey-button").await;
+    let laptop = tab.add_authenticator().await;
+    credential.sign_count += 1;
+    tab.page.execute(AddCredentialParams::new(laptop.clone(), credential)).await.expect("put back");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(tab.url().await.ends_with("/login"), "the waiting autofill request did not sign in by itself");
+    tab.click("#passkey-start").await;
+    tab.wait_for_url("/account").await;
+    tab.wait_for("#passkeys").await;
     let mails_so_far = smtp.mails_to(EMAIL).len();
     assert_eq!(mails_so_far, 1, "no second email code was needed");
 
@@ -312,7 +351,78 @@ async fn a_users_life_with_passkeys_in_a_real_browser() {
     assert_eq!(tab.passkey_names().await, vec!["Phone"]);
     tab.screenshot("passkey-removed").await;
 
-    browser.close().await.expect("close");
-    let _ = browser.wait().await;
-    driver.abort();
+    close(browser, driver).await;
+}
+
+/// WebAuthn §6.1.1: a signature counter that does not grow means two authenticators hold the same
+/// key. The credential is copied, private key and all, onto a second virtual authenticator with its
+/// counter reset; signing in with the copy is refused and audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloned_authenticator_is_refused_and_audited() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let (browser, driver, mut tab, _profile) = launch("cloned").await;
+    let original = tab.add_authenticator().await;
+
+    tab.goto(&server.url("login")).await;
+    tab.type_into("#email", "grace@example.com").await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for("input[name=code]").await;
+    tab.type_into("input[name=code]", &smtp.code_for("grace@example.com", 1).await).await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for("#passkey-name").await;
+    tab.click("#passkey-start").await;
+    tab.wait_for("#recovery-continue").await;
+    tab.click("#recovery-continue").await;
+    tab.wait_for_url("/account").await;
+
+    // Set up an authenticator app from its QR page, typing the code an app would show.
+    tab.click("#set-up-totp").await;
+    tab.wait_for(".qr svg").await;
+    tab.screenshot("authenticator-app").await;
+    let secret: String = tab.eval("document.getElementById('totp-secret').textContent").await;
+    let key = totp_rs::Secret::Encoded(secret).to_bytes().expect("base32 key");
+    let app = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, key, None, "grace".into()).expect("totp");
+    tab.type_into("#code", &app.generate_current().expect("clock")).await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for("#notice").await;
+    assert!(tab.text().await.contains("Your authenticator app is set up."));
+
+    // Two more sign-ins with the original move its counter on.
+    for _ in 0..2 {
+        tab.click("#sign-out").await;
+        tab.wait_for_url("/logout").await;
+        tab.click("a[href$='/login']").await;
+        tab.wait_for_url("/account").await;
+    }
+
+    let mut credential = tab
+        .page
+        .execute(GetCredentialsParams::new(original.clone()))
+        .await
+        .expect("credentials")
+        .result
+        .credentials
+        .pop()
+        .expect("the passkey");
+    assert!(credential.sign_count >= 2, "the original counted its uses: {}", credential.sign_count);
+    credential.sign_count = 0;
+    tab.page.execute(RemoveVirtualAuthenticatorParams::new(original)).await.expect("remove original");
+    let clone = tab.add_authenticator().await;
+    tab.page.execute(AddCredentialParams::new(clone, credential)).await.expect("plant the copy");
+
+    tab.click("#sign-out").await;
+    tab.wait_for_url("/logout").await;
+    tab.click("a[href$='/login']").await;
+    tab.wait_for("#passkey-error").await;
+    let error: String = tab.eval("document.getElementById('passkey-error').textContent").await;
+    assert!(error.contains("may have been copied"), "the page says why: {error}");
+    assert!(tab.url().await.ends_with("/login"), "not signed in");
+    tab.screenshot("cloned-refused").await;
+    assert!(
+        server.audit_actions().iter().any(|e| e["action"] == "passkey.cloned"),
+        "the refusal is audited"
+    );
+    close(browser, driver).await;
 }

@@ -266,6 +266,13 @@ async fn ceremonies_refuse_replays_foreign_origins_and_missing_user_verification
     let (status, body) = passkey_post(&f.server, &browser, &csrf, "passkey/authenticate", json!({ "ceremony": ceremony, "mode": "session", "credential": forged })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
+    // Wrong RP ID: our origin, but the authenticator data is for another relying party's id.
+    let (csrf, ceremony, mut options) = confirmation_ceremony(&f, &browser, email).await;
+    options.public_key.rp_id = "example.org".into();
+    let other_rp = AuthenticatorBackend::perform_auth(&mut authenticator, origin.clone(), options.public_key, 60_000).expect("signed");
+    let (status, body) = passkey_post(&f.server, &browser, &csrf, "passkey/authenticate", json!({ "ceremony": ceremony, "mode": "session", "credential": other_rp })).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("passkey_rejected")), "{body}");
+
     // A good assertion works once; replaying it (same ceremony) is refused.
     let (csrf, ceremony, options) = confirmation_ceremony(&f, &browser, email).await;
     let good = authenticator.do_authentication(origin.clone(), options).expect("assert");

@@ -59,7 +59,11 @@ fn passkey_error(error: PasskeyError) -> HttpError {
             tracing::error!(error = %e, "storage failure in a passkey ceremony");
             api_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal storage error")
         }
-        PasskeyError::CounterRegression => api_error(StatusCode::FORBIDDEN, "passkey_cloned", error.to_string()),
+        PasskeyError::CounterRegression => api_error(
+            StatusCode::FORBIDDEN,
+            "passkey_cloned",
+            "This passkey was refused because it may have been copied to another device. Sign in with an email code instead, and tell your administrator.",
+        ),
         other => api_error(StatusCode::BAD_REQUEST, "passkey_rejected", other.to_string()),
     }
 }
