@@ -34,6 +34,8 @@ pub enum StartupError {
     Mail(#[from] MailError),
     #[error("passkeys cannot work with this public URL (it needs a host name, not an IP address): {0}")]
     Passkeys(String),
+    #[error("GeoIP database: {0}")]
+    GeoIp(String),
 }
 
 pub struct App {
@@ -45,6 +47,7 @@ pub struct App {
     pub limiters: Limiters,
     /// The WebAuthn relying party: RP ID and origin from the public URL.
     pub webauthn: webauthn_rs::Webauthn,
+    pub geo: crate::geo::GeoIp,
     audit_log: AuditLog,
     tenants: TtlCache<String, Tenant>,
     keyrings: TtlCache<String, Keyring>,
@@ -120,8 +123,11 @@ impl App {
         let cache_ttl = Duration::from_secs(config.lifetimes.cache.max(0) as u64);
         let webauthn = crate::passkey::relying_party(&config.public_url, "Latchkey")
             .map_err(|e| StartupError::Passkeys(e.to_string()))?;
+        let geo = crate::geo::GeoIp::open(config.geoip_city_database.as_deref())
+            .map_err(|e| StartupError::GeoIp(e.to_string()))?;
         let app = Self {
             webauthn,
+            geo,
             hasher: CodeHasher::new(&master),
             limiters: Limiters::new(&config.rate_limits),
             audit_log: AuditLog::new(db.clone()),

@@ -43,6 +43,8 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Use the first `X-Forwarded-For` address as the client IP (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// A MaxMind GeoLite2 City database: sessions then show an approximate location.
+    pub geoip_city_database: Option<PathBuf>,
     pub mail: MailConfig,
     pub lifetimes: Lifetimes,
     pub rate_limits: RateLimits,
@@ -127,6 +129,7 @@ impl Default for Config {
             master_key_file: None,
             workers: None,
             trust_forwarded_for: false,
+            geoip_city_database: None,
             mail: MailConfig::default(),
             lifetimes: Lifetimes::default(),
             rate_limits: RateLimits::default(),
@@ -229,6 +232,7 @@ impl Config {
         env!("LATCHKEY_MASTER_KEY_FILE" => some self.master_key_file);
         env!("LATCHKEY_WORKERS" => some self.workers);
         env!("LATCHKEY_TRUST_FORWARDED_FOR" => self.trust_forwarded_for);
+        env!("LATCHKEY_GEOIP_CITY_DATABASE" => some self.geoip_city_database);
         env!("LATCHKEY_MAIL_FROM" => self.mail.from);
         env!("LATCHKEY_SMTP_HOST" => some self.mail.smtp_host);
         env!("LATCHKEY_SMTP_PORT" => some self.mail.smtp_port);

@@ -14,6 +14,7 @@ pub mod consent;
 pub mod crypto;
 pub mod email_code;
 pub mod fsutil;
+pub mod geo;
 pub mod http;
 pub mod jwt;
 pub mod keys;

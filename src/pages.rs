@@ -98,6 +98,8 @@ pub struct SessionRow {
     pub id: String,
     pub device: String,
     pub ip: String,
+    /// Approximate location of the IP address, when a GeoIP database is configured and knows it.
+    pub place: Option<String>,
     pub created: String,
     pub last_seen: String,
     pub current: bool,

@@ -25,7 +25,17 @@ impl Fixture {
         let smtp = SmtpCatcher::start().await;
         let deployment = Deployment::new().await;
         let ttl = STEP_UP_TTL.to_string();
-        let server = Server::start(&deployment, &smtp, &[("LATCHKEY_STEP_UP_TTL", ttl.as_str())]).await;
+        let geoip = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/geoip/GeoLite2-City-Test.mmdb");
+        let server = Server::start(
+            &deployment,
+            &smtp,
+            &[
+                ("LATCHKEY_STEP_UP_TTL", ttl.as_str()),
+                ("LATCHKEY_GEOIP_CITY_DATABASE", geoip),
+                ("LATCHKEY_TRUST_FORWARDED_FOR", "true"),
+            ],
+        )
+        .await;
         let (id, secret) = server.create_client(&["--name", "Acme Notes", "--confidential", "--redirect-uri", REDIRECT]);
         Fixture { smtp, server, _deployment: deployment, notes: (id, secret.expect("secret")) }
     }
@@ -102,7 +112,13 @@ async fn the_account_page_manages_passkeys_sessions_and_apps() {
     let email = "owner@example.com";
     let laptop = browser();
     let notes_token = f.grant(&laptop, email).await;
-    let phone = browser();
+    // The phone comes through a proxy that says it is in London.
+    let phone = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers([("x-forwarded-for".parse().expect("name"), "81.2.69.142".parse().expect("value"))].into_iter().collect())
+        .build()
+        .expect("client");
     let phone_token = f.grant(&phone, email).await;
 
     // The page lists the passkey, both browsers, and the app.
@@ -110,6 +126,7 @@ async fn the_account_page_manages_passkeys_sessions_and_apps() {
     assert!(page.contains("Test key"), "{page}");
     let (laptop_session, other_sessions) = sessions(&page);
     assert_eq!(other_sessions.len(), 1, "the phone's session");
+    assert!(page.contains("London, United Kingdom · 81.2.69.142"), "approximate location from GeoIP");
     assert!(page.contains("Acme Notes"));
     let passkey_id = form_ids(&page, "account/passkeys/rename").pop().expect("passkey");
 

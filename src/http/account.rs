@@ -97,6 +97,7 @@ async fn render(
             .into_iter()
             .map(|s| SessionRow {
                 device: request::device_label(s.user_agent.as_deref().unwrap_or("")),
+                place: s.ip.as_deref().and_then(|ip| ctx.app.geo.place(ip)),
                 ip: s.ip.unwrap_or_default(),
                 created: when(s.created_at),
                 last_seen: when(s.last_seen_at),
