@@ -133,6 +133,9 @@ pub async fn confirm_totp(ctx: &Ctx<'_>, session: &Session, code: &str) -> Resul
 
 pub async fn remove_totp(ctx: &Ctx<'_>, session: &Session) -> Result<(), AccountError> {
     require_fresh(ctx, session)?;
+    if ctx.tenant.require_totp {
+        return Err(AccountError::Totp(TotpError::Required));
+    }
     let passkeys = passkey::list(ctx.scope(), &session.user_id).await?;
     if passkeys.is_empty() && recovery::remaining(ctx.scope(), &session.user_id).await? == 0 {
         return Err(AccountError::LastPasskey);

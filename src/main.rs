@@ -51,6 +51,16 @@ enum TenantCommand {
         /// Only existing users may sign in.
         #[arg(long)]
         no_self_signup: bool,
+        /// Every user must set up an authenticator app (TOTP) before an authorization completes.
+        #[arg(long)]
+        require_authenticator_app: bool,
+    },
+    /// Change a tenant's policy.
+    Set {
+        slug: String,
+        /// Require (true) or stop requiring (false) an authenticator app for every user.
+        #[arg(long, action = clap::ArgAction::Set)]
+        require_authenticator_app: bool,
     },
     List,
 }
@@ -183,15 +193,28 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     slug,
                     name,
                     no_self_signup,
+                    require_authenticator_app,
                 } => {
                     let name = name.unwrap_or_else(|| slug.clone());
                     let tenant =
                         tenant::create(&app.db, &app.master, &slug, &name, !no_self_signup).await?;
+                    if require_authenticator_app {
+                        tenant::set_require_totp(&app.db, &slug, true).await?;
+                    }
                     println!(
                         "created tenant {} — issuer {}",
                         tenant.slug,
                         tenant.issuer(app.config.base_url())
                     );
+                }
+                TenantCommand::Set {
+                    slug,
+                    require_authenticator_app,
+                } => {
+                    if !tenant::set_require_totp(&app.db, &slug, require_authenticator_app).await? {
+                        return Err(CliError::Usage(format!("no tenant {slug:?}")));
+                    }
+                    println!("tenant {slug}: authenticator app required = {require_authenticator_app}");
                 }
                 TenantCommand::List => {
                     for t in tenant::list(&app.db).await? {

@@ -20,6 +20,8 @@ pub struct Tenant {
     pub display_name: String,
     /// Whether an unknown email address may create an account by signing in.
     pub self_signup: bool,
+    /// Every user must set up an authenticator app before an authorization completes (docs/passkeys.md).
+    pub require_totp: bool,
     pub data_key: DataKey,
 }
 
@@ -67,6 +69,7 @@ fn from_row(row: tenant::Model, master: &MasterKey) -> StoreResult<Tenant> {
         slug: row.slug,
         display_name: row.display_name,
         self_signup: row.self_signup,
+        require_totp: row.require_totp,
         data_key,
     })
 }
@@ -93,6 +96,18 @@ pub async fn list(db: &DatabaseConnection) -> StoreResult<Vec<tenant::Model>> {
         .await?)
 }
 
+/// Turns the "every user needs an authenticator app" policy on or off. Nodes see it within the
+/// tenant cache lifetime.
+pub async fn set_require_totp(db: &DatabaseConnection, slug: &str, required: bool) -> Result<bool, TenantError> {
+    let result = tenant::Entity::update_many()
+        .col_expr(tenant::Column::RequireTotp, required.into())
+        .filter(tenant::Column::Slug.eq(slug))
+        .exec(db)
+        .await
+        .map_err(StoreError::from)?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Creates a tenant with a fresh data key and a first set of signing keys.
 pub async fn create(
     db: &DatabaseConnection,
@@ -114,6 +129,7 @@ pub async fn create(
         slug: Set(slug.to_owned()),
         display_name: Set(display_name.to_owned()),
         self_signup: Set(self_signup),
+        require_totp: Set(false),
         wrapped_data_key: Set(master.wrap(&id, &data_key)),
         created_at: Set(now()),
     };
@@ -126,6 +142,7 @@ pub async fn create(
         slug: slug.to_owned(),
         display_name: display_name.to_owned(),
         self_signup,
+        require_totp: false,
         data_key,
     };
     keys::generate_current_keys(tenant.scope(db), &tenant.data_key).await?;

@@ -16,7 +16,7 @@ use totp_rs::{Algorithm, TOTP};
 
 use crate::{
     crypto::{self, DataKey},
-    store::{Scoped, StoreError, now},
+    store::{Scoped, StoreError, StoreResult, now},
 };
 
 /// `acr` of a session that added an authenticator-app code to an email code: it may enroll a passkey
@@ -36,6 +36,8 @@ pub enum TotpError {
     AlreadyEnabled,
     #[error("No authenticator app is set up.")]
     NotSetUp,
+    #[error("Your organization requires an authenticator app: set up another one instead of removing it.")]
+    Required,
     #[error("That code is not right, or was already used. Wait for the next one and try again.")]
     WrongCode,
     #[error(transparent)]
@@ -101,7 +103,7 @@ fn matching_step(totp: &TOTP, code: &str, now: i64) -> Option<i64> {
     found
 }
 
-async fn find(scope: Scoped<'_>, user_id: &str) -> Result<Option<totp_authenticator::Model>, TotpError> {
+async fn find(scope: Scoped<'_>, user_id: &str) -> StoreResult<Option<totp_authenticator::Model>> {
     Ok(scope
         .select::<totp_authenticator::Entity>()
         .filter(totp_authenticator::Column::UserId.eq(user_id))
@@ -110,7 +112,7 @@ async fn find(scope: Scoped<'_>, user_id: &str) -> Result<Option<totp_authentica
 }
 
 /// A confirmed authenticator app: since when.
-pub async fn enabled_since(scope: Scoped<'_>, user_id: &str) -> Result<Option<i64>, TotpError> {
+pub async fn enabled_since(scope: Scoped<'_>, user_id: &str) -> StoreResult<Option<i64>> {
     Ok(find(scope, user_id).await?.and_then(|row| row.confirmed_at))
 }
 

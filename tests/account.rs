@@ -232,14 +232,6 @@ async fn the_account_page_manages_passkeys_sessions_and_apps() {
     assert!(next.ends_with("/login/recovery"), "no enrollment on an email code alone: {next}");
 }
 
-/// The authenticator app's code for `offset` steps from now.
-fn totp_code(secret_base32: &str, offset: i64) -> String {
-    let secret = totp_rs::Secret::Encoded(secret_base32.to_owned()).to_bytes().expect("base32 secret");
-    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret, None, "test".into()).expect("totp");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
-    totp.generate(((now / 30 + offset) * 30) as u64)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_authenticator_app_lets_a_new_device_enroll_and_each_code_works_once() {
     let f = Fixture::new().await;
@@ -252,8 +244,7 @@ async fn an_authenticator_app_lets_a_new_device_enroll_and_each_code_works_once(
     assert_eq!(setup.status(), StatusCode::OK);
     let setup = setup.text().await.expect("page");
     assert!(setup.contains("<svg") && setup.contains("otpauth://totp/"), "{setup}");
-    let start = setup.find("id=\"totp-secret\">").expect("secret") + "id=\"totp-secret\">".len();
-    let secret = setup[start..start + setup[start..].find('<').expect("end")].to_owned();
+    let secret = totp_secret(&setup).expect("secret");
     let csrf = hidden_input(&setup, "csrf").expect("csrf");
     let right = totp_code(&secret, 0);
     let wrong = format!("{:06}", (right.parse::<u32>().expect("digits") + 1) % 1_000_000);
@@ -311,4 +302,44 @@ async fn an_authenticator_app_lets_a_new_device_enroll_and_each_code_works_once(
     for expected in ["totp.enable", "signin.totp", "totp.remove"] {
         assert!(actions.iter().any(|a| a == expected), "{expected} audited");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_can_require_an_authenticator_app_before_any_authorization() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    // No tenant cache, so the policy change below is seen at once.
+    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_CACHE_TTL", "0")]).await;
+    server.cli(&["tenant", "set", "default", "--require-authenticator-app", "true"]);
+    let (client_id, secret) = server.create_client(&["--name", "Payroll", "--confidential", "--first-party", "--redirect-uri", REDIRECT]);
+    let secret = secret.expect("secret");
+    let email = "policy@example.com";
+    let browser = browser();
+    let pkce = pkce();
+    let url = format!(
+        "{}?response_type=code&client_id={client_id}&redirect_uri={REDIRECT}&scope=openid&code_challenge={}&code_challenge_method=S256",
+        server.url("authorize"),
+        pkce.challenge
+    );
+
+    // Email code, passkey, and then the app's set-up page: required, with no way around it.
+    let (at, page) = walk_pages(&server, &smtp, &browser, &url, email, |page| totp_secret(page).is_some()).await;
+    let page = page.expect("the set-up page");
+    assert!(at.contains("/account/totp?req="), "{at}");
+    assert!(page.contains("requires an authenticator app") && !page.contains(">Cancel<"));
+    let silent = browser.get(format!("{url}&prompt=none")).send().await.expect("authorize");
+    assert_eq!(query_param(&location(&silent), "error").as_deref(), Some("interaction_required"));
+    let account = browser.get(server.url("account")).send().await.expect("account");
+    assert!(location(&account).ends_with("/account/totp"), "the account page waits for the app too");
+    let callback = authorize_through_pages(&server, &smtp, &browser, &at, email).await;
+    let code = query_param(&callback, "code").expect("code after the app is set up");
+    let (status, _) = exchange_code(&server, &client_id, &secret, &code, REDIRECT, &pkce.verifier).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The app cannot be removed while the tenant requires it.
+    let page = browser.get(server.url("account")).send().await.expect("account").text().await.expect("page");
+    let csrf = hidden_input(&page, "csrf").expect("csrf");
+    let refused = browser.post(server.url("account/totp/remove")).form(&[("csrf", csrf.as_str())]).send().await.expect("POST");
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert!(refused.text().await.expect("page").contains("requires an authenticator app"));
 }

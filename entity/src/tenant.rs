@@ -9,6 +9,8 @@ pub struct Model {
     pub slug: String,
     pub display_name: String,
     pub self_signup: bool,
+    /// Every user must set up an authenticator app (TOTP).
+    pub require_totp: bool,
     pub wrapped_data_key: Vec<u8>,
     pub created_at: i64,
 }

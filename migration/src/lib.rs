@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial;
 mod m20261122_000002_passkeys;
 mod m20261123_000003_totp;
+mod m20261123_000004_tenant_totp_policy;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261122_000002_passkeys::Migration),
             Box::new(m20261123_000003_totp::Migration),
+            Box::new(m20261123_000004_tenant_totp_policy::Migration),
         ]
     }
 }

@@ -45,6 +45,11 @@ pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<Strin
         Ok(session) => session,
         Err(redirect) => return Ok(redirect),
     };
+    // Tenant policy: an authenticator app before anything else.
+    let has_totp = totp::enabled_since(ctx.scope(), &session.user_id).await.map_err(pages::internal)?.is_some();
+    if ctx.tenant.require_totp && !has_totp {
+        return Ok(pages::see_other(&ctx.endpoint("account/totp"), vec![]));
+    }
     let notice = params
         .get("done")
         .and_then(|key| NOTICES.iter().find(|(k, _)| *k == key))
@@ -282,13 +287,15 @@ pub async fn totp_setup(app: web::Data<App>, req: HttpRequest, tenant: web::Path
         Ok(session) => session,
         Err(redirect) => return Ok(redirect),
     };
-    render_totp_setup(&ctx, &req, &session, None, StatusCode::OK).await
+    let params = pages::query(&ctx, &req)?;
+    render_totp_setup(&ctx, &req, &session, pages::request_id(&params), None, StatusCode::OK).await
 }
 
 async fn render_totp_setup(
     ctx: &Ctx<'_>,
     req: &HttpRequest,
     session: &Session,
+    pending: Option<&str>,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, HttpError> {
@@ -297,8 +304,12 @@ async fn render_totp_setup(
     };
     let enrollment = match account::begin_totp(ctx, session, &user.email).await {
         Ok(enrollment) => enrollment,
-        Err(AccountError::StepUpRequired) => return Ok(pages::see_other(&ctx.endpoint("passkey?step_up=1"), vec![])),
-        Err(AccountError::Totp(TotpError::AlreadyEnabled)) => return Ok(pages::see_other(&ctx.endpoint("account"), vec![])),
+        Err(AccountError::StepUpRequired) => {
+            let step_up = pages::with_req(&ctx.endpoint("passkey"), pending);
+            let separator = if pending.is_some() { '&' } else { '?' };
+            return Ok(pages::see_other(&format!("{step_up}{separator}step_up=1"), vec![]));
+        }
+        Err(AccountError::Totp(TotpError::AlreadyEnabled)) => return Ok(pages::see_other(&pages::after_sign_in(ctx, pending), vec![])),
         Err(e) => return Err(pages::internal(e)),
     };
     let csrf = request::csrf(ctx.app, req);
@@ -309,6 +320,8 @@ async fn render_totp_setup(
         action: ctx.endpoint("account/totp"),
         back_url: ctx.endpoint("account"),
         csrf: &csrf.token,
+        req: pending,
+        required: ctx.tenant.require_totp,
         qr_svg: &enrollment.qr_svg,
         secret: &enrollment.secret_base32,
         uri: &enrollment.uri,
@@ -328,10 +341,14 @@ pub async fn totp_confirm(
     crate::ratelimit::check(&app.limiters.code_check_per_ip, &request::client_ip(&app, &req))
         .map_err(|retry| HttpError::too_many_page(&form.ctx.tenant.display_name, retry))?;
     let code = form.params.get("code").unwrap_or("");
+    let pending = pages::request_id(&form.params);
     match account::confirm_totp(&form.ctx, &form.session, code).await {
         Err(AccountError::Totp(TotpError::WrongCode)) => {
-            render_totp_setup(&form.ctx, &req, &form.session, Some(TotpError::WrongCode.to_string()), StatusCode::BAD_REQUEST).await
+            let error = Some(TotpError::WrongCode.to_string());
+            render_totp_setup(&form.ctx, &req, &form.session, pending, error, StatusCode::BAD_REQUEST).await
         }
+        // Set up on the way through an authorization (tenant policy): carry on with it.
+        Ok(()) if pending.is_some() => Ok(pages::see_other(&pages::after_sign_in(&form.ctx, pending), vec![])),
         result => outcome(&form, &req, result, "totp-on").await,
     }
 }

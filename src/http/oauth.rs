@@ -45,12 +45,18 @@ fn authorize_error(
 }
 
 fn next_step(ctx: &crate::app::Ctx<'_>, next: Next, pending_id: &str) -> HttpResponse {
+    redirect(&next_location(ctx, next, pending_id))
+}
+
+/// Where the browser goes for the next step of a pending authorization request.
+pub(super) fn next_location(ctx: &crate::app::Ctx<'_>, next: Next, pending_id: &str) -> String {
     match next {
-        Next::SignIn => redirect(&ctx.endpoint(&format!("login?req={pending_id}"))),
-        Next::Passkey => redirect(&ctx.endpoint(&format!("passkey?req={pending_id}"))),
-        Next::StepUp => redirect(&ctx.endpoint(&format!("passkey?req={pending_id}&step_up=1"))),
-        Next::Consent => redirect(&ctx.endpoint(&format!("consent?req={pending_id}"))),
-        Next::Redirect(url) => redirect(&url),
+        Next::SignIn => ctx.endpoint(&format!("login?req={pending_id}")),
+        Next::Passkey => ctx.endpoint(&format!("passkey?req={pending_id}")),
+        Next::StepUp => ctx.endpoint(&format!("passkey?req={pending_id}&step_up=1")),
+        Next::SetUpTotp => ctx.endpoint(&format!("account/totp?req={pending_id}")),
+        Next::Consent => ctx.endpoint(&format!("consent?req={pending_id}")),
+        Next::Redirect(url) => url,
     }
 }
 

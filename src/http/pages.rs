@@ -533,22 +533,7 @@ pub async fn consent_submit(
                 .map_err(internal)?;
             Ok(see_other(&url, vec![]))
         }
-        Ok(Next::SignIn) => Ok(see_other(
-            &with_req(&ctx.endpoint("login"), Some(&pending.id)),
-            vec![],
-        )),
-        Ok(Next::Consent) => Ok(see_other(
-            &with_req(&ctx.endpoint("consent"), Some(&pending.id)),
-            vec![],
-        )),
-        Ok(Next::Passkey) => Ok(see_other(
-            &with_req(&ctx.endpoint("passkey"), Some(&pending.id)),
-            vec![],
-        )),
-        Ok(Next::StepUp) => Ok(see_other(
-            &format!("{}&step_up=1", with_req(&ctx.endpoint("passkey"), Some(&pending.id))),
-            vec![],
-        )),
+        Ok(next) => Ok(see_other(&super::oauth::next_location(&ctx, next, &pending.id), vec![])),
         Err(authorize::AuthorizeError::Redirect(r)) => {
             Ok(see_other(&authorize::error_redirect_url(&ctx, &r), vec![]))
         }

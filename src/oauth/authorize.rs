@@ -20,6 +20,7 @@ use crate::{
     crypto::{self, sha256_hex},
     session::Session,
     store::{StoreError, StoreResult, now, to_json_list},
+    totp,
 };
 
 /// A validated authorization request, kept server-side while the user signs in or consents.
@@ -291,6 +292,8 @@ pub enum Next {
     StepUp,
     /// Signed in by email or recovery code only: enroll a passkey (first time) or confirm with one.
     Passkey,
+    /// The tenant requires an authenticator app and the user has none yet: set one up.
+    SetUpTotp,
     Consent,
     /// Redirect the browser here (the code, or an error).
     Redirect(String),
@@ -357,6 +360,17 @@ pub async fn decide(
             );
         }
         return Ok(Next::StepUp);
+    }
+
+    // Tenant policy: every user has an authenticator app before any authorization completes.
+    if ctx.tenant.require_totp && totp::enabled_since(ctx.scope(), &session.user_id).await?.is_none() {
+        if request.prompts("none") {
+            return error(
+                ErrorCode::InteractionRequired,
+                "the user must set up an authenticator app",
+            );
+        }
+        return Ok(Next::SetUpTotp);
     }
 
     if !client.first_party {

@@ -432,11 +432,24 @@ pub async fn authorize_through_pages(
     authorize_url: &str,
     email: &str,
 ) -> String {
-    let mut next = authorize_url.to_owned();
+    walk_pages(server, smtp, browser, authorize_url, email, |_| false).await.0
+}
+
+/// Does what a user does on each hosted page (email, code, passkey, consent, authenticator app) until
+/// the browser leaves the server, or until a page satisfies `stop`: returns where it is, and that page.
+pub async fn walk_pages(
+    server: &Server,
+    smtp: &SmtpCatcher,
+    browser: &reqwest::Client,
+    start: &str,
+    email: &str,
+    stop: impl Fn(&str) -> bool,
+) -> (String, Option<String>) {
+    let mut next = start.to_owned();
     let mut mails_seen = smtp.mails_to(email).len();
     for _ in 0..12 {
         if !next.starts_with(&server.base) {
-            return next;
+            return (next, None);
         }
         let response = browser.get(&next).send().await.expect("GET");
         if response.status() == StatusCode::SEE_OTHER || response.status() == StatusCode::FOUND {
@@ -445,6 +458,9 @@ pub async fn authorize_through_pages(
         }
         assert_eq!(response.status(), StatusCode::OK, "page {next}");
         let page = response.text().await.expect("body");
+        if stop(&page) {
+            return (next, Some(page));
+        }
         if page.contains("data-mode=\"enroll\"") || page.contains("data-mode=\"verify\"") {
             // The passkey step runs in page script; do what passkey.js does, with a software authenticator.
             next = absolute(server, &passkey_step(server, browser, &page, email).await);
@@ -456,7 +472,11 @@ pub async fn authorize_through_pages(
         if let Some(req) = &req {
             form.push(("req", req.clone()));
         }
-        let action = if page.contains("name=\"email\"") {
+        let action = if let Some(secret) = totp_secret(&page) {
+            // The tenant requires an authenticator app: be the app.
+            form.push(("code", totp_code(&secret, 0)));
+            server.url("account/totp")
+        } else if page.contains("name=\"email\"") {
             form.push(("email", email.to_owned()));
             server.url("login")
         } else if page.contains("name=\"code\"") {
@@ -631,6 +651,21 @@ pub fn software_assertion(email: &str, origin: url::Url, options: webauthn_rs_pr
     let mut authenticators = AUTHENTICATORS.lock().unwrap_or_else(|p| p.into_inner());
     let authenticator = authenticators.get_mut(email).expect("this user enrolled a passkey in this test");
     authenticator.do_authentication(origin, options).expect("authenticator asserts")
+}
+
+/// The key on an authenticator-app set-up page.
+pub fn totp_secret(page: &str) -> Option<String> {
+    let marker = "id=\"totp-secret\">";
+    let start = page.find(marker)? + marker.len();
+    Some(page[start..start + page[start..].find('<')?].to_owned())
+}
+
+/// What an authenticator app shows for `secret_base32`, `offset` 30-second steps from now.
+pub fn totp_code(secret_base32: &str, offset: i64) -> String {
+    let secret = totp_rs::Secret::Encoded(secret_base32.to_owned()).to_bytes().expect("base32 secret");
+    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, secret, None, "test".into()).expect("totp");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    totp.generate(((now / 30 + offset) * 30) as u64)
 }
 
 /// Percent-encodes a query parameter value.
