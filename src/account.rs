@@ -1,9 +1,7 @@
 //! Self-service account management: the user's passkeys, recovery codes, sessions and the apps that
 //! hold grants for them. Changes that could lock the owner out, or let an intruder in, need a passkey
-//! assertion less than five minutes old (`lifetimes.step_up`) (`Session::is_fresh`); protective actions (signing out,
-//! removing an app's access) do not.
-
-use std::collections::BTreeSet;
+//! assertion at most `lifetimes.step_up` old (five minutes; `Session::is_fresh`); protective actions
+//! (signing out, removing an app's access, renaming) do not.
 
 use crate::{
     app::Ctx,
@@ -187,7 +185,6 @@ pub struct AppAccess {
 pub async fn apps(ctx: &Ctx<'_>, user_id: &str) -> StoreResult<Vec<AppAccess>> {
     let consents = consent::list_for_user(ctx.scope(), user_id).await?;
     let mut live = families::live_count_by_client(ctx.scope(), user_id).await?;
-    let mut seen = BTreeSet::new();
     let mut apps = Vec::new();
     let with_grants_only: Vec<String> = live
         .keys()
@@ -199,9 +196,6 @@ pub async fn apps(ctx: &Ctx<'_>, user_id: &str) -> StoreResult<Vec<AppAccess>> {
         .map(|(id, granted)| (id, Some(granted)))
         .chain(with_grants_only.into_iter().map(|id| (id, None)));
     for (client_id, granted) in entries {
-        if !seen.insert(client_id.clone()) {
-            continue;
-        }
         // A client deleted by the operator no longer holds anything worth listing.
         let Some(client) = ctx.client(&client_id).await? else { continue };
         apps.push(AppAccess {

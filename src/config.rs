@@ -83,10 +83,10 @@ impl FromStr for SmtpTls {
     }
 }
 
-/// Lifetimes in seconds.
 /// The longest a passkey assertion counts as fresh for a sensitive account action.
 pub const MAX_STEP_UP: i64 = 5 * 60;
 
+/// Lifetimes in seconds.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Lifetimes {
