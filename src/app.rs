@@ -212,6 +212,12 @@ impl<'a> Ctx<'a> {
         self.app.keyring(&self.tenant).await
     }
 
+    /// Drops this node's cached copy of a client after it changed here (other nodes re-read it
+    /// within the cache lifetime).
+    pub fn forget_client(&self, client_id: &str) {
+        self.app.clients.invalidate(&(self.tenant.id.clone(), client_id.to_owned()));
+    }
+
     pub async fn client(&self, client_id: &str) -> StoreResult<Option<Arc<Client>>> {
         let key = (self.tenant.id.clone(), client_id.to_owned());
         if let Some(client) = self.app.clients.get(&key) {

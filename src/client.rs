@@ -51,9 +51,24 @@ pub struct Client {
     pub id_token_alg: SigningAlg,
     pub access_token_alg: SigningAlg,
     pub created_at: i64,
+    /// Registered through RFC 7591 (not by an operator): managed with its registration access token,
+    /// and deleted if never used.
+    pub registered_dynamically: bool,
+    registration_token_hash: Option<String>,
+    pub first_used_at: Option<i64>,
+    /// The registration metadata we keep only to echo it back (RFC 7591 §3.2.1).
+    pub registration_metadata: serde_json::Value,
 }
 
 impl Client {
+    /// Constant-time check of a presented registration access token (RFC 7592 §3).
+    pub fn registration_token_matches(&self, presented: &str) -> bool {
+        match &self.registration_token_hash {
+            Some(stored) => constant_time_eq(stored.as_bytes(), crypto::sha256_hex(presented).as_bytes()),
+            None => false,
+        }
+    }
+
     pub fn is_confidential(&self) -> bool {
         self.secret_hash.is_some()
     }
@@ -125,6 +140,13 @@ fn from_row(row: client::Model) -> StoreResult<Client> {
         id_token_alg: row.id_token_alg.parse().map_err(StoreError::Corrupt)?,
         access_token_alg: row.access_token_alg.parse().map_err(StoreError::Corrupt)?,
         created_at: row.created_at,
+        registered_dynamically: row.registered_dynamically,
+        registration_token_hash: row.registration_token_hash,
+        first_used_at: row.first_used_at,
+        registration_metadata: match row.registration_metadata {
+            Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            None => serde_json::Value::Null,
+        },
     })
 }
 
@@ -140,6 +162,15 @@ pub struct NewClient {
     pub first_party: bool,
     pub id_token_alg: SigningAlg,
     pub access_token_alg: SigningAlg,
+    /// Set for a dynamic registration.
+    pub registration: Option<NewRegistration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRegistration {
+    /// SHA-256 (hex) of the registration access token.
+    pub token_hash: String,
+    pub metadata: serde_json::Value,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,11 +203,7 @@ pub fn valid_scope_token(scope: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
-/// Registers a client; returns it and, for a confidential client, its secret (shown once, stored hashed).
-pub async fn create(
-    scope: Scoped<'_>,
-    new: NewClient,
-) -> Result<(Client, Option<String>), ClientError> {
+fn validate(new: &NewClient) -> Result<(), ClientError> {
     for uri in new
         .redirect_uris
         .iter()
@@ -193,6 +220,15 @@ pub async fn create(
     if let Some(bad) = new.scopes.iter().find(|s| !valid_scope_token(s)) {
         return Err(ClientError::InvalidScope(bad.clone()));
     }
+    Ok(())
+}
+
+/// Registers a client; returns it and, for a confidential client, its secret (shown once, stored hashed).
+pub async fn create(
+    scope: Scoped<'_>,
+    new: NewClient,
+) -> Result<(Client, Option<String>), ClientError> {
+    validate(&new)?;
     let client_id = format!("lk_{}", crypto::random_id());
     let secret = new.confidential.then(|| crypto::random_token("lk_cs_"));
     let grant_types: Vec<String> = new
@@ -215,6 +251,10 @@ pub async fn create(
         id_token_alg: Set(new.id_token_alg.as_str().to_owned()),
         access_token_alg: Set(new.access_token_alg.as_str().to_owned()),
         created_at: Set(now()),
+        registered_dynamically: Set(new.registration.is_some()),
+        registration_token_hash: Set(new.registration.as_ref().map(|r| r.token_hash.clone())),
+        first_used_at: Set(None),
+        registration_metadata: Set(new.registration.as_ref().map(|r| r.metadata.to_string())),
     };
     scope.insert::<client::Entity, _>(row).await?;
     let client = find(scope, &client_id)
@@ -241,6 +281,55 @@ pub async fn list(scope: Scoped<'_>) -> StoreResult<Vec<Client>> {
         .into_iter()
         .map(from_row)
         .collect()
+}
+
+/// Replaces a dynamically registered client's metadata (RFC 7592 §2.2): same client id, secret and
+/// registration token.
+pub async fn replace_registration(scope: Scoped<'_>, client_id: &str, new: NewClient) -> Result<Client, ClientError> {
+    validate(&new)?;
+    let grant_types: Vec<String> = new.grant_types.iter().map(|g| g.as_str().to_owned()).collect();
+    let metadata = new.registration.as_ref().map(|r| r.metadata.to_string());
+    scope
+        .update::<client::Entity>()
+        .col_expr(client::Column::Name, new.name.into())
+        .col_expr(client::Column::RedirectUris, to_json_list(&new.redirect_uris).into())
+        .col_expr(client::Column::PostLogoutRedirectUris, to_json_list(&new.post_logout_redirect_uris).into())
+        .col_expr(client::Column::GrantTypes, to_json_list(&grant_types).into())
+        .col_expr(client::Column::Scopes, to_json_list(&new.scopes).into())
+        .col_expr(client::Column::RegistrationMetadata, metadata.into())
+        .filter(client::Column::ClientId.eq(client_id))
+        .filter(client::Column::RegisteredDynamically.eq(true))
+        .exec(scope.db)
+        .await
+        .map_err(StoreError::from)?;
+    find(scope, client_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("client vanished".into()).into())
+}
+
+/// Records the first successful use of a dynamically registered client (it then never expires as
+/// unused). One conditional UPDATE, at most once per client.
+pub async fn mark_used(scope: Scoped<'_>, client_id: &str) -> StoreResult<()> {
+    scope
+        .update::<client::Entity>()
+        .col_expr(client::Column::FirstUsedAt, now().into())
+        .filter(client::Column::ClientId.eq(client_id))
+        .filter(client::Column::FirstUsedAt.is_null())
+        .exec(scope.db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes dynamic registrations created before `created_before` and never used. Returns how many.
+pub async fn delete_unused_registrations(scope: Scoped<'_>, created_before: i64) -> StoreResult<u64> {
+    let result = scope
+        .delete::<client::Entity>()
+        .filter(client::Column::RegisteredDynamically.eq(true))
+        .filter(client::Column::FirstUsedAt.is_null())
+        .filter(client::Column::CreatedAt.lt(created_before))
+        .exec(scope.db)
+        .await?;
+    Ok(result.rows_affected)
 }
 
 pub async fn delete(scope: Scoped<'_>, client_id: &str) -> StoreResult<bool> {
@@ -270,6 +359,10 @@ mod tests {
             id_token_alg: SigningAlg::RS256,
             access_token_alg: SigningAlg::ES256,
             created_at: 0,
+            registered_dynamically: false,
+            registration_token_hash: None,
+            first_used_at: None,
+            registration_metadata: serde_json::Value::Null,
         }
     }
 

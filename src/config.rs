@@ -99,6 +99,8 @@ pub struct Lifetimes {
     pub refresh_absolute: i64,
     pub session_idle: i64,
     pub session_absolute: i64,
+    /// A dynamically registered client never used for a token within this long is deleted.
+    pub unused_registration: i64,
     /// Sensitive account actions need a passkey assertion at most this old (at most 300 s).
     pub step_up: i64,
     /// How long cached tenants, keys and clients are trusted before a node re-reads them.
@@ -113,6 +115,7 @@ pub struct RateLimits {
     pub code_send_per_ip_per_hour: u32,
     pub code_check_per_ip_per_minute: u32,
     pub token_per_client_per_second: u32,
+    pub registration_per_ip_per_hour: u32,
 }
 
 impl Default for Config {
@@ -162,6 +165,7 @@ impl Default for Lifetimes {
             refresh_absolute: 90 * 24 * 3600,
             session_idle: 24 * 3600,
             session_absolute: 14 * 24 * 3600,
+            unused_registration: 24 * 3600,
             step_up: MAX_STEP_UP,
             cache: 30,
         }
@@ -175,6 +179,7 @@ impl Default for RateLimits {
             code_send_per_ip_per_hour: 60,
             code_check_per_ip_per_minute: 30,
             token_per_client_per_second: 200,
+            registration_per_ip_per_hour: 30,
         }
     }
 }
@@ -248,11 +253,13 @@ impl Config {
         env!("LATCHKEY_SESSION_IDLE_TTL" => self.lifetimes.session_idle);
         env!("LATCHKEY_SESSION_ABSOLUTE_TTL" => self.lifetimes.session_absolute);
         env!("LATCHKEY_STEP_UP_TTL" => self.lifetimes.step_up);
+        env!("LATCHKEY_UNUSED_REGISTRATION_TTL" => self.lifetimes.unused_registration);
         env!("LATCHKEY_CACHE_TTL" => self.lifetimes.cache);
         env!("LATCHKEY_RATE_CODE_SEND_PER_EMAIL_PER_HOUR" => self.rate_limits.code_send_per_email_per_hour);
         env!("LATCHKEY_RATE_CODE_SEND_PER_IP_PER_HOUR" => self.rate_limits.code_send_per_ip_per_hour);
         env!("LATCHKEY_RATE_CODE_CHECK_PER_IP_PER_MINUTE" => self.rate_limits.code_check_per_ip_per_minute);
         env!("LATCHKEY_RATE_TOKEN_PER_CLIENT_PER_SECOND" => self.rate_limits.token_per_client_per_second);
+        env!("LATCHKEY_RATE_REGISTRATION_PER_IP_PER_HOUR" => self.rate_limits.registration_per_ip_per_hour);
         Ok(())
     }
 
@@ -281,6 +288,7 @@ impl Config {
             ("lifetimes.session_idle", l.session_idle),
             ("lifetimes.session_absolute", l.session_absolute),
             ("lifetimes.step_up", l.step_up),
+            ("lifetimes.unused_registration", l.unused_registration),
         ] {
             if value <= 0 {
                 return Err(ConfigError::Invalid {
@@ -301,6 +309,7 @@ impl Config {
             r.code_send_per_ip_per_hour,
             r.code_check_per_ip_per_minute,
             r.token_per_client_per_second,
+            r.registration_per_ip_per_hour,
         ]
         .contains(&0)
         {

@@ -8,7 +8,7 @@ use latchkey::{
     client::{self, GrantType, NewClient},
     config::Config,
     keys::{self, SigningAlg},
-    tenant::{self, Tenant},
+    tenant::{self, RegistrationPolicy, Tenant},
 };
 use serde_json::json;
 
@@ -38,8 +38,22 @@ enum Command {
     Client(ClientCommand),
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Initial access tokens for the `token` registration policy (RFC 7591 §3).
+    #[command(subcommand)]
+    RegistrationToken(RegistrationTokenCommand),
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum RegistrationTokenCommand {
+    /// Issue an initial access token: clients present it to register. Printed once.
+    Create {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -59,8 +73,11 @@ enum TenantCommand {
     Set {
         slug: String,
         /// Require (true) or stop requiring (false) an authenticator app for every user.
-        #[arg(long, action = clap::ArgAction::Set)]
-        require_authenticator_app: bool,
+        #[arg(long)]
+        require_authenticator_app: Option<bool>,
+        /// Dynamic client registration: open, token (an initial access token) or closed.
+        #[arg(long)]
+        registration: Option<RegistrationPolicy>,
     },
     List,
 }
@@ -210,11 +227,17 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 TenantCommand::Set {
                     slug,
                     require_authenticator_app,
+                    registration,
                 } => {
-                    if !tenant::set_require_totp(&app.db, &slug, require_authenticator_app).await? {
-                        return Err(CliError::Usage(format!("no tenant {slug:?}")));
+                    tenant_named(&app, &slug).await?;
+                    if let Some(required) = require_authenticator_app {
+                        tenant::set_require_totp(&app.db, &slug, required).await?;
+                        println!("tenant {slug}: authenticator app required = {required}");
                     }
-                    println!("tenant {slug}: authenticator app required = {require_authenticator_app}");
+                    if let Some(policy) = registration {
+                        tenant::set_registration_policy(&app.db, &slug, policy).await?;
+                        println!("tenant {slug}: client registration = {}", policy.as_str());
+                    }
                 }
                 TenantCommand::List => {
                     for t in tenant::list(&app.db).await? {
@@ -231,6 +254,18 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Client(command) => client_command(App::start(config, true).await?, command).await,
+        Command::RegistrationToken(RegistrationTokenCommand::Create { tenant, days }) => {
+            let app = App::start(config, true).await?;
+            let tenant = tenant_named(&app, &tenant).await?;
+            let token = latchkey::oauth::registration::issue_initial_access_token(
+                tenant.scope(&app.db),
+                i64::from(days) * 24 * 3600,
+            )
+            .await?;
+            println!("{token}");
+            eprintln!("initial access token for tenant {} (valid {days} days; shown once)", tenant.slug);
+            Ok(())
+        }
         Command::Keys(KeysCommand::Rotate { tenant }) => {
             let app = App::start(config, true).await?;
             let tenant = tenant_named(&app, &tenant).await?;
@@ -318,6 +353,7 @@ async fn client_command(app: Arc<App>, command: ClientCommand) -> Result<(), Cli
                 first_party,
                 id_token_alg,
                 access_token_alg,
+                registration: None,
             };
             let (created, secret) = client::create(tenant.scope(&app.db), new).await?;
             latchkey::audit::record(

@@ -15,6 +15,7 @@ pub struct Limiters {
     pub code_send_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     pub code_check_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     pub token_per_client: DefaultKeyedRateLimiter<String>,
+    pub registration_per_ip: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 /// The caller must wait this long.
@@ -41,6 +42,7 @@ impl Limiters {
             code_check_per_ip: RateLimiter::keyed(Quota::per_minute(nonzero(
                 limits.code_check_per_ip_per_minute,
             ))),
+            registration_per_ip: RateLimiter::keyed(per_hour(limits.registration_per_ip_per_hour)),
             token_per_client: RateLimiter::keyed(
                 Quota::per_second(nonzero(limits.token_per_client_per_second)).allow_burst(
                     nonzero(limits.token_per_client_per_second.saturating_mul(2)),
@@ -55,6 +57,7 @@ impl Limiters {
         self.code_send_per_ip.retain_recent();
         self.code_check_per_ip.retain_recent();
         self.token_per_client.retain_recent();
+        self.registration_per_ip.retain_recent();
     }
 }
 

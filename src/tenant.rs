@@ -22,7 +22,40 @@ pub struct Tenant {
     pub self_signup: bool,
     /// Every user must set up an authenticator app before an authorization completes (docs/passkeys.md).
     pub require_totp: bool,
+    /// Who may register a client at the registration endpoint (RFC 7591).
+    pub registration: RegistrationPolicy,
     pub data_key: DataKey,
+}
+
+/// Dynamic client registration policy (RFC 7591 §3: open registration, or protected by an initial
+/// access token issued by the operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationPolicy {
+    Open,
+    InitialAccessToken,
+    Closed,
+}
+
+impl RegistrationPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::InitialAccessToken => "token",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+impl std::str::FromStr for RegistrationPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "open" => Ok(Self::Open),
+            "token" => Ok(Self::InitialAccessToken),
+            "closed" => Ok(Self::Closed),
+            other => Err(format!("registration policy is open, token or closed, not {other:?}")),
+        }
+    }
 }
 
 impl Tenant {
@@ -70,6 +103,7 @@ fn from_row(row: tenant::Model, master: &MasterKey) -> StoreResult<Tenant> {
         display_name: row.display_name,
         self_signup: row.self_signup,
         require_totp: row.require_totp,
+        registration: row.registration_policy.parse().map_err(StoreError::Corrupt)?,
         data_key,
     })
 }
@@ -108,6 +142,20 @@ pub async fn set_require_totp(db: &DatabaseConnection, slug: &str, required: boo
     Ok(result.rows_affected == 1)
 }
 
+pub async fn set_registration_policy(
+    db: &DatabaseConnection,
+    slug: &str,
+    policy: RegistrationPolicy,
+) -> Result<bool, TenantError> {
+    let result = tenant::Entity::update_many()
+        .col_expr(tenant::Column::RegistrationPolicy, policy.as_str().into())
+        .filter(tenant::Column::Slug.eq(slug))
+        .exec(db)
+        .await
+        .map_err(StoreError::from)?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Creates a tenant with a fresh data key and a first set of signing keys.
 pub async fn create(
     db: &DatabaseConnection,
@@ -130,6 +178,7 @@ pub async fn create(
         display_name: Set(display_name.to_owned()),
         self_signup: Set(self_signup),
         require_totp: Set(false),
+        registration_policy: Set(RegistrationPolicy::Open.as_str().to_owned()),
         wrapped_data_key: Set(master.wrap(&id, &data_key)),
         created_at: Set(now()),
     };
@@ -143,6 +192,7 @@ pub async fn create(
         display_name: display_name.to_owned(),
         self_signup,
         require_totp: false,
+        registration: RegistrationPolicy::Open,
         data_key,
     };
     keys::generate_current_keys(tenant.scope(db), &tenant.data_key).await?;

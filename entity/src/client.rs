@@ -18,6 +18,10 @@ pub struct Model {
     pub id_token_alg: String,
     pub access_token_alg: String,
     pub created_at: i64,
+    pub registered_dynamically: bool,
+    pub registration_token_hash: Option<String>,
+    pub first_used_at: Option<i64>,
+    pub registration_metadata: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,7 @@ pub mod authorization_request;
 pub mod client;
 pub mod consent;
 pub mod email_code;
+pub mod initial_access_token;
 pub mod passkey;
 pub mod recovery_code;
 pub mod refresh_family;

@@ -11,6 +11,8 @@ pub struct Model {
     pub self_signup: bool,
     /// Every user must set up an authenticator app (TOTP).
     pub require_totp: bool,
+    /// Dynamic client registration: `open`, `token` (an initial access token) or `closed`.
+    pub registration_policy: String,
     pub wrapped_data_key: Vec<u8>,
     pub created_at: i64,
 }

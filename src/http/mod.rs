@@ -6,6 +6,7 @@ mod errors;
 mod oauth;
 mod pages;
 mod passkeys;
+mod registration;
 mod request;
 mod wellknown;
 
@@ -54,6 +55,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/authorize", web::post().to(oauth::authorize))
                 .route("/authorize/resume", web::get().to(oauth::resume))
                 .route("/token", web::post().to(oauth::token))
+                .route("/register", web::post().to(registration::register))
+                .route("/register/{client_id}", web::get().to(registration::read))
+                .route("/register/{client_id}", web::put().to(registration::update))
+                .route("/register/{client_id}", web::delete().to(registration::delete))
                 .route("/revoke", web::post().to(oauth::revoke))
                 .route("/introspect", web::post().to(oauth::introspect))
                 .route("/userinfo", web::get().to(oauth::userinfo))

@@ -206,15 +206,13 @@ pub async fn revoke(scope: Scoped<'_>, family_id: &str, reason: &str) -> StoreRe
     Ok(result.rows_affected == 1)
 }
 
-/// Revokes every live family bound to a browser session (sign-out).
-pub async fn revoke_for_session(
+/// Revokes every family the query selects that is still live; returns how many this call revoked.
+async fn revoke_selected(
     scope: Scoped<'_>,
-    session_id: &str,
+    query: sea_orm::Select<refresh_family::Entity>,
     reason: &str,
 ) -> StoreResult<usize> {
-    let families = scope
-        .select::<refresh_family::Entity>()
-        .filter(refresh_family::Column::SessionId.eq(session_id))
+    let families = query
         .filter(refresh_family::Column::RevokedAt.is_null())
         .all(scope.db)
         .await?;
@@ -227,6 +225,18 @@ pub async fn revoke_for_session(
     Ok(revoked)
 }
 
+/// Revokes every live family bound to a browser session (sign-out).
+pub async fn revoke_for_session(
+    scope: Scoped<'_>,
+    session_id: &str,
+    reason: &str,
+) -> StoreResult<usize> {
+    let query = scope
+        .select::<refresh_family::Entity>()
+        .filter(refresh_family::Column::SessionId.eq(session_id));
+    revoke_selected(scope, query, reason).await
+}
+
 /// Revokes every live family of the user, or only those held by one client: "sign out everywhere",
 /// "remove this app's access", deprovisioning.
 pub async fn revoke_for_user(
@@ -237,18 +247,19 @@ pub async fn revoke_for_user(
 ) -> StoreResult<usize> {
     let mut query = scope
         .select::<refresh_family::Entity>()
-        .filter(refresh_family::Column::UserId.eq(user_id))
-        .filter(refresh_family::Column::RevokedAt.is_null());
+        .filter(refresh_family::Column::UserId.eq(user_id));
     if let Some(client_id) = client_id {
         query = query.filter(refresh_family::Column::ClientId.eq(client_id));
     }
-    let mut revoked = 0;
-    for family in query.all(scope.db).await? {
-        if revoke(scope, &family.id, reason).await? {
-            revoked += 1;
-        }
-    }
-    Ok(revoked)
+    revoke_selected(scope, query, reason).await
+}
+
+/// Revokes every live family a client holds, for every user (the client was deleted).
+pub async fn revoke_for_client(scope: Scoped<'_>, client_id: &str, reason: &str) -> StoreResult<usize> {
+    let query = scope
+        .select::<refresh_family::Entity>()
+        .filter(refresh_family::Column::ClientId.eq(client_id));
+    revoke_selected(scope, query, reason).await
 }
 
 /// How many live grants each client holds for the user (the account page's "apps with access").

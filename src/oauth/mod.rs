@@ -10,5 +10,6 @@ pub mod introspection;
 pub mod issue;
 pub mod params;
 pub mod pkce;
+pub mod registration;
 pub mod revocation;
 pub mod token;

@@ -7,7 +7,7 @@ use super::{
     issue::TokenResponse,
     params::Params,
 };
-use crate::{app::Ctx, ratelimit};
+use crate::{app::Ctx, client, ratelimit};
 
 pub async fn handle(
     ctx: &Ctx<'_>,
@@ -20,7 +20,7 @@ pub async fn handle(
         .map_err(OAuthError::rate_limited)?;
     let grant_type = params.require("grant_type")?;
     let client = client_auth::authenticate(ctx.client(&presented.client_id).await?, &presented)?;
-    match grant_type {
+    let response = match grant_type {
         "authorization_code" => grants::authorization_code::exchange(ctx, &client, params).await,
         "refresh_token" => grants::refresh_token::refresh(ctx, &client, params).await,
         "client_credentials" => grants::client_credentials::grant(ctx, &client, params).await,
@@ -28,5 +28,11 @@ pub async fn handle(
             ErrorCode::UnsupportedGrantType,
             "unsupported grant_type",
         )),
+    }?;
+    // A self-registered client that obtained a token is in use: it no longer expires as abandoned.
+    if client.registered_dynamically && client.first_used_at.is_none() {
+        client::mark_used(ctx.scope(), &client.client_id).await?;
+        ctx.forget_client(&client.client_id);
     }
+    Ok(response)
 }

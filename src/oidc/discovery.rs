@@ -3,9 +3,10 @@
 
 use serde_json::{Value, json};
 
-pub fn metadata(issuer: &str) -> Value {
+/// `registration`: the tenant accepts dynamic client registration (RFC 7591).
+pub fn metadata(issuer: &str, registration: bool) -> Value {
     let endpoint = |path: &str| format!("{issuer}/{path}");
-    json!({
+    let mut metadata = json!({
         "issuer": issuer,
         "authorization_endpoint": endpoint("authorize"),
         "token_endpoint": endpoint("token"),
@@ -33,5 +34,9 @@ pub fn metadata(issuer: &str) -> Value {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
-    })
+    });
+    if registration {
+        metadata["registration_endpoint"] = json!(endpoint("register"));
+    }
+    metadata
 }

@@ -1,0 +1,113 @@
+//! `POST {issuer}/register` (RFC 7591) and `GET/PUT/DELETE {issuer}/register/{client_id}` (RFC 7592).
+
+use actix_web::{
+    HttpRequest, HttpResponse,
+    http::{StatusCode, header},
+    web,
+};
+
+use super::{HttpError, api_context, request};
+use crate::{
+    app::App,
+    oauth::{
+        error::{ErrorCode, OAuthError},
+        registration::{self, ClientMetadata, RegistrationError},
+    },
+    ratelimit,
+};
+
+fn error(error: RegistrationError) -> HttpError {
+    match error {
+        RegistrationError::Store(e) => HttpError::from(e),
+        RegistrationError::InvalidToken | RegistrationError::InvalidInitialToken(_) => {
+            HttpError::Bearer(Some(OAuthError::new(ErrorCode::InvalidToken, error.to_string())))
+        }
+        RegistrationError::Closed => HttpError::Json {
+            status: StatusCode::FORBIDDEN,
+            error: error.code(),
+            description: error.to_string(),
+        },
+        other => HttpError::Json {
+            status: StatusCode::BAD_REQUEST,
+            error: other.code(),
+            description: other.to_string(),
+        },
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    request::authorization_header(req)
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
+/// Client metadata is a JSON object (RFC 7591 §3.1); anything else is `invalid_client_metadata`.
+fn metadata(req: &HttpRequest, body: &[u8]) -> Result<ClientMetadata, HttpError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(error(RegistrationError::InvalidClientMetadata("send the metadata as application/json".into())));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        error(RegistrationError::InvalidClientMetadata(format!("the metadata is not a valid client metadata object: {e}")))
+    })
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}
+
+pub async fn register(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = api_context(&app, &req, &tenant).await?;
+    ratelimit::check(&app.limiters.registration_per_ip, &request::client_ip(&app, &req))
+        .map_err(OAuthError::rate_limited)?;
+    let metadata = metadata(&req, &body)?;
+    let info = registration::register(&ctx, bearer(&req), &metadata).await.map_err(error)?;
+    Ok(json(StatusCode::CREATED, info))
+}
+
+pub async fn read(
+    app: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, HttpError> {
+    let (tenant, client_id) = path.into_inner();
+    let ctx = api_context(&app, &req, &tenant).await?;
+    let info = registration::read(&ctx, &client_id, bearer(&req)).await.map_err(error)?;
+    Ok(json(StatusCode::OK, info))
+}
+
+pub async fn update(
+    app: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let (tenant, client_id) = path.into_inner();
+    let ctx = api_context(&app, &req, &tenant).await?;
+    let metadata = metadata(&req, &body)?;
+    let info = registration::update(&ctx, &client_id, bearer(&req), &metadata).await.map_err(error)?;
+    Ok(json(StatusCode::OK, info))
+}
+
+pub async fn delete(
+    app: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, HttpError> {
+    let (tenant, client_id) = path.into_inner();
+    let ctx = api_context(&app, &req, &tenant).await?;
+    registration::delete(&ctx, &client_id, bearer(&req)).await.map_err(error)?;
+    Ok(HttpResponse::NoContent().insert_header((header::CACHE_CONTROL, "no-store")).finish())
+}

@@ -1,0 +1,409 @@
+//! Dynamic client registration (RFC 7591) and its management protocol (RFC 7592), for MCP clients and
+//! other software that arrives with nothing but our metadata.
+//!
+//! A registration gets a `client_id`, a secret if it asked for a confidential method (shown once), and
+//! a registration access token (stored as SHA-256) to read, update or delete itself. A registration
+//! that never obtains a token is deleted after `lifetimes.unused_registration`.
+
+use entity::initial_access_token;
+use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::{
+    app::Ctx,
+    audit::Event,
+    client::{self, Client, ClientError, GrantType, NewClient, NewRegistration},
+    crypto::{self, sha256_hex},
+    keys::SigningAlg,
+    oauth::families,
+    store::{Scoped, StoreError, StoreResult, now},
+    tenant::RegistrationPolicy,
+};
+
+pub const REGISTRATION_TOKEN_PREFIX: &str = "lk_rat_";
+pub const INITIAL_ACCESS_TOKEN_PREFIX: &str = "lk_iat_";
+const MAX_NAME_CHARS: usize = 100;
+const MAX_REDIRECT_URIS: usize = 10;
+/// Scopes a registration gets when it names none.
+const DEFAULT_SCOPES: [&str; 3] = ["openid", "email", "offline_access"];
+
+/// RFC 7591 §3.2.2 errors, and the bearer-token failures of RFC 7592 / RFC 6750.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("{0}")]
+    InvalidRedirectUri(String),
+    #[error("{0}")]
+    InvalidClientMetadata(String),
+    #[error("this tenant does not accept client registrations")]
+    Closed,
+    /// RFC 7591 §3: registration needs an initial access token, and none valid was presented.
+    #[error("{0}")]
+    InvalidInitialToken(&'static str),
+    /// RFC 7592 §2: a missing or wrong registration access token, or an unknown client (the same
+    /// answer, so client ids cannot be probed).
+    #[error("the registration access token is not valid for this client")]
+    InvalidToken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl RegistrationError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
+            Self::Closed => "access_denied",
+            Self::InvalidInitialToken(_) | Self::InvalidToken => "invalid_token",
+            Self::Store(_) => "server_error",
+        }
+    }
+}
+
+impl From<ClientError> for RegistrationError {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::InvalidRedirectUri(_) | ClientError::MissingRedirectUri => {
+                Self::InvalidRedirectUri(error.to_string())
+            }
+            ClientError::Store(e) => Self::Store(e),
+            other => Self::InvalidClientMetadata(other.to_string()),
+        }
+    }
+}
+
+/// Client metadata (RFC 7591 §2). Unknown fields are ignored, as §2 requires.
+#[derive(Debug, Default, Deserialize)]
+pub struct ClientMetadata {
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    pub client_name: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub response_types: Option<Vec<String>>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    pub id_token_signed_response_alg: Option<String>,
+    pub client_uri: Option<String>,
+    pub logo_uri: Option<String>,
+    pub contacts: Option<Vec<String>>,
+    pub software_id: Option<String>,
+    pub software_version: Option<String>,
+    /// Only in an RFC 7592 update: must name the client being updated.
+    pub client_id: Option<String>,
+}
+
+/// Redirect URIs a registration may use (RFC 8252 §7, OAuth 2.1 §2.3.1): https; http on a loopback
+/// host; or a private-use scheme in reverse-domain form for native apps. No fragments, no wildcards,
+/// no credentials in the URI.
+pub fn check_redirect_uri(uri: &str) -> Result<(), RegistrationError> {
+    let bad = |why: &str| Err(RegistrationError::InvalidRedirectUri(format!("redirect URI {uri:?}: {why}")));
+    if uri.contains('*') {
+        return bad("wildcards are not allowed");
+    }
+    let Ok(parsed) = Url::parse(uri) else {
+        return bad("not an absolute URI");
+    };
+    if parsed.fragment().is_some() {
+        return bad("must not have a fragment");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return bad("must not carry credentials");
+    }
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => Ok(()),
+        "http" => match parsed.host() {
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Domain("localhost")) => Ok(()),
+            _ => bad("http is allowed only on a loopback address"),
+        },
+        "javascript" | "data" | "file" | "vbscript" | "about" | "blob" | "https" => bad("scheme not allowed"),
+        // RFC 8252 §7.1: a private-use scheme is a reverse domain name the app controls.
+        scheme if scheme.contains('.') => Ok(()),
+        _ => bad("use https, http on a loopback address, or a reverse-domain private-use scheme"),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> RegistrationError {
+    RegistrationError::InvalidClientMetadata(message.into())
+}
+
+fn clean_name(name: Option<&str>, redirect_uris: &[String]) -> Result<String, RegistrationError> {
+    match name.map(str::trim) {
+        Some(name) if !name.is_empty() => {
+            if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+                return Err(invalid("client_name must be at most 100 printable characters"));
+            }
+            Ok(name.to_owned())
+        }
+        // The consent page also shows the redirect host; without a name, that host is the name.
+        _ => Ok(redirect_uris
+            .first()
+            .and_then(|u| Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "Unnamed application".to_owned())),
+    }
+}
+
+/// Checks metadata and turns it into what `client::create` takes, plus the metadata to echo back.
+fn to_new_client(metadata: &ClientMetadata, token_hash: String) -> Result<NewClient, RegistrationError> {
+    if metadata.redirect_uris.len() > MAX_REDIRECT_URIS {
+        return Err(invalid("at most 10 redirect_uris"));
+    }
+    for uri in metadata.redirect_uris.iter().chain(&metadata.post_logout_redirect_uris) {
+        check_redirect_uri(uri)?;
+    }
+    let auth_method = metadata.token_endpoint_auth_method.as_deref().unwrap_or("client_secret_basic");
+    let confidential = match auth_method {
+        "none" => false,
+        "client_secret_basic" | "client_secret_post" => true,
+        other => return Err(invalid(format!("token_endpoint_auth_method {other:?} is not supported"))),
+    };
+    if let Some(types) = &metadata.response_types
+        && types.iter().any(|t| t != "code")
+    {
+        return Err(invalid("only the response type \"code\" is supported"));
+    }
+    let grant_types = match &metadata.grant_types {
+        None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        Some(names) => names
+            .iter()
+            .map(|g| GrantType::parse(g).ok_or_else(|| invalid(format!("grant type {g:?} is not supported"))))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let scopes: Vec<String> = match &metadata.scope {
+        Some(scope) => scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        None => DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let id_token_alg = match metadata.id_token_signed_response_alg.as_deref() {
+        None => SigningAlg::RS256,
+        Some(alg) => alg.parse().map_err(|_| invalid(format!("id_token_signed_response_alg {alg:?} is not supported")))?,
+    };
+    let echoed = json!({
+        "token_endpoint_auth_method": auth_method,
+        "client_uri": metadata.client_uri,
+        "logo_uri": metadata.logo_uri,
+        "contacts": metadata.contacts,
+        "software_id": metadata.software_id,
+        "software_version": metadata.software_version,
+    });
+    Ok(NewClient {
+        name: clean_name(metadata.client_name.as_deref(), &metadata.redirect_uris)?,
+        confidential,
+        redirect_uris: metadata.redirect_uris.clone(),
+        post_logout_redirect_uris: metadata.post_logout_redirect_uris.clone(),
+        grant_types,
+        scopes,
+        // Self-registered software is never first-party: the user always sees the consent page.
+        first_party: false,
+        id_token_alg,
+        access_token_alg: SigningAlg::ES256,
+        registration: Some(NewRegistration { token_hash, metadata: echoed }),
+    })
+}
+
+/// Registration's view of a client (RFC 7591 §3.2.1, RFC 7592 §3).
+pub fn client_information(ctx: &Ctx<'_>, client: &Client) -> Value {
+    let mut info = json!({
+        "client_id": client.client_id,
+        "client_id_issued_at": client.created_at,
+        "client_name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "grant_types": client.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "response_types": ["code"],
+        "scope": client.scopes.join(" "),
+        "id_token_signed_response_alg": client.id_token_alg.as_str(),
+        "registration_client_uri": ctx.endpoint(&format!("register/{}", client.client_id)),
+    });
+    if !client.post_logout_redirect_uris.is_empty() {
+        info["post_logout_redirect_uris"] = json!(client.post_logout_redirect_uris);
+    }
+    if client.is_confidential() {
+        // The secret itself is shown once, at registration: only its hash is kept.
+        info["client_secret_expires_at"] = json!(0);
+    }
+    if let Value::Object(extra) = &client.registration_metadata {
+        for (key, value) in extra {
+            if !value.is_null() {
+                info[key.as_str()] = value.clone();
+            }
+        }
+    }
+    info
+}
+
+/// Whether this registration request may proceed under the tenant's policy.
+async fn admit(ctx: &Ctx<'_>, bearer: Option<&str>) -> Result<(), RegistrationError> {
+    match ctx.tenant.registration {
+        RegistrationPolicy::Open => Ok(()),
+        RegistrationPolicy::Closed => Err(RegistrationError::Closed),
+        RegistrationPolicy::InitialAccessToken => {
+            let token = bearer.ok_or(RegistrationError::InvalidInitialToken("an initial access token is required"))?;
+            let valid = ctx
+                .scope()
+                .select::<initial_access_token::Entity>()
+                .filter(initial_access_token::Column::TokenHash.eq(sha256_hex(token)))
+                .filter(initial_access_token::Column::RevokedAt.is_null())
+                .filter(initial_access_token::Column::ExpiresAt.gt(now()))
+                .one(ctx.scope().db)
+                .await
+                .map_err(StoreError::from)?
+                .is_some();
+            if valid { Ok(()) } else { Err(RegistrationError::InvalidInitialToken("the initial access token is not valid")) }
+        }
+    }
+}
+
+/// The registration response: client information plus, this once, the secret and the registration
+/// access token.
+pub async fn register(ctx: &Ctx<'_>, bearer: Option<&str>, metadata: &ClientMetadata) -> Result<Value, RegistrationError> {
+    admit(ctx, bearer).await?;
+    let swept = client::delete_unused_registrations(ctx.scope(), now() - ctx.lifetimes().unused_registration).await?;
+    if swept > 0 {
+        tracing::info!(tenant = %ctx.tenant.slug, swept, "deleted unused client registrations");
+    }
+    let registration_token = crypto::random_token(REGISTRATION_TOKEN_PREFIX);
+    let new = to_new_client(metadata, sha256_hex(&registration_token))?;
+    let (client, secret) = client::create(ctx.scope(), new).await?;
+    ctx.audit(
+        Event::new(&ctx.tenant.id, "anonymous", "client.register")
+            .target(format!("client:{}", client.client_id))
+            .details(json!({ "name": client.name, "redirect_uris": client.redirect_uris })),
+    )
+    .await;
+    let mut info = client_information(ctx, &client);
+    info["registration_access_token"] = json!(registration_token);
+    if let Some(secret) = secret {
+        info["client_secret"] = json!(secret);
+    }
+    Ok(info)
+}
+
+/// The dynamically registered client that `token` manages, if any.
+async fn managed(ctx: &Ctx<'_>, client_id: &str, token: Option<&str>) -> Result<Client, RegistrationError> {
+    let token = token.ok_or(RegistrationError::InvalidToken)?;
+    let client = client::find(ctx.scope(), client_id).await?.ok_or(RegistrationError::InvalidToken)?;
+    if client.registered_dynamically && client.registration_token_matches(token) {
+        Ok(client)
+    } else {
+        Err(RegistrationError::InvalidToken)
+    }
+}
+
+/// RFC 7592 §2.1.
+pub async fn read(ctx: &Ctx<'_>, client_id: &str, token: Option<&str>) -> Result<Value, RegistrationError> {
+    let client = managed(ctx, client_id, token).await?;
+    Ok(client_information(ctx, &client))
+}
+
+/// RFC 7592 §2.2: the new metadata replaces the old; the client id, secret and registration access
+/// token stay.
+pub async fn update(
+    ctx: &Ctx<'_>,
+    client_id: &str,
+    token: Option<&str>,
+    metadata: &ClientMetadata,
+) -> Result<Value, RegistrationError> {
+    let client = managed(ctx, client_id, token).await?;
+    if metadata.client_id.as_deref() != Some(client_id) {
+        return Err(invalid("the body's client_id must name this client"));
+    }
+    let new = to_new_client(metadata, String::new())?;
+    if new.confidential != client.is_confidential() {
+        return Err(invalid("token_endpoint_auth_method cannot change between none and a secret"));
+    }
+    let updated = client::replace_registration(ctx.scope(), client_id, new).await?;
+    ctx.forget_client(client_id);
+    ctx.audit(Event::new(&ctx.tenant.id, format!("client:{client_id}"), "client.update").target(format!("client:{client_id}")))
+        .await;
+    Ok(client_information(ctx, &updated))
+}
+
+/// RFC 7592 §2.3: the client is gone, and so is every grant it holds.
+pub async fn delete(ctx: &Ctx<'_>, client_id: &str, token: Option<&str>) -> Result<(), RegistrationError> {
+    managed(ctx, client_id, token).await?;
+    client::delete(ctx.scope(), client_id).await?;
+    ctx.forget_client(client_id);
+    let revoked = families::revoke_for_client(ctx.scope(), client_id, "client_deleted").await?;
+    ctx.audit(
+        Event::new(&ctx.tenant.id, format!("client:{client_id}"), "client.delete")
+            .target(format!("client:{client_id}"))
+            .details(json!({ "families_revoked": revoked })),
+    )
+    .await;
+    Ok(())
+}
+
+/// Issues an initial access token for the `token` registration policy; returned once, kept as SHA-256.
+pub async fn issue_initial_access_token(scope: Scoped<'_>, lifetime: i64) -> StoreResult<String> {
+    let token = crypto::random_token(INITIAL_ACCESS_TOKEN_PREFIX);
+    let now = now();
+    let row = initial_access_token::ActiveModel {
+        token_hash: Set(sha256_hex(&token)),
+        tenant_id: Set(String::new()),
+        prefix: Set(crypto::display_prefix(&token)),
+        created_at: Set(now),
+        expires_at: Set(now + lifetime),
+        revoked_at: Set(None),
+    };
+    scope.insert::<initial_access_token::Entity, _>(row).await?;
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_follow_rfc_8252() {
+        for good in [
+            "https://app.example/cb",
+            "http://127.0.0.1:33418/callback",
+            "http://[::1]/cb",
+            "http://localhost:6274/oauth/callback",
+            "com.example.app:/oauth2redirect",
+            "cursor.ide://auth/callback",
+        ] {
+            assert!(check_redirect_uri(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://app.example/cb",
+            "https://*.example/cb",
+            "https://app.example/cb#frag",
+            "https://user:pw@app.example/cb",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "myapp://cb",
+            "/relative",
+            "http://10.0.0.1/cb",
+        ] {
+            assert!(
+                matches!(check_redirect_uri(bad), Err(RegistrationError::InvalidRedirectUri(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn metadata_defaults_and_refusals() {
+        let metadata = ClientMetadata {
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            token_endpoint_auth_method: Some("none".into()),
+            ..Default::default()
+        };
+        let new = to_new_client(&metadata, "h".into()).expect("valid");
+        assert!(!new.confidential && !new.first_party);
+        assert_eq!(new.name, "127.0.0.1", "no name: the redirect host stands in");
+        assert_eq!(new.grant_types, vec![GrantType::AuthorizationCode, GrantType::RefreshToken]);
+        assert_eq!(new.scopes, vec!["openid", "email", "offline_access"]);
+
+        let refused = |m: ClientMetadata| matches!(to_new_client(&m, "h".into()), Err(RegistrationError::InvalidClientMetadata(_)));
+        assert!(refused(ClientMetadata { token_endpoint_auth_method: Some("private_key_jwt".into()), ..Default::default() }));
+        assert!(refused(ClientMetadata { response_types: Some(vec!["token".into()]), ..Default::default() }));
+        assert!(refused(ClientMetadata { grant_types: Some(vec!["password".into()]), ..Default::default() }));
+        assert!(refused(ClientMetadata { client_name: Some("a\u{7}b".into()), ..Default::default() }));
+    }
+}
