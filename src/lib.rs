@@ -25,6 +25,7 @@ pub mod pages;
 pub mod passkey;
 pub mod ratelimit;
 pub mod recovery;
+pub mod resource;
 pub mod session;
 pub mod store;
 pub mod tenant;

@@ -8,6 +8,7 @@ use latchkey::{
     client::{self, GrantType, NewClient},
     config::Config,
     keys::{self, SigningAlg},
+    resource,
     tenant::{self, RegistrationPolicy, Tenant},
 };
 use serde_json::json;
@@ -38,11 +39,43 @@ enum Command {
     Client(ClientCommand),
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Protected resources (RFC 8707): the audiences access tokens may be issued for.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
     /// Initial access tokens for the `token` registration policy (RFC 7591 §3).
     #[command(subcommand)]
     RegistrationToken(RegistrationTokenCommand),
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum ResourceCommand {
+    /// Register a resource: clients name its URI in `resource`, tokens for it carry it as `aud`.
+    Create {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        #[arg(long)]
+        uri: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// A scope tokens for this resource may carry (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Tokens for this resource need a passkey sign-in (acr `phr`).
+        #[arg(long)]
+        step_up: bool,
+    },
+    List {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+    Delete {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        #[arg(long)]
+        uri: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -154,6 +187,8 @@ enum CliError {
     Tenant(#[from] latchkey::tenant::TenantError),
     #[error(transparent)]
     Client(#[from] latchkey::client::ClientError),
+    #[error(transparent)]
+    Resource(#[from] latchkey::resource::ResourceError),
     #[error("{0}")]
     Usage(String),
     #[error("server: {0}")]
@@ -254,6 +289,32 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Client(command) => client_command(App::start(config, true).await?, command).await,
+        Command::Resource(command) => {
+            let app = App::start(config, true).await?;
+            match command {
+                ResourceCommand::Create { tenant, uri, name, scopes, step_up } => {
+                    let tenant = tenant_named(&app, &tenant).await?;
+                    let name = name.unwrap_or_else(|| uri.clone());
+                    let created = resource::create(tenant.scope(&app.db), resource::Resource { uri, name, scopes, step_up }).await?;
+                    println!("registered resource {} in tenant {}", created.uri, tenant.slug);
+                }
+                ResourceCommand::List { tenant } => {
+                    let tenant = tenant_named(&app, &tenant).await?;
+                    for r in resource::list(tenant.scope(&app.db)).await? {
+                        let step_up = if r.step_up { "\tstep-up" } else { "" };
+                        println!("{}\t{}\t{}{step_up}", r.uri, r.name, r.scopes.join(" "));
+                    }
+                }
+                ResourceCommand::Delete { tenant, uri } => {
+                    let tenant = tenant_named(&app, &tenant).await?;
+                    if !resource::delete(tenant.scope(&app.db), &uri).await? {
+                        return Err(CliError::Usage(format!("no resource {uri:?}")));
+                    }
+                    println!("deleted resource {uri}");
+                }
+            }
+            Ok(())
+        }
         Command::RegistrationToken(RegistrationTokenCommand::Create { tenant, days }) => {
             let app = App::start(config, true).await?;
             let tenant = tenant_named(&app, &tenant).await?;

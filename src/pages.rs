@@ -59,6 +59,8 @@ pub struct Consent<'a> {
     pub req: &'a str,
     pub client_name: &'a str,
     pub redirect_host: String,
+    /// RFC 8707: the resource the access would be for.
+    pub resource: Option<&'a str>,
     pub email: &'a str,
     /// (scope, what it lets the application do)
     pub scopes: Vec<(String, &'static str)>,

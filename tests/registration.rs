@@ -51,6 +51,7 @@ async fn a_client_registers_itself_signs_a_user_in_and_manages_its_registration(
     let smtp = SmtpCatcher::start().await;
     let deployment = Deployment::new().await;
     let server = Server::start(&deployment, &smtp, &[]).await;
+    server.cli(&["resource", "create", "--uri", "https://mcp.example.com/mcp", "--scope", "tools:read"]);
     let discovery: Value = api()
         .get(format!("{}/.well-known/oauth-authorization-server", server.issuer("default")))
         .send()
@@ -88,7 +89,7 @@ async fn a_client_registers_itself_signs_a_user_in_and_manages_its_registration(
     let pkce = pkce();
     let redirect = "http://127.0.0.1:50123/callback";
     let url = format!(
-        "{}?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20offline_access&code_challenge={}&code_challenge_method=S256",
+        "{}?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20offline_access%20tools:read&resource=https%3A%2F%2Fmcp.example.com%2Fmcp&code_challenge={}&code_challenge_method=S256",
         server.url("authorize"),
         urlencode(redirect),
         pkce.challenge
@@ -97,6 +98,7 @@ async fn a_client_registers_itself_signs_a_user_in_and_manages_its_registration(
     let (at, consent) = walk_pages(&server, &smtp, &browser, &url, "mcp-user@example.com", |page| page.contains("name=\"decision\"")).await;
     let consent = consent.expect("the consent page");
     assert!(consent.contains("Claude Desktop") && consent.contains("127.0.0.1"), "name and redirect host shown");
+    assert!(consent.contains("Access is for <strong>https://mcp.example.com/mcp</strong> only") && consent.contains("tools:read"));
     let callback = authorize_through_pages(&server, &smtp, &browser, &at, "mcp-user@example.com").await;
     let code = query_param(&callback, "code").expect("code");
     let (status, tokens) = public_token_request(&server, &[

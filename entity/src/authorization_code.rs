@@ -20,6 +20,8 @@ pub struct Model {
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
     pub family_id: Option<String>,
+    /// RFC 8707: the resource the tokens are for (their `aud`).
+    pub resource: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ pub mod initial_access_token;
 pub mod passkey;
 pub mod recovery_code;
 pub mod refresh_family;
+pub mod resource;
 pub mod refresh_token;
 pub mod session;
 pub mod signing_key;

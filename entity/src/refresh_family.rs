@@ -18,6 +18,8 @@ pub struct Model {
     pub absolute_expires_at: i64,
     pub revoked_at: Option<i64>,
     pub revoked_reason: Option<String>,
+    /// RFC 8707: the resource the family's access tokens are for.
+    pub resource: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,7 @@ mod m20261122_000002_passkeys;
 mod m20261123_000003_totp;
 mod m20261123_000004_tenant_totp_policy;
 mod m20261123_000005_dynamic_registration;
+mod m20261123_000006_resources;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_totp::Migration),
             Box::new(m20261123_000004_tenant_totp_policy::Migration),
             Box::new(m20261123_000005_dynamic_registration::Migration),
+            Box::new(m20261123_000006_resources::Migration),
         ]
     }
 }

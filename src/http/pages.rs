@@ -456,6 +456,7 @@ pub async fn consent_form(
         req: &pending.id,
         client_name: &client.name,
         redirect_host,
+        resource: pending.request.resource.as_deref(),
         email: &user.email,
         scopes: pending
             .request

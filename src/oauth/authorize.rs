@@ -18,6 +18,7 @@ use crate::{
     client::{Client, GrantType},
     consent,
     crypto::{self, sha256_hex},
+    resource,
     session::Session,
     store::{StoreError, StoreResult, now, to_json_list},
     totp,
@@ -41,6 +42,9 @@ pub struct AuthorizationRequest {
     /// The `acr` was requested as an essential claim (OIDC Core §5.5.1.1): unmet means an error.
     #[serde(default)]
     pub acr_essential: bool,
+    /// RFC 8707: the registered resource the access token is for.
+    #[serde(default)]
+    pub resource: Option<String>,
 }
 
 /// Levels we can establish, weakest first (docs/acr.md). A session meets a requested level when its
@@ -198,7 +202,22 @@ pub async fn validate(
         Some(scope) => split_scope(scope),
         None => client.scopes.clone(),
     };
-    if let Some(unknown) = scopes.iter().find(|s| !client.scopes.contains(s)) {
+    // RFC 8707 §2: one registered resource; it becomes the access token's audience.
+    let resource = match params.get("resource") {
+        None => None,
+        Some(uri) if !resource::valid_uri(uri) => {
+            return Err(fail(ErrorCode::InvalidTarget, "resource must be an absolute https URI without a fragment"));
+        }
+        Some(uri) => Some(
+            resource::find(ctx.scope(), uri)
+                .await?
+                .ok_or_else(|| fail(ErrorCode::InvalidTarget, "this resource is not registered here"))?,
+        ),
+    };
+    // A scope is allowed when the client registered it, or when the named resource offers it (a
+    // self-registered MCP client learns a resource's scopes only from its metadata).
+    let allowed = |s: &String| client.scopes.contains(s) || resource.as_ref().is_some_and(|r| r.scopes.contains(s));
+    if let Some(unknown) = scopes.iter().find(|s| !allowed(s)) {
         return Err(fail(
             ErrorCode::InvalidScope,
             &format!("scope {unknown:.64} is not allowed for this client"),
@@ -234,7 +253,11 @@ pub async fn validate(
         },
     };
     let nonce = params.get("nonce").map(str::to_owned);
-    let (acr_values, acr_essential) = requested_acr(params).map_err(|message| fail(ErrorCode::InvalidRequest, message))?;
+    let (mut acr_values, acr_essential) = requested_acr(params).map_err(|message| fail(ErrorCode::InvalidRequest, message))?;
+    // A resource that needs a phishing-resistant sign-in asks for it as if the client had.
+    if resource.as_ref().is_some_and(|r| r.step_up) && acr_values.is_empty() {
+        acr_values.push(crate::passkey::PASSKEY_ACR.to_owned());
+    }
 
     Ok((
         client,
@@ -250,6 +273,7 @@ pub async fn validate(
             login_hint: params.get("login_hint").map(str::to_owned),
             acr_values,
             acr_essential,
+            resource: resource.map(|r| r.uri),
         },
     ))
 }
@@ -417,6 +441,7 @@ async fn issue_code(
         expires_at: Set(now + ctx.lifetimes().authorization_code),
         consumed_at: Set(None),
         family_id: Set(None),
+        resource: Set(request.resource.clone()),
     };
     ctx.scope()
         .insert::<authorization_code::Entity, _>(row)

@@ -12,6 +12,8 @@ pub enum ErrorCode {
     UnsupportedGrantType,
     UnsupportedResponseType,
     InvalidScope,
+    /// RFC 8707 §2: the resource is unknown, malformed, or not allowed here.
+    InvalidTarget,
     AccessDenied,
     InvalidToken,
     InsufficientScope,
@@ -35,6 +37,7 @@ impl ErrorCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
             Self::AccessDenied => "access_denied",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",

@@ -26,6 +26,8 @@ pub struct Family {
     pub last_used_at: i64,
     pub absolute_expires_at: i64,
     pub revoked: bool,
+    /// RFC 8707: the resource this grant's access tokens are for.
+    pub resource: Option<String>,
 }
 
 impl Family {
@@ -54,6 +56,7 @@ fn from_row(row: refresh_family::Model) -> StoreResult<Family> {
         last_used_at: row.last_used_at,
         absolute_expires_at: row.absolute_expires_at,
         revoked: row.revoked_at.is_some(),
+        resource: row.resource,
     })
 }
 
@@ -65,6 +68,7 @@ pub struct NewFamily<'a> {
     pub auth_time: i64,
     pub amr: &'a [String],
     pub acr: &'a str,
+    pub resource: Option<&'a str>,
 }
 
 pub async fn create(ctx: &Ctx<'_>, new: NewFamily<'_>) -> StoreResult<String> {
@@ -85,6 +89,7 @@ pub async fn create(ctx: &Ctx<'_>, new: NewFamily<'_>) -> StoreResult<String> {
         absolute_expires_at: Set(now + ctx.lifetimes().refresh_absolute),
         revoked_at: Set(None),
         revoked_reason: Set(None),
+        resource: Set(new.resource.map(str::to_owned)),
     };
     ctx.scope().insert::<refresh_family::Entity, _>(row).await?;
     Ok(id)

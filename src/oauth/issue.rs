@@ -45,6 +45,8 @@ pub struct Issue<'a> {
     /// makes them inactive; a refresh token is minted into it when present.
     pub family_id: Option<&'a str>,
     pub with_refresh_token: bool,
+    /// RFC 8707: the resource the access token is for; without one, this tenant's own endpoints.
+    pub resource: Option<&'a str>,
 }
 
 pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAuthError> {
@@ -59,8 +61,7 @@ pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAu
             .user
             .as_ref()
             .map_or_else(|| issue.client.client_id.clone(), |u| u.user.id.clone()),
-        // Until resources are registered (RFC 8707), tokens are for this tenant's own endpoints.
-        aud: ctx.issuer.clone(),
+        aud: issue.resource.map_or_else(|| ctx.issuer.clone(), str::to_owned),
         client_id: issue.client.client_id.clone(),
         scope: scope.clone(),
         exp: now + lifetime,

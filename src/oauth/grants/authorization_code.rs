@@ -64,6 +64,15 @@ pub async fn exchange(
         ));
     }
 
+    // RFC 8707 §2.2: the token request may name the resource again; it must be the one authorized.
+    if let Some(requested) = params.get("resource")
+        && Some(requested) != row.resource.as_deref()
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "the resource differs from the one authorized",
+        ));
+    }
     let scopes: Vec<String> = row
         .scope
         .split(' ')
@@ -83,6 +92,7 @@ pub async fn exchange(
             auth_time: row.auth_time,
             amr: &amr,
             acr: &row.acr,
+            resource: row.resource.as_deref(),
         },
     )
     .await?;
@@ -122,6 +132,7 @@ pub async fn exchange(
             }),
             family_id: Some(&family_id),
             with_refresh_token: client.allows_grant(GrantType::RefreshToken),
+            resource: row.resource.as_deref(),
         },
     )
     .await?;

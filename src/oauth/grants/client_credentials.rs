@@ -9,6 +9,7 @@ use crate::{
         issue::{Issue, TokenResponse, issue},
         params::{Params, split_scope},
     },
+    resource,
 };
 
 /// Scopes that describe an end user and make no sense without one.
@@ -25,13 +26,18 @@ pub async fn grant(
             "client may not use this grant",
         ));
     }
+    let resource = match params.get("resource") {
+        Some(uri) => Some(resource::requested(ctx.scope(), uri).await?),
+        None => None,
+    };
+    let allowed = |s: &String| {
+        (client.scopes.contains(s) || resource.as_ref().is_some_and(|r| r.scopes.contains(s)))
+            && !USER_SCOPES.contains(&s.as_str())
+    };
     let scopes = match params.get("scope") {
         Some(requested) => {
             let requested = split_scope(requested);
-            if let Some(bad) = requested
-                .iter()
-                .find(|s| !client.scopes.contains(s) || USER_SCOPES.contains(&s.as_str()))
-            {
+            if let Some(bad) = requested.iter().find(|s| !allowed(s)) {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidScope,
                     format!("scope {bad:.64} is not allowed"),
@@ -54,6 +60,7 @@ pub async fn grant(
             user: None,
             family_id: None,
             with_refresh_token: false,
+            resource: resource.as_ref().map(|r| r.uri.as_str()),
         },
     )
     .await?;

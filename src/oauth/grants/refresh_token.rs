@@ -42,7 +42,11 @@ pub async fn refresh(
     if !token.is_live(ctx.lifetimes().refresh_idle, now()) {
         return Err(invalid());
     }
-    if token.rotated || !families::consume_refresh_token(scope, &token.hash).await? {
+    // A bad scope or resource changes nothing (the token is not spent), but a rotated token is reuse
+    // whatever else the request says.
+    let checked = checked_request(family, params);
+    let reused = token.rotated || (checked.is_ok() && !families::consume_refresh_token(scope, &token.hash).await?);
+    if reused {
         if families::revoke(scope, &family.id, "refresh_token_reuse").await? {
             ctx.audit(
                 Event::new(
@@ -58,21 +62,8 @@ pub async fn refresh(
         }
         return Err(invalid());
     }
+    let scopes = checked?;
 
-    // A refresh may narrow the scope of the new access token, never widen it (RFC 6749 §6).
-    let scopes = match params.get("scope") {
-        None => family.scopes.clone(),
-        Some(requested) => {
-            let requested = split_scope(requested);
-            if let Some(extra) = requested.iter().find(|s| !family.scopes.contains(s)) {
-                return Err(OAuthError::new(
-                    ErrorCode::InvalidScope,
-                    format!("scope {extra:.64} was not granted"),
-                ));
-            }
-            requested
-        }
-    };
     let user = user::find(scope, &family.user_id)
         .await?
         .filter(|u| u.disabled_at.is_none())
@@ -93,6 +84,7 @@ pub async fn refresh(
             }),
             family_id: Some(&family.id),
             with_refresh_token: true,
+            resource: family.resource.as_deref(),
         },
     )
     .await?;
@@ -106,4 +98,30 @@ pub async fn refresh(
     )
     .await;
     Ok(response)
+}
+
+/// The scopes of the new access token: the family's, or fewer (RFC 6749 §6: never more); and the
+/// resource, if named, must be the family's (RFC 8707: a refresh cannot move the audience).
+fn checked_request(family: &families::Family, params: &Params) -> Result<Vec<String>, OAuthError> {
+    if let Some(requested) = params.get("resource")
+        && Some(requested) != family.resource.as_deref()
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "a refresh cannot change the resource the grant is for",
+        ));
+    }
+    match params.get("scope") {
+        None => Ok(family.scopes.clone()),
+        Some(requested) => {
+            let requested = split_scope(requested);
+            if let Some(extra) = requested.iter().find(|s| !family.scopes.contains(s)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("scope {extra:.64} was not granted"),
+                ));
+            }
+            Ok(requested)
+        }
+    }
 }
