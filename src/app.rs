@@ -1,7 +1,7 @@
 //! Application state, built once at start-up and passed explicitly (no globals: tests run many servers
 //! in one process), and the per-request tenant context that domain functions receive.
 
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 
@@ -77,7 +77,7 @@ fn load_master_key(config: &Config) -> Result<MasterKey, StartupError> {
             .map_err(|e| StartupError::MasterKey(format!("{}: {e}", path.display()))),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let key = MasterKey::generate();
-            write_new_secret_file(&path, key.to_base64().as_bytes())
+            crate::fsutil::write_new_secret_file(&path, key.to_base64().as_bytes())
                 .map_err(|e| StartupError::MasterKey(format!("{}: {e}", path.display())))?;
             tracing::warn!(
                 path = %path.display(),
@@ -93,16 +93,6 @@ fn load_master_key(config: &Config) -> Result<MasterKey, StartupError> {
     }
 }
 
-fn write_new_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::{io::Write, os::unix::fs::OpenOptionsExt};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
-}
 
 impl App {
     /// Opens storage, migrates, and loads keys. With `ensure_default_tenant`, creates the `default`

@@ -34,3 +34,15 @@ pub fn restrict(path: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Writes a new file readable by this user only; fails if it exists (never overwrites a key).
+pub fn write_new_secret_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::{io::Write, os::unix::fs::OpenOptionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}

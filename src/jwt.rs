@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     crypto::base64url,
-    keys::{Keyring, SigningAlg},
+    keys::{Keyring, SigningAlg, SigningKey},
 };
 
 /// `typ` of an access token (RFC 9068 §2.1).
@@ -83,6 +83,12 @@ fn sign<T: Serialize>(
     let key = keyring
         .signing_key(alg)
         .ok_or(JwtError::NoKey(alg.as_str()))?;
+    sign_with(key, typ, claims)
+}
+
+/// A compact JWS over `claims` with one parsed key.
+pub fn sign_with<T: Serialize>(key: &SigningKey, typ: &str, claims: &T) -> Result<String, JwtError> {
+    let alg = key.alg;
     // RFC 7515 §7.1 compact serialisation: BASE64URL(header) "." BASE64URL(payload) "." BASE64URL(sig).
     let header = JwsHeader {
         alg: alg.as_str(),

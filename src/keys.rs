@@ -138,6 +138,19 @@ pub enum KeyError {
     Sign(String),
 }
 
+/// An ES256 key outside any tenant (the permission API's receipt key): loaded from its PKCS#8 DER, or
+/// generated. Returns the key, its public JWK (`kid` = thumbprint) and the DER to persist.
+pub fn standalone_es256(der: Option<Vec<u8>>) -> Result<(SigningKey, Jwk, Vec<u8>), KeyError> {
+    let der = match der {
+        Some(der) => der,
+        None => generate_private_der(SigningAlg::ES256)?,
+    };
+    let jwk = public_jwk(SigningAlg::ES256, &encoding_key(SigningAlg::ES256, &der))?;
+    let kid = jwk.common.key_id.clone().unwrap_or_default();
+    let key = SigningKey::parse(kid, SigningAlg::ES256, &der)?;
+    Ok((key, jwk, der))
+}
+
 /// A new private key, DER-encoded as jsonwebtoken expects it (PKCS#8 for EC, PKCS#1 for RSA).
 fn generate_private_der(alg: SigningAlg) -> Result<Vec<u8>, KeyError> {
     match alg {

@@ -23,6 +23,7 @@ pub mod oauth;
 pub mod oidc;
 pub mod pages;
 pub mod passkey;
+pub mod permission;
 pub mod ratelimit;
 pub mod recovery;
 pub mod resource;

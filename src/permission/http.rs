@@ -1,0 +1,185 @@
+//! The permission API's HTTP surface: RFC 9728 protected resource metadata, the receipt key, and the
+//! decision endpoint with RFC 6750 / RFC 9470 challenges.
+
+use std::sync::Arc;
+
+use actix_web::{
+    App as ActixApp, HttpRequest, HttpResponse, HttpServer,
+    http::{StatusCode, header},
+    web,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{
+    PermissionApi,
+    rules::{Outcome, STEP_UP_ACR},
+    verifier::{TokenClaims, TokenError},
+};
+
+/// Path of the RFC 9728 metadata: `/.well-known/oauth-protected-resource` plus the resource's path.
+pub fn metadata_path(resource: &str) -> String {
+    let path = url::Url::parse(resource).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
+    format!("/.well-known/oauth-protected-resource{path}")
+}
+
+fn metadata_url(api: &PermissionApi) -> String {
+    let origin = url::Url::parse(&api.config.resource)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    format!("{origin}{}", metadata_path(&api.config.resource))
+}
+
+/// RFC 9728 §3.2.
+async fn resource_metadata(api: web::Data<PermissionApi>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .json(json!({
+            "resource": api.config.resource,
+            "authorization_servers": api.config.issuers,
+            "bearer_methods_supported": ["header"],
+            "scopes_supported": api.config.scopes_supported,
+            "resource_signing_alg_values_supported": ["ES256"],
+            "jwks_uri": format!("{}/.well-known/jwks.json", url::Url::parse(&api.config.resource).map(|u| u.origin().ascii_serialization()).unwrap_or_default()),
+        }))
+}
+
+async fn jwks(api: web::Data<PermissionApi>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .content_type("application/json")
+        .body(api.receipt_jwks.clone())
+}
+
+fn quoted(value: &str) -> String {
+    value.replace(['"', '\\'], "")
+}
+
+/// A `WWW-Authenticate: Bearer` challenge (RFC 6750 §3, RFC 9728 §5.1, RFC 9470 §3).
+fn challenge(api: &PermissionApi, status: StatusCode, params: &[(&str, String)], body: serde_json::Value) -> HttpResponse {
+    let mut value = format!("Bearer resource_metadata=\"{}\"", metadata_url(api));
+    for (name, param) in params {
+        value.push_str(&format!(", {name}=\"{}\"", quoted(param)));
+    }
+    HttpResponse::build(status)
+        .insert_header((header::WWW_AUTHENTICATE, value))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}
+
+/// The verified caller, or the 401 to send.
+async fn caller(api: &PermissionApi, req: &HttpRequest) -> Result<Arc<TokenClaims>, HttpResponse> {
+    let scope = api.config.scopes_supported.join(" ");
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = presented else {
+        // No token at all: no error code (RFC 6750 §3.1), just where to get one.
+        return Err(challenge(api, StatusCode::UNAUTHORIZED, &[("scope", scope)], json!({ "error": "unauthorized" })));
+    };
+    api.verifier.verify(token).await.map_err(|error| {
+        if let TokenError::Unreachable(detail) = &error {
+            tracing::warn!(%detail, "issuer keys unavailable");
+        }
+        let description = error.to_string();
+        challenge(
+            api,
+            StatusCode::UNAUTHORIZED,
+            &[("error", "invalid_token".into()), ("error_description", description.clone()), ("scope", scope)],
+            json!({ "error": "invalid_token", "error_description": description }),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+struct DecisionRequest {
+    tool: String,
+    #[serde(default = "call")]
+    action: String,
+    arguments_digest: Option<String>,
+}
+
+fn call() -> String {
+    "call".to_owned()
+}
+
+/// `POST /v1/decisions`: may the caller run this tool? 200 with `allow` and a signed receipt, or 403
+/// (`insufficient_scope`, or a plain deny), or 401 `insufficient_user_authentication` (RFC 9470) with
+/// the `acr_values` and `max_age` the new token needs. Every decision is audited with its receipt.
+async fn decide(api: web::Data<PermissionApi>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let claims = match caller(&api, &req).await {
+        Ok(claims) => claims,
+        Err(response) => return response,
+    };
+    let Ok(request) = serde_json::from_slice::<DecisionRequest>(&body) else {
+        return HttpResponse::BadRequest().json(json!({
+            "error": "invalid_request",
+            "error_description": "send {\"tool\": …, \"action\": …, \"arguments_digest\": …} as JSON",
+        }));
+    };
+    if request.tool.is_empty() || request.tool.len() > 200 || request.action.len() > 200 {
+        return HttpResponse::BadRequest().json(json!({ "error": "invalid_request", "error_description": "tool and action are 1-200 characters" }));
+    }
+    let decided = match api.decide(&claims, &request.tool, &request.action, request.arguments_digest.as_deref()).await {
+        Ok(decided) => decided,
+        Err(error) => {
+            tracing::error!(%error, "decision not recorded");
+            return HttpResponse::InternalServerError().json(json!({ "error": "server_error" }));
+        }
+    };
+    let body = |extra: serde_json::Value| {
+        let mut body = json!({ "decision": decided.outcome.label(), "receipt": decided.receipt });
+        if let (Some(target), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            target.extend(extra.clone());
+        }
+        body
+    };
+    match decided.outcome {
+        Outcome::Allow { .. } => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body(json!({}))),
+        Outcome::Deny { reason, .. } => HttpResponse::Forbidden().json(body(json!({ "reason": reason }))),
+        Outcome::InsufficientScope { ref scope, .. } => challenge(
+            &api,
+            StatusCode::FORBIDDEN,
+            &[("error", "insufficient_scope".into()), ("scope", scope.clone())],
+            body(json!({ "error": "insufficient_scope", "scope": scope })),
+        ),
+        Outcome::StepUp { max_age, .. } => challenge(
+            &api,
+            StatusCode::UNAUTHORIZED,
+            &[
+                ("error", "insufficient_user_authentication".into()),
+                ("error_description", "a passkey sign-in is required".into()),
+                ("acr_values", STEP_UP_ACR.into()),
+                ("max_age", max_age.to_string()),
+            ],
+            body(json!({ "error": "insufficient_user_authentication", "acr_values": STEP_UP_ACR, "max_age": max_age })),
+        ),
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig, resource: &str) {
+    let metadata = metadata_path(resource);
+    cfg.app_data(web::PayloadConfig::new(16 * 1024))
+        .route("/.well-known/oauth-protected-resource", web::get().to(resource_metadata))
+        .route(&metadata, web::get().to(resource_metadata))
+        .route("/.well-known/jwks.json", web::get().to(jwks))
+        .route("/v1/decisions", web::post().to(decide))
+        .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }));
+}
+
+pub async fn serve(api: PermissionApi) -> std::io::Result<()> {
+    let listen = api.config.listen;
+    let resource = api.config.resource.clone();
+    let data = web::Data::new(api);
+    HttpServer::new(move || {
+        let resource = resource.clone();
+        ActixApp::new().app_data(data.clone()).configure(move |cfg| routes(cfg, &resource))
+    })
+    .bind(listen)?
+    .run()
+    .await
+}

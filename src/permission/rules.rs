@@ -1,0 +1,177 @@
+//! The permission API's rules: for a tool and an action, who may call it (a person, an agent, or
+//! either), with which scopes, and whether it needs a fresh passkey. First matching rule wins; no rule
+//! means deny.
+
+use serde::{Deserialize, Serialize};
+
+use super::verifier::TokenClaims;
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    Allow,
+    Deny,
+    /// Allowed after a passkey assertion at most `max_age` seconds old (acr `phr`).
+    StepUp,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Caller {
+    #[default]
+    Any,
+    Person,
+    Agent,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// A tool name, or `*`.
+    pub tool: String,
+    /// An action name, or `*` (the default).
+    #[serde(default = "any")]
+    pub action: String,
+    /// Scopes the token must carry, all of them.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub caller: Caller,
+    pub effect: Effect,
+    /// For `step_up`: how old the passkey assertion may be, in seconds.
+    #[serde(default = "default_max_age")]
+    pub max_age: i64,
+}
+
+fn any() -> String {
+    "*".to_owned()
+}
+
+fn default_max_age() -> i64 {
+    300
+}
+
+impl Rule {
+    fn matches(&self, tool: &str, action: &str, claims: &TokenClaims) -> bool {
+        (self.tool == "*" || self.tool == tool)
+            && (self.action == "*" || self.action == action)
+            && match self.caller {
+                Caller::Any => true,
+                Caller::Person => !claims.is_agent(),
+                Caller::Agent => claims.is_agent(),
+            }
+    }
+}
+
+/// The outcome for one tool call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Allow { rule: usize },
+    Deny { rule: Option<usize>, reason: &'static str },
+    /// The token lacks a scope the rule requires (RFC 6750 `insufficient_scope`).
+    InsufficientScope { rule: usize, scope: String },
+    /// RFC 9470: a fresh, phishing-resistant sign-in is needed.
+    StepUp { rule: usize, max_age: i64 },
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Allow { .. } => "allow",
+            Outcome::Deny { .. } | Outcome::InsufficientScope { .. } => "deny",
+            Outcome::StepUp { .. } => "step_up",
+        }
+    }
+}
+
+/// The phishing-resistant level only a passkey assertion reaches (docs/acr.md).
+pub const STEP_UP_ACR: &str = "phr";
+
+pub fn decide(rules: &[Rule], claims: &TokenClaims, tool: &str, action: &str, now: i64) -> Outcome {
+    let Some((index, rule)) = rules.iter().enumerate().find(|(_, r)| r.matches(tool, action, claims)) else {
+        return Outcome::Deny { rule: None, reason: "no rule allows this call" };
+    };
+    if let Some(missing) = rule.scopes.iter().find(|s| !claims.has_scope(s)) {
+        return Outcome::InsufficientScope { rule: index, scope: missing.clone() };
+    }
+    match rule.effect {
+        Effect::Deny => Outcome::Deny { rule: Some(index), reason: "a rule denies this call" },
+        Effect::Allow => Outcome::Allow { rule: index },
+        Effect::StepUp => {
+            let fresh = claims.acr.as_deref() == Some(STEP_UP_ACR)
+                && claims.auth_time.is_some_and(|t| now - t <= rule.max_age);
+            if fresh {
+                Outcome::Allow { rule: index }
+            } else if claims.is_agent() {
+                Outcome::Deny { rule: Some(index), reason: "an agent cannot step up" }
+            } else {
+                Outcome::StepUp { rule: index, max_age: rule.max_age }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(scope: &str, agent: bool, acr: Option<&str>, auth_time: Option<i64>) -> TokenClaims {
+        TokenClaims {
+            iss: "https://issuer".into(),
+            sub: if agent { "client".into() } else { "user".into() },
+            client_id: "client".into(),
+            scope: scope.into(),
+            exp: 0,
+            jti: "j".into(),
+            auth_time: if agent { None } else { auth_time },
+            acr: acr.map(str::to_owned),
+        }
+    }
+
+    fn rules() -> Vec<Rule> {
+        toml::from_str::<std::collections::BTreeMap<String, Vec<Rule>>>(
+            r#"
+            [[rules]]
+            tool = "files.delete"
+            scopes = ["files:write"]
+            caller = "person"
+            effect = "step_up"
+            max_age = 300
+            [[rules]]
+            tool = "files.read"
+            scopes = ["files:read"]
+            effect = "allow"
+            [[rules]]
+            tool = "*"
+            action = "admin"
+            effect = "deny"
+            "#,
+        )
+        .expect("rules")
+        .remove("rules")
+        .expect("rules")
+    }
+
+    #[test]
+    fn first_match_wins_and_the_default_is_deny() {
+        let rules = rules();
+        let now = 10_000;
+        let person = claims("files:read files:write", false, Some("urn:latchkey:acr:mfa"), Some(now - 10));
+        assert_eq!(decide(&rules, &person, "files.read", "call", now), Outcome::Allow { rule: 1 });
+        assert_eq!(decide(&rules, &person, "files.delete", "call", now), Outcome::StepUp { rule: 0, max_age: 300 });
+        let fresh = claims("files:write", false, Some("phr"), Some(now - 10));
+        assert_eq!(decide(&rules, &fresh, "files.delete", "call", now), Outcome::Allow { rule: 0 });
+        let stale = claims("files:write", false, Some("phr"), Some(now - 301));
+        assert!(matches!(decide(&rules, &stale, "files.delete", "call", now), Outcome::StepUp { .. }));
+        let no_scope = claims("", false, None, Some(now));
+        assert_eq!(
+            decide(&rules, &no_scope, "files.read", "call", now),
+            Outcome::InsufficientScope { rule: 1, scope: "files:read".into() }
+        );
+        // An agent does not match the person-only rule; nothing else allows it.
+        let agent = claims("files:write", true, None, None);
+        assert!(matches!(decide(&rules, &agent, "files.delete", "call", now), Outcome::Deny { rule: None, .. }));
+        assert!(matches!(decide(&rules, &person, "billing", "admin", now), Outcome::Deny { rule: Some(2), .. }));
+        assert!(matches!(decide(&rules, &person, "unknown", "call", now), Outcome::Deny { rule: None, .. }));
+    }
+}
