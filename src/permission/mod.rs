@@ -36,6 +36,9 @@ pub struct PermissionConfig {
     /// Clock skew allowed on `exp` / `nbf`, seconds.
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
+    /// The shortest time between two fetches of one issuer's JWKS (an unknown `kid` triggers one).
+    #[serde(default = "default_refetch")]
+    pub jwks_refetch_seconds: u64,
     /// Scopes advertised in the metadata and in 401 challenges.
     #[serde(default)]
     pub scopes_supported: Vec<String>,
@@ -44,6 +47,10 @@ pub struct PermissionConfig {
 }
 
 fn default_leeway() -> u64 {
+    30
+}
+
+fn default_refetch() -> u64 {
     30
 }
 
@@ -135,7 +142,12 @@ impl PermissionApi {
                 )",
             )
             .await?;
-        let verifier = Verifier::new(&config.issuers, &config.resource, config.leeway_seconds);
+        let verifier = Verifier::new(
+            &config.issuers,
+            &config.resource,
+            config.leeway_seconds,
+            std::time::Duration::from_secs(config.jwks_refetch_seconds),
+        );
         Ok(Self { config, verifier, receipt_key, receipt_jwks, audit })
     }
 

@@ -1,7 +1,7 @@
 //! Offline verification of Latchkey access tokens (RFC 9068) against the issuers' published keys.
 //!
 //! Only the configured issuers are trusted; each one's JWKS is fetched from its discovery document and
-//! cached, and refetched when a token names an unknown `kid` — at most once per `JWKS_REFETCH_INTERVAL`,
+//! cached, and refetched when a token names an unknown `kid` — at most once per `jwks_refetch_seconds`,
 //! so garbage tokens cannot make us hammer the issuer. The algorithm comes from the key, never from the
 //! token alone: ES256 or RS256 only (no `none`, no HMAC, so a public key can never be used as a shared
 //! secret). A verified token is remembered until it expires, so checking it again costs a lookup.
@@ -13,14 +13,13 @@ use std::{
 };
 
 use jsonwebtoken::{
-    Algorithm, DecodingKey, Validation, decode, decode_header,
+    Algorithm, DecodingKey, Validation, decode,
     jwk::{Jwk, JwkSet},
 };
 use serde::Deserialize;
 
 use crate::{cache::TtlCache, crypto::sha256, jwt::ACCESS_TOKEN_TYP};
 
-const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 /// The longest a verified token is remembered (its own `exp` usually comes first).
 const VERIFIED_CACHE_TTL: Duration = Duration::from_secs(900);
 
@@ -66,6 +65,7 @@ struct IssuerKeys {
 pub struct Verifier {
     resource: String,
     leeway: u64,
+    refetch_interval: Duration,
     http: reqwest::Client,
     issuers: HashMap<String, Mutex<IssuerKeys>>,
     verified: TtlCache<[u8; 32], TokenClaims>,
@@ -77,10 +77,11 @@ struct Discovery {
 }
 
 impl Verifier {
-    pub fn new(issuers: &[String], resource: &str, leeway: u64) -> Self {
+    pub fn new(issuers: &[String], resource: &str, leeway: u64, refetch_interval: Duration) -> Self {
         Self {
             resource: resource.to_owned(),
             leeway,
+            refetch_interval,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
                 .redirect(reqwest::redirect::Policy::none())
@@ -104,20 +105,24 @@ impl Verifier {
             }
             return Err(TokenError::Invalid("expired"));
         }
-        let header = decode_header(token).map_err(|_| TokenError::Invalid("malformed"))?;
+        // Read the header ourselves: jsonwebtoken cannot even name `none`, and we want to say why.
+        let header: Header = decode_part(token, 0).ok_or(TokenError::Invalid("malformed"))?;
         if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)) {
             return Err(TokenError::Invalid("not an access token (typ must be at+jwt)"));
         }
-        if !matches!(header.alg, Algorithm::ES256 | Algorithm::RS256) {
-            return Err(TokenError::Invalid("algorithm not accepted"));
-        }
+        let alg = match header.alg.as_str() {
+            "ES256" => Algorithm::ES256,
+            "RS256" => Algorithm::RS256,
+            _ => return Err(TokenError::Invalid("algorithm not accepted")),
+        };
         let kid = header.kid.ok_or(TokenError::Invalid("no kid"))?;
-        let issuer = unverified_issuer(token).ok_or(TokenError::Invalid("malformed"))?;
+        // `iss` is read unverified only to pick the issuer's keys; the signature check below covers it.
+        let Issuer { iss: issuer } = decode_part(token, 1).ok_or(TokenError::Invalid("malformed"))?;
         let keys = self.issuers.get(&issuer).ok_or(TokenError::Invalid("untrusted issuer"))?;
         let jwk = self.key_for(&issuer, keys, &kid).await?.ok_or(TokenError::Invalid("unknown key"))?;
         // The key decides the algorithm: a token claiming another one for this key is refused.
         let key_alg = jwk_algorithm(&jwk).ok_or(TokenError::Invalid("key algorithm not accepted"))?;
-        if key_alg != header.alg {
+        if key_alg != alg {
             return Err(TokenError::Invalid("algorithm does not match the key"));
         }
         let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| TokenError::Invalid("unusable key"))?;
@@ -140,7 +145,7 @@ impl Verifier {
         let (known, may_fetch, jwks_uri) = {
             let state = keys.lock().unwrap_or_else(|p| p.into_inner());
             let known = state.keys.find(kid).cloned();
-            let may_fetch = state.last_fetch.is_none_or(|at| at.elapsed() >= JWKS_REFETCH_INTERVAL);
+            let may_fetch = state.last_fetch.is_none_or(|at| at.elapsed() >= self.refetch_interval);
             (known, may_fetch, state.jwks_uri.clone())
         };
         if known.is_some() || !may_fetch {
@@ -183,16 +188,24 @@ fn jwk_algorithm(jwk: &Jwk) -> Option<Algorithm> {
     }
 }
 
-/// `iss` read before verification, only to pick the issuer's keys; it is verified afterwards.
-fn unverified_issuer(token: &str) -> Option<String> {
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    typ: Option<String>,
+    kid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Issuer {
+    iss: String,
+}
+
+/// Part `index` of a compact JWS, base64url-decoded and parsed, without any verification.
+fn decode_part<T: serde::de::DeserializeOwned>(token: &str, index: usize) -> Option<T> {
     use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
-    #[derive(Deserialize)]
-    struct Iss {
-        iss: String,
-    }
-    serde_json::from_slice::<Iss>(&bytes).ok().map(|i| i.iss)
+    let part = token.split('.').nth(index)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn reason(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {

@@ -672,3 +672,95 @@ pub fn totp_code(secret_base32: &str, offset: i64) -> String {
 pub fn urlencode(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Permission API
+
+/// A running `latchkey-permissions` process with its configuration and data in `dir`.
+pub struct PermissionApi {
+    pub port: u16,
+    /// The resource URL (`http://127.0.0.1:{port}/mcp`): the `aud` its tokens need.
+    pub resource: String,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl PermissionApi {
+    /// Starts it trusting `issuers`, with `rules` (TOML `[[rules]]` tables) appended to its config.
+    pub async fn start(issuers: &[String], rules: &str) -> Self {
+        let port = free_port();
+        let resource = format!("http://127.0.0.1:{port}/mcp");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let issuers = issuers.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ");
+        let config = format!(
+            "listen = \"127.0.0.1:{port}\"\nresource = \"{resource}\"\nissuers = [{issuers}]\ndata_dir = {:?}\n\
+             jwks_refetch_seconds = 2\nscopes_supported = [\"files:read\", \"files:write\"]\n{rules}",
+            dir.path().join("data").display().to_string()
+        );
+        let config_path = dir.path().join("permissions.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let log = std::fs::File::create(dir.path().join("permissions.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_latchkey-permissions"))
+            .arg(&config_path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn latchkey-permissions");
+        let api = Self { port, resource, dir, child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(api.url("/healthz")).await.map(|r| r.status()).ok() != Some(StatusCode::OK) {
+            assert!(Instant::now() < deadline, "permission API did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        api
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `POST /v1/decisions` with `token` (if any): status, `WWW-Authenticate`, JSON body.
+    pub async fn decide(&self, token: Option<&str>, tool: &str, action: &str) -> (StatusCode, String, serde_json::Value) {
+        let mut request = api().post(self.url("/v1/decisions")).json(&serde_json::json!({ "tool": tool, "action": action }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("decision request");
+        let status = response.status();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, challenge, response.json().await.unwrap_or_default())
+    }
+
+    /// The audit table: (subject, tool, action, decision) of every decision, oldest first.
+    pub async fn audit_rows(&self) -> Vec<(String, String, String, String)> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let url = format!("sqlite://{}?mode=ro", self.dir.path().join("data/permissions.db").display());
+        let db = sea_orm::Database::connect(&url).await.expect("open audit db");
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT subject, tool, action, decision FROM decisions ORDER BY id",
+            ))
+            .await
+            .expect("audit rows");
+        rows.iter()
+            .map(|r| {
+                let col = |c: &str| r.try_get::<String>("", c).expect("column");
+                (col("subject"), col("tool"), col("action"), col("decision"))
+            })
+            .collect()
+    }
+}
+
+impl Drop for PermissionApi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
