@@ -13,9 +13,15 @@ use serde_json::json;
 
 use super::{
     PermissionApi,
+    mcp::{Caller, Governed},
     rules::{Outcome, STEP_UP_ACR},
     verifier::{TokenClaims, TokenError},
 };
+
+/// The MCP endpoint lives at the resource URL's path (`/` when it has none).
+fn mcp_path(resource: &str) -> String {
+    url::Url::parse(resource).map(|u| u.path().to_owned()).unwrap_or_else(|_| "/".to_owned())
+}
 
 /// Path of the RFC 9728 metadata: `/.well-known/oauth-protected-resource` plus the resource's path.
 pub fn metadata_path(resource: &str) -> String {
@@ -138,17 +144,29 @@ async fn decide(api: web::Data<PermissionApi>, req: HttpRequest, body: web::Byte
         }
         body
     };
+    if let Some(challenge) = outcome_challenge(&api, &decided.outcome, body) {
+        return challenge;
+    }
     match decided.outcome {
-        Outcome::Allow { .. } => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body(json!({}))),
         Outcome::Deny { reason, .. } => HttpResponse::Forbidden().json(body(json!({ "reason": reason }))),
-        Outcome::InsufficientScope { ref scope, .. } => challenge(
-            &api,
+        _ => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body(json!({}))),
+    }
+}
+
+/// The challenge for an outcome the client can act on by getting another token: 403
+/// `insufficient_scope` with the scope (RFC 6750 §3.1), or 401 `insufficient_user_authentication` with
+/// the `acr_values` and `max_age` to ask for (RFC 9470 §3). `body` adds the outcome's details to the
+/// JSON body.
+fn outcome_challenge(api: &PermissionApi, outcome: &Outcome, body: impl Fn(serde_json::Value) -> serde_json::Value) -> Option<HttpResponse> {
+    match outcome {
+        Outcome::InsufficientScope { scope, .. } => Some(challenge(
+            api,
             StatusCode::FORBIDDEN,
             &[("error", "insufficient_scope".into()), ("scope", scope.clone())],
             body(json!({ "error": "insufficient_scope", "scope": scope })),
-        ),
-        Outcome::StepUp { max_age, .. } => challenge(
-            &api,
+        )),
+        Outcome::StepUp { max_age, .. } => Some(challenge(
+            api,
             StatusCode::UNAUTHORIZED,
             &[
                 ("error", "insufficient_user_authentication".into()),
@@ -157,8 +175,73 @@ async fn decide(api: web::Data<PermissionApi>, req: HttpRequest, body: web::Byte
                 ("max_age", max_age.to_string()),
             ],
             body(json!({ "error": "insufficient_user_authentication", "acr_values": STEP_UP_ACR, "max_age": max_age })),
-        ),
+        )),
+        Outcome::Allow { .. } | Outcome::Deny { .. } => None,
     }
+}
+
+/// The tool call inside an MCP JSON-RPC message, if it is one: (tool, digest of its arguments).
+fn tool_call(body: &[u8]) -> Option<(String, String)> {
+    #[derive(Deserialize)]
+    struct Message {
+        method: String,
+        params: Option<Params>,
+    }
+    #[derive(Deserialize)]
+    struct Params {
+        name: String,
+        #[serde(default)]
+        arguments: serde_json::Value,
+    }
+    let message: Message = serde_json::from_slice(body).ok()?;
+    if message.method != "tools/call" {
+        return None;
+    }
+    let params = message.params?;
+    let digest = crate::crypto::base64url(&crate::crypto::sha256(params.arguments.to_string().as_bytes()));
+    Some((params.name, format!("sha256:{digest}")))
+}
+
+/// The MCP endpoint at the resource's path: the bearer token is verified for every request, every
+/// `tools/call` is decided (and audited) here, then rmcp answers with the decision in hand.
+async fn mcp(api: web::Data<PermissionApi>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let claims = match caller(&api, &req).await {
+        Ok(claims) => claims,
+        Err(response) => return response,
+    };
+    let mut governed = None;
+    if let Some((tool, digest)) = tool_call(&body) {
+        let decided = match api.decide(&claims, &tool, "call", Some(&digest)).await {
+            Ok(decided) => decided,
+            Err(error) => {
+                tracing::error!(%error, "decision not recorded");
+                return HttpResponse::InternalServerError().json(json!({ "error": "server_error" }));
+            }
+        };
+        if let Some(challenge) = outcome_challenge(&api, &decided.outcome, |extra| extra) {
+            return challenge;
+        }
+        governed = Some(Governed { caller: claims.clone(), outcome: decided.outcome, receipt: decided.receipt });
+    }
+    let mut request = http::Request::builder().method(req.method().as_str()).uri(req.uri().to_string());
+    for (name, value) in req.headers() {
+        request = request.header(name.as_str(), value.as_bytes());
+    }
+    let Ok(mut request) = request.body(http_body_util::Full::new(body)) else {
+        return HttpResponse::BadRequest().json(json!({ "error": "invalid_request" }));
+    };
+    request.extensions_mut().insert(Caller(claims));
+    if let Some(governed) = governed {
+        request.extensions_mut().insert(governed);
+    }
+    let response = api.mcp.handle(request).await;
+    let (parts, body) = response.into_parts();
+    let mut out = HttpResponse::build(StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    for (name, value) in &parts.headers {
+        out.append_header((name.as_str(), value.as_bytes()));
+    }
+    use http_body_util::BodyExt;
+    out.streaming(body.into_data_stream())
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig, resource: &str) {
@@ -168,6 +251,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, resource: &str) {
         .route(&metadata, web::get().to(resource_metadata))
         .route("/.well-known/jwks.json", web::get().to(jwks))
         .route("/v1/decisions", web::post().to(decide))
+        .route(&mcp_path(resource), web::route().to(mcp))
         .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }));
 }
 

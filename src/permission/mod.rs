@@ -5,6 +5,7 @@
 //! own key (published at `/.well-known/jwks.json`).
 
 pub mod http;
+pub mod mcp;
 pub mod rules;
 pub mod verifier;
 
@@ -84,6 +85,7 @@ pub struct PermissionApi {
     receipt_key: SigningKey,
     pub receipt_jwks: String,
     audit: DatabaseConnection,
+    pub mcp: mcp::McpService,
 }
 
 /// A signed statement of one decision (RFC 7515 compact JWS, `typ` = `decision+jwt`).
@@ -148,7 +150,9 @@ impl PermissionApi {
             config.leeway_seconds,
             std::time::Duration::from_secs(config.jwks_refetch_seconds),
         );
-        Ok(Self { config, verifier, receipt_key, receipt_jwks, audit })
+        let resource = url::Url::parse(&config.resource).map_err(|e| PermissionError::Config("resource".into(), e.to_string()))?;
+        let mcp = mcp::service(&resource);
+        Ok(Self { config, verifier, receipt_key, receipt_jwks, audit, mcp })
     }
 
     /// Decides a tool call for a verified token, signs the receipt and writes the audit row.
