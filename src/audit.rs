@@ -5,11 +5,10 @@
 use entity::audit_event;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, NotSet, QueryOrder, QuerySelect};
 
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::oneshot;
-
-use crate::store::{StoreResult, now};
+use crate::{
+    group_commit::{GroupCommit, GroupCommitError},
+    store::{StoreResult, now},
+};
 
 /// Who did it, from where. Built once per request by the HTTP layer.
 #[derive(Debug, Clone, Default)]
@@ -99,92 +98,36 @@ pub async fn record(db: &DatabaseConnection, origin: &Origin, event: Event<'_>) 
     Ok(())
 }
 
-/// The server's audit writer: group commit. A request queues its row and waits until the row is stored,
-/// so a response still implies its audit row exists; rows queued while a write is in flight go into the
-/// database together as one multi-row INSERT. On SQLite every separate insert is its own write
-/// transaction behind the single writer lock, which is what limited the token endpoint.
-///
-/// The flush runs as a task on the runtime of the request that found no flush in progress — an HTTP
-/// worker's own thread — rather than on a dedicated writer task, which measured as one more thread
-/// hand-off per request.
+/// The server's audit writer: rows are stored by group commit (`crate::group_commit`), so a response
+/// still implies its audit row exists while concurrent requests share one INSERT.
 #[derive(Clone)]
 pub struct AuditLog {
-    db: DatabaseConnection,
-    queue: Arc<Mutex<Queue>>,
+    writer: GroupCommit<audit_event::ActiveModel>,
 }
-
-#[derive(Default)]
-struct Queue {
-    pending: Vec<Pending>,
-    flushing: bool,
-}
-
-struct Pending {
-    row: audit_event::ActiveModel,
-    stored: oneshot::Sender<Result<(), String>>,
-}
-
-/// Rows per INSERT; keeps the statement well under SQLite's bound-parameter limit (10 columns each).
-const MAX_BATCH: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("audit writer has stopped")]
-    Stopped,
-    #[error("audit write failed: {0}")]
-    Write(String),
+    #[error("audit {0}")]
+    Write(#[from] GroupCommitError),
 }
 
 impl AuditLog {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self {
-            db,
-            queue: Arc::default(),
-        }
+        let writer = GroupCommit::new(move |rows: Vec<audit_event::ActiveModel>| {
+            let db = db.clone();
+            async move {
+                audit_event::Entity::insert_many(rows)
+                    .exec_without_returning(&db)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+        });
+        Self { writer }
     }
 
     pub async fn record(&self, origin: &Origin, event: Event<'_>) -> Result<(), AuditError> {
-        let (stored, outcome) = oneshot::channel();
-        let start_flush = {
-            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-            queue.pending.push(Pending {
-                row: row(origin, event),
-                stored,
-            });
-            !std::mem::replace(&mut queue.flushing, true)
-        };
-        if start_flush {
-            tokio::spawn(self.clone().flush());
-        }
-        outcome
-            .await
-            .map_err(|_| AuditError::Stopped)?
-            .map_err(AuditError::Write)
-    }
-
-    /// Writes batches until the queue is empty.
-    async fn flush(self) {
-        loop {
-            let batch: Vec<Pending> = {
-                let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                if queue.pending.is_empty() {
-                    queue.flushing = false;
-                    return;
-                }
-                let take = queue.pending.len().min(MAX_BATCH);
-                queue.pending.drain(..take).collect()
-            };
-            let rows: Vec<_> = batch.iter().map(|p| p.row.clone()).collect();
-            let result = audit_event::Entity::insert_many(rows)
-                .exec_without_returning(&self.db)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string());
-            for waiting in batch {
-                // The request may have gone (client disconnected); its row is stored either way.
-                let _ = waiting.stored.send(result.clone());
-            }
-        }
+        Ok(self.writer.store(row(origin, event)).await?)
     }
 }
 

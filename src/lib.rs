@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod email_code;
 pub mod fsutil;
 pub mod geo;
+pub mod group_commit;
 pub mod http;
 pub mod jwt;
 pub mod keys;

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     crypto,
+    group_commit::GroupCommit,
     jwt,
     keys::{self, SigningKey},
     store::now,
@@ -65,6 +66,8 @@ pub enum PermissionError {
     Key(String),
     #[error("audit database: {0}")]
     Db(#[from] sea_orm::DbErr),
+    #[error("audit row: {0}")]
+    Audit(#[from] crate::group_commit::GroupCommitError),
 }
 
 impl PermissionConfig {
@@ -84,7 +87,7 @@ pub struct PermissionApi {
     pub verifier: Verifier,
     receipt_key: SigningKey,
     pub receipt_jwks: String,
-    audit: DatabaseConnection,
+    audit: GroupCommit<DecisionRow>,
     pub mcp: mcp::McpService,
 }
 
@@ -152,6 +155,7 @@ impl PermissionApi {
         );
         let resource = url::Url::parse(&config.resource).map_err(|e| PermissionError::Config("resource".into(), e.to_string()))?;
         let mcp = mcp::service(&resource);
+        let audit = decision_writer(audit);
         Ok(Self { config, verifier, receipt_key, receipt_jwks, audit, mcp })
     }
 
@@ -185,25 +189,70 @@ impl PermissionApi {
             Outcome::Deny { rule, .. } => rule.map(|r| r as i64),
         };
         self.audit
-            .execute_raw(Statement::from_sql_and_values(
-                self.audit.get_database_backend(),
-                "INSERT INTO decisions (at, issuer, subject, client_id, agent, tool, action, arguments_digest, decision, rule, receipt_id)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    now.into(),
-                    claims.iss.clone().into(),
-                    claims.sub.clone().into(),
-                    claims.client_id.clone().into(),
-                    claims.is_agent().into(),
-                    tool.to_owned().into(),
-                    action.to_owned().into(),
-                    arguments_digest.map(str::to_owned).into(),
-                    outcome.label().into(),
-                    rule.into(),
-                    receipt_id.into(),
-                ],
-            ))
+            .store(DecisionRow {
+                at: now,
+                issuer: claims.iss.clone(),
+                subject: claims.sub.clone(),
+                client_id: claims.client_id.clone(),
+                agent: claims.is_agent(),
+                tool: tool.to_owned(),
+                action: action.to_owned(),
+                arguments_digest: arguments_digest.map(str::to_owned),
+                decision: outcome.label(),
+                rule,
+                receipt_id,
+            })
             .await?;
         Ok(Decided { outcome, receipt: signed })
     }
+}
+
+/// One row of the `decisions` audit table.
+struct DecisionRow {
+    at: i64,
+    issuer: String,
+    subject: String,
+    client_id: String,
+    agent: bool,
+    tool: String,
+    action: String,
+    arguments_digest: Option<String>,
+    decision: &'static str,
+    rule: Option<i64>,
+    receipt_id: String,
+}
+
+/// Decisions are stored by group commit: concurrent decisions share one multi-row INSERT.
+fn decision_writer(db: DatabaseConnection) -> GroupCommit<DecisionRow> {
+    GroupCommit::new(move |rows: Vec<DecisionRow>| {
+        let db = db.clone();
+        async move {
+            let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+            let values = rows.into_iter().flat_map(|r| {
+                [
+                    r.at.into(),
+                    r.issuer.into(),
+                    r.subject.into(),
+                    r.client_id.into(),
+                    r.agent.into(),
+                    r.tool.into(),
+                    r.action.into(),
+                    r.arguments_digest.into(),
+                    r.decision.into(),
+                    r.rule.into(),
+                    r.receipt_id.into(),
+                ]
+            });
+            db.execute_raw(Statement::from_sql_and_values(
+                db.get_database_backend(),
+                format!(
+                    "INSERT INTO decisions (at, issuer, subject, client_id, agent, tool, action, arguments_digest, decision, rule, receipt_id) VALUES {placeholders}"
+                ),
+                values.collect::<Vec<sea_orm::Value>>(),
+            ))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        }
+    })
 }

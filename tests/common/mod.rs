@@ -700,7 +700,16 @@ impl PermissionApi {
         let config_path = dir.path().join("permissions.toml");
         std::fs::write(&config_path, config).expect("write config");
         let log = std::fs::File::create(dir.path().join("permissions.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_latchkey-permissions"))
+        // Pinned like the identity server when benchmarking (LATCHKEY_TEST_SERVER_CPU).
+        let mut command = match std::env::var("LATCHKEY_TEST_SERVER_CPU").ok().filter(|c| !c.is_empty()) {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &cpu]).arg(env!("CARGO_BIN_EXE_latchkey-permissions"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_latchkey-permissions")),
+        };
+        let child = command
             .arg(&config_path)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -718,6 +727,10 @@ impl PermissionApi {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `POST /v1/decisions` with `token` (if any): status, `WWW-Authenticate`, JSON body.
@@ -763,4 +776,25 @@ impl Drop for PermissionApi {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Process figures for the load generators (bench_*.rs)
+
+pub fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// User + system CPU time of a process, in clock ticks (1/100 s).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
 }
