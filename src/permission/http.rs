@@ -127,8 +127,12 @@ async fn decide(api: web::Data<PermissionApi>, req: HttpRequest, body: web::Byte
             "error_description": "send {\"tool\": …, \"action\": …, \"arguments_digest\": …} as JSON",
         }));
     };
-    if request.tool.is_empty() || request.tool.len() > 200 || request.action.len() > 200 {
-        return HttpResponse::BadRequest().json(json!({ "error": "invalid_request", "error_description": "tool and action are 1-200 characters" }));
+    let digest_len = request.arguments_digest.as_deref().map_or(0, str::len);
+    if request.tool.is_empty() || request.tool.len() > 200 || request.action.len() > 200 || digest_len > 200 {
+        return HttpResponse::BadRequest().json(json!({
+            "error": "invalid_request",
+            "error_description": "tool and action are 1-200 characters, arguments_digest at most 200",
+        }));
     }
     let decided = match api.decide(&claims, &request.tool, &request.action, request.arguments_digest.as_deref()).await {
         Ok(decided) => decided,

@@ -56,9 +56,18 @@ pub enum TokenError {
     Unreachable(String),
 }
 
+type UsableKey = Result<(Algorithm, DecodingKey), &'static str>;
+
+fn usable(jwk: &Jwk) -> UsableKey {
+    let alg = jwk_algorithm(jwk).ok_or("key algorithm not accepted")?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| "unusable key")?;
+    Ok((alg, key))
+}
+
 struct IssuerKeys {
     jwks_uri: Option<String>,
-    keys: JwkSet,
+    /// Parsed once per fetch: the key's algorithm and verifying key, or why it cannot be used.
+    keys: HashMap<String, UsableKey>,
     last_fetch: Option<Instant>,
 }
 
@@ -89,7 +98,7 @@ impl Verifier {
                 .unwrap_or_default(),
             issuers: issuers
                 .iter()
-                .map(|iss| (iss.clone(), Mutex::new(IssuerKeys { jwks_uri: None, keys: JwkSet { keys: vec![] }, last_fetch: None })))
+                .map(|iss| (iss.clone(), Mutex::new(IssuerKeys { jwks_uri: None, keys: HashMap::new(), last_fetch: None })))
                 .collect(),
             verified: TtlCache::new(VERIFIED_CACHE_TTL),
         }
@@ -119,13 +128,15 @@ impl Verifier {
         // `iss` is read unverified only to pick the issuer's keys; the signature check below covers it.
         let Issuer { iss: issuer } = decode_part(token, 1).ok_or(TokenError::Invalid("malformed"))?;
         let keys = self.issuers.get(&issuer).ok_or(TokenError::Invalid("untrusted issuer"))?;
-        let jwk = self.key_for(&issuer, keys, &kid).await?.ok_or(TokenError::Invalid("unknown key"))?;
+        let (key_alg, decoding) = self
+            .key_for(&issuer, keys, &kid)
+            .await?
+            .ok_or(TokenError::Invalid("unknown key"))?
+            .map_err(TokenError::Invalid)?;
         // The key decides the algorithm: a token claiming another one for this key is refused.
-        let key_alg = jwk_algorithm(&jwk).ok_or(TokenError::Invalid("key algorithm not accepted"))?;
         if key_alg != alg {
             return Err(TokenError::Invalid("algorithm does not match the key"));
         }
-        let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| TokenError::Invalid("unusable key"))?;
         let mut validation = Validation::new(key_alg);
         validation.set_issuer(&[&issuer]);
         validation.set_audience(&[&self.resource]);
@@ -141,10 +152,10 @@ impl Verifier {
     }
 
     /// The issuer's key named `kid`, refetching the JWKS when it is unknown (rate-limited).
-    async fn key_for(&self, issuer: &str, keys: &Mutex<IssuerKeys>, kid: &str) -> Result<Option<Jwk>, TokenError> {
+    async fn key_for(&self, issuer: &str, keys: &Mutex<IssuerKeys>, kid: &str) -> Result<Option<UsableKey>, TokenError> {
         let (known, may_fetch, jwks_uri) = {
             let state = keys.lock().unwrap_or_else(|p| p.into_inner());
-            let known = state.keys.find(kid).cloned();
+            let known = state.keys.get(kid).cloned();
             let may_fetch = state.last_fetch.is_none_or(|at| at.elapsed() >= self.refetch_interval);
             (known, may_fetch, state.jwks_uri.clone())
         };
@@ -163,9 +174,13 @@ impl Verifier {
         let fetched: JwkSet = self.fetch_json(&jwks_uri).await?;
         let mut state = keys.lock().unwrap_or_else(|p| p.into_inner());
         state.jwks_uri = Some(jwks_uri);
-        state.keys = fetched;
+        state.keys = fetched
+            .keys
+            .iter()
+            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, usable(jwk))))
+            .collect();
         state.last_fetch = Some(Instant::now());
-        Ok(state.keys.find(kid).cloned())
+        Ok(state.keys.get(kid).cloned())
     }
 
     async fn fetch_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, TokenError> {
