@@ -65,34 +65,10 @@ const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(300);
 
 /// Loads the master key from configuration or from its file; in the embedded default, generates one.
 fn load_master_key(config: &Config) -> Result<MasterKey, StartupError> {
-    if let Some(text) = &config.master_key {
-        return MasterKey::from_base64(text).map_err(|e| StartupError::MasterKey(e.to_string()));
-    }
-    let path = config
-        .master_key_file
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("master.key"));
-    match std::fs::read_to_string(&path) {
-        Ok(text) => MasterKey::from_base64(&text)
-            .map_err(|e| StartupError::MasterKey(format!("{}: {e}", path.display()))),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let key = MasterKey::generate();
-            crate::fsutil::write_new_secret_file(&path, key.to_base64().as_bytes())
-                .map_err(|e| StartupError::MasterKey(format!("{}: {e}", path.display())))?;
-            tracing::warn!(
-                path = %path.display(),
-                "GENERATED A NEW MASTER KEY. Fine for development; in production supply your own \
-                 (LATCHKEY_MASTER_KEY or master_key_file) and keep it outside the data directory."
-            );
-            Ok(key)
-        }
-        Err(error) => Err(StartupError::MasterKey(format!(
-            "{}: {error}",
-            path.display()
-        ))),
-    }
+    let path = config.master_key_file.clone().unwrap_or_else(|| config.data_dir.join("master.key"));
+    MasterKey::load_or_generate(config.master_key.as_deref(), &path, "LATCHKEY_MASTER_KEY or master_key_file")
+        .map_err(StartupError::MasterKey)
 }
-
 
 impl App {
     /// Opens storage, migrates, and loads keys. With `ensure_default_tenant`, creates the `default`

@@ -116,6 +116,32 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// The master key given inline (base64), else read from `path`; when that file does not exist (the
+    /// embedded default), a new key is generated into it (0600) with a loud warning naming
+    /// `how_to_supply`.
+    pub fn load_or_generate(inline: Option<&str>, path: &std::path::Path, how_to_supply: &str) -> Result<Self, String> {
+        if let Some(text) = inline {
+            return Self::from_base64(text).map_err(|e| e.to_string());
+        }
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_base64(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self::generate();
+                crate::fsutil::write_new_secret_file(path, key.to_base64().as_bytes())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                tracing::warn!(
+                    path = %path.display(),
+                    "GENERATED A NEW MASTER KEY. Fine for development; in production supply your own \
+                     ({how_to_supply}) and keep it outside the data directory."
+                );
+                Ok(key)
+            }
+            Err(error) => Err(format!("{}: {error}", path.display())),
+        }
+    }
+}
+
 /// A tenant's data key. `purpose` names what is sealed and whose it is (e.g. `signing-key/{kid}`).
 #[derive(Clone)]
 pub struct DataKey(Secret32);

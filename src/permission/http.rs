@@ -18,24 +18,6 @@ use super::{
     verifier::{TokenClaims, TokenError},
 };
 
-/// The MCP endpoint lives at the resource URL's path (`/` when it has none).
-fn mcp_path(resource: &str) -> String {
-    url::Url::parse(resource).map(|u| u.path().to_owned()).unwrap_or_else(|_| "/".to_owned())
-}
-
-/// Path of the RFC 9728 metadata: `/.well-known/oauth-protected-resource` plus the resource's path.
-pub fn metadata_path(resource: &str) -> String {
-    let path = url::Url::parse(resource).map(|u| u.path().trim_end_matches('/').to_owned()).unwrap_or_default();
-    format!("/.well-known/oauth-protected-resource{path}")
-}
-
-fn metadata_url(api: &PermissionApi) -> String {
-    let origin = url::Url::parse(&api.config.resource)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
-    format!("{origin}{}", metadata_path(&api.config.resource))
-}
-
 /// RFC 9728 §3.2.
 async fn resource_metadata(api: web::Data<PermissionApi>) -> HttpResponse {
     HttpResponse::Ok()
@@ -47,7 +29,7 @@ async fn resource_metadata(api: web::Data<PermissionApi>) -> HttpResponse {
             "bearer_methods_supported": ["header"],
             "scopes_supported": api.config.scopes_supported,
             "resource_signing_alg_values_supported": ["ES256"],
-            "jwks_uri": format!("{}/.well-known/jwks.json", url::Url::parse(&api.config.resource).map(|u| u.origin().ascii_serialization()).unwrap_or_default()),
+            "jwks_uri": api.endpoints.jwks_uri,
         }))
 }
 
@@ -64,7 +46,7 @@ fn quoted(value: &str) -> String {
 
 /// A `WWW-Authenticate: Bearer` challenge (RFC 6750 §3, RFC 9728 §5.1, RFC 9470 §3).
 fn challenge(api: &PermissionApi, status: StatusCode, params: &[(&str, String)], body: serde_json::Value) -> HttpResponse {
-    let mut value = format!("Bearer resource_metadata=\"{}\"", metadata_url(api));
+    let mut value = format!("Bearer resource_metadata=\"{}\"", api.endpoints.metadata_url);
     for (name, param) in params {
         value.push_str(&format!(", {name}=\"{}\"", quoted(param)));
     }
@@ -76,7 +58,7 @@ fn challenge(api: &PermissionApi, status: StatusCode, params: &[(&str, String)],
 
 /// The verified caller, or the 401 to send.
 async fn caller(api: &PermissionApi, req: &HttpRequest) -> Result<Arc<TokenClaims>, HttpResponse> {
-    let scope = api.config.scopes_supported.join(" ");
+    let scope = || api.config.scopes_supported.join(" ");
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -85,7 +67,7 @@ async fn caller(api: &PermissionApi, req: &HttpRequest) -> Result<Arc<TokenClaim
         .map(str::trim);
     let Some(token) = presented else {
         // No token at all: no error code (RFC 6750 §3.1), just where to get one.
-        return Err(challenge(api, StatusCode::UNAUTHORIZED, &[("scope", scope)], json!({ "error": "unauthorized" })));
+        return Err(challenge(api, StatusCode::UNAUTHORIZED, &[("scope", scope())], json!({ "error": "unauthorized" })));
     };
     api.verifier.verify(token).await.map_err(|error| {
         if let TokenError::Unreachable(detail) = &error {
@@ -95,7 +77,7 @@ async fn caller(api: &PermissionApi, req: &HttpRequest) -> Result<Arc<TokenClaim
         challenge(
             api,
             StatusCode::UNAUTHORIZED,
-            &[("error", "invalid_token".into()), ("error_description", description.clone()), ("scope", scope)],
+            &[("error", "invalid_token".into()), ("error_description", description.clone()), ("scope", scope())],
             json!({ "error": "invalid_token", "error_description": description }),
         )
     })
@@ -248,24 +230,22 @@ async fn mcp(api: web::Data<PermissionApi>, req: HttpRequest, body: web::Bytes) 
     out.streaming(body.into_data_stream())
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig, resource: &str) {
-    let metadata = metadata_path(resource);
+pub fn routes(cfg: &mut web::ServiceConfig, endpoints: &super::Endpoints) {
     cfg.app_data(web::PayloadConfig::new(16 * 1024))
         .route("/.well-known/oauth-protected-resource", web::get().to(resource_metadata))
-        .route(&metadata, web::get().to(resource_metadata))
+        .route(&endpoints.metadata_path, web::get().to(resource_metadata))
         .route("/.well-known/jwks.json", web::get().to(jwks))
         .route("/v1/decisions", web::post().to(decide))
-        .route(&mcp_path(resource), web::route().to(mcp))
+        .route(&endpoints.mcp_path, web::route().to(mcp))
         .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }));
 }
 
 pub async fn serve(api: PermissionApi) -> std::io::Result<()> {
     let listen = api.config.listen;
-    let resource = api.config.resource.clone();
     let data = web::Data::new(api);
     HttpServer::new(move || {
-        let resource = resource.clone();
-        ActixApp::new().app_data(data.clone()).configure(move |cfg| routes(cfg, &resource))
+        let data = data.clone();
+        ActixApp::new().app_data(data.clone()).configure(move |cfg| routes(cfg, &data.endpoints))
     })
     .bind(listen)?
     .run()

@@ -33,8 +33,15 @@ pub struct PermissionConfig {
     pub resource: String,
     /// Latchkey issuers (`{public_url}/t/{tenant}`) whose tokens are accepted.
     pub issuers: Vec<String>,
-    /// Audit database and receipt key live here.
+    /// Audit database and the sealed receipt key live here.
     pub data_dir: PathBuf,
+    /// Master key (32 bytes, base64) sealing the receipt key; `LATCHKEY_PERMISSIONS_MASTER_KEY`
+    /// overrides it. Without either, `master_key_file` (default `{data_dir}/master.key`) is read, or
+    /// generated on first start (development only).
+    #[serde(default)]
+    pub master_key: Option<String>,
+    #[serde(default)]
+    pub master_key_file: Option<PathBuf>,
     /// Clock skew allowed on `exp` / `nbf`, seconds.
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
@@ -62,6 +69,8 @@ pub enum PermissionError {
     Config(PathBuf, String),
     #[error("data directory: {0}")]
     Io(#[from] std::io::Error),
+    #[error("resource URL: {0}")]
+    Resource(String),
     #[error("receipt key: {0}")]
     Key(String),
     #[error("audit database: {0}")]
@@ -73,7 +82,10 @@ pub enum PermissionError {
 impl PermissionConfig {
     pub fn load(path: &std::path::Path) -> Result<Self, PermissionError> {
         let text = std::fs::read_to_string(path).map_err(|e| PermissionError::Config(path.into(), e.to_string()))?;
-        let config: Self = toml::from_str(&text).map_err(|e| PermissionError::Config(path.into(), e.to_string()))?;
+        let mut config: Self = toml::from_str(&text).map_err(|e| PermissionError::Config(path.into(), e.to_string()))?;
+        if let Ok(key) = std::env::var("LATCHKEY_PERMISSIONS_MASTER_KEY") {
+            config.master_key = Some(key);
+        }
         if url::Url::parse(&config.resource).is_err() || config.issuers.is_empty() {
             return Err(PermissionError::Config(path.into(), "resource must be a URL and issuers must not be empty".into()));
         }
@@ -81,9 +93,34 @@ impl PermissionConfig {
     }
 }
 
+/// Where things are served, derived once from the resource URL.
+pub struct Endpoints {
+    /// The MCP endpoint: the resource URL's path.
+    pub mcp_path: String,
+    /// RFC 9728 §3.1: `/.well-known/oauth-protected-resource` + the resource's path.
+    pub metadata_path: String,
+    /// The same, absolute: `resource_metadata` in every challenge.
+    pub metadata_url: String,
+    pub jwks_uri: String,
+}
+
+impl Endpoints {
+    fn of(resource: &url::Url) -> Self {
+        let origin = resource.origin().ascii_serialization();
+        let metadata_path = format!("/.well-known/oauth-protected-resource{}", resource.path().trim_end_matches('/'));
+        Self {
+            mcp_path: resource.path().to_owned(),
+            metadata_url: format!("{origin}{metadata_path}"),
+            metadata_path,
+            jwks_uri: format!("{origin}/.well-known/jwks.json"),
+        }
+    }
+}
+
 /// What the handlers share.
 pub struct PermissionApi {
     pub config: PermissionConfig,
+    pub endpoints: Endpoints,
     pub verifier: Verifier,
     receipt_key: SigningKey,
     pub receipt_jwks: String,
@@ -117,13 +154,7 @@ pub struct Decided {
 impl PermissionApi {
     pub async fn start(config: PermissionConfig) -> Result<Self, PermissionError> {
         crate::fsutil::create_private_dir(&config.data_dir)?;
-        let key_path = config.data_dir.join("receipt-key.der");
-        let existing = std::fs::read(&key_path).ok();
-        let generated = existing.is_none();
-        let (receipt_key, jwk, der) = keys::standalone_es256(existing).map_err(|e| PermissionError::Key(e.to_string()))?;
-        if generated {
-            crate::fsutil::write_new_secret_file(&key_path, &der)?;
-        }
+        let (receipt_key, jwk) = load_receipt_key(&config)?;
         let receipt_jwks = serde_json::json!({ "keys": [jwk] }).to_string();
         let db_path = config.data_dir.join("permissions.db");
         let audit = crate::store::connect(&format!("sqlite://{}?mode=rwc", db_path.display()), 4)
@@ -153,10 +184,11 @@ impl PermissionApi {
             config.leeway_seconds,
             std::time::Duration::from_secs(config.jwks_refetch_seconds),
         );
-        let resource = url::Url::parse(&config.resource).map_err(|e| PermissionError::Config("resource".into(), e.to_string()))?;
+        let resource = url::Url::parse(&config.resource).map_err(|e| PermissionError::Resource(e.to_string()))?;
         let mcp = mcp::service(&resource);
+        let endpoints = Endpoints::of(&resource);
         let audit = decision_writer(audit);
-        Ok(Self { config, verifier, receipt_key, receipt_jwks, audit, mcp })
+        Ok(Self { config, endpoints, verifier, receipt_key, receipt_jwks, audit, mcp })
     }
 
     /// Decides a tool call for a verified token, signs the receipt and writes the audit row.
@@ -255,4 +287,54 @@ fn decision_writer(db: DatabaseConnection) -> GroupCommit<DecisionRow> {
             .map_err(|e| e.to_string())
         }
     })
+}
+
+/// The receipt key on disk: its PKCS#8 DER sealed under a data key, the data key wrapped by the master
+/// key (the envelope the identity server uses for its signing keys).
+#[derive(Serialize, Deserialize)]
+struct SealedReceiptKey {
+    wrapped_data_key: String,
+    sealed_key: String,
+}
+
+const RECEIPT_KEY_OWNER: &str = "permission-api";
+const RECEIPT_KEY_PURPOSE: &str = "receipt-key";
+
+/// Opens the receipt signing key, or generates and seals one on first start.
+fn load_receipt_key(config: &PermissionConfig) -> Result<(SigningKey, jsonwebtoken::jwk::Jwk), PermissionError> {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use crypto::{DataKey, MasterKey};
+    let master_path = config.master_key_file.clone().unwrap_or_else(|| config.data_dir.join("master.key"));
+    let master = MasterKey::load_or_generate(
+        config.master_key.as_deref(),
+        &master_path,
+        "LATCHKEY_PERMISSIONS_MASTER_KEY, master_key or master_key_file",
+    )
+    .map_err(PermissionError::Key)?;
+    let path = config.data_dir.join("receipt-key.sealed");
+    let key_error = |e: &dyn std::fmt::Display| PermissionError::Key(format!("{}: {e}", path.display()));
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let stored: SealedReceiptKey = serde_json::from_slice(&bytes).map_err(|e| key_error(&e))?;
+            let wrapped = STANDARD.decode(stored.wrapped_data_key).map_err(|e| key_error(&e))?;
+            let sealed = STANDARD.decode(stored.sealed_key).map_err(|e| key_error(&e))?;
+            let data_key = master.unwrap(RECEIPT_KEY_OWNER, &wrapped).map_err(|e| key_error(&e))?;
+            let der = zeroize::Zeroizing::new(data_key.open(RECEIPT_KEY_PURPOSE, &sealed).map_err(|e| key_error(&e))?);
+            let (key, jwk, _) = keys::standalone_es256(Some(der.to_vec())).map_err(|e| key_error(&e))?;
+            Ok((key, jwk))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let (key, jwk, der) = keys::standalone_es256(None).map_err(|e| key_error(&e))?;
+            let der = zeroize::Zeroizing::new(der);
+            let data_key = DataKey::generate();
+            let stored = SealedReceiptKey {
+                wrapped_data_key: STANDARD.encode(master.wrap(RECEIPT_KEY_OWNER, &data_key)),
+                sealed_key: STANDARD.encode(data_key.seal(RECEIPT_KEY_PURPOSE, &der)),
+            };
+            let json = serde_json::to_vec(&stored).map_err(|e| key_error(&e))?;
+            crate::fsutil::write_new_secret_file(&path, &json)?;
+            Ok((key, jwk))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
