@@ -7,7 +7,7 @@ use crate::{
     app::Ctx,
     audit::Event,
     consent,
-    oauth::families,
+    oauth::{families, metadata_document},
     passkey::{self, PasskeyError},
     recovery, session,
     session::Session,
@@ -180,6 +180,8 @@ pub struct AppAccess {
     pub scopes: Vec<String>,
     pub granted_at: Option<i64>,
     pub live_grants: usize,
+    /// For a client described by a metadata document: the host that publishes it.
+    pub document_host: Option<String>,
 }
 
 pub async fn apps(ctx: &Ctx<'_>, user_id: &str) -> StoreResult<Vec<AppAccess>> {
@@ -196,10 +198,20 @@ pub async fn apps(ctx: &Ctx<'_>, user_id: &str) -> StoreResult<Vec<AppAccess>> {
         .map(|(id, granted)| (id, Some(granted)))
         .chain(with_grants_only.into_iter().map(|id| (id, None)));
     for (client_id, granted) in entries {
-        // A client deleted by the operator no longer holds anything worth listing.
-        let Some(client) = ctx.client(&client_id).await? else { continue };
+        let document_host = metadata_document::is_document_client_id(&client_id)
+            .then(|| url::Url::parse(&client_id).ok()?.host_str().map(str::to_owned))
+            .flatten();
+        let name = match ctx.client(&client_id).await? {
+            Some(client) => client.name.clone(),
+            // A client described by a metadata document stays listed while its document cannot be
+            // fetched: the user must still be able to take its access away.
+            None if document_host.is_some() => "Unavailable application".to_owned(),
+            // A client deleted by the operator no longer holds anything worth listing.
+            None => continue,
+        };
         apps.push(AppAccess {
-            name: client.name.clone(),
+            name,
+            document_host,
             scopes: granted.as_ref().map(|g| g.scopes.clone()).unwrap_or_default(),
             granted_at: granted.map(|g| g.granted_at),
             live_grants: live.remove(&client_id).unwrap_or(0),

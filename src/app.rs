@@ -15,6 +15,7 @@ use crate::{
     jwt::{self, AccessClaims},
     keys::{self, Keyring},
     mail::{MailError, Mailer},
+    oauth::metadata_document::{self, DocumentError, MetadataDocuments},
     ratelimit::Limiters,
     store::{self, Scoped, StoreError, StoreResult},
     tenant::{self, Tenant, TenantError},
@@ -36,6 +37,17 @@ pub enum StartupError {
     Passkeys(String),
     #[error("GeoIP database: {0}")]
     GeoIp(String),
+    #[error("client metadata documents: {0}")]
+    MetadataDocuments(String),
+}
+
+/// Why a `client_id` names no usable client.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientLookupError {
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 pub struct App {
@@ -52,6 +64,7 @@ pub struct App {
     tenants: TtlCache<String, Tenant>,
     keyrings: TtlCache<String, Keyring>,
     clients: TtlCache<(String, String), Client>,
+    metadata_documents: MetadataDocuments,
     /// Access tokens whose signature this node has checked, by tenant and SHA-256 of the token, so a
     /// resource server introspecting the same token again costs a lookup instead of an ECDSA
     /// verification. Expiry and revocation are still checked on every use.
@@ -91,7 +104,10 @@ impl App {
             .map_err(|e| StartupError::Passkeys(e.to_string()))?;
         let geo = crate::geo::GeoIp::open(config.geoip_city_database.as_deref())
             .map_err(|e| StartupError::GeoIp(e.to_string()))?;
+        let metadata_documents = MetadataDocuments::new(&config.client_metadata_documents)
+            .map_err(StartupError::MetadataDocuments)?;
         let app = Self {
+            metadata_documents,
             webauthn,
             geo,
             hasher: CodeHasher::new(&master),
@@ -184,7 +200,25 @@ impl<'a> Ctx<'a> {
         self.app.clients.invalidate(&(self.tenant.id.clone(), client_id.to_owned()));
     }
 
+    /// The client a request names, or `None` when there is no such client (including a metadata
+    /// document that cannot be used: `find_client` says why).
     pub async fn client(&self, client_id: &str) -> StoreResult<Option<Arc<Client>>> {
+        match self.find_client(client_id).await {
+            Ok(found) => Ok(found),
+            Err(ClientLookupError::Store(error)) => Err(error),
+            Err(ClientLookupError::Document(_)) => Ok(None),
+        }
+    }
+
+    /// A registered client by its id, or, for an https `client_id`, the client its metadata document
+    /// describes (if this tenant accepts those).
+    pub async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, ClientLookupError> {
+        if metadata_document::is_document_client_id(client_id) {
+            if !metadata_document::accepted_by(&self.tenant) {
+                return Err(DocumentError::NotAccepted.into());
+            }
+            return Ok(Some(self.app.metadata_documents.client(client_id).await?));
+        }
         let key = (self.tenant.id.clone(), client_id.to_owned());
         if let Some(client) = self.app.clients.get(&key) {
             return Ok(Some(client));

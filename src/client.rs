@@ -58,9 +58,48 @@ pub struct Client {
     pub first_used_at: Option<i64>,
     /// The registration metadata we keep only to echo it back (RFC 7591 §3.2.1).
     pub registration_metadata: serde_json::Value,
+    /// Described by a client metadata document at the URL that is its `client_id`: not stored here,
+    /// fetched and cached (`oauth::metadata_document`).
+    pub metadata_document: bool,
 }
 
 impl Client {
+    /// A public client whose `client_id` is the URL of the metadata document it was read from.
+    pub fn from_metadata_document(
+        client_id: String,
+        new: NewClient,
+        metadata: serde_json::Value,
+    ) -> Result<Self, ClientError> {
+        validate(&new)?;
+        Ok(Self {
+            client_id,
+            name: new.name,
+            secret_hash: None,
+            secret_prefix: None,
+            redirect_uris: new.redirect_uris,
+            post_logout_redirect_uris: new.post_logout_redirect_uris,
+            grant_types: new.grant_types,
+            scopes: new.scopes,
+            first_party: false,
+            id_token_alg: new.id_token_alg,
+            access_token_alg: new.access_token_alg,
+            created_at: now(),
+            registered_dynamically: false,
+            registration_token_hash: None,
+            first_used_at: None,
+            registration_metadata: metadata,
+            metadata_document: true,
+        })
+    }
+
+    /// For a client described by a metadata document, the host that publishes it (the consent page
+    /// names it).
+    pub fn document_host(&self) -> Option<String> {
+        self.metadata_document
+            .then(|| Url::parse(&self.client_id).ok()?.host_str().map(str::to_owned))
+            .flatten()
+    }
+
     /// Constant-time check of a presented registration access token (RFC 7592 §3).
     pub fn registration_token_matches(&self, presented: &str) -> bool {
         match &self.registration_token_hash {
@@ -147,6 +186,7 @@ fn from_row(row: client::Model) -> StoreResult<Client> {
             Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             None => serde_json::Value::Null,
         },
+        metadata_document: false,
     })
 }
 
@@ -363,6 +403,7 @@ mod tests {
             registration_token_hash: None,
             first_used_at: None,
             registration_metadata: serde_json::Value::Null,
+            metadata_document: false,
         }
     }
 

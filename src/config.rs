@@ -48,6 +48,35 @@ pub struct Config {
     pub mail: MailConfig,
     pub lifetimes: Lifetimes,
     pub rate_limits: RateLimits,
+    pub client_metadata_documents: MetadataDocumentConfig,
+}
+
+/// Fetching client metadata documents (`oauth::metadata_document`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetadataDocumentConfig {
+    /// Seconds a fetched document is used before it is fetched again.
+    pub cache_seconds: u64,
+    /// Connect and overall time limit for one fetch, in milliseconds.
+    pub timeout_ms: u64,
+    /// Largest document read, in bytes.
+    pub max_bytes: usize,
+    /// Test-only: fetch from loopback addresses (never in production: it opens the SSRF defence).
+    pub allow_loopback: bool,
+    /// A PEM bundle trusted in addition to the public web roots (tests, private PKI).
+    pub extra_root_certificates: Option<PathBuf>,
+}
+
+impl Default for MetadataDocumentConfig {
+    fn default() -> Self {
+        Self {
+            cache_seconds: 300,
+            timeout_ms: 5_000,
+            max_bytes: 5 * 1024,
+            allow_loopback: false,
+            extra_root_certificates: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,6 +165,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             lifetimes: Lifetimes::default(),
             rate_limits: RateLimits::default(),
+            client_metadata_documents: MetadataDocumentConfig::default(),
         }
     }
 }
@@ -260,6 +290,12 @@ impl Config {
         env!("LATCHKEY_RATE_CODE_CHECK_PER_IP_PER_MINUTE" => self.rate_limits.code_check_per_ip_per_minute);
         env!("LATCHKEY_RATE_TOKEN_PER_CLIENT_PER_SECOND" => self.rate_limits.token_per_client_per_second);
         env!("LATCHKEY_RATE_REGISTRATION_PER_IP_PER_HOUR" => self.rate_limits.registration_per_ip_per_hour);
+        let documents = &mut self.client_metadata_documents;
+        env!("LATCHKEY_CLIENT_METADATA_CACHE_TTL" => documents.cache_seconds);
+        env!("LATCHKEY_CLIENT_METADATA_TIMEOUT_MS" => documents.timeout_ms);
+        env!("LATCHKEY_CLIENT_METADATA_MAX_BYTES" => documents.max_bytes);
+        env!("LATCHKEY_CLIENT_METADATA_ALLOW_LOOPBACK" => documents.allow_loopback);
+        env!("LATCHKEY_CLIENT_METADATA_EXTRA_ROOTS" => some documents.extra_root_certificates);
         Ok(())
     }
 
@@ -301,6 +337,13 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "lifetimes",
                 reason: format!("lifetimes.step_up is at most {MAX_STEP_UP} seconds"),
+            });
+        }
+        let documents = &self.client_metadata_documents;
+        if documents.timeout_ms == 0 || documents.max_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "client_metadata_documents",
+                reason: "timeout_ms and max_bytes must be positive".into(),
             });
         }
         let r = &self.rate_limits;

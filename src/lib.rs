@@ -28,6 +28,7 @@ pub mod permission;
 pub mod ratelimit;
 pub mod recovery;
 pub mod resource;
+pub mod safe_fetch;
 pub mod session;
 pub mod store;
 pub mod tenant;

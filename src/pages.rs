@@ -59,6 +59,10 @@ pub struct Consent<'a> {
     pub req: &'a str,
     pub client_name: &'a str,
     pub redirect_host: String,
+    /// For a client described by a metadata document: the host that publishes it.
+    pub published_by: Option<String>,
+    /// Registered through RFC 7591 by the software itself, not by an administrator.
+    pub self_registered: bool,
     /// RFC 8707: the resource the access would be for.
     pub resource: Option<&'a str>,
     pub email: &'a str,
@@ -110,6 +114,7 @@ pub struct SessionRow {
 pub struct AppRow {
     pub client_id: String,
     pub name: String,
+    pub host: Option<String>,
     pub scopes: String,
     pub granted: String,
     pub grants: usize,

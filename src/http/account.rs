@@ -118,6 +118,7 @@ async fn render(
                 grants: a.live_grants,
                 client_id: a.client_id,
                 name: a.name,
+                host: a.document_host,
             })
             .collect(),
     };

@@ -456,6 +456,8 @@ pub async fn consent_form(
         req: &pending.id,
         client_name: &client.name,
         redirect_host,
+        published_by: client.document_host(),
+        self_registered: client.registered_dynamically,
         resource: pending.request.resource.as_deref(),
         email: &user.email,
         scopes: pending

@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 
 use super::{HttpError, api_context};
-use crate::{app::App, oidc::discovery, tenant::RegistrationPolicy};
+use crate::{app::App, oauth::metadata_document, oidc::discovery, tenant::RegistrationPolicy};
 
 fn cacheable_json(body: String, max_age: u32) -> HttpResponse {
     HttpResponse::Ok()
@@ -21,7 +21,12 @@ pub async fn openid_configuration(
 ) -> Result<HttpResponse, HttpError> {
     let ctx = api_context(&app, &req, &tenant).await?;
     Ok(cacheable_json(
-        discovery::metadata(&ctx.issuer, ctx.tenant.registration != RegistrationPolicy::Closed).to_string(),
+        discovery::metadata(
+            &ctx.issuer,
+            ctx.tenant.registration != RegistrationPolicy::Closed,
+            metadata_document::accepted_by(&ctx.tenant),
+        )
+        .to_string(),
         300,
     ))
 }

@@ -14,7 +14,7 @@ use super::{
     pkce,
 };
 use crate::{
-    app::Ctx,
+    app::{ClientLookupError, Ctx},
     client::{Client, GrantType},
     consent,
     crypto::{self, sha256_hex},
@@ -107,9 +107,16 @@ pub async fn validate(
             "The request does not say which application is asking (client_id is missing).".into(),
         )
     })?;
-    let client = ctx.client(client_id).await?.ok_or_else(|| {
-        AuthorizeError::Page("The application asking to sign you in is not registered here.".into())
-    })?;
+    let client = match ctx.find_client(client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => {
+            return Err(AuthorizeError::Page(
+                "The application asking to sign you in is not registered here.".into(),
+            ));
+        }
+        Err(ClientLookupError::Document(why)) => return Err(AuthorizeError::Page(format!("{why}."))),
+        Err(ClientLookupError::Store(error)) => return Err(error.into()),
+    };
     let redirect_uri = params
         .get("redirect_uri")
         .ok_or_else(|| AuthorizeError::Page("The request has no redirect_uri.".into()))?;

@@ -8,6 +8,7 @@ pub mod families;
 pub mod grants;
 pub mod introspection;
 pub mod issue;
+pub mod metadata_document;
 pub mod params;
 pub mod pkce;
 pub mod registration;

@@ -150,13 +150,25 @@ fn clean_name(name: Option<&str>, redirect_uris: &[String]) -> Result<String, Re
 
 /// Checks metadata and turns it into what `client::create` takes, plus the metadata to echo back.
 fn to_new_client(metadata: &ClientMetadata, token_hash: String) -> Result<NewClient, RegistrationError> {
+    let (mut new, echoed) = checked_metadata(metadata, "client_secret_basic")?;
+    new.registration = Some(NewRegistration { token_hash, metadata: echoed });
+    Ok(new)
+}
+
+/// The checks every self-described client passes (a registration here, or a client metadata
+/// document): the client it describes (not yet registered) and the extra metadata worth keeping.
+/// `default_auth_method` applies when the metadata names none (RFC 7591 §2 says client_secret_basic).
+pub(crate) fn checked_metadata(
+    metadata: &ClientMetadata,
+    default_auth_method: &str,
+) -> Result<(NewClient, Value), RegistrationError> {
     if metadata.redirect_uris.len() > MAX_REDIRECT_URIS {
         return Err(invalid("at most 10 redirect_uris"));
     }
     for uri in metadata.redirect_uris.iter().chain(&metadata.post_logout_redirect_uris) {
         check_redirect_uri(uri)?;
     }
-    let auth_method = metadata.token_endpoint_auth_method.as_deref().unwrap_or("client_secret_basic");
+    let auth_method = metadata.token_endpoint_auth_method.as_deref().unwrap_or(default_auth_method);
     let confidential = match auth_method {
         "none" => false,
         "client_secret_basic" | "client_secret_post" => true,
@@ -190,7 +202,7 @@ fn to_new_client(metadata: &ClientMetadata, token_hash: String) -> Result<NewCli
         "software_id": metadata.software_id,
         "software_version": metadata.software_version,
     });
-    Ok(NewClient {
+    let new = NewClient {
         name: clean_name(metadata.client_name.as_deref(), &metadata.redirect_uris)?,
         confidential,
         redirect_uris: metadata.redirect_uris.clone(),
@@ -201,8 +213,9 @@ fn to_new_client(metadata: &ClientMetadata, token_hash: String) -> Result<NewCli
         first_party: false,
         id_token_alg,
         access_token_alg: SigningAlg::ES256,
-        registration: Some(NewRegistration { token_hash, metadata: echoed }),
-    })
+        registration: None,
+    };
+    Ok((new, echoed))
 }
 
 /// Registration's view of a client (RFC 7591 §3.2.1, RFC 7592 §3).

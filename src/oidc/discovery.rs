@@ -3,8 +3,9 @@
 
 use serde_json::{Value, json};
 
-/// `registration`: the tenant accepts dynamic client registration (RFC 7591).
-pub fn metadata(issuer: &str, registration: bool) -> Value {
+/// What the tenant's registration policy lets in: `registration`, dynamic client registration
+/// (RFC 7591); `metadata_documents`, clients identified by the URL of their metadata document.
+pub fn metadata(issuer: &str, registration: bool, metadata_documents: bool) -> Value {
     let endpoint = |path: &str| format!("{issuer}/{path}");
     let mut metadata = json!({
         "issuer": issuer,
@@ -37,6 +38,10 @@ pub fn metadata(issuer: &str, registration: bool) -> Value {
     });
     if registration {
         metadata["registration_endpoint"] = json!(endpoint("register"));
+    }
+    if metadata_documents {
+        // draft-ietf-oauth-client-id-metadata-document §5.
+        metadata["client_id_metadata_document_supported"] = json!(true);
     }
     metadata
 }

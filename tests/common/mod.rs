@@ -798,3 +798,150 @@ pub fn cpu_ticks(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+// ---------------------------------------------------------------------------------------------------
+// An https host for client metadata documents: a test certificate authority (its certificate is what
+// the server is told to trust, through LATCHKEY_CLIENT_METADATA_EXTRA_ROOTS) and a tiny HTTP/1.1
+// responder on 127.0.0.1 with a certificate for `localhost`.
+
+#[derive(Clone)]
+pub struct Served {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub delay: Duration,
+}
+
+impl Served {
+    pub fn json(value: &serde_json::Value) -> Self {
+        Self {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: serde_json::to_vec(value).expect("json"),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn redirect(to: &str) -> Self {
+        Self { status: 302, headers: vec![("Location".into(), to.into())], body: vec![], delay: Duration::ZERO }
+    }
+}
+
+pub struct DocumentHost {
+    pub port: u16,
+    /// PEM of the test certificate authority, written where the server can read it.
+    pub ca_file: PathBuf,
+    routes: Arc<Mutex<HashMap<String, Served>>>,
+    fetches: Arc<Mutex<HashMap<String, usize>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl DocumentHost {
+    pub async fn start() -> Self {
+        use tokio_rustls::rustls::{
+            self,
+            pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
+        };
+        let ca_key = rcgen::KeyPair::generate().expect("ca key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Latchkey test CA");
+        let ca = ca_params.self_signed(&ca_key).expect("ca");
+        let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("leaf params")
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .expect("leaf");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca_file = dir.path().join("test-ca.pem");
+        std::fs::write(&ca_file, ca.pem()).expect("write CA");
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(leaf.der().to_vec())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+            )
+            .expect("tls config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let routes: Arc<Mutex<HashMap<String, Served>>> = Arc::default();
+        let fetches: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let (routes_for_task, fetches_for_task) = (routes.clone(), fetches.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { return };
+                let (acceptor, routes, fetches) = (acceptor.clone(), routes_for_task.clone(), fetches_for_task.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+                        match tokio::io::AsyncReadExt::read(&mut tls, &mut byte).await {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head);
+                    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                    *fetches.lock().unwrap().entry(path.clone()).or_default() += 1;
+                    let served = routes.lock().unwrap().get(&path).cloned().unwrap_or(Served {
+                        status: 404,
+                        headers: vec![],
+                        body: b"not found".to_vec(),
+                        delay: Duration::ZERO,
+                    });
+                    tokio::time::sleep(served.delay).await;
+                    let mut response = format!("HTTP/1.1 {} Test\r\nContent-Length: {}\r\nConnection: close\r\n", served.status, served.body.len());
+                    for (name, value) in &served.headers {
+                        response.push_str(&format!("{name}: {value}\r\n"));
+                    }
+                    response.push_str("\r\n");
+                    let _ = tls.write_all(response.as_bytes()).await;
+                    let _ = tls.write_all(&served.body).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        Self { port, ca_file, routes, fetches, _dir: dir }
+    }
+
+    /// `https://localhost:{port}{path}`
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    pub fn serve(&self, path: &str, served: Served) {
+        self.routes.lock().unwrap().insert(path.to_owned(), served);
+    }
+
+    /// Serves a client metadata document naming its own URL as `client_id`; returns that URL.
+    pub fn serve_client(&self, path: &str, name: &str, redirect_uris: &[&str]) -> String {
+        let url = self.url(path);
+        self.serve(path, Served::json(&serde_json::json!({
+            "client_id": url,
+            "client_name": name,
+            "redirect_uris": redirect_uris,
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        })));
+        url
+    }
+
+    pub fn fetches(&self, path: &str) -> usize {
+        self.fetches.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// The server settings that let it fetch from this host (loopback, test CA).
+    pub fn server_env(&self) -> [(&'static str, String); 2] {
+        [
+            ("LATCHKEY_CLIENT_METADATA_ALLOW_LOOPBACK", "true".to_owned()),
+            ("LATCHKEY_CLIENT_METADATA_EXTRA_ROOTS", self.ca_file.display().to_string()),
+        ]
+    }
+}

@@ -1,8 +1,9 @@
 // An MCP client built on the official TypeScript SDK, driven by tests/mcp.rs.
 //
 // It knows only the MCP server's URL (MCP_URL). From the first 401 the SDK discovers the protected
-// resource metadata and the authorization server, registers itself (dynamic client registration),
-// and sends the user to the authorization URL with PKCE and `resource`. The user is the Rust test: it
+// resource metadata and the authorization server, registers itself (dynamic client registration; or,
+// given CLIENT_METADATA_URL, uses that URL of its metadata document as its client_id), and sends the
+// user to the authorization URL with PKCE and `resource`. The user is the Rust test: it
 // reads {"event":"authorize","url":…} on our stdout, walks Latchkey's hosted pages, and answers with
 // the redirect URL on our stdin. Then: list and call tools, outlive the access token (the SDK
 // refreshes), and meet an RFC 9470 step-up challenge by asking for the acr_values/max_age it names —
@@ -36,6 +37,8 @@ class Provider {
     this.pendingCode = undefined;
   }
   get redirectUrl() { return redirectUrl; }
+  // Set: the SDK uses this URL as its client_id when the server supports client metadata documents.
+  get clientMetadataUrl() { return process.env.CLIENT_METADATA_URL || undefined; }
   get clientMetadata() {
     return {
       client_name: 'MCP SDK test client',
