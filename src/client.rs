@@ -61,6 +61,8 @@ pub struct Client {
     /// Described by a client metadata document at the URL that is its `client_id`: not stored here,
     /// fetched and cached (`oauth::metadata_document`).
     pub metadata_document: bool,
+    /// The service account this client is the client-credentials identity of.
+    pub service_account_id: Option<String>,
 }
 
 impl Client {
@@ -89,6 +91,7 @@ impl Client {
             first_used_at: None,
             registration_metadata: metadata,
             metadata_document: true,
+            service_account_id: None,
         })
     }
 
@@ -187,6 +190,7 @@ fn from_row(row: client::Model) -> StoreResult<Client> {
             None => serde_json::Value::Null,
         },
         metadata_document: false,
+        service_account_id: row.service_account_id,
     })
 }
 
@@ -295,6 +299,7 @@ pub async fn create(
         registration_token_hash: Set(new.registration.as_ref().map(|r| r.token_hash.clone())),
         first_used_at: Set(None),
         registration_metadata: Set(new.registration.as_ref().map(|r| r.metadata.to_string())),
+        service_account_id: Set(None),
     };
     scope.insert::<client::Entity, _>(row).await?;
     let client = find(scope, &client_id)
@@ -345,6 +350,17 @@ pub async fn replace_registration(scope: Scoped<'_>, client_id: &str, new: NewCl
     find(scope, client_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("client vanished".into()).into())
+}
+
+/// Marks a client as the client-credentials identity of a service account.
+pub async fn link_service_account(scope: Scoped<'_>, client_id: &str, service_account_id: &str) -> StoreResult<()> {
+    scope
+        .update::<client::Entity>()
+        .col_expr(client::Column::ServiceAccountId, service_account_id.into())
+        .filter(client::Column::ClientId.eq(client_id))
+        .exec(scope.db)
+        .await?;
+    Ok(())
 }
 
 /// Records the first successful use of a dynamically registered client (it then never expires as
@@ -404,6 +420,7 @@ mod tests {
             first_used_at: None,
             registration_metadata: serde_json::Value::Null,
             metadata_document: false,
+            service_account_id: None,
         }
     }
 

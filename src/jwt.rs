@@ -43,6 +43,15 @@ pub struct AccessClaims {
     pub amr: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// `person` (a signed-in user) or `agent` (a service account, or a client acting for itself), so a
+    /// resource server can tell without guessing from other claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+    /// The slug of the organization the subject belongs to, and the roles it holds there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
 }
 
 impl AccessClaims {
@@ -199,6 +208,7 @@ mod tests {
         AccessClaims {
             iss: "https://issuer".into(), sub: "s".into(), aud: "a".into(), client_id: "c".into(),
             scope: "x".into(), exp: 2_000_000_000, iat: 1, jti: "j".into(), auth_time: None, acr: None, amr: None, sid: None,
+            caller: None, org: None, roles: None,
         }
     }
 

@@ -8,7 +8,7 @@ use latchkey::{
     client::{self, GrantType, NewClient},
     config::Config,
     keys::{self, SigningAlg},
-    resource,
+    organization, resource, service_account,
     tenant::{self, RegistrationPolicy, Tenant},
 };
 use serde_json::json;
@@ -47,6 +47,109 @@ enum Command {
     RegistrationToken(RegistrationTokenCommand),
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Organizations (customer companies in a tenant) and their members' roles.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Bot identities of an organization (client credentials or agent tokens).
+    #[command(subcommand)]
+    ServiceAccount(ServiceAccountCommand),
+    /// Long-lived agent tokens of a service account, exchanged for access tokens (RFC 8693).
+    #[command(subcommand)]
+    AgentToken(AgentTokenCommand),
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    Create {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        /// Lowercase letters, digits and dashes; never changes (tokens and rules name it).
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    List {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+    /// Make a person (by email; created if new) a member with these roles, or change their roles.
+    Member {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        org: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Remove the person from the organization instead.
+        #[arg(long)]
+        remove: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceAccountCommand {
+    /// Create a service account; prints its client credentials once.
+    Create {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// A scope its tokens may carry (repeatable, at least one).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        #[arg(long)]
+        org: String,
+    },
+    /// Stop the account: its client and every agent token stop working at once.
+    Disable {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentTokenCommand {
+    /// Issue an agent token (printed once; at most three active per account).
+    Create {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        #[arg(long)]
+        service_account: String,
+        #[arg(long)]
+        name: String,
+        /// Narrow it to these scopes (default: all of the account's).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        #[arg(long)]
+        service_account: String,
+    },
+    Revoke {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        #[arg(long)]
+        service_account: String,
+        token_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -189,6 +292,10 @@ enum CliError {
     Client(#[from] latchkey::client::ClientError),
     #[error(transparent)]
     Resource(#[from] latchkey::resource::ResourceError),
+    #[error(transparent)]
+    Organization(#[from] latchkey::organization::OrganizationError),
+    #[error(transparent)]
+    ServiceAccount(#[from] latchkey::service_account::ServiceAccountError),
     #[error("{0}")]
     Usage(String),
     #[error("server: {0}")]
@@ -350,6 +457,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             );
             Ok(())
         }
+        Command::Org(command) => org_command(&*App::start(config, true).await?, command).await,
+        Command::ServiceAccount(command) => {
+            service_account_command(&*App::start(config, true).await?, command).await
+        }
+        Command::AgentToken(command) => agent_token_command(&*App::start(config, true).await?, command).await,
         Command::Audit(AuditCommand::Tail { limit }) => {
             let app = App::start(config, false).await?;
             for event in latchkey::audit::recent(&app.db, limit).await? {
@@ -481,6 +593,153 @@ async fn client_command(app: Arc<App>, command: ClientCommand) -> Result<(), Cli
             Ok(())
         }
     }
+}
+
+async fn operator_audit(app: &App, tenant: &Tenant, action: &'static str, target: String) -> Result<(), CliError> {
+    let event = latchkey::audit::Event::new(&tenant.id, "operator", action).target(target);
+    latchkey::audit::record(&app.db, &Default::default(), event).await?;
+    Ok(())
+}
+
+async fn organization_named(app: &App, tenant: &Tenant, slug: &str) -> Result<organization::Organization, CliError> {
+    organization::find_by_slug(tenant.scope(&app.db), slug)
+        .await?
+        .ok_or_else(|| CliError::Usage(format!("no organization {slug:?} in tenant {}", tenant.slug)))
+}
+
+async fn service_account_named(app: &App, tenant: &Tenant, id: &str) -> Result<service_account::ServiceAccount, CliError> {
+    service_account::find(tenant.scope(&app.db), id)
+        .await?
+        .ok_or_else(|| CliError::Usage(format!("no service account {id:?} in tenant {}", tenant.slug)))
+}
+
+fn when(timestamp: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(timestamp)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| timestamp.to_string())
+}
+
+async fn org_command(app: &App, command: OrgCommand) -> Result<(), CliError> {
+    match command {
+        OrgCommand::Create { tenant, slug, name } => {
+            let tenant = tenant_named(app, &tenant).await?;
+            let name = name.unwrap_or_else(|| slug.clone());
+            let org = organization::create(tenant.scope(&app.db), &slug, &name).await?;
+            operator_audit(app, &tenant, "organization.create", format!("organization:{}", org.slug)).await?;
+            println!("created organization {} ({})", org.slug, org.id);
+        }
+        OrgCommand::List { tenant } => {
+            let tenant = tenant_named(app, &tenant).await?;
+            for org in organization::list(tenant.scope(&app.db)).await? {
+                println!("{}	{}	{}", org.slug, org.name, org.id);
+            }
+        }
+        OrgCommand::Member { tenant, org, email, roles, remove } => {
+            let tenant = tenant_named(app, &tenant).await?;
+            let org = organization_named(app, &tenant, &org).await?;
+            let scope = tenant.scope(&app.db);
+            if remove {
+                let user = latchkey::user::find_by_email(scope, &email).await?;
+                let removed = match &user {
+                    Some(user) => organization::remove_member(scope, &org, &user.id).await?,
+                    None => false,
+                };
+                if !removed {
+                    return Err(CliError::Usage(format!("{email} is not a member of {}", org.slug)));
+                }
+                operator_audit(app, &tenant, "organization.member_remove", format!("organization:{}", org.slug)).await?;
+                println!("removed {email} from {}", org.slug);
+            } else {
+                let user = latchkey::user::find_or_create(scope, &email).await?;
+                organization::set_member(scope, &org, &user.id, &roles).await?;
+                operator_audit(app, &tenant, "organization.member_set", format!("user:{}", user.id)).await?;
+                println!("{email} is a member of {} with roles [{}]", org.slug, roles.join(" "));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn service_account_command(app: &App, command: ServiceAccountCommand) -> Result<(), CliError> {
+    match command {
+        ServiceAccountCommand::Create { tenant, org, name, scopes, roles, json } => {
+            let tenant = tenant_named(app, &tenant).await?;
+            let org = organization_named(app, &tenant, &org).await?;
+            let (account, secret) =
+                service_account::create(tenant.scope(&app.db), &org, &name, &scopes, &roles).await?;
+            operator_audit(app, &tenant, "service_account.create", format!("service_account:{}", account.id)).await?;
+            if json {
+                println!("{}", json!({ "id": account.id, "client_id": account.client_id, "client_secret": secret }));
+            } else {
+                println!("service account: {}
+client_id:       {}", account.id, account.client_id);
+                println!("client_secret:   {secret}
+(shown once: store it now; only its hash is kept)");
+            }
+        }
+        ServiceAccountCommand::List { tenant, org } => {
+            let tenant = tenant_named(app, &tenant).await?;
+            let org = organization_named(app, &tenant, &org).await?;
+            for a in service_account::list(tenant.scope(&app.db), &org).await? {
+                let state = if a.is_active() { "active" } else { "disabled" };
+                println!("{}	{}	{state}	client:{}	roles:{}	scopes:{}", a.id, a.name, a.client_id, a.roles.join(","), a.scopes.join(","));
+            }
+        }
+        ServiceAccountCommand::Disable { tenant, id } => {
+            let tenant = tenant_named(app, &tenant).await?;
+            let revoked = service_account::disable(tenant.scope(&app.db), &id).await?;
+            operator_audit(app, &tenant, "service_account.disable", format!("service_account:{id}")).await?;
+            println!("disabled {id}; {revoked} agent token(s) revoked with it");
+        }
+    }
+    Ok(())
+}
+
+async fn agent_token_command(app: &App, command: AgentTokenCommand) -> Result<(), CliError> {
+    match command {
+        AgentTokenCommand::Create { tenant, service_account, name, scopes, days, json } => {
+            let tenant = tenant_named(app, &tenant).await?;
+            let account = service_account_named(app, &tenant, &service_account).await?;
+            let scopes = (!scopes.is_empty()).then_some(scopes.as_slice());
+            let (token, secret) = service_account::create_agent_token(
+                tenant.scope(&app.db),
+                &account,
+                &name,
+                scopes,
+                i64::from(days) * 24 * 3600,
+            )
+            .await?;
+            operator_audit(app, &tenant, "agent_token.create", format!("agent_token:{}", token.id)).await?;
+            if json {
+                println!("{}", json!({ "id": token.id, "token": secret, "expires_at": token.expires_at }));
+            } else {
+                println!("agent token: {}
+expires:     {}
+token:       {secret}", token.id, when(token.expires_at));
+                println!("(shown once: store it now; only its hash is kept)");
+            }
+        }
+        AgentTokenCommand::List { tenant, service_account } => {
+            let tenant = tenant_named(app, &tenant).await?;
+            let account = service_account_named(app, &tenant, &service_account).await?;
+            let now = latchkey::store::now();
+            for t in service_account::agent_tokens(tenant.scope(&app.db), &account.id).await? {
+                let state = if t.revoked_at.is_some() { "revoked" } else if t.is_active(now) { "active" } else { "expired" };
+                let used = t.last_used_at.map_or_else(|| "never".to_owned(), when);
+                println!("{}	{}	{}…	{state}	expires:{}	last used:{used}	scopes:{}", t.id, t.name, t.prefix, when(t.expires_at), t.scopes.join(","));
+            }
+        }
+        AgentTokenCommand::Revoke { tenant, service_account, token_id } => {
+            let tenant = tenant_named(app, &tenant).await?;
+            if !service_account::revoke_agent_token(tenant.scope(&app.db), &service_account, &token_id).await? {
+                return Err(CliError::Usage(format!("no active agent token {token_id:?} for {service_account}")));
+            }
+            operator_audit(app, &tenant, "agent_token.revoke", format!("agent_token:{token_id}")).await?;
+            println!("revoked {token_id}");
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<(), CliError> {

@@ -22,6 +22,7 @@ pub struct Model {
     pub registration_token_hash: Option<String>,
     pub first_used_at: Option<i64>,
     pub registration_metadata: Option<String>,
+    pub service_account_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,7 @@
 //! PostgreSQL store them identically; lists are JSON text, parsed by the domain layer.
 
 pub mod access_token;
+pub mod agent_token;
 pub mod audit_event;
 pub mod authorization_code;
 pub mod authorization_request;
@@ -9,11 +10,14 @@ pub mod client;
 pub mod consent;
 pub mod email_code;
 pub mod initial_access_token;
+pub mod organization;
+pub mod organization_member;
 pub mod passkey;
 pub mod recovery_code;
 pub mod refresh_family;
 pub mod resource;
 pub mod refresh_token;
+pub mod service_account;
 pub mod session;
 pub mod signing_key;
 pub mod tenant;

@@ -8,6 +8,7 @@ mod m20261123_000003_totp;
 mod m20261123_000004_tenant_totp_policy;
 mod m20261123_000005_dynamic_registration;
 mod m20261123_000006_resources;
+mod m20261123_000007_organizations;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_tenant_totp_policy::Migration),
             Box::new(m20261123_000005_dynamic_registration::Migration),
             Box::new(m20261123_000006_resources::Migration),
+            Box::new(m20261123_000007_organizations::Migration),
         ]
     }
 }

@@ -11,6 +11,8 @@ use crate::{
     client::Client,
     crypto,
     jwt::{self, AccessClaims, IdTokenClaims},
+    organization,
+    service_account::ServiceAccount,
     store::now,
     user::User,
 };
@@ -25,6 +27,9 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     pub scope: String,
+    /// Only in a token exchange response (RFC 8693 §2.2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// The end user's authentication, carried into tokens.
@@ -47,6 +52,9 @@ pub struct Issue<'a> {
     pub with_refresh_token: bool,
     /// RFC 8707: the resource the access token is for; without one, this tenant's own endpoints.
     pub resource: Option<&'a str>,
+    /// Set when the client acts as a service account (client credentials or an agent token): the
+    /// token's subject is the account, in its organization.
+    pub service_account: Option<&'a ServiceAccount>,
 }
 
 pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAuthError> {
@@ -55,12 +63,18 @@ pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAu
     let lifetime = ctx.lifetimes().access_token;
     let scope = issue.scopes.join(" ");
     let jti = crypto::random_id();
+    let (sub, caller, membership) = match (&issue.user, issue.service_account) {
+        (Some(user), _) => {
+            let membership = organization::membership_of(ctx.scope(), &user.user.id).await?;
+            (user.user.id.clone(), "person", membership)
+        }
+        (None, Some(account)) => (account.id.clone(), "agent", Some(account.membership())),
+        (None, None) => (issue.client.client_id.clone(), "agent", None),
+    };
+    let (org, roles) = membership.map(|m| (m.organization, m.roles)).unzip();
     let claims = AccessClaims {
         iss: ctx.issuer.clone(),
-        sub: issue
-            .user
-            .as_ref()
-            .map_or_else(|| issue.client.client_id.clone(), |u| u.user.id.clone()),
+        sub,
         aud: issue.resource.map_or_else(|| ctx.issuer.clone(), str::to_owned),
         client_id: issue.client.client_id.clone(),
         scope: scope.clone(),
@@ -71,6 +85,9 @@ pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAu
         acr: issue.user.as_ref().map(|u| u.acr.to_owned()),
         amr: issue.user.as_ref().map(|u| u.amr.to_vec()),
         sid: None,
+        caller: Some(caller.to_owned()),
+        org,
+        roles,
     };
     let access_token = jwt::sign_access_token(&keyring, issue.client.access_token_alg, &claims)?;
 
@@ -125,5 +142,6 @@ pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAu
         refresh_token,
         id_token,
         scope,
+        issued_token_type: None,
     })
 }

@@ -1,9 +1,10 @@
-//! The token endpoint (RFC 6749 §3.2): authenticate the client once, then hand off to the grant.
+//! The token endpoint (RFC 6749 §3.2): authenticate the client once, then hand off to the grant. An
+//! agent-token exchange (RFC 8693) is the exception: the agent token is the credential.
 
 use super::{
     client_auth,
     error::{ErrorCode, OAuthError},
-    grants,
+    grants::{self, token_exchange},
     issue::TokenResponse,
     params::Params,
 };
@@ -14,6 +15,13 @@ pub async fn handle(
     authorization: Option<&str>,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
+    if params.get("grant_type") == Some(token_exchange::GRANT_TYPE) {
+        // The agent token authenticates the service account; a second credential would be ambiguous.
+        if authorization.is_some() || params.contains("client_id") || params.contains("client_secret") {
+            return Err(OAuthError::invalid_request("an agent token is the credential: send no client authentication with it"));
+        }
+        return token_exchange::exchange(ctx, params).await;
+    }
     let presented = client_auth::presented(authorization, params)?;
     // Rate-limit per presented client id before touching the database.
     ratelimit::check(&ctx.app.limiters.token_per_client, &presented.client_id)

@@ -88,6 +88,8 @@ impl DemoTools {
                     "sub": claims.sub,
                     "client_id": claims.client_id,
                     "caller": if claims.is_agent() { "agent" } else { "person" },
+                    "organization": claims.org,
+                    "roles": claims.roles,
                     "acr": claims.acr,
                     "scope": claims.scope,
                 })

@@ -138,6 +138,8 @@ struct Receipt<'a> {
     client_id: &'a str,
     token_iss: &'a str,
     token_jti: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org: Option<&'a str>,
     tool: &'a str,
     action: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -169,6 +171,7 @@ impl PermissionApi {
                     subject TEXT NOT NULL,
                     client_id TEXT NOT NULL,
                     agent INTEGER NOT NULL,
+                    organization TEXT,
                     tool TEXT NOT NULL,
                     action TEXT NOT NULL,
                     arguments_digest TEXT,
@@ -210,6 +213,7 @@ impl PermissionApi {
             client_id: &claims.client_id,
             token_iss: &claims.iss,
             token_jti: &claims.jti,
+            org: claims.org.as_deref(),
             tool,
             action,
             arguments_digest,
@@ -227,6 +231,7 @@ impl PermissionApi {
                 subject: claims.sub.clone(),
                 client_id: claims.client_id.clone(),
                 agent: claims.is_agent(),
+                organization: claims.org.clone(),
                 tool: tool.to_owned(),
                 action: action.to_owned(),
                 arguments_digest: arguments_digest.map(str::to_owned),
@@ -246,6 +251,7 @@ struct DecisionRow {
     subject: String,
     client_id: String,
     agent: bool,
+    organization: Option<String>,
     tool: String,
     action: String,
     arguments_digest: Option<String>,
@@ -259,7 +265,7 @@ fn decision_writer(db: DatabaseConnection) -> GroupCommit<DecisionRow> {
     GroupCommit::new(move |rows: Vec<DecisionRow>| {
         let db = db.clone();
         async move {
-            let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+            let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
             let values = rows.into_iter().flat_map(|r| {
                 [
                     r.at.into(),
@@ -267,6 +273,7 @@ fn decision_writer(db: DatabaseConnection) -> GroupCommit<DecisionRow> {
                     r.subject.into(),
                     r.client_id.into(),
                     r.agent.into(),
+                    r.organization.into(),
                     r.tool.into(),
                     r.action.into(),
                     r.arguments_digest.into(),
@@ -278,7 +285,7 @@ fn decision_writer(db: DatabaseConnection) -> GroupCommit<DecisionRow> {
             db.execute_raw(Statement::from_sql_and_values(
                 db.get_database_backend(),
                 format!(
-                    "INSERT INTO decisions (at, issuer, subject, client_id, agent, tool, action, arguments_digest, decision, rule, receipt_id) VALUES {placeholders}"
+                    "INSERT INTO decisions (at, issuer, subject, client_id, agent, organization, tool, action, arguments_digest, decision, rule, receipt_id) VALUES {placeholders}"
                 ),
                 values.collect::<Vec<sea_orm::Value>>(),
             ))

@@ -1,6 +1,6 @@
 //! The permission API's rules: for a tool and an action, who may call it (a person, an agent, or
-//! either), with which scopes, and whether it needs a fresh passkey. First matching rule wins; no rule
-//! means deny.
+//! either; of which organization, holding which role), with which scopes, and whether it needs a fresh
+//! passkey. First matching rule wins; no rule means deny.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,15 @@ pub struct Rule {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub caller: Caller,
+    /// Only for tokens of this issuer (with several issuers, organization slugs are per issuer).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Only for callers of this organization (the token's `org`).
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// Only for callers holding at least one of these roles (the token's `roles`).
+    #[serde(default)]
+    pub roles: Vec<String>,
     pub effect: Effect,
     /// For `step_up`: how old the passkey assertion may be, in seconds.
     #[serde(default = "default_max_age")]
@@ -60,6 +69,9 @@ impl Rule {
                 Caller::Person => !claims.is_agent(),
                 Caller::Agent => claims.is_agent(),
             }
+            && self.issuer.as_ref().is_none_or(|issuer| *issuer == claims.iss)
+            && self.organization.as_ref().is_none_or(|org| claims.org.as_ref() == Some(org))
+            && (self.roles.is_empty() || self.roles.iter().any(|role| claims.roles.contains(role)))
     }
 }
 
@@ -125,6 +137,9 @@ mod tests {
             jti: "j".into(),
             auth_time: if agent { None } else { auth_time },
             acr: acr.map(str::to_owned),
+            caller: None,
+            org: None,
+            roles: vec![],
         }
     }
 
@@ -173,5 +188,41 @@ mod tests {
         assert!(matches!(decide(&rules, &agent, "files.delete", "call", now), Outcome::Deny { rule: None, .. }));
         assert!(matches!(decide(&rules, &person, "billing", "admin", now), Outcome::Deny { rule: Some(2), .. }));
         assert!(matches!(decide(&rules, &person, "unknown", "call", now), Outcome::Deny { rule: None, .. }));
+    }
+
+    #[test]
+    fn organization_role_and_issuer_narrow_a_rule() {
+        let rules: Vec<Rule> = toml::from_str::<std::collections::BTreeMap<String, Vec<Rule>>>(
+            r#"
+            [[rules]]
+            tool = "deploy"
+            organization = "acme"
+            roles = ["release-manager", "admin"]
+            issuer = "https://issuer"
+            effect = "allow"
+            [[rules]]
+            tool = "deploy"
+            caller = "agent"
+            organization = "acme"
+            effect = "allow"
+            "#,
+        )
+        .expect("rules")
+        .remove("rules")
+        .expect("rules");
+        let with = |org: Option<&str>, roles: &[&str], caller: &str| TokenClaims {
+            org: org.map(str::to_owned),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            caller: Some(caller.to_owned()),
+            ..claims("", false, None, Some(1))
+        };
+        assert_eq!(decide(&rules, &with(Some("acme"), &["admin"], "person"), "deploy", "call", 2), Outcome::Allow { rule: 0 });
+        // Right organization, no matching role: only the agent rule is left, and a person is not one.
+        assert!(matches!(decide(&rules, &with(Some("acme"), &["viewer"], "person"), "deploy", "call", 2), Outcome::Deny { rule: None, .. }));
+        assert_eq!(decide(&rules, &with(Some("acme"), &[], "agent"), "deploy", "call", 2), Outcome::Allow { rule: 1 });
+        assert!(matches!(decide(&rules, &with(Some("other"), &["admin"], "person"), "deploy", "call", 2), Outcome::Deny { rule: None, .. }));
+        assert!(matches!(decide(&rules, &with(None, &["admin"], "agent"), "deploy", "call", 2), Outcome::Deny { rule: None, .. }));
+        let other_issuer = TokenClaims { iss: "https://elsewhere".into(), ..with(Some("acme"), &["admin"], "person") };
+        assert!(matches!(decide(&rules, &other_issuer, "deploy", "call", 2), Outcome::Deny { rule: None, .. }));
     }
 }

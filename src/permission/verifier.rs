@@ -35,6 +35,14 @@ pub struct TokenClaims {
     pub jti: String,
     pub auth_time: Option<i64>,
     pub acr: Option<String>,
+    /// `person` or `agent`, as Latchkey says.
+    #[serde(default)]
+    pub caller: Option<String>,
+    /// The subject's organization (slug) and its roles there.
+    #[serde(default)]
+    pub org: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 impl TokenClaims {
@@ -42,9 +50,13 @@ impl TokenClaims {
         self.scope.split(' ').any(|s| s == wanted)
     }
 
-    /// A token from the client credentials grant is the client acting for itself: an agent.
+    /// Latchkey's `caller` claim says; a token without it is an agent when it has no user sign-in and
+    /// its subject is the client itself (client credentials).
     pub fn is_agent(&self) -> bool {
-        self.sub == self.client_id && self.auth_time.is_none()
+        match self.caller.as_deref() {
+            Some(caller) => caller == "agent",
+            None => self.sub == self.client_id && self.auth_time.is_none(),
+        }
     }
 }
 

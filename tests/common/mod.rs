@@ -321,17 +321,18 @@ impl Server {
 
     /// Runs the operator CLI against this node's database.
     pub fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new(binary())
-            .args(args)
-            .envs(&self.env)
-            .output()
-            .expect("run cli");
+        let output = self.cli_output(args);
         assert!(
             output.status.success(),
             "latchkey {args:?} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8(output.stdout).expect("utf-8 output")
+    }
+
+    /// Runs the operator CLI and returns its output, failed or not.
+    pub fn cli_output(&self, args: &[&str]) -> std::process::Output {
+        Command::new(binary()).args(args).envs(&self.env).output().expect("run cli")
     }
 
     /// Registers a client and returns (client_id, client_secret).

@@ -133,6 +133,7 @@ pub async fn exchange(
             family_id: Some(&family_id),
             with_refresh_token: client.allows_grant(GrantType::RefreshToken),
             resource: row.resource.as_deref(),
+            service_account: None,
         },
     )
     .await?;

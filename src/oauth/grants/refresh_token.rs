@@ -85,6 +85,7 @@ pub async fn refresh(
             family_id: Some(&family.id),
             with_refresh_token: true,
             resource: family.resource.as_deref(),
+            service_account: None,
         },
     )
     .await?;
