@@ -176,13 +176,25 @@ async fn service_accounts_and_people_carry_their_organization_to_the_permission_
     let second_org = server.cli_output(&["org", "member", "globex", "--email", "rm@acme.example"]);
     assert!(String::from_utf8_lossy(&second_org.stderr).contains("already belongs to organization \"acme\""), "{second_org:?}");
 
-    // Disabling the account stops its client and its agent tokens at once.
+    // Disabling the account stops its client and its agent tokens at once, and introspection calls its
+    // access tokens inactive (resource servers validating offline accept them until they expire).
+    let introspect = |token: String| {
+        let (server, app_id, app_secret) = (&server, app_id.clone(), app_secret.clone());
+        async move {
+            let response = api().post(server.url("introspect")).basic_auth(&app_id, Some(&app_secret)).form(&[("token", token)]).send().await.expect("introspect");
+            response.json::<Value>().await.expect("json")
+        }
+    };
+    let issued = exchanged["access_token"].as_str().expect("at").to_owned();
+    let before = introspect(issued.clone()).await;
+    assert_eq!((before["active"].as_bool(), before["caller"].as_str(), before["org"].as_str()), (Some(true), Some("agent"), Some("acme")), "{before}");
     let disabled = server.cli(&["service-account", "disable", account]);
     assert!(disabled.contains("3 agent token(s) revoked"), "{disabled}");
     let (status, error) = token_request(&server, client_id, secret, &[("grant_type", "client_credentials")]).await;
     assert_eq!((status, error["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unauthorized_client")), "{error}");
     let (status, error) = exchange(&server, &agent_token, &[]).await;
     assert_eq!((status, error["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(introspect(issued).await["active"], false);
 
     let actions: Vec<String> = server.audit_actions().iter().filter_map(|e| e["action"].as_str().map(str::to_owned)).collect();
     for expected in ["service_account.create", "agent_token.create", "token.agent_token", "agent_token.revoke", "service_account.disable"] {

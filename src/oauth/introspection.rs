@@ -8,11 +8,17 @@ use super::{client_auth, error::OAuthError, families, params::Params};
 use crate::{
     app::Ctx,
     jwt::AccessClaims,
+    service_account,
     store::{Scoped, StoreResult, now},
 };
 
-/// Whether a signature-valid access token has since been revoked (directly, or through its family).
+/// Whether a signature-valid access token has since been revoked (directly, or through its family),
+/// or belongs to a service account that has been disabled.
 pub async fn is_revoked(scope: Scoped<'_>, claims: &AccessClaims) -> StoreResult<bool> {
+    let for_service_account = claims.caller.as_deref() == Some("agent") && claims.sub != claims.client_id;
+    if for_service_account && !service_account::find(scope, &claims.sub).await?.is_some_and(|a| a.is_active()) {
+        return Ok(true);
+    }
     let Some(row) = scope
         .select::<access_token::Entity>()
         .filter(access_token::Column::Jti.eq(&claims.jti))
@@ -87,6 +93,11 @@ pub async fn introspect(
     }
     if let Some(amr) = &claims.amr {
         body["amr"] = json!(amr);
+    }
+    for (name, value) in [("caller", json!(claims.caller)), ("org", json!(claims.org)), ("roles", json!(claims.roles))] {
+        if !value.is_null() {
+            body[name] = value;
+        }
     }
     Ok(body)
 }
