@@ -198,9 +198,7 @@ pub async fn apps(ctx: &Ctx<'_>, user_id: &str) -> StoreResult<Vec<AppAccess>> {
         .map(|(id, granted)| (id, Some(granted)))
         .chain(with_grants_only.into_iter().map(|id| (id, None)));
     for (client_id, granted) in entries {
-        let document_host = metadata_document::is_document_client_id(&client_id)
-            .then(|| url::Url::parse(&client_id).ok()?.host_str().map(str::to_owned))
-            .flatten();
+        let document_host = metadata_document::document_host(&client_id);
         let name = match ctx.client(&client_id).await? {
             Some(client) => client.name.clone(),
             // A client described by a metadata document stays listed while its document cannot be

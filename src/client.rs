@@ -95,14 +95,6 @@ impl Client {
         })
     }
 
-    /// For a client described by a metadata document, the host that publishes it (the consent page
-    /// names it).
-    pub fn document_host(&self) -> Option<String> {
-        self.metadata_document
-            .then(|| Url::parse(&self.client_id).ok()?.host_str().map(str::to_owned))
-            .flatten()
-    }
-
     /// Constant-time check of a presented registration access token (RFC 7592 §3).
     pub fn registration_token_matches(&self, presented: &str) -> bool {
         match &self.registration_token_hash {

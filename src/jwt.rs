@@ -97,19 +97,24 @@ fn sign<T: Serialize>(
 
 /// A compact JWS over `claims` with one parsed key.
 pub fn sign_with<T: Serialize>(key: &SigningKey, typ: &str, claims: &T) -> Result<String, JwtError> {
-    let alg = key.alg;
-    // RFC 7515 §7.1 compact serialisation: BASE64URL(header) "." BASE64URL(payload) "." BASE64URL(sig).
-    let header = JwsHeader {
-        alg: alg.as_str(),
-        typ,
-        kid: &key.kid,
-    };
-    let mut token = encode_part(&header)?;
+    compact_jws(key.alg.as_str(), typ, &key.kid, claims, |input| {
+        key.sign(input).map_err(|e| JwtError::Sign(e.to_string()))
+    })
+}
+
+/// RFC 7515 §7.1 compact serialisation: BASE64URL(header) "." BASE64URL(payload) "." BASE64URL(sig),
+/// `sign` producing the signature over the first two parts.
+pub fn compact_jws<T: Serialize>(
+    alg: &'static str,
+    typ: &str,
+    kid: &str,
+    claims: &T,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, JwtError>,
+) -> Result<String, JwtError> {
+    let mut token = encode_part(&JwsHeader { alg, typ, kid })?;
     token.push('.');
     token.push_str(&encode_part(claims)?);
-    let signature = key
-        .sign(token.as_bytes())
-        .map_err(|e| JwtError::Sign(e.to_string()))?;
+    let signature = sign(token.as_bytes())?;
     token.push('.');
     token.push_str(&base64url(&signature));
     Ok(token)

@@ -2,7 +2,7 @@
 //! `LATCHKEY_TEST_SERVER_CPU=0 taskset -c 1 cargo test --release --test bench_permissions -- --ignored --nocapture`
 //! (bench/permissions.sh does exactly that).
 //!
-//! Two runs against `POST /v1/decisions`, each decision allowed, signed (ES256 receipt) and audited:
+//! Two runs against `POST /v1/decisions`, each decision allowed, signed (Ed25519 receipt) and audited:
 //! `cached` repeats one access token (verified once, then a cache lookup); `first_seen` sends each token
 //! once (every request pays the signature verification). Tokens are real Latchkey client-credentials
 //! tokens minted before the run. Reports decisions/s, p50/p99 and the permission API's CPU time per

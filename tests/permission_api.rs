@@ -333,10 +333,10 @@ async fn decisions_follow_the_rules_with_challenges_and_verifiable_receipts() {
     // The receipt verifies against the permission API's published key and says what was decided.
     let jwks: jsonwebtoken::jwk::JwkSet = api().get(permissions.url("/.well-known/jwks.json")).send().await.expect("jwks").json().await.expect("json");
     let receipt = allowed["receipt"].as_str().expect("receipt");
-    assert_eq!(jwt_header(receipt)["typ"], "decision+jwt");
+    assert_eq!((jwt_header(receipt)["typ"].as_str(), jwt_header(receipt)["alg"].as_str()), (Some("decision+jwt"), Some("EdDSA")));
     let kid = jwt_header(receipt)["kid"].as_str().expect("kid").to_owned();
     let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(&kid).expect("receipt key published")).expect("key");
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     validation.set_required_spec_claims(&["iss"]);
     validation.set_issuer(&[&resource]);
     let verified = jsonwebtoken::decode::<Value>(receipt, &key, &validation).expect("receipt verifies").claims;

@@ -17,6 +17,7 @@ use crate::{
     oauth::{
         authorize::{self, ErrorRedirect, Next},
         error::{ErrorCode, OAuthError},
+        metadata_document,
         params::Params,
     },
     oidc::logout,
@@ -456,7 +457,7 @@ pub async fn consent_form(
         req: &pending.id,
         client_name: &client.name,
         redirect_host,
-        published_by: client.document_host(),
+        published_by: metadata_document::document_host(&client.client_id),
         self_registered: client.registered_dynamically,
         resource: pending.request.resource.as_deref(),
         email: &user.email,

@@ -43,6 +43,14 @@ pub fn is_document_client_id(client_id: &str) -> bool {
     client_id.starts_with("https://")
 }
 
+/// For a metadata-document `client_id`, the host that publishes the document (consent and account
+/// pages name it).
+pub fn document_host(client_id: &str) -> Option<String> {
+    is_document_client_id(client_id)
+        .then(|| Url::parse(client_id).ok()?.host_str().map(str::to_owned))
+        .flatten()
+}
+
 pub fn accepted_by(tenant: &Tenant) -> bool {
     tenant.registration == RegistrationPolicy::Open
 }
@@ -195,7 +203,7 @@ mod tests {
         assert!(client.metadata_document && !client.is_confidential() && !client.first_party);
         assert_eq!(client.name, "Example App");
         assert!(client.redirect_uri_registered("http://127.0.0.1:4711/callback"));
-        assert_eq!(client.document_host().as_deref(), Some("app.example"));
+        assert_eq!(document_host(&client.client_id).as_deref(), Some("app.example"));
     }
 
     #[test]

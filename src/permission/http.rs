@@ -37,7 +37,7 @@ async fn jwks(api: web::Data<PermissionApi>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .content_type("application/json")
-        .body(api.receipt_jwks.clone())
+        .body(api.receipt_key.jwks.clone())
 }
 
 fn quoted(value: &str) -> String {

@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod mcp;
+pub mod receipt;
 pub mod rules;
 pub mod verifier;
 
@@ -17,10 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::{
     crypto,
     group_commit::GroupCommit,
-    jwt,
-    keys::{self, SigningKey},
     store::now,
 };
+use receipt::ReceiptKey;
 use rules::{Outcome, Rule};
 use verifier::{TokenClaims, Verifier};
 
@@ -122,13 +122,12 @@ pub struct PermissionApi {
     pub config: PermissionConfig,
     pub endpoints: Endpoints,
     pub verifier: Verifier,
-    receipt_key: SigningKey,
-    pub receipt_jwks: String,
+    pub receipt_key: ReceiptKey,
     audit: GroupCommit<DecisionRow>,
     pub mcp: mcp::McpService,
 }
 
-/// A signed statement of one decision (RFC 7515 compact JWS, `typ` = `decision+jwt`).
+/// A signed statement of one decision (`receipt::ReceiptKey`: compact JWS, EdDSA, `typ` decision+jwt).
 #[derive(Serialize)]
 struct Receipt<'a> {
     iss: &'a str,
@@ -156,8 +155,7 @@ pub struct Decided {
 impl PermissionApi {
     pub async fn start(config: PermissionConfig) -> Result<Self, PermissionError> {
         crate::fsutil::create_private_dir(&config.data_dir)?;
-        let (receipt_key, jwk) = load_receipt_key(&config)?;
-        let receipt_jwks = serde_json::json!({ "keys": [jwk] }).to_string();
+        let receipt_key = load_receipt_key(&config)?;
         let db_path = config.data_dir.join("permissions.db");
         let audit = crate::store::connect(&format!("sqlite://{}?mode=rwc", db_path.display()), 4)
             .await
@@ -191,7 +189,7 @@ impl PermissionApi {
         let mcp = mcp::service(&resource);
         let endpoints = Endpoints::of(&resource);
         let audit = decision_writer(audit);
-        Ok(Self { config, endpoints, verifier, receipt_key, receipt_jwks, audit, mcp })
+        Ok(Self { config, endpoints, verifier, receipt_key, audit, mcp })
     }
 
     /// Decides a tool call for a verified token, signs the receipt and writes the audit row.
@@ -219,7 +217,7 @@ impl PermissionApi {
             arguments_digest,
             decision: outcome.label(),
         };
-        let signed = jwt::sign_with(&self.receipt_key, "decision+jwt", &receipt).map_err(|e| PermissionError::Key(e.to_string()))?;
+        let signed = self.receipt_key.sign(&receipt).map_err(|e| PermissionError::Key(e.to_string()))?;
         let rule = match &outcome {
             Outcome::Allow { rule } | Outcome::InsufficientScope { rule, .. } | Outcome::StepUp { rule, .. } => Some(*rule as i64),
             Outcome::Deny { rule, .. } => rule.map(|r| r as i64),
@@ -296,52 +294,14 @@ fn decision_writer(db: DatabaseConnection) -> GroupCommit<DecisionRow> {
     })
 }
 
-/// The receipt key on disk: its PKCS#8 DER sealed under a data key, the data key wrapped by the master
-/// key (the envelope the identity server uses for its signing keys).
-#[derive(Serialize, Deserialize)]
-struct SealedReceiptKey {
-    wrapped_data_key: String,
-    sealed_key: String,
-}
-
-const RECEIPT_KEY_OWNER: &str = "permission-api";
-const RECEIPT_KEY_PURPOSE: &str = "receipt-key";
-
-/// Opens the receipt signing key, or generates and seals one on first start.
-fn load_receipt_key(config: &PermissionConfig) -> Result<(SigningKey, jsonwebtoken::jwk::Jwk), PermissionError> {
-    use base64::{Engine, engine::general_purpose::STANDARD};
-    use crypto::{DataKey, MasterKey};
+/// Opens the receipt key under the configured master key (generated in development).
+fn load_receipt_key(config: &PermissionConfig) -> Result<ReceiptKey, PermissionError> {
     let master_path = config.master_key_file.clone().unwrap_or_else(|| config.data_dir.join("master.key"));
-    let master = MasterKey::load_or_generate(
+    let master = crypto::MasterKey::load_or_generate(
         config.master_key.as_deref(),
         &master_path,
         "LATCHKEY_PERMISSIONS_MASTER_KEY, master_key or master_key_file",
     )
     .map_err(PermissionError::Key)?;
-    let path = config.data_dir.join("receipt-key.sealed");
-    let key_error = |e: &dyn std::fmt::Display| PermissionError::Key(format!("{}: {e}", path.display()));
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let stored: SealedReceiptKey = serde_json::from_slice(&bytes).map_err(|e| key_error(&e))?;
-            let wrapped = STANDARD.decode(stored.wrapped_data_key).map_err(|e| key_error(&e))?;
-            let sealed = STANDARD.decode(stored.sealed_key).map_err(|e| key_error(&e))?;
-            let data_key = master.unwrap(RECEIPT_KEY_OWNER, &wrapped).map_err(|e| key_error(&e))?;
-            let der = zeroize::Zeroizing::new(data_key.open(RECEIPT_KEY_PURPOSE, &sealed).map_err(|e| key_error(&e))?);
-            let (key, jwk, _) = keys::standalone_es256(Some(der.to_vec())).map_err(|e| key_error(&e))?;
-            Ok((key, jwk))
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let (key, jwk, der) = keys::standalone_es256(None).map_err(|e| key_error(&e))?;
-            let der = zeroize::Zeroizing::new(der);
-            let data_key = DataKey::generate();
-            let stored = SealedReceiptKey {
-                wrapped_data_key: STANDARD.encode(master.wrap(RECEIPT_KEY_OWNER, &data_key)),
-                sealed_key: STANDARD.encode(data_key.seal(RECEIPT_KEY_PURPOSE, &der)),
-            };
-            let json = serde_json::to_vec(&stored).map_err(|e| key_error(&e))?;
-            crate::fsutil::write_new_secret_file(&path, &json)?;
-            Ok((key, jwk))
-        }
-        Err(error) => Err(error.into()),
-    }
+    ReceiptKey::load_or_generate(&config.data_dir, &master).map_err(PermissionError::Key)
 }
