@@ -9,7 +9,7 @@
 //! revocable. Disabling the account stops its client and every agent token at once.
 
 use entity::{agent_token, service_account};
-use sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, SqlErr};
 
 use crate::{
     client::{self, ClientError, GrantType, NewClient},
@@ -22,6 +22,8 @@ use crate::{
 pub const AGENT_TOKEN_PREFIX: &str = "lk_agt_";
 pub const MAX_ACTIVE_AGENT_TOKENS: usize = 3;
 pub const DEFAULT_AGENT_TOKEN_LIFETIME: i64 = 365 * 24 * 3600;
+/// The `slot` of a token that no longer counts toward the cap.
+const NO_SLOT: Option<i32> = None;
 
 #[derive(Debug, Clone)]
 pub struct ServiceAccount {
@@ -205,6 +207,7 @@ pub async fn disable(scope: Scoped<'_>, id: &str) -> Result<u64, ServiceAccountE
     let revoked = scope
         .update::<agent_token::Entity>()
         .col_expr(agent_token::Column::RevokedAt, at.into())
+        .col_expr(agent_token::Column::Slot, NO_SLOT.into())
         .filter(agent_token::Column::ServiceAccountId.eq(id))
         .filter(agent_token::Column::RevokedAt.is_null())
         .exec(scope.db)
@@ -232,12 +235,18 @@ pub async fn create_agent_token(
         return Err(ServiceAccountError::ScopeNotAllowed(bad.clone()));
     }
     let at = now();
-    let active = agent_tokens(scope, &account.id).await?.iter().filter(|t| t.is_active(at)).count();
-    if active >= MAX_ACTIVE_AGENT_TOKENS {
-        return Err(ServiceAccountError::TooManyTokens);
-    }
+    // Expired tokens give their slot back.
+    scope
+        .update::<agent_token::Entity>()
+        .col_expr(agent_token::Column::Slot, NO_SLOT.into())
+        .filter(agent_token::Column::ServiceAccountId.eq(&account.id))
+        .filter(agent_token::Column::ExpiresAt.lte(at))
+        .filter(agent_token::Column::Slot.is_not_null())
+        .exec(scope.db)
+        .await
+        .map_err(StoreError::from)?;
     let token = crypto::random_token(AGENT_TOKEN_PREFIX);
-    let row = agent_token::Model {
+    let mut row = agent_token::Model {
         id: format!("agt_{}", crypto::random_id()),
         tenant_id: String::new(),
         service_account_id: account.id.clone(),
@@ -245,13 +254,36 @@ pub async fn create_agent_token(
         token_hash: crypto::sha256_hex(&token),
         prefix: crypto::display_prefix(&token),
         scopes: to_json_list(&scopes),
+        slot: None,
         created_at: at,
         expires_at: at + lifetime,
         last_used_at: None,
         revoked_at: None,
     };
-    scope.insert::<agent_token::Entity, _>(row.clone()).await?;
-    Ok((token_from_row(row)?, token))
+    // Each active token holds one of three slots, unique per account in the database: of two
+    // creators racing for the last slot, one insert fails and that creator looks again.
+    for _ in 0..MAX_ACTIVE_AGENT_TOKENS {
+        let taken: Vec<i32> = scope
+            .select::<agent_token::Entity>()
+            .filter(agent_token::Column::ServiceAccountId.eq(&account.id))
+            .filter(agent_token::Column::Slot.is_not_null())
+            .all(scope.db)
+            .await
+            .map_err(StoreError::from)?
+            .into_iter()
+            .filter_map(|t| t.slot)
+            .collect();
+        let Some(slot) = (1..=MAX_ACTIVE_AGENT_TOKENS as i32).find(|s| !taken.contains(s)) else {
+            return Err(ServiceAccountError::TooManyTokens);
+        };
+        row.slot = Some(slot);
+        match scope.insert::<agent_token::Entity, _>(row.clone()).await {
+            Ok(()) => return Ok((token_from_row(row)?, token)),
+            Err(StoreError::Db(error)) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ServiceAccountError::TooManyTokens)
 }
 
 pub async fn agent_tokens(scope: Scoped<'_>, account_id: &str) -> StoreResult<Vec<AgentToken>> {
@@ -270,6 +302,7 @@ pub async fn revoke_agent_token(scope: Scoped<'_>, account_id: &str, token_id: &
     let result = scope
         .update::<agent_token::Entity>()
         .col_expr(agent_token::Column::RevokedAt, now().into())
+        .col_expr(agent_token::Column::Slot, NO_SLOT.into())
         .filter(agent_token::Column::ServiceAccountId.eq(account_id))
         .filter(agent_token::Column::Id.eq(token_id))
         .filter(agent_token::Column::RevokedAt.is_null())

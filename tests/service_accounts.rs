@@ -201,3 +201,29 @@ async fn service_accounts_and_people_carry_their_organization_to_the_permission_
         assert!(actions.iter().any(|a| a == expected), "{expected} audited: {actions:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_creators_never_exceed_three_active_agent_tokens() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    server.cli(&["org", "create", "acme"]);
+    let created = cli_json(&server, &["service-account", "create", "--org", "acme", "--name", "bot", "--scope", "jobs:run", "--json"]);
+    let account = created["id"].as_str().expect("id");
+    // Eight operators at the same instant: the database lets exactly three through.
+    let outcomes: Vec<bool> = std::thread::scope(|threads| {
+        let runs: Vec<_> = (0..8)
+            .map(|i| {
+                let server = &server;
+                threads.spawn(move || {
+                    let name = format!("racer-{i}");
+                    server.cli_output(&["agent-token", "create", "--service-account", account, "--name", &name]).status.success()
+                })
+            })
+            .collect();
+        runs.into_iter().map(|run| run.join().expect("thread")).collect()
+    });
+    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 3, "{outcomes:?}");
+    let listing = server.cli(&["agent-token", "list", "--service-account", account]);
+    assert_eq!(listing.lines().filter(|l| l.contains("\tactive\t")).count(), 3, "{listing}");
+}

@@ -11,6 +11,7 @@ pub struct Model {
     pub token_hash: String,
     pub prefix: String,
     pub scopes: String,
+    pub slot: Option<i32>,
     pub created_at: i64,
     pub expires_at: i64,
     pub last_used_at: Option<i64>,

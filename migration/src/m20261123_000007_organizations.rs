@@ -83,6 +83,9 @@ impl MigrationTrait for Migration {
                     .col(string(name("token_hash")))
                     .col(string(name("prefix")))
                     .col(text(name("scopes")))
+                    // 1..=3 while the token may be active, NULL once revoked or expired: the unique
+                    // index below makes the cap of three active tokens hold across racing creators.
+                    .col(integer_null(name("slot")))
                     .col(big_integer(name("created_at")))
                     .col(big_integer(name("expires_at")))
                     .col(big_integer_null(name("last_used_at")))
@@ -91,6 +94,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
         unique(manager, "ux_agent_tokens_hash", "agent_tokens", &["token_hash"]).await?;
+        unique(manager, "ux_agent_tokens_slot", "agent_tokens", &["service_account_id", "slot"]).await?;
         manager
             .alter_table(Table::alter().table(name("clients")).add_column(string_null(name("service_account_id"))).take())
             .await?;
