@@ -18,7 +18,8 @@ use crate::{
     oauth::metadata_document::{self, DocumentError, MetadataDocuments},
     ratelimit::Limiters,
     store::{self, Scoped, StoreError, StoreResult},
-    tenant::{self, Tenant, TenantError},
+    oidc::discovery,
+    tenant::{self, RegistrationPolicy, Tenant, TenantError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,9 @@ pub struct App {
     keyrings: TtlCache<String, Keyring>,
     clients: TtlCache<(String, String), Client>,
     metadata_documents: MetadataDocuments,
+    /// Each tenant's discovery document, serialised once per cache period (it depends only on the
+    /// issuer and the registration policy).
+    discovery_documents: TtlCache<(String, RegistrationPolicy), String>,
     /// Access tokens whose signature this node has checked, by tenant and SHA-256 of the token, so a
     /// resource server introspecting the same token again costs a lookup instead of an ECDSA
     /// verification. Expiry and revocation are still checked on every use.
@@ -116,6 +120,7 @@ impl App {
             tenants: TtlCache::new(cache_ttl),
             keyrings: TtlCache::new(cache_ttl),
             clients: TtlCache::new(cache_ttl),
+            discovery_documents: TtlCache::new(cache_ttl),
             verified_tokens: TtlCache::new(VERIFIED_TOKEN_TTL),
             db,
             master,
@@ -192,6 +197,24 @@ impl<'a> Ctx<'a> {
 
     pub async fn keyring(&self) -> StoreResult<Arc<Keyring>> {
         self.app.keyring(&self.tenant).await
+    }
+
+    /// The tenant's OpenID Provider / authorization server metadata, serialised.
+    pub fn discovery_document(&self) -> Arc<String> {
+        let key = (self.tenant.id.clone(), self.tenant.registration);
+        if let Some(document) = self.app.discovery_documents.get(&key) {
+            return document;
+        }
+        let document = Arc::new(
+            discovery::metadata(
+                &self.issuer,
+                self.tenant.registration != RegistrationPolicy::Closed,
+                metadata_document::accepted_by(&self.tenant),
+            )
+            .to_string(),
+        );
+        self.app.discovery_documents.put(key, document.clone());
+        document
     }
 
     /// Drops this node's cached copy of a client after it changed here (other nodes re-read it

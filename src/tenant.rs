@@ -29,7 +29,7 @@ pub struct Tenant {
 
 /// Dynamic client registration policy (RFC 7591 §3: open registration, or protected by an initial
 /// access token issued by the operator).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RegistrationPolicy {
     Open,
     InitialAccessToken,

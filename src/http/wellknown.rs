@@ -3,11 +3,11 @@
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 
 use super::{HttpError, api_context};
-use crate::{app::App, oauth::metadata_document, oidc::discovery, tenant::RegistrationPolicy};
+use crate::app::App;
 
-fn cacheable_json(body: String, max_age: u32) -> HttpResponse {
+fn cacheable_json(body: String, cache_control: &'static str) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}")))
+        .insert_header((header::CACHE_CONTROL, cache_control))
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .content_type("application/json")
         .body(body)
@@ -20,15 +20,7 @@ pub async fn openid_configuration(
     tenant: web::Path<String>,
 ) -> Result<HttpResponse, HttpError> {
     let ctx = api_context(&app, &req, &tenant).await?;
-    Ok(cacheable_json(
-        discovery::metadata(
-            &ctx.issuer,
-            ctx.tenant.registration != RegistrationPolicy::Closed,
-            metadata_document::accepted_by(&ctx.tenant),
-        )
-        .to_string(),
-        300,
-    ))
+    Ok(cacheable_json(ctx.discovery_document().as_str().to_owned(), "public, max-age=300"))
 }
 
 /// RFC 8414 §3, both at the path-inserted location and under the issuer.
@@ -48,5 +40,5 @@ pub async fn jwks(
     let ctx = api_context(&app, &req, &tenant).await?;
     let keyring = ctx.keyring().await?;
     // Short max-age: verifiers also refetch on an unknown kid after a rotation.
-    Ok(cacheable_json(keyring.jwks_json.clone(), 60))
+    Ok(cacheable_json(keyring.jwks_json.clone(), "public, max-age=60"))
 }
