@@ -165,20 +165,21 @@ pub async fn remove_member(scope: Scoped<'_>, organization: &Organization, user_
     Ok(result.rows_affected > 0)
 }
 
-/// The organization a person belongs to, and their roles there.
+/// The organization a person belongs to, and their roles there (one query: it runs for every token
+/// issued to a person, refreshes included).
 pub async fn membership_of(scope: Scoped<'_>, user_id: &str) -> StoreResult<Option<Membership>> {
-    let Some(member) = scope
-        .select::<organization_member::Entity>()
+    let found = scope
+        .select_with::<organization_member::Entity, organization::Entity>()
         .filter(organization_member::Column::UserId.eq(user_id))
         .one(scope.db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let organization = find(scope, &member.organization_id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("membership of a missing organization".into()))?;
-    Ok(Some(Membership { organization: organization.slug, roles: from_json_list(&member.roles)? }))
+        .await?;
+    match found {
+        Some((member, Some(organization))) => {
+            Ok(Some(Membership { organization: organization.slug, roles: from_json_list(&member.roles)? }))
+        }
+        Some((_, None)) => Err(StoreError::Corrupt("membership of a missing organization".into())),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]
