@@ -32,14 +32,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/healthz",
             web::get().to(|| async { HttpResponse::Ok().body("ok") }),
         )
-        .route(
-            "/.well-known/oauth-authorization-server/t/{tenant}",
-            web::get().to(wellknown::oauth_metadata),
-        )
-        .route(
-            "/.well-known/openid-configuration/t/{tenant}",
-            web::get().to(wellknown::oauth_metadata),
-        )
         .service(
             web::scope("/t/{tenant}")
                 .route(
@@ -91,6 +83,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/passkey/authenticate", web::post().to(passkeys::authenticate))
                 .route("/login/recovery", web::get().to(passkeys::recovery_form))
                 .route("/login/recovery", web::post().to(passkeys::recovery_submit)),
+        )
+        // After the tenant scope: actix tries routes in order and each dynamic one is a regex run, so
+        // the tenant paths (nearly all traffic) come first.
+        .route(
+            "/.well-known/oauth-authorization-server/t/{tenant}",
+            web::get().to(wellknown::oauth_metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration/t/{tenant}",
+            web::get().to(wellknown::oauth_metadata),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(HttpError::not_found_page())
