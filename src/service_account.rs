@@ -339,13 +339,18 @@ pub async fn authenticate_agent_token(
     if !account.is_active() {
         return Ok(None);
     }
+    Ok(Some((account, token)))
+}
+
+/// Records a successful exchange (shown by `agent-token list`).
+pub async fn mark_agent_token_used(scope: Scoped<'_>, token_id: &str) -> StoreResult<()> {
     scope
         .update::<agent_token::Entity>()
-        .col_expr(agent_token::Column::LastUsedAt, at.into())
-        .filter(agent_token::Column::Id.eq(&token.id))
+        .col_expr(agent_token::Column::LastUsedAt, now().into())
+        .filter(agent_token::Column::Id.eq(token_id))
         .exec(scope.db)
         .await?;
-    Ok(Some((account, token)))
+    Ok(())
 }
 
 /// The service account a client belongs to, if any (for client_credentials).

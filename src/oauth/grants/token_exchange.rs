@@ -54,6 +54,7 @@ pub async fn exchange(ctx: &Ctx<'_>, params: &Params) -> Result<TokenResponse, O
         },
     )
     .await?;
+    service_account::mark_agent_token_used(ctx.scope(), &token.id).await?;
     ctx.audit(
         Event::new(&ctx.tenant.id, format!("service_account:{}", account.id), "token.agent_token")
             .target(format!("agent_token:{}", token.id)),
