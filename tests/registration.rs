@@ -98,6 +98,7 @@ async fn a_client_registers_itself_signs_a_user_in_and_manages_its_registration(
     let (at, consent) = walk_pages(&server, &smtp, &browser, &url, "mcp-user@example.com", |page| page.contains("name=\"decision\"")).await;
     let consent = consent.expect("the consent page");
     assert!(consent.contains("Claude Desktop") && consent.contains("127.0.0.1"), "name and redirect host shown");
+    assert!(consent.contains("This application registered itself"), "nobody vetted it, and the page says so");
     assert!(consent.contains("Access is for <strong>https://mcp.example.com/mcp</strong> only") && consent.contains("tools:read"));
     let callback = authorize_through_pages(&server, &smtp, &browser, &at, "mcp-user@example.com").await;
     let code = query_param(&callback, "code").expect("code");
