@@ -16,7 +16,7 @@ use crate::{
     keys::{self, Keyring},
     mail::{MailError, Mailer},
     oauth::metadata_document::{self, DocumentError, MetadataDocuments},
-    ratelimit::Limiters,
+    ratelimit::{self, Limiters},
     store::{self, Scoped, StoreError, StoreResult},
     oidc::discovery,
     tenant::{self, RegistrationPolicy, Tenant, TenantError},
@@ -240,7 +240,16 @@ impl<'a> Ctx<'a> {
             if !metadata_document::accepted_by(&self.tenant) {
                 return Err(DocumentError::NotAccepted.into());
             }
-            return Ok(Some(self.app.metadata_documents.client(client_id).await?));
+            let documents = &self.app.metadata_documents;
+            if let Some(known) = documents.cached(client_id) {
+                return Ok(Some(known?));
+            }
+            // Each miss is an outbound request someone else chose: limited per caller address.
+            if let Some(ip) = self.origin.ip.as_deref().and_then(|ip| ip.parse().ok()) {
+                ratelimit::check(&self.app.limiters.metadata_fetch_per_ip, &ip)
+                    .map_err(|_| DocumentError::TooManyFetches)?;
+            }
+            return Ok(Some(documents.fetch_client(client_id).await?));
         }
         let key = (self.tenant.id.clone(), client_id.to_owned());
         if let Some(client) = self.app.clients.get(&key) {

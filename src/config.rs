@@ -145,6 +145,8 @@ pub struct RateLimits {
     pub code_check_per_ip_per_minute: u32,
     pub token_per_client_per_second: u32,
     pub registration_per_ip_per_hour: u32,
+    /// Client metadata documents fetched on behalf of one caller address (cache misses only).
+    pub client_metadata_fetch_per_ip_per_minute: u32,
 }
 
 impl Default for Config {
@@ -210,6 +212,7 @@ impl Default for RateLimits {
             code_check_per_ip_per_minute: 30,
             token_per_client_per_second: 200,
             registration_per_ip_per_hour: 30,
+            client_metadata_fetch_per_ip_per_minute: 30,
         }
     }
 }
@@ -290,6 +293,7 @@ impl Config {
         env!("LATCHKEY_RATE_CODE_CHECK_PER_IP_PER_MINUTE" => self.rate_limits.code_check_per_ip_per_minute);
         env!("LATCHKEY_RATE_TOKEN_PER_CLIENT_PER_SECOND" => self.rate_limits.token_per_client_per_second);
         env!("LATCHKEY_RATE_REGISTRATION_PER_IP_PER_HOUR" => self.rate_limits.registration_per_ip_per_hour);
+        env!("LATCHKEY_RATE_CLIENT_METADATA_FETCH_PER_IP_PER_MINUTE" => self.rate_limits.client_metadata_fetch_per_ip_per_minute);
         let documents = &mut self.client_metadata_documents;
         env!("LATCHKEY_CLIENT_METADATA_CACHE_TTL" => documents.cache_seconds);
         env!("LATCHKEY_CLIENT_METADATA_TIMEOUT_MS" => documents.timeout_ms);
@@ -353,6 +357,7 @@ impl Config {
             r.code_check_per_ip_per_minute,
             r.token_per_client_per_second,
             r.registration_per_ip_per_hour,
+            r.client_metadata_fetch_per_ip_per_minute,
         ]
         .contains(&0)
         {

@@ -16,6 +16,7 @@ pub struct Limiters {
     pub code_check_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     pub token_per_client: DefaultKeyedRateLimiter<String>,
     pub registration_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    pub metadata_fetch_per_ip: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 /// The caller must wait this long.
@@ -43,6 +44,9 @@ impl Limiters {
                 limits.code_check_per_ip_per_minute,
             ))),
             registration_per_ip: RateLimiter::keyed(per_hour(limits.registration_per_ip_per_hour)),
+            metadata_fetch_per_ip: RateLimiter::keyed(Quota::per_minute(nonzero(
+                limits.client_metadata_fetch_per_ip_per_minute,
+            ))),
             token_per_client: RateLimiter::keyed(
                 Quota::per_second(nonzero(limits.token_per_client_per_second)).allow_burst(
                     nonzero(limits.token_per_client_per_second.saturating_mul(2)),
@@ -58,6 +62,7 @@ impl Limiters {
         self.code_check_per_ip.retain_recent();
         self.token_per_client.retain_recent();
         self.registration_per_ip.retain_recent();
+        self.metadata_fetch_per_ip.retain_recent();
     }
 }
 

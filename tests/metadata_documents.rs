@@ -161,3 +161,31 @@ async fn loopback_is_refused_without_the_test_switch_and_closed_tenants_refuse_d
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.expect("page").contains("does not accept applications described by a metadata document"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn document_fetches_are_rate_limited_per_caller_address() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let host = DocumentHost::start().await;
+    let env = host.server_env();
+    let server = Server::start(
+        &deployment,
+        &smtp,
+        &[(env[0].0, &env[0].1), (env[1].0, &env[1].1), ("LATCHKEY_RATE_CLIENT_METADATA_FETCH_PER_IP_PER_MINUTE", "2")],
+    )
+    .await;
+    let first = host.serve_client("/a.json", "A", &[CALLBACK]);
+    let second = host.serve_client("/b.json", "B", &[CALLBACK]);
+    let third = host.serve_client("/c.json", "C", &[CALLBACK]);
+    for client_id in [&first, &second] {
+        let response = browser().get(authorize_url(&server, "default", client_id, CALLBACK, &pkce())).send().await.expect("authorize");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{client_id}");
+    }
+    // A third new URL from the same address within the minute: refused without fetching.
+    assert!(refused(&server, &third, CALLBACK).await.contains("Too many applications were looked up"));
+    assert_eq!(host.fetches("/c.json"), 0);
+    // Cached documents are not fetches: the first one still works.
+    let response = browser().get(authorize_url(&server, "default", &first, CALLBACK, &pkce())).send().await.expect("authorize");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(host.fetches("/a.json"), 1);
+}

@@ -6,7 +6,8 @@
 //! `safe_fetch`, which refuses non-public addresses, other-host redirects, slow and large answers),
 //! checked as a registration would be, and cached for `cache_seconds`; after that it is fetched again, so
 //! the publisher stays in charge of its redirect URIs. A failure is remembered briefly so that a stream of
-//! authorization requests cannot make us fetch a bad URL in a loop.
+//! authorization requests cannot make us fetch a bad URL in a loop, and cache misses are rate-limited
+//! per caller address (`Ctx::find_client`), so nobody can use us to send requests to many URLs.
 //!
 //! Accepted only by tenants whose registration policy is open: a document lets anyone introduce a
 //! client, exactly as open registration does.
@@ -36,6 +37,8 @@ pub enum DocumentError {
     NotAccepted,
     #[error("The application's metadata document {0}")]
     Unusable(String),
+    #[error("Too many applications were looked up for your address; try again in a minute")]
+    TooManyFetches,
 }
 
 /// Whether a `client_id` names a metadata document rather than a registered client.
@@ -80,15 +83,18 @@ impl MetadataDocuments {
         })
     }
 
-    /// The client the document at `client_id` describes, from the cache or freshly fetched.
-    pub async fn client(&self, client_id: &str) -> Result<Arc<Client>, DocumentError> {
+    /// What is known of `client_id` without fetching: the client, or a recent failure.
+    pub fn cached(&self, client_id: &str) -> Option<Result<Arc<Client>, DocumentError>> {
         let key = client_id.to_owned();
         if let Some(client) = self.clients.get(&key) {
-            return Ok(client);
+            return Some(Ok(client));
         }
-        if let Some(failure) = self.failures.get(&key) {
-            return Err((*failure).clone());
-        }
+        self.failures.get(&key).map(|failure| Err((*failure).clone()))
+    }
+
+    /// Fetches, checks and caches the document at `client_id` (a cache miss: see `cached`).
+    pub async fn fetch_client(&self, client_id: &str) -> Result<Arc<Client>, DocumentError> {
+        let key = client_id.to_owned();
         match self.fetch(client_id).await {
             Ok(client) => {
                 let client = Arc::new(client);
