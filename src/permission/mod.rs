@@ -160,25 +160,7 @@ impl PermissionApi {
         let audit = crate::store::connect(&format!("sqlite://{}?mode=rwc", db_path.display()), 4)
             .await
             .map_err(|e| PermissionError::Config(db_path.clone(), e.to_string()))?;
-        audit
-            .execute_unprepared(
-                "CREATE TABLE IF NOT EXISTS decisions (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    at INTEGER NOT NULL,
-                    issuer TEXT NOT NULL,
-                    subject TEXT NOT NULL,
-                    client_id TEXT NOT NULL,
-                    agent INTEGER NOT NULL,
-                    organization TEXT,
-                    tool TEXT NOT NULL,
-                    action TEXT NOT NULL,
-                    arguments_digest TEXT,
-                    decision TEXT NOT NULL,
-                    rule INTEGER,
-                    receipt_id TEXT NOT NULL
-                )",
-            )
-            .await?;
+        prepare_audit_table(&audit).await?;
         let verifier = Verifier::new(
             &config.issuers,
             &config.resource,
@@ -258,6 +240,43 @@ struct DecisionRow {
     receipt_id: String,
 }
 
+/// Creates the decision audit table, or brings one made by an earlier version up to date (columns are
+/// only ever added, so old rows stay readable).
+async fn prepare_audit_table(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    db.execute_unprepared(
+        "CREATE TABLE IF NOT EXISTS decisions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at INTEGER NOT NULL,
+            issuer TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            agent INTEGER NOT NULL,
+            organization TEXT,
+            tool TEXT NOT NULL,
+            action TEXT NOT NULL,
+            arguments_digest TEXT,
+            decision TEXT NOT NULL,
+            rule INTEGER,
+            receipt_id TEXT NOT NULL
+        )",
+    )
+    .await?;
+    let has_organization = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM pragma_table_info('decisions') WHERE name = 'organization'",
+        ))
+        .await?
+        .map(|row| row.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0)
+        > 0;
+    if !has_organization {
+        db.execute_unprepared("ALTER TABLE decisions ADD COLUMN organization TEXT").await?;
+    }
+    Ok(())
+}
+
 /// Decisions are stored by group commit: concurrent decisions share one multi-row INSERT.
 fn decision_writer(db: DatabaseConnection) -> GroupCommit<DecisionRow> {
     GroupCommit::new(move |rows: Vec<DecisionRow>| {
@@ -304,4 +323,31 @@ fn load_receipt_key(config: &PermissionConfig) -> Result<ReceiptKey, PermissionE
     )
     .map_err(PermissionError::Key)?;
     ReceiptKey::load_or_generate(&config.data_dir, &master).map_err(PermissionError::Key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_audit_table_from_before_organizations_gains_the_column() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("permissions.db").display());
+        let db = crate::store::connect(&url, 1).await.expect("db");
+        db.execute_unprepared(
+            "CREATE TABLE decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, issuer TEXT NOT NULL,
+             subject TEXT NOT NULL, client_id TEXT NOT NULL, agent INTEGER NOT NULL, tool TEXT NOT NULL,
+             action TEXT NOT NULL, arguments_digest TEXT, decision TEXT NOT NULL, rule INTEGER, receipt_id TEXT NOT NULL)",
+        )
+        .await
+        .expect("old table");
+        prepare_audit_table(&db).await.expect("upgrade");
+        prepare_audit_table(&db).await.expect("idempotent");
+        db.execute_unprepared(
+            "INSERT INTO decisions (at, issuer, subject, client_id, agent, organization, tool, action, decision, receipt_id)
+             VALUES (1, 'i', 's', 'c', 0, 'acme', 't', 'a', 'allow', 'r')",
+        )
+        .await
+        .expect("the new column takes rows");
+    }
 }
