@@ -138,8 +138,8 @@ pub enum KeyError {
     Sign(String),
 }
 
-/// An ES256 key outside any tenant (the permission API's receipt key): loaded from its PKCS#8 DER, or
-/// generated. Returns the key, its public JWK (`kid` = thumbprint) and the DER to persist.
+/// An ES256 key outside any tenant (tests use it to play an issuer of their own): loaded from its
+/// PKCS#8 DER, or generated. Returns the key, its public JWK (`kid` = thumbprint) and the DER to persist.
 pub fn standalone_es256(der: Option<Vec<u8>>) -> Result<(SigningKey, Jwk, Vec<u8>), KeyError> {
     let der = match der {
         Some(der) => der,

@@ -293,6 +293,7 @@ async fn decisions_follow_the_rules_with_challenges_and_verifiable_receipts() {
         assert_eq!(metadata["resource"], resource.as_str(), "{path}");
         assert_eq!(metadata["authorization_servers"], json!([server.issuer("default")]));
         assert_eq!(metadata["bearer_methods_supported"], json!(["header"]));
+        assert_eq!(metadata["resource_signing_alg_values_supported"], json!(["EdDSA"]), "what receipts are signed with");
     }
 
     // No token: 401 pointing at the metadata, with the scopes, and no error code (RFC 6750 §3.1).

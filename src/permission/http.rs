@@ -14,6 +14,7 @@ use serde_json::json;
 use super::{
     PermissionApi,
     mcp::{Caller, Governed},
+    receipt,
     rules::{Outcome, STEP_UP_ACR},
     verifier::{TokenClaims, TokenError},
 };
@@ -28,7 +29,7 @@ async fn resource_metadata(api: web::Data<PermissionApi>) -> HttpResponse {
             "authorization_servers": api.config.issuers,
             "bearer_methods_supported": ["header"],
             "scopes_supported": api.config.scopes_supported,
-            "resource_signing_alg_values_supported": ["ES256"],
+            "resource_signing_alg_values_supported": [receipt::RECEIPT_ALG],
             "jwks_uri": api.endpoints.jwks_uri,
         }))
 }

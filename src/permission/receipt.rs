@@ -23,6 +23,8 @@ use crate::{
 };
 
 pub const RECEIPT_TYP: &str = "decision+jwt";
+/// The JWS `alg` of every receipt (also advertised in the RFC 9728 metadata).
+pub const RECEIPT_ALG: &str = "EdDSA";
 const KEY_FILE: &str = "receipt-key-ed25519.sealed";
 const OWNER: &str = "permission-api";
 const PURPOSE: &str = "receipt-key";
@@ -84,7 +86,7 @@ impl ReceiptKey {
     }
 
     pub fn sign<T: Serialize>(&self, receipt: &T) -> Result<String, JwtError> {
-        jwt::compact_jws("EdDSA", RECEIPT_TYP, &self.kid, receipt, |input| Ok(self.pair.sign(input).as_ref().to_vec()))
+        jwt::compact_jws(RECEIPT_ALG, RECEIPT_TYP, &self.kid, receipt, |input| Ok(self.pair.sign(input).as_ref().to_vec()))
     }
 }
 
