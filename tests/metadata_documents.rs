@@ -46,8 +46,7 @@ async fn a_client_described_by_its_metadata_document_signs_a_user_in() {
     let smtp = SmtpCatcher::start().await;
     let deployment = Deployment::new().await;
     let host = DocumentHost::start().await;
-    let env = host.server_env();
-    let server = Server::start(&deployment, &smtp, &[(env[0].0, &env[0].1), (env[1].0, &env[1].1)]).await;
+    let server = host.start_server(&deployment, &smtp, &[]).await;
     assert_eq!(discovery(&server, "default").await["client_id_metadata_document_supported"], true);
 
     let client_id = host.serve_client("/apps/notes.json", "Notes Agent", &[CALLBACK]);
@@ -97,13 +96,7 @@ async fn documents_that_do_not_fit_are_refused_and_nothing_is_redirected() {
     let smtp = SmtpCatcher::start().await;
     let deployment = Deployment::new().await;
     let host = DocumentHost::start().await;
-    let env = host.server_env();
-    let server = Server::start(
-        &deployment,
-        &smtp,
-        &[(env[0].0, &env[0].1), (env[1].0, &env[1].1), ("LATCHKEY_CLIENT_METADATA_TIMEOUT_MS", "1500")],
-    )
-    .await;
+    let server = host.start_server(&deployment, &smtp, &[("LATCHKEY_CLIENT_METADATA_TIMEOUT_MS", "1500")]).await;
 
     // The document names another client_id.
     host.serve("/wrong-id.json", Served::json(&json!({ "client_id": "https://localhost/other.json", "redirect_uris": [CALLBACK] })));
@@ -167,13 +160,7 @@ async fn document_fetches_are_rate_limited_per_caller_address() {
     let smtp = SmtpCatcher::start().await;
     let deployment = Deployment::new().await;
     let host = DocumentHost::start().await;
-    let env = host.server_env();
-    let server = Server::start(
-        &deployment,
-        &smtp,
-        &[(env[0].0, &env[0].1), (env[1].0, &env[1].1), ("LATCHKEY_RATE_CLIENT_METADATA_FETCH_PER_IP_PER_MINUTE", "2")],
-    )
-    .await;
+    let server = host.start_server(&deployment, &smtp, &[("LATCHKEY_RATE_CLIENT_METADATA_FETCH_PER_IP_PER_MINUTE", "2")]).await;
     let first = host.serve_client("/a.json", "A", &[CALLBACK]);
     let second = host.serve_client("/b.json", "B", &[CALLBACK]);
     let third = host.serve_client("/c.json", "C", &[CALLBACK]);

@@ -938,6 +938,14 @@ impl DocumentHost {
         self.fetches.lock().unwrap().get(path).copied().unwrap_or(0)
     }
 
+    /// A Latchkey node that may fetch documents from this host, with `extra` settings.
+    pub async fn start_server(&self, deployment: &Deployment, smtp: &SmtpCatcher, extra: &[(&str, &str)]) -> Server {
+        let env = self.server_env();
+        let mut all = vec![(env[0].0, env[0].1.as_str()), (env[1].0, env[1].1.as_str())];
+        all.extend_from_slice(extra);
+        Server::start(deployment, smtp, &all).await
+    }
+
     /// The server settings that let it fetch from this host (loopback, test CA).
     pub fn server_env(&self) -> [(&'static str, String); 2] {
         [
