@@ -6,7 +6,7 @@ use entity::audit_event;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, NotSet, QueryOrder, QuerySelect};
 
 use crate::{
-    group_commit::{GroupCommit, GroupCommitError},
+    batch::{Batch, BatchError},
     store::{StoreResult, now},
 };
 
@@ -98,22 +98,22 @@ pub async fn record(db: &DatabaseConnection, origin: &Origin, event: Event<'_>) 
     Ok(())
 }
 
-/// The server's audit writer: rows are stored by group commit (`crate::group_commit`), so a response
+/// The server's audit writer: rows are stored by group commit (`crate::batch`), so a response
 /// still implies its audit row exists while concurrent requests share one INSERT.
 #[derive(Clone)]
 pub struct AuditLog {
-    writer: GroupCommit<audit_event::ActiveModel>,
+    writer: Batch<audit_event::ActiveModel>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("audit {0}")]
-    Write(#[from] GroupCommitError),
+    Write(#[from] BatchError),
 }
 
 impl AuditLog {
     pub fn new(db: DatabaseConnection) -> Self {
-        let writer = GroupCommit::new(move |rows: Vec<audit_event::ActiveModel>| {
+        let writer = Batch::group_commit(move |rows: Vec<audit_event::ActiveModel>| {
             let db = db.clone();
             async move {
                 audit_event::Entity::insert_many(rows)
@@ -127,7 +127,7 @@ impl AuditLog {
     }
 
     pub async fn record(&self, origin: &Origin, event: Event<'_>) -> Result<(), AuditError> {
-        Ok(self.writer.store(row(origin, event)).await?)
+        Ok(self.writer.submit(row(origin, event)).await?)
     }
 }
 

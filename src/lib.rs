@@ -7,6 +7,7 @@
 pub mod account;
 pub mod app;
 pub mod audit;
+pub mod batch;
 pub mod cache;
 pub mod client;
 pub mod config;
@@ -15,7 +16,6 @@ pub mod crypto;
 pub mod email_code;
 pub mod fsutil;
 pub mod geo;
-pub mod group_commit;
 pub mod http;
 pub mod jwt;
 pub mod keys;

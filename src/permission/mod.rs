@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     crypto,
-    group_commit::GroupCommit,
+    batch::Batch,
     store::now,
 };
 use receipt::ReceiptKey;
@@ -76,7 +76,7 @@ pub enum PermissionError {
     #[error("audit database: {0}")]
     Db(#[from] sea_orm::DbErr),
     #[error("audit row: {0}")]
-    Audit(#[from] crate::group_commit::GroupCommitError),
+    Audit(#[from] crate::batch::BatchError),
 }
 
 impl PermissionConfig {
@@ -123,7 +123,7 @@ pub struct PermissionApi {
     pub endpoints: Endpoints,
     pub verifier: Verifier,
     pub receipt_key: ReceiptKey,
-    audit: GroupCommit<DecisionRow>,
+    audit: Batch<DecisionRow>,
     pub mcp: mcp::McpService,
 }
 
@@ -205,7 +205,7 @@ impl PermissionApi {
             Outcome::Deny { rule, .. } => rule.map(|r| r as i64),
         };
         self.audit
-            .store(DecisionRow {
+            .submit(DecisionRow {
                 at: now,
                 issuer: claims.iss.clone(),
                 subject: claims.sub.clone(),
@@ -278,8 +278,8 @@ async fn prepare_audit_table(db: &DatabaseConnection) -> Result<(), sea_orm::DbE
 }
 
 /// Decisions are stored by group commit: concurrent decisions share one multi-row INSERT.
-fn decision_writer(db: DatabaseConnection) -> GroupCommit<DecisionRow> {
-    GroupCommit::new(move |rows: Vec<DecisionRow>| {
+fn decision_writer(db: DatabaseConnection) -> Batch<DecisionRow> {
+    Batch::group_commit(move |rows: Vec<DecisionRow>| {
         let db = db.clone();
         async move {
             let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
