@@ -247,16 +247,7 @@ async fn replayed_code_fails_and_revokes_what_it_issued() {
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
     // The first exchange's tokens are dead.
-    let introspection: Value = api()
-        .post(f.server.url("introspect"))
-        .basic_auth(&f.client_id, Some(&f.secret))
-        .form(&[("token", first["access_token"].as_str().expect("at"))])
-        .send()
-        .await
-        .expect("introspect")
-        .json()
-        .await
-        .expect("json");
+    let introspection = introspect(&f.server, &f.client_id, &f.secret, first["access_token"].as_str().expect("at")).await;
     assert_eq!(introspection["active"], false);
     let (status, _) = f
         .token(&[

@@ -439,3 +439,42 @@ async fn client_credentials_and_rp_logout() {
         .expect("logout");
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 }
+
+/// Introspections arriving together share one revocation read (`oauth::revocation_check`); each must
+/// still get the answer for its own token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_introspections_each_see_their_own_revocation() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let (id, secret) = server.create_client(&[
+        "--name", "Resource server", "--confidential", "--grant-type", "client_credentials", "--scope", "reports:read",
+    ]);
+    let secret = secret.expect("secret");
+    let mut tokens = Vec::new();
+    for _ in 0..24 {
+        let (status, body) = token_request(&server, &id, &secret, &[("grant_type", "client_credentials")]).await;
+        assert_eq!(status, StatusCode::OK);
+        tokens.push(body["access_token"].as_str().expect("access token").to_owned());
+    }
+    let revoked = |i: usize| i % 3 == 1;
+    for (i, token) in tokens.iter().enumerate().filter(|(i, _)| revoked(*i)) {
+        let response = api()
+            .post(server.url("revoke"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .expect("revoke");
+        assert_eq!(response.status(), StatusCode::OK, "revoke token {i}");
+    }
+    for round in 0..5 {
+        let answers = futures_util::future::join_all(
+            tokens.iter().map(|token| async { introspect(&server, &id, &secret, token).await["active"] == true }),
+        )
+        .await;
+        for (i, active) in answers.into_iter().enumerate() {
+            assert_eq!(active, !revoked(i), "round {round}: token {i}");
+        }
+    }
+}

@@ -1,42 +1,9 @@
 //! Token introspection (RFC 7662), for confidential clients (resource servers) of the tenant.
 
-use entity::access_token;
-use sea_orm::{ColumnTrait, QueryFilter};
 use serde_json::{Value, json};
 
-use super::{client_auth, error::OAuthError, families, params::Params};
-use crate::{
-    app::Ctx,
-    jwt::AccessClaims,
-    service_account,
-    store::{Scoped, StoreResult, now},
-};
-
-/// Whether a signature-valid access token has since been revoked (directly, or through its family),
-/// or belongs to a service account that has been disabled.
-pub async fn is_revoked(scope: Scoped<'_>, claims: &AccessClaims) -> StoreResult<bool> {
-    let for_service_account = claims.caller.as_deref() == Some("agent") && claims.sub != claims.client_id;
-    if for_service_account && !service_account::find(scope, &claims.sub).await?.is_some_and(|a| a.is_active()) {
-        return Ok(true);
-    }
-    let Some(row) = scope
-        .select::<access_token::Entity>()
-        .filter(access_token::Column::Jti.eq(&claims.jti))
-        .one(scope.db)
-        .await?
-    else {
-        return Ok(false);
-    };
-    if row.revoked_at.is_some() {
-        return Ok(true);
-    }
-    match row.family_id {
-        Some(family_id) => Ok(families::find(scope, &family_id)
-            .await?
-            .is_none_or(|f| f.revoked)),
-        None => Ok(false),
-    }
-}
+use super::{client_auth, error::OAuthError, families, params::Params, revocation_check::is_revoked};
+use crate::{app::Ctx, store::now};
 
 pub async fn introspect(
     ctx: &Ctx<'_>,
@@ -70,7 +37,7 @@ pub async fn introspect(
     let Some(claims) = ctx.verify_access_token(token).await? else {
         return Ok(inactive);
     };
-    if claims.exp <= now() || is_revoked(scope, &claims).await? {
+    if claims.exp <= now() || is_revoked(ctx, &claims).await? {
         return Ok(inactive);
     }
     let mut body = json!({

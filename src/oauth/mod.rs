@@ -13,4 +13,6 @@ pub mod params;
 pub mod pkce;
 pub mod registration;
 pub mod revocation;
+pub mod revocation_check;
 pub mod token;
+pub mod token_writes;

@@ -6,7 +6,7 @@ use crate::{
     app::Ctx,
     oauth::{
         error::{ErrorCode, OAuthError},
-        introspection::is_revoked,
+        revocation_check::is_revoked,
     },
     user,
 };
@@ -22,7 +22,7 @@ pub async fn userinfo(ctx: &Ctx<'_>, access_token: &str) -> Result<Value, OAuthE
         .verify_access_token(access_token)
         .await?
         .ok_or_else(invalid)?;
-    if claims.aud != ctx.issuer || is_revoked(ctx.scope(), &claims).await? {
+    if claims.aud != ctx.issuer || is_revoked(ctx, &claims).await? {
         return Err(invalid());
     }
     if !claims.scopes().any(|s| s == "openid") {

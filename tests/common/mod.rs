@@ -548,6 +548,20 @@ pub async fn token_request(server: &Server, client_id: &str, secret: &str, form:
     (status, response.json().await.unwrap_or(serde_json::Value::Null))
 }
 
+/// Introspects a token as a confidential client (RFC 7662); the response body.
+pub async fn introspect(server: &Server, client_id: &str, secret: &str, token: &str) -> serde_json::Value {
+    api()
+        .post(server.url("introspect"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .expect("introspect")
+        .json()
+        .await
+        .expect("introspection json")
+}
+
 /// Exchanges an authorization code (RFC 6749 §4.1.3 with the PKCE verifier).
 pub async fn exchange_code(server: &Server, client_id: &str, secret: &str, code: &str, redirect_uri: &str, verifier: &str) -> (StatusCode, serde_json::Value) {
     token_request(server, client_id, secret, &[
