@@ -50,18 +50,16 @@ async fn revoked_in_batch(db: &DatabaseConnection, asked: &[(String, String)]) -
     for (tenant, jti) in asked {
         jtis_by_tenant.entry(tenant).or_default().insert(jti);
     }
-    let mut revoked = HashSet::new();
+    let mut revoked: HashMap<&str, HashSet<String>> = HashMap::new();
     for (tenant, jtis) in jtis_by_tenant {
-        for jti in revoked_among(Scoped::new(db, tenant), jtis).await? {
-            revoked.insert((tenant, jti));
-        }
+        revoked.insert(tenant, revoked_among(Scoped::new(db, tenant), jtis).await?);
     }
-    Ok(asked.iter().map(|(tenant, jti)| revoked.contains(&(tenant.as_str(), jti.clone()))).collect())
+    Ok(asked.iter().map(|(tenant, jti)| revoked.get(tenant.as_str()).is_some_and(|r| r.contains(jti))).collect())
 }
 
 /// The revoked ones among `jtis`. Only tokens issued under a refresh-token family or revoked through
 /// RFC 7009 have a row; a token without one has never been revoked.
-async fn revoked_among(scope: Scoped<'_>, jtis: HashSet<&str>) -> StoreResult<Vec<String>> {
+async fn revoked_among(scope: Scoped<'_>, jtis: HashSet<&str>) -> StoreResult<HashSet<String>> {
     let rows: Vec<(String, Option<String>, Option<i64>)> = scope
         .select::<access_token::Entity>()
         .select_only()
