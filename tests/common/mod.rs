@@ -177,7 +177,12 @@ pub struct Deployment {
 
 impl Deployment {
     pub async fn new() -> Self {
-        let root = tempfile::tempdir().expect("tempdir");
+        // LATCHKEY_TEST_KEEP=1 keeps the nodes' logs and SQLite database for a post-mortem.
+        let keep = std::env::var_os("LATCHKEY_TEST_KEEP").is_some();
+        let root = tempfile::Builder::new().disable_cleanup(keep).tempdir().expect("tempdir");
+        if keep {
+            eprintln!("keeping {}", root.path().display());
+        }
         let master_key =
             base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
         match std::env::var("LATCHKEY_TEST_POSTGRES_URL")
@@ -258,7 +263,7 @@ impl Server {
         for (k, v) in extra {
             env.insert((*k).into(), (*v).into());
         }
-        // The node's log goes to a file beside its data (kept on failure with LATCHKEY_TEST_KEEP=1).
+        // The node's log goes to a file beside its data (kept with LATCHKEY_TEST_KEEP=1).
         std::fs::create_dir_all(deployment.root.path()).expect("root");
         let log = std::fs::File::create(deployment.root.path().join(format!("node-{port}.log")))
             .expect("log file");
