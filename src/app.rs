@@ -101,7 +101,7 @@ impl App {
         fsutil::create_private_dir(&config.data_dir)
             .map_err(|e| StartupError::DataDir(config.data_dir.display().to_string(), e))?;
         let master = load_master_key(&config)?;
-        let db = store::connect(&config.database_url(), config.database_max_connections).await?;
+        let db = store::connect(&config.database_url(), config.database_pool_size()).await?;
         store::migrate(&db).await?;
         for file in ["latchkey.db", "latchkey.db-wal", "latchkey.db-shm"] {
             let _ = fsutil::restrict(&config.data_dir.join(file));

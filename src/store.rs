@@ -34,6 +34,10 @@ pub async fn connect(url: &str, max_connections: u32) -> StoreResult<DatabaseCon
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings a connection on every checkout by default: one more round trip to the driver per
+        // query (on SQLite a hand-off to the connection's thread and back). Only a connection idle long
+        // enough for a server, proxy or firewall to have dropped it is worth checking.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false)
         // Applied to every pooled connection (a PRAGMA run through the pool reaches only one of them).
         // WAL lets readers proceed during a write; busy_timeout makes concurrent writers queue rather

@@ -23,7 +23,19 @@ async fn refresh_rotation_load() {
     let seconds = env_or("BENCH_SECONDS", 15);
     let smtp = SmtpCatcher::start().await;
     let deployment = Deployment::new().await;
-    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_RATE_TOKEN_PER_CLIENT_PER_SECOND", "1000000"), ("LATCHKEY_WORKERS", "1")]).await;
+    // The server's own pool size (one SQLite connection per core it may run on) unless
+    // BENCH_DB_CONNECTIONS sets one; the harness's fixed test size would not be what a deployment runs.
+    let connections = std::env::var("BENCH_DB_CONNECTIONS").unwrap_or_default();
+    let server = Server::start(
+        &deployment,
+        &smtp,
+        &[
+            ("LATCHKEY_RATE_TOKEN_PER_CLIENT_PER_SECOND", "1000000"),
+            ("LATCHKEY_WORKERS", "1"),
+            ("LATCHKEY_DATABASE_MAX_CONNECTIONS", &connections),
+        ],
+    )
+    .await;
     let redirect = "http://127.0.0.1:9/cb";
     // The ID token's algorithm is the client's registration (RS256 is the OIDC default; ES256 is 20x
     // cheaper to sign). BENCH_ID_TOKEN_ALG picks it, and the result line says which was measured.

@@ -260,8 +260,13 @@ impl Server {
         if let Some(url) = &deployment.database_url {
             env.insert("DATABASE_URL".into(), url.clone());
         }
+        // An empty value removes the harness's own setting, leaving the server's default.
         for (k, v) in extra {
-            env.insert((*k).into(), (*v).into());
+            if v.is_empty() {
+                env.remove(*k);
+            } else {
+                env.insert((*k).into(), (*v).into());
+            }
         }
         // The node's log goes to a file beside its data (kept with LATCHKEY_TEST_KEEP=1).
         std::fs::create_dir_all(deployment.root.path()).expect("root");
