@@ -189,4 +189,41 @@ mod tests {
             assert_eq!(query_planner_stability(connection, -1).await.expect("read setting"), 1);
         }
     }
+
+    /// The batched lookups (`tenant_id = ? AND key IN (…)`) seek the tenant's keys. Without the
+    /// tenant-first key indexes SQLite walked the tenant's whole `(tenant_id, …)` index once a list
+    /// reached five values.
+    #[tokio::test]
+    async fn batched_key_lookups_seek_each_key() {
+        use entity::{access_token, refresh_family, refresh_token};
+        use sea_orm::{ConnectionTrait, QueryTrait, Statement};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plans.db").display());
+        let db = connect(&url, 1).await.expect("connect");
+        migrate(&db).await.expect("migrate");
+        let scope = Scoped::new(&db, "tenant");
+        let keys: Vec<String> = (0..8).map(|i| format!("key{i}")).collect();
+        let queries = [
+            ("jti", scope.select::<access_token::Entity>().filter(access_token::Column::Jti.is_in(&keys)).build(db.get_database_backend())),
+            ("token_hash", scope.select::<refresh_token::Entity>().filter(refresh_token::Column::TokenHash.is_in(&keys)).build(db.get_database_backend())),
+            ("id", scope.select::<refresh_family::Entity>().filter(refresh_family::Column::Id.is_in(&keys)).build(db.get_database_backend())),
+        ];
+        for (key, query) in queries {
+            let explain = Statement::from_sql_and_values(
+                query.db_backend,
+                format!("EXPLAIN QUERY PLAN {}", query.sql),
+                query.values.expect("bound values").0,
+            );
+            let plan: Vec<String> = db
+                .query_all_raw(explain)
+                .await
+                .expect("explain")
+                .iter()
+                .map(|row| row.try_get::<String>("", "detail").expect("detail"))
+                .collect();
+            assert_eq!(plan.len(), 1, "{plan:?}");
+            assert!(plan[0].contains(&format!("(tenant_id=? AND {key}=?)")), "{key}: {plan:?}");
+        }
+    }
 }

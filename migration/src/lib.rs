@@ -9,6 +9,7 @@ mod m20261123_000004_tenant_totp_policy;
 mod m20261123_000005_dynamic_registration;
 mod m20261123_000006_resources;
 mod m20261123_000007_organizations;
+mod m20261123_000008_tenant_key_indexes;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_dynamic_registration::Migration),
             Box::new(m20261123_000006_resources::Migration),
             Box::new(m20261123_000007_organizations::Migration),
+            Box::new(m20261123_000008_tenant_key_indexes::Migration),
         ]
     }
 }
