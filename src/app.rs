@@ -18,6 +18,7 @@ use crate::{
     oauth::{
         metadata_document::{self, DocumentError, MetadataDocuments},
         revocation_check::RevocationCheck,
+        token_writes::TokenWrites,
     },
     ratelimit::{self, Limiters},
     store::{self, Scoped, StoreError, StoreResult},
@@ -66,6 +67,7 @@ pub struct App {
     pub geo: crate::geo::GeoIp,
     audit_log: AuditLog,
     pub(crate) revocations: RevocationCheck,
+    pub(crate) token_writes: TokenWrites,
     tenants: TtlCache<String, Tenant>,
     keyrings: TtlCache<String, Keyring>,
     clients: TtlCache<(String, String), Client>,
@@ -103,6 +105,7 @@ impl App {
         let master = load_master_key(&config)?;
         let db = store::connect(&config.database_url(), config.database_pool_size()).await?;
         store::migrate(&db).await?;
+        let batch_writer = store::batch_writer(&db, &config.database_url(), config.database_pool_size()).await?;
         for file in ["latchkey.db", "latchkey.db-wal", "latchkey.db-shm"] {
             let _ = fsutil::restrict(&config.data_dir.join(file));
         }
@@ -120,8 +123,9 @@ impl App {
             geo,
             hasher: CodeHasher::new(&master),
             limiters: Limiters::new(&config.rate_limits),
-            audit_log: AuditLog::new(db.clone()),
+            audit_log: AuditLog::new(batch_writer.clone()),
             revocations: RevocationCheck::new(db.clone()),
+            token_writes: TokenWrites::new(batch_writer),
             tenants: TtlCache::new(cache_ttl),
             keyrings: TtlCache::new(cache_ttl),
             clients: TtlCache::new(cache_ttl),

@@ -7,7 +7,8 @@
 //! request, without caching anything: each caller's result comes from a statement that started after
 //! it submitted, so a write is stored before its response and a read sees every earlier commit.
 //! Uses: group commit of audit rows (`audit`, `permission`), revocation reads
-//! (`oauth::revocation_check`).
+//! (`oauth::revocation_check`), the rows a token response issues and the refresh token it spends
+//! (`oauth::token_writes`).
 //!
 //! The batch runs as a task on the runtime of the caller that found none in flight — an HTTP worker's
 //! own thread — rather than on a dedicated task, which measured as one more thread hand-off per request.

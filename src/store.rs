@@ -10,7 +10,7 @@ use std::time::Duration;
 use entity::TenantOwned;
 use migration::MigratorTrait;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectOptions, Database,
+    ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DbBackend,
     DatabaseConnection, DbErr, DeleteMany, IntoActiveModel, QueryFilter, Related, Select, SelectTwo, UpdateMany,
 };
 
@@ -95,20 +95,38 @@ async fn query_planner_stability(
     Ok(enabled)
 }
 
+/// The connection the batched writers (`audit`, `oauth::token_writes`) share. SQLite has one writer at
+/// a time and makes a blocked writer sleep (its busy handler polls in milliseconds), so writers on
+/// separate connections left the core idle; on one connection of their own they queue on the pool
+/// instead. PostgreSQL locks rows, not the database: there it is the shared pool.
+pub async fn batch_writer(db: &DatabaseConnection, url: &str, max_connections: u32) -> StoreResult<DatabaseConnection> {
+    match db.get_database_backend() {
+        DbBackend::Sqlite if max_connections > 1 => connect(url, 1).await,
+        _ => Ok(db.clone()),
+    }
+}
+
 pub async fn migrate(db: &DatabaseConnection) -> StoreResult<()> {
     migration::Migrator::up(db, None).await?;
     Ok(())
 }
 
-/// A view of the database restricted to one tenant.
-#[derive(Clone, Copy)]
-pub struct Scoped<'a> {
-    pub db: &'a DatabaseConnection,
+/// A view of the database — the pool, or one transaction — restricted to one tenant.
+pub struct Scoped<'a, C = DatabaseConnection> {
+    pub db: &'a C,
     tenant_id: &'a str,
 }
 
-impl<'a> Scoped<'a> {
-    pub fn new(db: &'a DatabaseConnection, tenant_id: &'a str) -> Self {
+impl<C> Clone for Scoped<'_, C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C> Copy for Scoped<'_, C> {}
+
+impl<'a, C: ConnectionTrait> Scoped<'a, C> {
+    pub fn new(db: &'a C, tenant_id: &'a str) -> Self {
         Self { db, tenant_id }
     }
 
@@ -146,10 +164,33 @@ impl<'a> Scoped<'a> {
         M: IntoActiveModel<E::ActiveModel>,
         E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
     {
+        E::insert(self.owned::<E, M>(model)).exec_without_returning(self.db).await?;
+        Ok(())
+    }
+
+    /// Inserts rows in one statement, forcing each one's tenant column to this scope's tenant.
+    pub async fn insert_many<E, M>(&self, models: impl IntoIterator<Item = M>) -> StoreResult<()>
+    where
+        E: TenantOwned,
+        M: IntoActiveModel<E::ActiveModel>,
+        E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+    {
+        let rows: Vec<E::ActiveModel> = models.into_iter().map(|model| self.owned::<E, M>(model)).collect();
+        if !rows.is_empty() {
+            E::insert_many(rows).exec_without_returning(self.db).await?;
+        }
+        Ok(())
+    }
+
+    fn owned<E, M>(&self, model: M) -> E::ActiveModel
+    where
+        E: TenantOwned,
+        M: IntoActiveModel<E::ActiveModel>,
+        E::ActiveModel: ActiveModelTrait<Entity = E>,
+    {
         let mut active = model.into_active_model();
         active.set(E::tenant_column(), self.tenant_id.into());
-        E::insert(active).exec_without_returning(self.db).await?;
-        Ok(())
+        active
     }
 }
 

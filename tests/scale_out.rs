@@ -149,7 +149,8 @@ async fn same_refresh_token_on_both_nodes_wins_once_and_kills_the_family() {
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh.as_str()),
         ];
-        // Twice to each node at the same instant: all four race on the conditional UPDATE.
+        // Twice to each node at the same instant: two on one node usually share one write
+        // transaction there (`token_writes`), the other two race it in the database.
         let results = futures_util::future::join_all([&c.a, &c.a, &c.b, &c.b].map(|node| c.token(node, &form))).await;
         let (winners, losers): (Vec<&(StatusCode, Value)>, Vec<_>) =
             results.iter().partition(|(s, _)| *s == StatusCode::OK);

@@ -105,8 +105,9 @@ pub async fn find(scope: Scoped<'_>, family_id: &str) -> StoreResult<Option<Fami
         .transpose()
 }
 
-/// A new refresh token in the family; the caller hands it to the client, we keep only its hash.
-pub async fn issue_refresh_token(ctx: &Ctx<'_>, family_id: &str) -> StoreResult<String> {
+/// A new refresh token in the family: the token for the client, and the row that keeps only its hash
+/// (stored by `token_writes`).
+pub fn new_refresh_token(family_id: &str) -> (String, refresh_token::ActiveModel) {
     let token = crypto::random_token(REFRESH_TOKEN_PREFIX);
     let row = refresh_token::ActiveModel {
         token_hash: Set(sha256_hex(&token)),
@@ -116,8 +117,7 @@ pub async fn issue_refresh_token(ctx: &Ctx<'_>, family_id: &str) -> StoreResult<
         created_at: Set(now()),
         rotated_at: Set(None),
     };
-    ctx.scope().insert::<refresh_token::Entity, _>(row).await?;
-    Ok(token)
+    (token, row)
 }
 
 pub struct PresentedRefreshToken {
@@ -158,18 +158,6 @@ pub async fn find_refresh_token(
         issued_at: row.created_at,
         family: from_row(family)?,
     }))
-}
-
-/// Marks the token used. Exactly one caller can win for a given token, on any number of nodes.
-pub async fn consume_refresh_token(scope: Scoped<'_>, hash: &str) -> StoreResult<bool> {
-    let result = scope
-        .update::<refresh_token::Entity>()
-        .col_expr(refresh_token::Column::RotatedAt, now().into())
-        .filter(refresh_token::Column::TokenHash.eq(hash))
-        .filter(refresh_token::Column::RotatedAt.is_null())
-        .exec(scope.db)
-        .await?;
-    Ok(result.rows_affected == 1)
 }
 
 /// Records that the family was used, for display ("last used"). Written at most once a minute per

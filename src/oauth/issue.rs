@@ -5,7 +5,11 @@ use entity::access_token;
 use sea_orm::ActiveValue::Set;
 use serde::Serialize;
 
-use super::{error::OAuthError, families};
+use super::{
+    error::OAuthError,
+    families,
+    token_writes::{self, IssuedRows},
+};
 use crate::{
     app::Ctx,
     client::Client,
@@ -57,7 +61,22 @@ pub struct Issue<'a> {
     pub service_account: Option<&'a ServiceAccount>,
 }
 
+/// Issues tokens: signs them and stores their rows (`token_writes`).
 pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAuthError> {
+    let Prepared { response, rows } = prepare(ctx, issue).await?;
+    token_writes::store(ctx, rows, None).await?;
+    Ok(response)
+}
+
+/// Signed tokens not yet handed out, and the rows to store before they are.
+pub struct Prepared {
+    pub response: TokenResponse,
+    pub rows: IssuedRows,
+}
+
+/// Signs the tokens and builds their rows without storing anything: the refresh grant stores them
+/// only if it wins the spend of the token it presented.
+pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthError> {
     let keyring = ctx.keyring().await?;
     let now = now();
     let lifetime = ctx.lifetimes().access_token;
@@ -91,20 +110,24 @@ pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAu
     };
     let access_token = jwt::sign_access_token(&keyring, issue.client.access_token_alg, &claims)?;
 
+    let mut rows = IssuedRows::default();
     if let Some(family_id) = issue.family_id {
-        let row = access_token::ActiveModel {
+        rows.access_token = Some(access_token::ActiveModel {
             jti: Set(jti),
             tenant_id: Set(String::new()),
             family_id: Set(Some(family_id.to_owned())),
             client_id: Set(issue.client.client_id.clone()),
             expires_at: Set(now + lifetime),
             revoked_at: Set(None),
-        };
-        ctx.scope().insert::<access_token::Entity, _>(row).await?;
+        });
     }
 
     let refresh_token = match (issue.with_refresh_token, issue.family_id) {
-        (true, Some(family_id)) => Some(families::issue_refresh_token(ctx, family_id).await?),
+        (true, Some(family_id)) => {
+            let (token, row) = families::new_refresh_token(family_id);
+            rows.refresh_token = Some(row);
+            Some(token)
+        }
         _ => None,
     };
 
@@ -135,7 +158,7 @@ pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAu
         _ => None,
     };
 
-    Ok(TokenResponse {
+    let response = TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: lifetime,
@@ -143,5 +166,6 @@ pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAu
         id_token,
         scope,
         issued_token_type: None,
-    })
+    };
+    Ok(Prepared { response, rows })
 }

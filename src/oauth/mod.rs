@@ -15,3 +15,4 @@ pub mod registration;
 pub mod revocation;
 pub mod revocation_check;
 pub mod token;
+pub mod token_writes;

@@ -9,7 +9,8 @@ use crate::{
     oauth::{
         error::{ErrorCode, OAuthError},
         families,
-        issue::{Issue, TokenResponse, UserAuthentication, issue},
+        issue::{Issue, Prepared, TokenResponse, UserAuthentication, prepare},
+        token_writes,
         params::{Params, split_scope},
     },
     store::now,
@@ -29,7 +30,6 @@ pub async fn refresh(
     }
     let presented = params.require("refresh_token")?;
     let scope = ctx.scope();
-    let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
 
     let token = families::find_refresh_token(scope, presented)
         .await?
@@ -42,34 +42,18 @@ pub async fn refresh(
     if !token.is_live(ctx.lifetimes().refresh_idle, now()) {
         return Err(invalid());
     }
-    // A bad scope or resource changes nothing (the token is not spent), but a rotated token is reuse
-    // whatever else the request says.
-    let checked = checked_request(family, params);
-    let reused = token.rotated || (checked.is_ok() && !families::consume_refresh_token(scope, &token.hash).await?);
-    if reused {
-        if families::revoke(scope, &family.id, "refresh_token_reuse").await? {
-            ctx.audit(
-                Event::new(
-                    &ctx.tenant.id,
-                    format!("client:{}", client.client_id),
-                    "refresh_token.reuse",
-                )
-                .target(format!("family:{}", family.id))
-                .failed()
-                .details(json!({ "user": family.user_id })),
-            )
-            .await;
-        }
-        return Err(invalid());
+    if token.rotated {
+        return Err(reused(ctx, client, family).await?);
     }
-    let scopes = checked?;
+    // A bad scope or resource changes nothing: the token is not spent.
+    let scopes = checked_request(family, params)?;
 
     let user = user::find(scope, &family.user_id)
         .await?
         .filter(|u| u.disabled_at.is_none())
         .ok_or_else(invalid)?;
     families::touch(scope, family).await?;
-    let response = issue(
+    let Prepared { response, rows } = prepare(
         ctx,
         Issue {
             client,
@@ -89,6 +73,11 @@ pub async fn refresh(
         },
     )
     .await?;
+    // Spent and replaced in one transaction; losing the spend means another request (maybe on
+    // another node) rotated this token first: reuse.
+    if !token_writes::store(ctx, rows, Some(&token.hash)).await? {
+        return Err(reused(ctx, client, family).await?);
+    }
     ctx.audit(
         Event::new(
             &ctx.tenant.id,
@@ -99,6 +88,24 @@ pub async fn refresh(
     )
     .await;
     Ok(response)
+}
+
+/// A rotated token presented again: it leaked, so its whole family is revoked (OAuth 2.1 §4.3.1).
+async fn reused(ctx: &Ctx<'_>, client: &Client, family: &families::Family) -> Result<OAuthError, OAuthError> {
+    if families::revoke(ctx.scope(), &family.id, "refresh_token_reuse").await? {
+        ctx.audit(
+            Event::new(&ctx.tenant.id, format!("client:{}", client.client_id), "refresh_token.reuse")
+                .target(format!("family:{}", family.id))
+                .failed()
+                .details(json!({ "user": family.user_id })),
+        )
+        .await;
+    }
+    Ok(invalid())
+}
+
+fn invalid() -> OAuthError {
+    OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
 }
 
 /// The scopes of the new access token: the family's, or fewer (RFC 6749 §6: never more); and the

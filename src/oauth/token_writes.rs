@@ -1,0 +1,115 @@
+//! Storing what a token response issued — the access token's record under its family (so revoking
+//! the family makes it inactive) and the new refresh token — and, for a refresh, spending the
+//! presented refresh token, all in one transaction. Concurrent token requests share that transaction
+//! (`crate::batch`), so a rotation costs a share of one commit instead of three writes of its own.
+//!
+//! The spend is a conditional UPDATE (`rotated_at IS NULL`): whichever request commits first, on
+//! whichever node, wins; a loser stores nothing and its response is never sent (OAuth 2.1 §4.3.1,
+//! RFC 9700 §4.14.2). Within one batch the same token can be presented twice; the first in the
+//! batch wins.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use entity::{access_token, refresh_token};
+use sea_orm::{ColumnTrait, DatabaseConnection, DatabaseTransaction, QueryFilter, TransactionTrait};
+
+use crate::{
+    app::Ctx,
+    batch::Batch,
+    store::{Scoped, StoreResult, now},
+};
+
+/// Rows a token response issued (their tenant column is set when stored).
+#[derive(Default)]
+pub struct IssuedRows {
+    pub access_token: Option<access_token::ActiveModel>,
+    pub refresh_token: Option<refresh_token::ActiveModel>,
+}
+
+impl IssuedRows {
+    fn is_empty(&self) -> bool {
+        self.access_token.is_none() && self.refresh_token.is_none()
+    }
+}
+
+struct Write {
+    tenant_id: String,
+    /// SHA-256 (hex) of the refresh token this response replaces.
+    spends: Option<String>,
+    rows: IssuedRows,
+}
+
+pub struct TokenWrites {
+    batch: Batch<Write, bool>,
+}
+
+impl TokenWrites {
+    pub fn new(db: DatabaseConnection) -> Self {
+        let batch = Batch::new(move |writes: Vec<Write>| {
+            let db = db.clone();
+            async move { write_batch(&db, writes).await.map_err(|e| e.to_string()) }
+        });
+        Self { batch }
+    }
+}
+
+/// Stores `rows`. With `spends`, only if this call is the one that spends that refresh token:
+/// `false` means it had already been spent (reuse) and nothing was stored.
+pub async fn store(ctx: &Ctx<'_>, rows: IssuedRows, spends: Option<&str>) -> StoreResult<bool> {
+    if spends.is_none() && rows.is_empty() {
+        return Ok(true);
+    }
+    let write = Write { tenant_id: ctx.tenant.id.clone(), spends: spends.map(str::to_owned), rows };
+    Ok(ctx.app.token_writes.batch.submit(write).await?)
+}
+
+async fn write_batch(db: &DatabaseConnection, writes: Vec<Write>) -> StoreResult<Vec<bool>> {
+    let txn = db.begin().await?;
+    let mut spent = spend(&txn, &writes).await?;
+    let mut stored = Vec::with_capacity(writes.len());
+    let mut rows_by_tenant: HashMap<String, Vec<IssuedRows>> = HashMap::new();
+    for write in writes {
+        // `remove`: a token presented twice in one batch is spent by the first only.
+        let wins = match &write.spends {
+            None => true,
+            Some(hash) => spent.remove(&(write.tenant_id.clone(), hash.clone())),
+        };
+        stored.push(wins);
+        if wins {
+            rows_by_tenant.entry(write.tenant_id).or_default().push(write.rows);
+        }
+    }
+    for (tenant_id, rows) in &mut rows_by_tenant {
+        let scope = Scoped::new(&txn, tenant_id);
+        let (access_tokens, refresh_tokens): (Vec<_>, Vec<_>) =
+            rows.drain(..).map(|r| (r.access_token, r.refresh_token)).unzip();
+        scope.insert_many::<access_token::Entity, _>(access_tokens.into_iter().flatten()).await?;
+        scope.insert_many::<refresh_token::Entity, _>(refresh_tokens.into_iter().flatten()).await?;
+    }
+    txn.commit().await?;
+    Ok(stored)
+}
+
+/// Marks every refresh token the batch presents as rotated, if it was not; returns (tenant, hash) of
+/// those this transaction spent.
+async fn spend(txn: &DatabaseTransaction, writes: &[Write]) -> StoreResult<HashSet<(String, String)>> {
+    let mut by_tenant: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    for write in writes {
+        if let Some(hash) = &write.spends {
+            by_tenant.entry(&write.tenant_id).or_default().insert(hash);
+        }
+    }
+    let now = now();
+    let mut spent = HashSet::new();
+    for (tenant_id, hashes) in by_tenant {
+        let rows = Scoped::new(txn, tenant_id)
+            .update::<refresh_token::Entity>()
+            .col_expr(refresh_token::Column::RotatedAt, now.into())
+            .filter(refresh_token::Column::TokenHash.is_in(hashes))
+            .filter(refresh_token::Column::RotatedAt.is_null())
+            .exec_with_returning(txn)
+            .await?;
+        spent.extend(rows.into_iter().map(|row| (tenant_id.to_owned(), row.token_hash)));
+    }
+    Ok(spent)
+}
