@@ -11,7 +11,7 @@ use entity::TenantOwned;
 use migration::MigratorTrait;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DbBackend,
-    DatabaseConnection, DbErr, DeleteMany, IntoActiveModel, QueryFilter, Related, Select, SelectTwo, UpdateMany,
+    DatabaseConnection, DbErr, DeleteMany, IntoActiveModel, QueryFilter, Related, Select, SelectThree, SelectTwo, TopologyChain, UpdateMany,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +147,18 @@ impl<'a, C: ConnectionTrait> Scoped<'a, C> {
         self.select::<E>()
             .find_also_related(R::default())
             .filter(R::tenant_column().eq(self.tenant_id))
+    }
+
+    /// Rows of `E` with their related `F`, and `F`'s related `G`; all three restricted to this tenant.
+    pub fn select_chain<E, F, G>(&self) -> SelectThree<E, F, G, TopologyChain>
+    where
+        E: TenantOwned + Related<F>,
+        F: TenantOwned + Related<G>,
+        G: TenantOwned,
+    {
+        self.select_with::<E, F>()
+            .and_also_related(G::default())
+            .filter(G::tenant_column().eq(self.tenant_id))
     }
 
     pub fn update<E: TenantOwned>(&self) -> UpdateMany<E> {

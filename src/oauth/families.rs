@@ -2,7 +2,7 @@
 //! token rotated from it. Each use rotates the token; presenting a rotated token again means it leaked,
 //! so the whole family is revoked (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2). Only that family dies.
 
-use entity::{access_token, refresh_family, refresh_token};
+use entity::{access_token, refresh_family, refresh_token, user::{self, Model as User}};
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
 
 use crate::{
@@ -126,6 +126,8 @@ pub struct PresentedRefreshToken {
     /// When this token was minted, i.e. the family's last use: the idle lifetime runs from here.
     pub issued_at: i64,
     pub family: Family,
+    /// The family's user as stored now (read in the same statement: a rotation is one read).
+    pub user: User,
 }
 
 impl PresentedRefreshToken {
@@ -144,8 +146,8 @@ pub async fn find_refresh_token(
         return Ok(None);
     }
     let hash = sha256_hex(token);
-    let Some((row, Some(family))) = scope
-        .select_with::<refresh_token::Entity, refresh_family::Entity>()
+    let Some((row, Some(family), Some(user))) = scope
+        .select_chain::<refresh_token::Entity, refresh_family::Entity, user::Entity>()
         .filter(refresh_token::Column::TokenHash.eq(&hash))
         .one(scope.db)
         .await?
@@ -157,6 +159,7 @@ pub async fn find_refresh_token(
         rotated: row.rotated_at.is_some(),
         issued_at: row.created_at,
         family: from_row(family)?,
+        user,
     }))
 }
 

@@ -14,7 +14,6 @@ use crate::{
         params::{Params, split_scope},
     },
     store::now,
-    user,
 };
 
 pub async fn refresh(
@@ -48,10 +47,10 @@ pub async fn refresh(
     // A bad scope or resource changes nothing: the token is not spent.
     let scopes = checked_request(family, params)?;
 
-    let user = user::find(scope, &family.user_id)
-        .await?
-        .filter(|u| u.disabled_at.is_none())
-        .ok_or_else(invalid)?;
+    let user = &token.user;
+    if user.disabled_at.is_some() {
+        return Err(invalid());
+    }
     families::touch(scope, family).await?;
     let Prepared { response, rows } = prepare(
         ctx,
@@ -59,7 +58,7 @@ pub async fn refresh(
             client,
             scopes: &scopes,
             user: Some(UserAuthentication {
-                user: &user,
+                user,
                 auth_time: family.auth_time,
                 amr: &family.amr,
                 acr: &family.acr,
