@@ -174,10 +174,21 @@ pub async fn membership_of(scope: Scoped<'_>, user_id: &str) -> StoreResult<Opti
         .one(scope.db)
         .await?;
     match found {
-        Some((member, Some(organization))) => {
+        Some((member, organization)) => membership(Some(member), organization),
+        None => Ok(None),
+    }
+}
+
+/// A membership row joined with its organization (both tenant-scoped; a membership always comes with
+/// its organization).
+pub fn membership(
+    member: Option<organization_member::Model>,
+    organization: Option<organization::Model>,
+) -> StoreResult<Option<Membership>> {
+    match (member, organization) {
+        (Some(member), Some(organization)) => {
             Ok(Some(Membership { organization: organization.slug, roles: from_json_list(&member.roles)? }))
         }
-        // The join is tenant-scoped on both sides: a membership always comes with its organization.
         _ => Ok(None),
     }
 }

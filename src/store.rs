@@ -10,7 +10,7 @@ use std::time::Duration;
 use entity::TenantOwned;
 use migration::MigratorTrait;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DbBackend,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database, DbBackend,
     DatabaseConnection, DbErr, DeleteMany, IntoActiveModel, QueryFilter, Related, Select, SelectThree, SelectTwo, TopologyChain, UpdateMany,
 };
 
@@ -159,6 +159,14 @@ impl<'a, C: ConnectionTrait> Scoped<'a, C> {
         self.select_with::<E, F>()
             .and_also_related(G::default())
             .filter(G::tenant_column().eq(self.tenant_id))
+    }
+
+    /// The tenant condition for an optional (LEFT JOINed) `R`: this tenant's row, or none. A row of `R`
+    /// from another tenant removes the whole result rather than joining into it.
+    pub fn optional<R: TenantOwned>(&self) -> Condition {
+        Condition::any()
+            .add(R::tenant_column().eq(self.tenant_id))
+            .add(R::tenant_column().is_null())
     }
 
     pub fn update<E: TenantOwned>(&self) -> UpdateMany<E> {

@@ -171,6 +171,20 @@ async fn service_accounts_and_people_carry_their_organization_to_the_permission_
         assert_eq!((claims["caller"].as_str(), claims["org"].as_str()), (Some("person"), expected_org), "{email}");
         let (_, _, decision) = permissions.decide(tokens["access_token"].as_str(), "deploy", "call").await;
         assert_eq!(decision["decision"], expected, "{email}: {decision}");
+
+        // A refresh reads the membership as stored now, in the same statement as the token.
+        if expected_org.is_none() {
+            server.cli(&["org", "member", "globex", "--email", email, "--role", "auditor"]);
+        }
+        let refresh_token = tokens["refresh_token"].as_str().expect("refresh token");
+        let (status, refreshed) = token_request(&server, &app_id, &app_secret, &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]).await;
+        assert_eq!(status, StatusCode::OK, "{refreshed}");
+        let claims = jwt_claims(refreshed["access_token"].as_str().expect("at"));
+        let now_org = expected_org.or(Some("globex"));
+        assert_eq!((claims["caller"].as_str(), claims["org"].as_str()), (Some("person"), now_org), "{email} after refresh");
+        if expected_org.is_none() {
+            assert_eq!(claims["roles"], serde_json::json!(["auditor"]), "{email} after refresh");
+        }
     }
     // One organization per person.
     let second_org = server.cli_output(&["org", "member", "globex", "--email", "rm@acme.example"]);

@@ -20,6 +20,8 @@ pub enum Relation {
         to = "super::organization::Column::Id"
     )]
     Organization,
+    #[sea_orm(belongs_to = "super::user::Entity", from = "Column::UserId", to = "super::user::Column::Id")]
+    User,
 }
 
 impl Related<super::organization::Entity> for Entity {

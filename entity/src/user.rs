@@ -17,6 +17,13 @@ pub struct Model {
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
+/// A person's membership (at most one per tenant).
+impl Related<super::organization_member::Entity> for Entity {
+    fn to() -> RelationDef {
+        super::organization_member::Relation::User.def().rev()
+    }
+}
+
 impl ActiveModelBehavior for ActiveModel {}
 
 impl crate::TenantOwned for Entity {

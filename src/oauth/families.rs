@@ -2,12 +2,16 @@
 //! token rotated from it. Each use rotates the token; presenting a rotated token again means it leaked,
 //! so the whole family is revoked (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2). Only that family dies.
 
-use entity::{access_token, refresh_family, refresh_token, user::{self, Model as User}};
+use entity::{
+    access_token, organization, organization_member, refresh_family, refresh_token,
+    user::{self, Model as User},
+};
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
 
 use crate::{
     app::Ctx,
     crypto::{self, sha256_hex},
+    organization::Membership,
     store::{Scoped, StoreResult, from_json_list, now, to_json_list},
 };
 
@@ -126,8 +130,10 @@ pub struct PresentedRefreshToken {
     /// When this token was minted, i.e. the family's last use: the idle lifetime runs from here.
     pub issued_at: i64,
     pub family: Family,
-    /// The family's user as stored now (read in the same statement: a rotation is one read).
+    /// The family's user and their organization membership as stored now (read in the same statement:
+    /// a rotation is one read).
     pub user: User,
+    pub membership: Option<Membership>,
 }
 
 impl PresentedRefreshToken {
@@ -146,8 +152,12 @@ pub async fn find_refresh_token(
         return Ok(None);
     }
     let hash = sha256_hex(token);
-    let Some((row, Some(family), Some(user))) = scope
+    let Some((row, Some(family), Some(user), member, organization)) = scope
         .select_chain::<refresh_token::Entity, refresh_family::Entity, user::Entity>()
+        .find_also(user::Entity, organization_member::Entity)
+        .find_also(organization_member::Entity, organization::Entity)
+        .filter(scope.optional::<organization_member::Entity>())
+        .filter(scope.optional::<organization::Entity>())
         .filter(refresh_token::Column::TokenHash.eq(&hash))
         .one(scope.db)
         .await?
@@ -160,6 +170,7 @@ pub async fn find_refresh_token(
         issued_at: row.created_at,
         family: from_row(family)?,
         user,
+        membership: crate::organization::membership(member, organization)?,
     }))
 }
 

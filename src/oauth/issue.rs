@@ -15,7 +15,7 @@ use crate::{
     client::Client,
     crypto,
     jwt::{self, AccessClaims, IdTokenClaims},
-    organization,
+    organization::Membership,
     service_account::ServiceAccount,
     store::now,
     user::User,
@@ -44,6 +44,8 @@ pub struct UserAuthentication<'a> {
     pub acr: &'a str,
     pub session_id: Option<&'a str>,
     pub nonce: Option<&'a str>,
+    /// The user's organization and roles, read by the grant (with the user, where it can).
+    pub membership: Option<&'a Membership>,
 }
 
 pub struct Issue<'a> {
@@ -83,10 +85,7 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
     let scope = issue.scopes.join(" ");
     let jti = crypto::random_id();
     let (sub, caller, membership) = match (&issue.user, issue.service_account) {
-        (Some(user), _) => {
-            let membership = organization::membership_of(ctx.scope(), &user.user.id).await?;
-            (user.user.id.clone(), "person", membership)
-        }
+        (Some(user), _) => (user.user.id.clone(), "person", user.membership.cloned()),
         (None, Some(account)) => (account.id.clone(), "agent", Some(account.membership())),
         (None, None) => (issue.client.client_id.clone(), "agent", None),
     };

@@ -9,6 +9,7 @@ use crate::{
     audit::Event,
     client::{Client, GrantType},
     crypto::sha256_hex,
+    organization,
     oauth::{
         error::{ErrorCode, OAuthError},
         families::{self, NewFamily},
@@ -117,6 +118,7 @@ pub async fn exchange(
         .await?
         .filter(|u| u.disabled_at.is_none())
         .ok_or_else(invalid)?;
+    let membership = organization::membership_of(scope, &user.id).await?;
     let response = issue(
         ctx,
         Issue {
@@ -129,6 +131,7 @@ pub async fn exchange(
                 acr: &row.acr,
                 session_id: Some(&row.session_id),
                 nonce: row.nonce.as_deref(),
+                membership: membership.as_ref(),
             }),
             family_id: Some(&family_id),
             with_refresh_token: client.allows_grant(GrantType::RefreshToken),

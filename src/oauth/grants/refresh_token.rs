@@ -64,6 +64,7 @@ pub async fn refresh(
                 acr: &family.acr,
                 session_id: family.session_id.as_deref(),
                 nonce: None,
+                membership: token.membership.as_ref(),
             }),
             family_id: Some(&family.id),
             with_refresh_token: true,
