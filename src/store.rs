@@ -235,12 +235,18 @@ pub fn from_json_list(text: &str) -> StoreResult<Vec<String>> {
 mod tests {
     use super::*;
 
+    /// A SQLite database in a directory that lives as long as the returned handle.
+    async fn temporary_sqlite(pool_size: u32) -> (tempfile::TempDir, DatabaseConnection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+        let db = connect(&url, pool_size).await.expect("connect");
+        (dir, db)
+    }
+
     /// Every pooled connection, not only the first, keeps its prepared plans.
     #[tokio::test]
     async fn every_sqlite_connection_keeps_its_query_plans() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plans.db").display());
-        let db = connect(&url, 3).await.expect("connect");
+        let (_dir, db) = temporary_sqlite(3).await;
         let pool = db.get_sqlite_connection_pool();
         let mut held = Vec::new();
         for _ in 0..3 {
@@ -259,9 +265,7 @@ mod tests {
         use entity::{access_token, refresh_family, refresh_token};
         use sea_orm::{ConnectionTrait, QueryTrait, Statement};
 
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plans.db").display());
-        let db = connect(&url, 1).await.expect("connect");
+        let (_dir, db) = temporary_sqlite(1).await;
         migrate(&db).await.expect("migrate");
         let scope = Scoped::new(&db, "tenant");
         let keys: Vec<String> = (0..8).map(|i| format!("key{i}")).collect();
