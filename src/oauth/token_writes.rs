@@ -72,7 +72,7 @@ async fn write_batch(db: &DatabaseConnection, writes: Vec<Write>) -> StoreResult
         // `remove`: a token presented twice in one batch is spent by the first only.
         let wins = match &write.spends {
             None => true,
-            Some(hash) => spent.remove(&(write.tenant_id.clone(), hash.clone())),
+            Some(hash) => spent.get_mut(&write.tenant_id).is_some_and(|hashes| hashes.remove(hash)),
         };
         stored.push(wins);
         if wins {
@@ -90,9 +90,9 @@ async fn write_batch(db: &DatabaseConnection, writes: Vec<Write>) -> StoreResult
     Ok(stored)
 }
 
-/// Marks every refresh token the batch presents as rotated, if it was not; returns (tenant, hash) of
-/// those this transaction spent.
-async fn spend(txn: &DatabaseTransaction, writes: &[Write]) -> StoreResult<HashSet<(String, String)>> {
+/// Marks every refresh token the batch presents as rotated, if it was not; returns, per tenant, the
+/// hashes this transaction spent.
+async fn spend(txn: &DatabaseTransaction, writes: &[Write]) -> StoreResult<HashMap<String, HashSet<String>>> {
     let mut by_tenant: HashMap<&str, BTreeSet<&str>> = HashMap::new();
     for write in writes {
         if let Some(hash) = &write.spends {
@@ -100,7 +100,7 @@ async fn spend(txn: &DatabaseTransaction, writes: &[Write]) -> StoreResult<HashS
         }
     }
     let now = now();
-    let mut spent = HashSet::new();
+    let mut spent = HashMap::new();
     for (tenant_id, hashes) in by_tenant {
         let rows = Scoped::new(txn, tenant_id)
             .update::<refresh_token::Entity>()
@@ -109,7 +109,7 @@ async fn spend(txn: &DatabaseTransaction, writes: &[Write]) -> StoreResult<HashS
             .filter(refresh_token::Column::RotatedAt.is_null())
             .exec_with_returning(txn)
             .await?;
-        spent.extend(rows.into_iter().map(|row| (tenant_id.to_owned(), row.token_hash)));
+        spent.insert(tenant_id.to_owned(), rows.into_iter().map(|row| row.token_hash).collect());
     }
     Ok(spent)
 }
