@@ -3,6 +3,8 @@
 
 use std::{sync::Arc, time::Duration};
 
+use bytes::Bytes;
+
 use sea_orm::DatabaseConnection;
 
 use crate::{
@@ -73,8 +75,8 @@ pub struct App {
     clients: TtlCache<(String, String), Client>,
     metadata_documents: MetadataDocuments,
     /// Each tenant's discovery document, serialised once per cache period (it depends only on the
-    /// issuer and the registration policy).
-    discovery_documents: TtlCache<(String, RegistrationPolicy), String>,
+    /// issuer and the registration policy, kept beside it so a policy change is seen at once).
+    discovery_documents: TtlCache<String, (RegistrationPolicy, Bytes)>,
     /// Access tokens whose signature this node has checked, by tenant and SHA-256 of the token, so a
     /// resource server introspecting the same token again costs a lookup instead of an ECDSA
     /// verification. Expiry and revocation are still checked on every use.
@@ -151,15 +153,14 @@ impl App {
     }
 
     pub async fn tenant(&self, slug: &str) -> StoreResult<Option<Arc<Tenant>>> {
-        let key = slug.to_owned();
-        if let Some(tenant) = self.tenants.get(&key) {
+        if let Some(tenant) = self.tenants.get(slug) {
             return Ok(Some(tenant));
         }
         let Some(tenant) = tenant::find_by_slug(&self.db, &self.master, slug).await? else {
             return Ok(None);
         };
         let tenant = Arc::new(tenant);
-        self.tenants.put(key, tenant.clone());
+        self.tenants.put(slug.to_owned(), tenant.clone());
         Ok(Some(tenant))
     }
 
@@ -209,20 +210,24 @@ impl<'a> Ctx<'a> {
     }
 
     /// The tenant's OpenID Provider / authorization server metadata, serialised.
-    pub fn discovery_document(&self) -> Arc<String> {
-        let key = (self.tenant.id.clone(), self.tenant.registration);
-        if let Some(document) = self.app.discovery_documents.get(&key) {
-            return document;
+    pub fn discovery_document(&self) -> Bytes {
+        let registration = self.tenant.registration;
+        if let Some(cached) = self.app.discovery_documents.get(self.tenant.id.as_str())
+            && cached.0 == registration
+        {
+            return cached.1.clone();
         }
-        let document = Arc::new(
+        let document = Bytes::from(
             discovery::metadata(
                 &self.issuer,
-                self.tenant.registration != RegistrationPolicy::Closed,
+                registration != RegistrationPolicy::Closed,
                 metadata_document::accepted_by(&self.tenant),
             )
             .to_string(),
         );
-        self.app.discovery_documents.put(key, document.clone());
+        self.app
+            .discovery_documents
+            .put(self.tenant.id.clone(), Arc::new((registration, document.clone())));
         document
     }
 

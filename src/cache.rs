@@ -2,6 +2,7 @@
 //! after `ttl`, so a change made on another node (a rotated key, a deleted client) is seen within it.
 
 use std::{
+    borrow::Borrow,
     collections::HashMap,
     hash::Hash,
     sync::{Arc, RwLock},
@@ -23,7 +24,11 @@ impl<K: Eq + Hash + Clone, V> TtlCache<K, V> {
         }
     }
 
-    pub fn get(&self, key: &K) -> Option<Arc<V>> {
+    /// By a borrowed key (`&str` for a `String` key), so a lookup allocates nothing.
+    pub fn get<Q: Eq + Hash + ?Sized>(&self, key: &Q) -> Option<Arc<V>>
+    where
+        K: Borrow<Q>,
+    {
         let entries = self
             .entries
             .read()

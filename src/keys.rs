@@ -6,6 +6,8 @@
 
 use std::{collections::HashMap, str::FromStr};
 
+use bytes::Bytes;
+
 use entity::signing_key;
 use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey,
@@ -116,8 +118,8 @@ pub struct VerifyingKey {
 pub struct Keyring {
     current: HashMap<SigningAlg, SigningKey>,
     verifying: HashMap<String, VerifyingKey>,
-    /// The JWKS document, serialised once.
-    pub jwks_json: String,
+    /// The JWKS document, serialised once and shared with every response.
+    pub jwks_json: Bytes,
 }
 
 impl Keyring {
@@ -285,7 +287,9 @@ pub async fn load_keyring(scope: Scoped<'_>, data_key: &DataKey) -> StoreResult<
             current.insert(alg, key);
         }
     }
-    let jwks_json = serde_json::to_string(&jwks).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let jwks_json = serde_json::to_vec(&jwks)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        .into();
     Ok(Keyring {
         current,
         verifying,

@@ -20,6 +20,7 @@ pub use errors::HttpError;
 
 use crate::{
     app::{App, Ctx},
+    audit::Origin,
     session::{self, Session},
 };
 
@@ -135,6 +136,14 @@ async fn api_context<'a>(
     slug: &str,
 ) -> Result<Ctx<'a>, HttpError> {
     app.context(slug, request::origin(app, req))
+        .await?
+        .ok_or(HttpError::UnknownTenant)
+}
+
+/// The tenant context for a public document (discovery, JWKS): these record nothing about the caller,
+/// so the request's origin is not read. JSON 404 for an unknown tenant.
+async fn public_context<'a>(app: &'a App, slug: &str) -> Result<Ctx<'a>, HttpError> {
+    app.context(slug, Origin::default())
         .await?
         .ok_or(HttpError::UnknownTenant)
 }
