@@ -2,9 +2,11 @@ use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "refresh_tokens")]
+/// Keyed by `(tenant_id, token_hash)` (migration 9; on SQLite a `WITHOUT ROWID` table).
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub token_hash: String,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub tenant_id: String,
     pub family_id: String,
     pub prefix: String,

@@ -10,6 +10,7 @@ mod m20261123_000005_dynamic_registration;
 mod m20261123_000006_resources;
 mod m20261123_000007_organizations;
 mod m20261123_000008_tenant_key_indexes;
+mod m20261123_000009_token_primary_keys;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_resources::Migration),
             Box::new(m20261123_000007_organizations::Migration),
             Box::new(m20261123_000008_tenant_key_indexes::Migration),
+            Box::new(m20261123_000009_token_primary_keys::Migration),
         ]
     }
 }
