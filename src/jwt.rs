@@ -52,6 +52,10 @@ pub struct AccessClaims {
     pub org: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
+    /// The refresh-token family (the grant) the token was issued under, so revoking the family makes
+    /// the token inactive without a row per token. An opaque id, not a credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
 }
 
 impl AccessClaims {
@@ -214,6 +218,7 @@ mod tests {
             iss: "https://issuer".into(), sub: "s".into(), aud: "a".into(), client_id: "c".into(),
             scope: "x".into(), exp: 2_000_000_000, iat: 1, jti: "j".into(), auth_time: None, acr: None, amr: None, sid: None,
             caller: None, org: None, roles: None,
+            grant_id: None,
         }
     }
 

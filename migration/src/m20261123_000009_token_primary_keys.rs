@@ -5,9 +5,8 @@
 //! random-keyed B-tree dirties its own page per insert, and on SQLite each dirty page is a 4 KiB WAL
 //! frame at commit and again at checkpoint. Now the tenant-first key is the primary key (on SQLite a
 //! `WITHOUT ROWID` table, so the row lives in that one B-tree) and the extra indexes are gone.
-//! `ix_refresh_tokens_family` goes too: nothing looks refresh tokens up by family (a family is revoked
-//! on its own row, `refresh_families.revoked_at`). `ix_access_tokens_family` stays: revoking a family
-//! also marks its access tokens.
+//! The family indexes go too: nothing looks tokens up by family. A family is revoked on its own row
+//! (`refresh_families.revoked_at`), and an access token is checked against its family's row.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DatabaseBackend;
@@ -24,7 +23,6 @@ CREATE TABLE "access_tokens_keyed" ( "jti" varchar NOT NULL, "tenant_id" varchar
 INSERT INTO "access_tokens_keyed" SELECT "jti", "tenant_id", "family_id", "client_id", "expires_at", "revoked_at" FROM "access_tokens";
 DROP TABLE "access_tokens";
 ALTER TABLE "access_tokens_keyed" RENAME TO "access_tokens";
-CREATE INDEX "ix_access_tokens_family" ON "access_tokens" ("tenant_id", "family_id");
 "#;
 
 const SQLITE_DOWN: &str = r#"
@@ -50,6 +48,7 @@ DROP INDEX "ix_refresh_tokens_family";
 ALTER TABLE "access_tokens" DROP CONSTRAINT "access_tokens_pkey";
 ALTER TABLE "access_tokens" ADD PRIMARY KEY ("tenant_id", "jti");
 DROP INDEX "ux_access_tokens_tenant_jti";
+DROP INDEX "ix_access_tokens_family";
 "#;
 
 const POSTGRES_DOWN: &str = r#"
@@ -60,6 +59,7 @@ CREATE INDEX "ix_refresh_tokens_family" ON "refresh_tokens" ("tenant_id", "famil
 ALTER TABLE "access_tokens" DROP CONSTRAINT "access_tokens_pkey";
 ALTER TABLE "access_tokens" ADD PRIMARY KEY ("jti");
 CREATE UNIQUE INDEX "ux_access_tokens_tenant_jti" ON "access_tokens" ("tenant_id", "jti");
+CREATE INDEX "ix_access_tokens_family" ON "access_tokens" ("tenant_id", "family_id");
 "#;
 
 async fn run(manager: &SchemaManager<'_>, sqlite: &str, postgres: &str) -> Result<(), DbErr> {

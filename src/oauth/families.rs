@@ -3,7 +3,7 @@
 //! so the whole family is revoked (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2). Only that family dies.
 
 use entity::{
-    access_token, organization, organization_member, refresh_family, refresh_token,
+    organization, organization_member, refresh_family, refresh_token,
     user::{self, Model as User},
 };
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
@@ -192,22 +192,15 @@ pub async fn touch(scope: Scoped<'_>, family: &Family) -> StoreResult<()> {
 
 const TOUCH_INTERVAL_SECONDS: i64 = 60;
 
-/// Revokes a family and every access token recorded for it. Returns whether this call revoked it.
+/// Revokes a family: its refresh tokens stop working, and so do its access tokens (each names the family
+/// in `grant_id`; `revocation_check` reads the family's row). Returns whether this call revoked it.
 pub async fn revoke(scope: Scoped<'_>, family_id: &str, reason: &str) -> StoreResult<bool> {
-    let now = now();
     let result = scope
         .update::<refresh_family::Entity>()
-        .col_expr(refresh_family::Column::RevokedAt, now.into())
+        .col_expr(refresh_family::Column::RevokedAt, now().into())
         .col_expr(refresh_family::Column::RevokedReason, reason.into())
         .filter(refresh_family::Column::Id.eq(family_id))
         .filter(refresh_family::Column::RevokedAt.is_null())
-        .exec(scope.db)
-        .await?;
-    scope
-        .update::<access_token::Entity>()
-        .col_expr(access_token::Column::RevokedAt, now.into())
-        .filter(access_token::Column::FamilyId.eq(family_id))
-        .filter(access_token::Column::RevokedAt.is_null())
         .exec(scope.db)
         .await?;
     Ok(result.rows_affected == 1)

@@ -1,8 +1,6 @@
 //! Building a token response (RFC 6749 §5.1): the JWT access token, optionally a refresh token and an
 //! ID token.
 
-use entity::access_token;
-use sea_orm::ActiveValue::Set;
 use serde::Serialize;
 
 use super::{
@@ -98,7 +96,7 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
         scope: scope.clone(),
         exp: now + lifetime,
         iat: now,
-        jti: jti.clone(),
+        jti,
         auth_time: issue.user.as_ref().map(|u| u.auth_time),
         acr: issue.user.as_ref().map(|u| u.acr.to_owned()),
         amr: issue.user.as_ref().map(|u| u.amr.to_vec()),
@@ -106,20 +104,11 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
         caller: Some(caller.to_owned()),
         org,
         roles,
+        grant_id: issue.family_id.map(str::to_owned),
     };
     let access_token = jwt::sign_access_token(&keyring, issue.client.access_token_alg, &claims)?;
 
     let mut rows = IssuedRows::default();
-    if let Some(family_id) = issue.family_id {
-        rows.access_token = Some(access_token::ActiveModel {
-            jti: Set(jti),
-            tenant_id: Set(String::new()),
-            family_id: Set(Some(family_id.to_owned())),
-            client_id: Set(issue.client.client_id.clone()),
-            expires_at: Set(now + lifetime),
-            revoked_at: Set(None),
-        });
-    }
 
     let refresh_token = match (issue.with_refresh_token, issue.family_id) {
         (true, Some(family_id)) => {

@@ -16,14 +16,22 @@ use crate::{
     store::{Scoped, StoreResult},
 };
 
-/// Checks (tenant id, jti) pairs in batches.
+/// One question: is this token of this tenant revoked?
+struct Asked {
+    tenant_id: String,
+    jti: String,
+    /// The family the token names (`grant_id`), if it was issued under one.
+    grant_id: Option<String>,
+}
+
+/// Answers `Asked` in batches.
 pub struct RevocationCheck {
-    batch: Batch<(String, String), bool>,
+    batch: Batch<Asked, bool>,
 }
 
 impl RevocationCheck {
     pub fn new(db: DatabaseConnection) -> Self {
-        let batch = Batch::new(move |asked: Vec<(String, String)>| {
+        let batch = Batch::new(move |asked: Vec<Asked>| {
             let db = db.clone();
             async move { revoked_in_batch(&db, &asked).await.map_err(|e| e.to_string()) }
         });
@@ -40,26 +48,48 @@ pub async fn is_revoked(ctx: &Ctx<'_>, claims: &AccessClaims) -> StoreResult<boo
     {
         return Ok(true);
     }
-    let asked = (ctx.tenant.id.clone(), claims.jti.clone());
+    let asked = Asked {
+        tenant_id: ctx.tenant.id.clone(),
+        jti: claims.jti.clone(),
+        grant_id: claims.grant_id.clone(),
+    };
     Ok(ctx.app.revocations.batch.submit(asked).await?)
 }
 
-/// One answer per (tenant, jti), in order; one or two reads per tenant in the batch.
-async fn revoked_in_batch(db: &DatabaseConnection, asked: &[(String, String)]) -> StoreResult<Vec<bool>> {
-    let mut jtis_by_tenant: HashMap<&str, HashSet<&str>> = HashMap::new();
-    for (tenant, jti) in asked {
-        jtis_by_tenant.entry(tenant).or_default().insert(jti);
-    }
-    let mut revoked: HashMap<&str, HashSet<String>> = HashMap::new();
-    for (tenant, jtis) in jtis_by_tenant {
-        revoked.insert(tenant, revoked_among(Scoped::new(db, tenant), jtis).await?);
-    }
-    Ok(asked.iter().map(|(tenant, jti)| revoked.get(tenant.as_str()).is_some_and(|r| r.contains(jti))).collect())
+/// What one tenant's reads found: revoked token ids, and families that are revoked or gone.
+#[derive(Default)]
+struct Found {
+    revoked_jtis: HashSet<String>,
+    dead_families: HashSet<String>,
 }
 
-/// The revoked ones among `jtis`. Only tokens issued under a refresh-token family or revoked through
-/// RFC 7009 have a row; a token without one has never been revoked.
-async fn revoked_among(scope: Scoped<'_>, jtis: HashSet<&str>) -> StoreResult<HashSet<String>> {
+/// One answer per question, in order; one or two reads per tenant in the batch.
+async fn revoked_in_batch(db: &DatabaseConnection, asked: &[Asked]) -> StoreResult<Vec<bool>> {
+    let mut by_tenant: HashMap<&str, (HashSet<&str>, HashSet<&str>)> = HashMap::new();
+    for question in asked {
+        let (jtis, families) = by_tenant.entry(&question.tenant_id).or_default();
+        jtis.insert(&question.jti);
+        families.extend(question.grant_id.as_deref());
+    }
+    let mut found: HashMap<&str, Found> = HashMap::new();
+    for (tenant, (jtis, families)) in by_tenant {
+        found.insert(tenant, revoked_among(Scoped::new(db, tenant), jtis, families).await?);
+    }
+    Ok(asked
+        .iter()
+        .map(|question| {
+            found.get(question.tenant_id.as_str()).is_some_and(|found| {
+                found.revoked_jtis.contains(&question.jti)
+                    || question.grant_id.as_ref().is_some_and(|family| found.dead_families.contains(family))
+            })
+        })
+        .collect())
+}
+
+/// Among `jtis`, the revoked ones; among `families` (and the families of those tokens' rows), the dead
+/// ones. A token has a row only once revoked through RFC 7009 (or, before `grant_id`, when issued
+/// under a family); a family id nothing knows counts as dead.
+async fn revoked_among(scope: Scoped<'_>, jtis: HashSet<&str>, mut families: HashSet<&str>) -> StoreResult<Found> {
     let rows: Vec<(String, Option<String>, Option<i64>)> = scope
         .select::<access_token::Entity>()
         .select_only()
@@ -68,8 +98,7 @@ async fn revoked_among(scope: Scoped<'_>, jtis: HashSet<&str>) -> StoreResult<Ha
         .into_tuple()
         .all(scope.db)
         .await?;
-    let families: HashSet<&String> =
-        rows.iter().filter(|(_, _, revoked_at)| revoked_at.is_none()).filter_map(|(_, family, _)| family.as_ref()).collect();
+    families.extend(rows.iter().filter_map(|(_, family, _)| family.as_deref()));
     let live_families: HashSet<String> = if families.is_empty() {
         HashSet::new()
     } else {
@@ -77,7 +106,7 @@ async fn revoked_among(scope: Scoped<'_>, jtis: HashSet<&str>) -> StoreResult<Ha
             .select::<refresh_family::Entity>()
             .select_only()
             .column(refresh_family::Column::Id)
-            .filter(refresh_family::Column::Id.is_in(families))
+            .filter(refresh_family::Column::Id.is_in(families.iter().copied()))
             .filter(refresh_family::Column::RevokedAt.is_null())
             .into_tuple()
             .all(scope.db)
@@ -85,11 +114,14 @@ async fn revoked_among(scope: Scoped<'_>, jtis: HashSet<&str>) -> StoreResult<Ha
             .into_iter()
             .collect()
     };
-    Ok(rows
+    let dead_families: HashSet<String> =
+        families.into_iter().filter(|f| !live_families.contains(*f)).map(str::to_owned).collect();
+    let revoked_jtis = rows
         .into_iter()
         .filter(|(_, family, revoked_at)| {
-            revoked_at.is_some() || family.as_ref().is_some_and(|f| !live_families.contains(f))
+            revoked_at.is_some() || family.as_ref().is_some_and(|f| dead_families.contains(f))
         })
         .map(|(jti, _, _)| jti)
-        .collect())
+        .collect();
+    Ok(Found { revoked_jtis, dead_families })
 }

@@ -1,6 +1,6 @@
-//! Storing what a token response issued — the access token's record under its family (so revoking
-//! the family makes it inactive) and the new refresh token — and, for a refresh, spending the
-//! presented refresh token, all in one transaction. Concurrent token requests share that transaction
+//! Storing what a token response issued — the new refresh token — and, for a refresh, spending the
+//! presented refresh token, in one transaction. (An access token needs no row: it names its family in
+//! `grant_id`, and revoking the family is what makes it inactive; see `revocation_check`.) Concurrent token requests share that transaction
 //! (`crate::batch`), so a rotation costs a share of one commit instead of three writes of its own.
 //!
 //! The spend is a conditional UPDATE (`rotated_at IS NULL`): whichever request commits first, on
@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use entity::{access_token, refresh_token};
+use entity::refresh_token;
 use sea_orm::{ColumnTrait, DatabaseConnection, DatabaseTransaction, QueryFilter, TransactionTrait};
 
 use crate::{
@@ -22,13 +22,12 @@ use crate::{
 /// Rows a token response issued (their tenant column is set when stored).
 #[derive(Default)]
 pub struct IssuedRows {
-    pub access_token: Option<access_token::ActiveModel>,
     pub refresh_token: Option<refresh_token::ActiveModel>,
 }
 
 impl IssuedRows {
     fn is_empty(&self) -> bool {
-        self.access_token.is_none() && self.refresh_token.is_none()
+        self.refresh_token.is_none()
     }
 }
 
@@ -81,10 +80,7 @@ async fn write_batch(db: &DatabaseConnection, writes: Vec<Write>) -> StoreResult
     }
     for (tenant_id, rows) in &mut rows_by_tenant {
         let scope = Scoped::new(&txn, tenant_id);
-        let (access_tokens, refresh_tokens): (Vec<_>, Vec<_>) =
-            rows.drain(..).map(|r| (r.access_token, r.refresh_token)).unzip();
-        scope.insert_many::<access_token::Entity, _>(access_tokens.into_iter().flatten()).await?;
-        scope.insert_many::<refresh_token::Entity, _>(refresh_tokens.into_iter().flatten()).await?;
+        scope.insert_many::<refresh_token::Entity, _>(rows.drain(..).filter_map(|r| r.refresh_token)).await?;
     }
     txn.commit().await?;
     Ok(stored)
