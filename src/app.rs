@@ -4,7 +4,6 @@
 use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
-
 use sea_orm::DatabaseConnection;
 
 use crate::{

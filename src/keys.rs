@@ -7,7 +7,6 @@
 use std::{collections::HashMap, str::FromStr};
 
 use bytes::Bytes;
-
 use entity::signing_key;
 use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey,

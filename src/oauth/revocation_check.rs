@@ -57,7 +57,6 @@ pub async fn is_revoked(ctx: &Ctx<'_>, claims: &AccessClaims) -> StoreResult<boo
 }
 
 /// What one tenant's reads found: revoked token ids, and families that are revoked or gone.
-#[derive(Default)]
 struct Found {
     revoked_jtis: HashSet<String>,
     dead_families: HashSet<String>,
