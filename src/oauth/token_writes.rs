@@ -1,7 +1,8 @@
 //! Storing what a token response issued — the new refresh token — and, for a refresh, spending the
 //! presented refresh token, in one transaction. (An access token needs no row: it names its family in
-//! `grant_id`, and revoking the family is what makes it inactive; see `revocation_check`.) Concurrent token requests share that transaction
-//! (`crate::batch`), so a rotation costs a share of one commit instead of three writes of its own.
+//! `grant_id`, and revoking the family is what makes it inactive; see `revocation_check`.) Concurrent
+//! token requests share that transaction (`crate::batch`), so a rotation costs a share of one commit
+//! instead of two writes of its own.
 //!
 //! The spend is a conditional UPDATE (`rotated_at IS NULL`): whichever request commits first, on
 //! whichever node, wins; a loser stores nothing and its response is never sent (OAuth 2.1 §4.3.1,
