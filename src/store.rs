@@ -257,9 +257,9 @@ mod tests {
         }
     }
 
-    /// The batched lookups (`tenant_id = ? AND key IN (…)`) seek the tenant's keys. Without the
-    /// tenant-first key indexes SQLite walked the tenant's whole `(tenant_id, …)` index once a list
-    /// reached five values.
+    /// The batched lookups (`tenant_id = ? AND key IN (…)`) seek the tenant's keys. Without tenant-first
+    /// keys (migration 8's indexes; the primary keys since migration 9) SQLite walked the tenant's whole
+    /// `(tenant_id, …)` index once a list reached five values.
     #[tokio::test]
     async fn batched_key_lookups_seek_each_key() {
         use entity::{access_token, refresh_family, refresh_token};
