@@ -169,10 +169,10 @@ fn verify<T: serde::de::DeserializeOwned>(
     configure: impl FnOnce(&mut Validation),
 ) -> Result<T, JwtError> {
     let header = decode_header(token).map_err(|_| JwtError::Invalid)?;
-    if let Some(typ) = typ {
-        if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(typ)) {
-            return Err(JwtError::Invalid);
-        }
+    if let Some(typ) = typ
+        && !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(typ))
+    {
+        return Err(JwtError::Invalid);
     }
     let key = header
         .kid

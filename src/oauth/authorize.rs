@@ -156,13 +156,13 @@ pub async fn validate(
             ));
         }
     }
-    if let Some(mode) = params.get("response_mode") {
-        if mode != "query" {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "only response_mode=query is supported",
-            ));
-        }
+    if let Some(mode) = params.get("response_mode")
+        && mode != "query"
+    {
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "only response_mode=query is supported",
+        ));
     }
     if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(fail(

@@ -41,12 +41,12 @@ pub fn presented(authorization: Option<&str>, params: &Params) -> Result<Present
             // §2.3.1: both parts are form-urlencoded before Base64.
             let id = form_decode(id).ok_or_else(|| OAuthError::invalid_client(true))?;
             let secret = form_decode(secret).ok_or_else(|| OAuthError::invalid_client(true))?;
-            if let Some(body_id) = params.get("client_id") {
-                if body_id != id {
-                    return Err(OAuthError::invalid_request(
-                        "client_id does not match the authenticated client",
-                    ));
-                }
+            if let Some(body_id) = params.get("client_id")
+                && body_id != id
+            {
+                return Err(OAuthError::invalid_request(
+                    "client_id does not match the authenticated client",
+                ));
             }
             Ok(Presented {
                 client_id: id,

@@ -30,15 +30,15 @@ pub async fn revoke(
         }
         return Ok(());
     }
-    if let Some(claims) = ctx.verify_access_token(token).await? {
-        if claims.client_id == client.client_id {
-            revoke_access_token(ctx, &claims).await?;
-            ctx.audit(
-                Event::new(&ctx.tenant.id, actor, "token.revoke")
-                    .target(format!("access_token:{}", claims.jti)),
-            )
-            .await;
-        }
+    if let Some(claims) = ctx.verify_access_token(token).await?
+        && claims.client_id == client.client_id
+    {
+        revoke_access_token(ctx, &claims).await?;
+        ctx.audit(
+            Event::new(&ctx.tenant.id, actor, "token.revoke")
+                .target(format!("access_token:{}", claims.jti)),
+        )
+        .await;
     }
     Ok(())
 }

@@ -307,10 +307,9 @@ impl Server {
                 .get(format!("http://127.0.0.1:{}/healthz", self.port))
                 .send()
                 .await
+                && r.status().is_success()
             {
-                if r.status().is_success() {
-                    return;
-                }
+                return;
             }
             assert!(Instant::now() < deadline, "server did not become ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
