@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{
     error::OAuthError,
     families,
-    token_writes::{self, IssuedRows},
+    token_writes,
 };
 use crate::{
     app::Ctx,
@@ -63,15 +63,15 @@ pub struct Issue<'a> {
 
 /// Issues tokens: signs them and stores their rows (`token_writes`).
 pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAuthError> {
-    let Prepared { response, rows } = prepare(ctx, issue).await?;
-    token_writes::store(ctx, rows, None).await?;
+    let Prepared { response, refresh_token_row } = prepare(ctx, issue).await?;
+    token_writes::store(ctx, refresh_token_row, None).await?;
     Ok(response)
 }
 
-/// Signed tokens not yet handed out, and the rows to store before they are.
+/// Signed tokens not yet handed out, and the refresh token's row to store before they are.
 pub struct Prepared {
     pub response: TokenResponse,
-    pub rows: IssuedRows,
+    pub refresh_token_row: Option<entity::refresh_token::ActiveModel>,
 }
 
 /// Signs the tokens and builds their rows without storing anything: the refresh grant stores them
@@ -108,15 +108,12 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
     };
     let access_token = jwt::sign_access_token(&keyring, issue.client.access_token_alg, &claims)?;
 
-    let mut rows = IssuedRows::default();
-
-    let refresh_token = match (issue.with_refresh_token, issue.family_id) {
+    let (refresh_token, refresh_token_row) = match (issue.with_refresh_token, issue.family_id) {
         (true, Some(family_id)) => {
             let (token, row) = families::new_refresh_token(family_id);
-            rows.refresh_token = Some(row);
-            Some(token)
+            (Some(token), Some(row))
         }
-        _ => None,
+        _ => (None, None),
     };
 
     let id_token = match &issue.user {
@@ -155,5 +152,5 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
         scope,
         issued_token_type: None,
     };
-    Ok(Prepared { response, rows })
+    Ok(Prepared { response, refresh_token_row })
 }

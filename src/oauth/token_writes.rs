@@ -20,23 +20,12 @@ use crate::{
     store::{Scoped, StoreResult, now},
 };
 
-/// Rows a token response issued (their tenant column is set when stored).
-#[derive(Default)]
-pub struct IssuedRows {
-    pub refresh_token: Option<refresh_token::ActiveModel>,
-}
-
-impl IssuedRows {
-    fn is_empty(&self) -> bool {
-        self.refresh_token.is_none()
-    }
-}
-
 struct Write {
     tenant_id: String,
     /// SHA-256 (hex) of the refresh token this response replaces.
     spends: Option<String>,
-    rows: IssuedRows,
+    /// The row of the refresh token this response issues (its tenant column is set when stored).
+    issues: Option<refresh_token::ActiveModel>,
 }
 
 pub struct TokenWrites {
@@ -53,13 +42,18 @@ impl TokenWrites {
     }
 }
 
-/// Stores `rows`. With `spends`, only if this call is the one that spends that refresh token:
-/// `false` means it had already been spent (reuse) and nothing was stored.
-pub async fn store(ctx: &Ctx<'_>, rows: IssuedRows, spends: Option<&str>) -> StoreResult<bool> {
-    if spends.is_none() && rows.is_empty() {
+/// Stores the row of the refresh token a response `issues`. With `spends`, only if this call is the
+/// one that spends that refresh token: `false` means it had already been spent (reuse) and nothing
+/// was stored.
+pub async fn store(
+    ctx: &Ctx<'_>,
+    issues: Option<refresh_token::ActiveModel>,
+    spends: Option<&str>,
+) -> StoreResult<bool> {
+    if spends.is_none() && issues.is_none() {
         return Ok(true);
     }
-    let write = Write { tenant_id: ctx.tenant.id.clone(), spends: spends.map(str::to_owned), rows };
+    let write = Write { tenant_id: ctx.tenant.id.clone(), spends: spends.map(str::to_owned), issues };
     Ok(ctx.app.token_writes.batch.submit(write).await?)
 }
 
@@ -67,7 +61,7 @@ async fn write_batch(db: &DatabaseConnection, writes: Vec<Write>) -> StoreResult
     let txn = db.begin().await?;
     let mut spent = spend(&txn, &writes).await?;
     let mut stored = Vec::with_capacity(writes.len());
-    let mut rows_by_tenant: HashMap<String, Vec<IssuedRows>> = HashMap::new();
+    let mut rows_by_tenant: HashMap<String, Vec<refresh_token::ActiveModel>> = HashMap::new();
     for write in writes {
         // `remove`: a token presented twice in one batch is spent by the first only.
         let wins = match &write.spends {
@@ -75,13 +69,12 @@ async fn write_batch(db: &DatabaseConnection, writes: Vec<Write>) -> StoreResult
             Some(hash) => spent.get_mut(&write.tenant_id).is_some_and(|hashes| hashes.remove(hash)),
         };
         stored.push(wins);
-        if wins {
-            rows_by_tenant.entry(write.tenant_id).or_default().push(write.rows);
+        if wins && let Some(row) = write.issues {
+            rows_by_tenant.entry(write.tenant_id).or_default().push(row);
         }
     }
-    for (tenant_id, rows) in &mut rows_by_tenant {
-        let scope = Scoped::new(&txn, tenant_id);
-        scope.insert_many::<refresh_token::Entity, _>(rows.drain(..).filter_map(|r| r.refresh_token)).await?;
+    for (tenant_id, rows) in rows_by_tenant {
+        Scoped::new(&txn, &tenant_id).insert_many::<refresh_token::Entity, _>(rows).await?;
     }
     txn.commit().await?;
     Ok(stored)

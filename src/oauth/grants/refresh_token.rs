@@ -52,7 +52,7 @@ pub async fn refresh(
         return Err(invalid());
     }
     families::touch(scope, family).await?;
-    let Prepared { response, rows } = prepare(
+    let Prepared { response, refresh_token_row } = prepare(
         ctx,
         Issue {
             client,
@@ -75,7 +75,7 @@ pub async fn refresh(
     .await?;
     // Spent and replaced in one transaction; losing the spend means another request (maybe on
     // another node) rotated this token first: reuse.
-    if !token_writes::store(ctx, rows, Some(&token.hash)).await? {
+    if !token_writes::store(ctx, refresh_token_row, Some(&token.hash)).await? {
         return Err(reused(ctx, client, family).await?);
     }
     ctx.audit(
