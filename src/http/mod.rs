@@ -140,8 +140,8 @@ async fn api_context<'a>(
         .ok_or(HttpError::UnknownTenant)
 }
 
-/// The tenant context for a public document (discovery, JWKS): these record nothing about the caller,
-/// so the request's origin is not read. JSON 404 for an unknown tenant.
+/// The tenant context for a public document (discovery): it records nothing about the caller, so the
+/// request's origin is not read. JSON 404 for an unknown tenant.
 async fn public_context<'a>(app: &'a App, slug: &str) -> Result<Ctx<'a>, HttpError> {
     app.context(slug, Origin::default())
         .await?

@@ -35,8 +35,9 @@ pub async fn jwks(
     app: web::Data<App>,
     tenant: web::Path<String>,
 ) -> Result<HttpResponse, HttpError> {
-    let ctx = public_context(&app, &tenant).await?;
-    let keyring = ctx.keyring().await?;
+    // The tenant and its keyring only: no issuer to format, no context to build.
+    let tenant = app.tenant(&tenant).await?.ok_or(HttpError::UnknownTenant)?;
+    let keyring = app.keyring(&tenant).await?;
     // Short max-age: verifiers also refetch on an unknown kid after a rotation.
     Ok(cacheable_json(keyring.jwks_json.clone(), "public, max-age=60"))
 }
