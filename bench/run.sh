@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Latchkey benchmark: server pinned to CPU 0 (one worker thread), load generator on CPU 1.
-# Endpoints measured with oha at c=$CONC and c=1: discovery, JWKS, client_credentials (ES256 and RS256
-# JWTs), introspection of a JWT access token. Refresh rotation (which oha cannot chain) is measured by
-# tests/bench_refresh.rs at c=$CONC on SQLite, and on PostgreSQL when BENCH_POSTGRES_URL is set.
+# Endpoints measured at c=$CONC and c=1 with each load tool in $LOAD: discovery, JWKS,
+# client_credentials (ES256 and RS256 JWTs), introspection of a JWT access token. Refresh rotation
+# (which a load tool cannot chain) is measured by tests/bench_refresh.rs at c=$CONC on SQLite, and on
+# PostgreSQL when BENCH_POSTGRES_URL is set.
 #
-#   cargo build --release && cargo install oha --locked && bench/run.sh
-# Env: DUR=15 WARM=5 CONC=32 OHA=oha BENCH_POSTGRES_URL=postgres://app@127.0.0.1:55432/postgres
+# Two load tools, because one core of load generator is not always enough: oha (one worker thread)
+# tops out at 85-93k requests/s against a bare actix-web server returning the JWKS bytes, below what
+# Latchkey serves there; wrk (C, epoll) does not, so on JWKS and discovery its figures are the server's.
+#
+#   cargo build --release && cargo install oha --locked && apt-get install wrk && bench/run.sh
+# Env: DUR=15 WARM=5 CONC=32 LOAD="wrk oha" OHA=oha BENCH_POSTGRES_URL=postgres://app@127.0.0.1:55432/postgres
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DUR=${DUR:-15}; WARM=${WARM:-5}; CONC=${CONC:-32}
+DUR=${DUR:-15}; WARM=${WARM:-5}; CONC=${CONC:-32}; LOAD=${LOAD:-wrk oha}
 OHA=${OHA:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
 BIN=target/release/latchkey
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
@@ -34,6 +39,7 @@ TOKEN=$(curl -fsS -X POST "$BASE/token" -H "Authorization: Basic $(basic "$ES")"
   | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
 rss() { awk '/VmRSS/{print $2}' "/proc/$SRV/status"; }
 cpu() { awk '{print $14+$15}' "/proc/$SRV/stat"; }
+machine() { awk '/^cpu /{print $9 "," $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }  # steal,total ticks
 sleep 1
 RSS_IDLE=$(rss)
 
@@ -52,32 +58,28 @@ oha_run() { # test conc seconds out
   [ "$method" = POST ] && args+=(-H "Authorization: Basic $auth" -T "$CT" -d "$body")
   taskset -c 1 "$OHA" "${args[@]}" "$url" >"$4"
 }
+wrk_run() { # test conc seconds out
+  local method url body auth; IFS='|' read -r method url body auth <<<"$(spec "$1")"
+  WRK_METHOD=$method WRK_BODY=$body WRK_AUTH=$auth \
+    taskset -c 1 wrk -t1 -c "$2" -d "$3s" -s bench/wrk.lua "$url" | tail -n 1 >"$4"
+}
 
-printf 'test\tconc\treq/s(2xx)\tp50_ms\tp99_ms\tnon2xx\tserver_cpu%%\tpeak_rss_MB\n' >"$WORK/rows.tsv"
-PEAK=0
-for t in ${TESTS:-disco jwks cc_es256 cc_rs256 introspect}; do
-  oha_run "$t" "$CONC" "$WARM" "$WORK/warm.json"
-  for c in "$CONC" 1; do
-    c0=$(cpu); w0=$(date +%s.%N)
-    oha_run "$t" "$c" "$DUR" "$WORK/$t-$c.json"
-    c1=$(cpu); w1=$(date +%s.%N); r=$(rss); [ "$r" -gt "$PEAK" ] && PEAK=$r
-    python3 - "$WORK/$t-$c.json" "$t" "$c" "$c0" "$c1" "$w0" "$w1" "$r" >>"$WORK/rows.tsv" <<'PY'
-import json, sys
-f, name, c, c0, c1, w0, w1, rss = sys.argv[1:]
-d = json.load(open(f))
-codes = {int(k): v for k, v in d.get("statusCodeDistribution", {}).items()}
-ok = sum(v for k, v in codes.items() if 200 <= k < 300)
-bad = sum(codes.values()) - ok + sum(d.get("errorDistribution", {}).values())
-lat = d["metrics"]["latency_ms"]
-cpu = (int(c1) - int(c0)) / 100 / (float(w1) - float(w0)) * 100
-print(f"{name}\t{c}\t{ok / d['summary']['total']:.0f}\t{lat['p50']:.2f}\t{lat['p99']:.2f}\t{bad}\t{cpu:.0f}\t{int(rss)/1024:.1f}")
-PY
+printf 'tool\ttest\tconc\treq/s(2xx)\tp50_ms\tp99_ms\tnon2xx\tserver_cpu%%\tsteal%%\trss_MB\n' >"$WORK/rows.tsv"
+for tool in $LOAD; do
+  for t in ${TESTS:-disco jwks cc_es256 cc_rs256 introspect}; do
+    "${tool}_run" "$t" "$CONC" "$WARM" "$WORK/warm.json"
+    for c in "$CONC" 1; do
+      c0=$(cpu); w0=$(date +%s.%N); m0=$(machine)
+      "${tool}_run" "$t" "$c" "$DUR" "$WORK/$t-$c.json"
+      c1=$(cpu); w1=$(date +%s.%N); m1=$(machine)
+      python3 bench/row.py "$tool" "$WORK/$t-$c.json" "$t" "$c" "$c0" "$c1" "$w0" "$w1" "$(rss)" "$m0" "$m1" >>"$WORK/rows.tsv"
+    done
   done
 done
 sleep 2
 {
   echo "date: $(date -Is)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)"
-  echo "latchkey: release build, 1 worker, SQLite, pinned to CPU 0; oha $("$OHA" --version | cut -d' ' -f2) pinned to CPU 1"
+  echo "latchkey: release build, 1 worker, SQLite, pinned to CPU 0; load pinned to CPU 1: oha $("$OHA" --version | cut -d' ' -f2), $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2)"
   echo "RSS: idle ${RSS_IDLE} kB, after load $(rss) kB"
   echo
   column -t -s $'\t' "$WORK/rows.tsv"

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The reference provider (../shared/bench/oidc-provider: panva/oidc-provider on Node.js) under wrk,
+# pinned like bench/run.sh: server on CPU 0, wrk on CPU 1. The reference's own bench.sh drives oha
+# only; Latchkey's JWKS and discovery need wrk (see bench/run.sh), and ratios are taken tool for tool.
+# Same requests as the reference's bench.sh (its test_args), same fixtures, same c=$CONC and c=1.
+#
+#   (cd ../shared/bench/oidc-provider && npm ci) && bench/reference.sh
+# Env: REF=../shared/bench/oidc-provider DUR=15 WARM=5 CONC=32 TESTS="disco jwks cc_es256 ..."
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REF=$(cd "${REF:-../shared/bench/oidc-provider}" && pwd)
+DUR=${DUR:-15}; WARM=${WARM:-5}; CONC=${CONC:-32}
+[ -d "$REF/node_modules" ] || { echo "install the reference first: (cd $REF && npm ci)" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+BASE=http://127.0.0.1:3100
+BASIC=$(printf '%s' 'bench:bench-secret-0123456789abcdef0123456789abcdef' | base64 -w0)
+WORK=$(mktemp -d /tmp/latchkey-reference.XXXXXX)
+
+(cd "$REF" && NODE_ENV=production exec taskset -c 0 node server.mjs) >"$WORK/server.log" 2>&1 &
+SRV=$!  # the subshell execs taskset, which execs node: this is node's PID
+trap 'kill $SRV 2>/dev/null; wait $SRV 2>/dev/null; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 100); do curl -fsS -o /dev/null "$BASE/.well-known/openid-configuration" 2>/dev/null && break; sleep 0.1; done
+rss() { awk '/VmRSS/{print $2}' "/proc/$SRV/status"; }
+cpu() { awk '{print $14+$15}' "/proc/$SRV/stat"; }
+machine() { awk '/^cpu /{print $9 "," $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }  # steal,total ticks
+RSS_IDLE=$(rss)
+
+# Minted right before the test that needs it: the reference's in-memory adapter is a small LRU.
+OPAQUE=""; RT=""
+prepare() {
+  case "$1" in
+    introspect) OPAQUE=$(curl -fsS -X POST "$BASE/token" -H "Authorization: Basic $BASIC" -d grant_type=client_credentials \
+      | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])') ;;
+    refresh) RT=$(cd "$REF" && taskset -c 0 node get_refresh_token.mjs 'openid offline_access' \
+      | python3 -c 'import sys,json;print(json.load(sys.stdin)["refresh_token"])') ;;
+  esac
+}
+spec() {
+  case "$1" in
+    disco) echo "GET|$BASE/.well-known/openid-configuration|" ;;
+    jwks) echo "GET|$BASE/jwks|" ;;
+    cc_es256) echo "POST|$BASE/token|grant_type=client_credentials&scope=api%3Aread&resource=https%3A%2F%2Fapi.example.test" ;;
+    cc_rs256) echo "POST|$BASE/token|grant_type=client_credentials&scope=api%3Aread&resource=https%3A%2F%2Fapi-rs256.example.test" ;;
+    introspect) echo "POST|$BASE/token/introspection|token=$OPAQUE" ;;
+    refresh) echo "POST|$BASE/token|grant_type=refresh_token&refresh_token=$RT" ;;
+  esac
+}
+wrk_run() { # test conc seconds out
+  local method url body auth=""; IFS='|' read -r method url body <<<"$(spec "$1")"
+  [ "$method" = POST ] && auth=$BASIC
+  WRK_METHOD=$method WRK_BODY=$body WRK_AUTH=$auth \
+    taskset -c 1 wrk -t1 -c "$2" -d "$3s" -s bench/wrk.lua "$url" | tail -n 1 >"$4"
+}
+
+printf 'tool\ttest\tconc\treq/s(2xx)\tp50_ms\tp99_ms\tnon2xx\tserver_cpu%%\tsteal%%\trss_MB\n' >"$WORK/rows.tsv"
+for t in ${TESTS:-disco jwks cc_es256 cc_rs256 introspect refresh}; do
+  prepare "$t"
+  wrk_run "$t" "$CONC" "$WARM" "$WORK/warm.json"
+  for c in "$CONC" 1; do
+    c0=$(cpu); w0=$(date +%s.%N); m0=$(machine)
+    wrk_run "$t" "$c" "$DUR" "$WORK/$t-$c.json"
+    c1=$(cpu); w1=$(date +%s.%N); m1=$(machine)
+    python3 bench/row.py wrk "$WORK/$t-$c.json" "$t" "$c" "$c0" "$c1" "$w0" "$w1" "$(rss)" "$m0" "$m1" >>"$WORK/rows.tsv"
+  done
+done
+{
+  echo "date: $(date -Is)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)"
+  echo "reference: node $(node -v), oidc-provider $(cd "$REF" && node -p "require('./node_modules/oidc-provider/package.json').version"), pinned to CPU 0; $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2) pinned to CPU 1"
+  echo "RSS: idle ${RSS_IDLE} kB, after load $(rss) kB"
+  echo
+  column -t -s $'\t' "$WORK/rows.tsv"
+} | tee bench/last-reference-run.txt
