@@ -6,8 +6,8 @@
 # PostgreSQL when BENCH_POSTGRES_URL is set.
 #
 # Two load tools, because one core of load generator is not always enough: oha (one worker thread)
-# tops out at 85-93k requests/s against a bare actix-web server returning the JWKS bytes, below what
-# Latchkey serves there; wrk (C, epoll) does not, so on JWKS and discovery its figures are the server's.
+# once topped out at 85-93k requests/s against a bare actix-web server returning the JWKS bytes, about
+# what Latchkey serves there; wrk (C, epoll) costs less per request and keeps the server's core busy.
 #
 #   cargo build --release && cargo install oha --locked && apt-get install wrk && bench/run.sh
 # Env: DUR=15 WARM=5 CONC=32 LOAD="wrk oha" OHA=oha BENCH_POSTGRES_URL=postgres://app@127.0.0.1:55432/postgres
