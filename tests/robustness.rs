@@ -6,6 +6,9 @@ mod common;
 use common::*;
 use reqwest::{Method, StatusCode};
 
+/// One malformed request: method, path, content type, body, expected status (0: any 4xx).
+type Case<'a> = (Method, String, Option<&'a str>, Vec<u8>, u16);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_never_cause_server_errors() {
     let smtp = SmtpCatcher::start().await;
@@ -25,8 +28,7 @@ async fn malformed_requests_never_cause_server_errors() {
     let authorize =
         format!("response_type=code&client_id={client_id}&redirect_uri=http://127.0.0.1:9/cb");
 
-    // (method, path, content type, body, expected status or 0 for "any 4xx")
-    let cases: Vec<(Method, String, Option<&str>, Vec<u8>, u16)> = vec![
+    let cases: Vec<Case> = vec![
         (
             Method::POST,
             "token".into(),
