@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The reference provider (../shared/bench/oidc-provider: panva/oidc-provider on Node.js) under wrk,
 # pinned like bench/run.sh: server on CPU 0, wrk on CPU 1. The reference's own bench.sh drives oha
-# only; Latchkey's JWKS and discovery need wrk (see bench/run.sh), and ratios are taken tool for tool.
+# only; Latchkey is measured under both (see bench/run.sh), and ratios are taken tool for tool.
 # Same requests as the reference's bench.sh (its test_args), same fixtures, same c=$CONC and c=1.
 #
 #   (cd ../shared/bench/oidc-provider && npm ci) && bench/reference.sh

@@ -5,7 +5,7 @@
 TOOL is oha (its --output-format json) or wrk (the JSON line bench/wrk.lua prints). The server's CPU
 share comes from its utime+stime ticks (1/100 s) over the wall-clock seconds of the run. STAT is
 "steal,total" ticks of /proc/stat's cpu line: the share of the machine's time the hypervisor gave to
-other guests during the run, which is what makes a point on a shared VM low.
+other guests during the run, one reason a point on a shared VM comes out low.
 """
 import json
 import sys
