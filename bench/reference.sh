@@ -21,9 +21,7 @@ WORK=$(mktemp -d /tmp/latchkey-reference.XXXXXX)
 SRV=$!  # the subshell execs taskset, which execs node: this is node's PID
 trap 'kill $SRV 2>/dev/null; wait $SRV 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 100); do curl -fsS -o /dev/null "$BASE/.well-known/openid-configuration" 2>/dev/null && break; sleep 0.1; done
-rss() { awk '/VmRSS/{print $2}' "/proc/$SRV/status"; }
-cpu() { awk '{print $14+$15}' "/proc/$SRV/stat"; }
-machine() { awk '/^cpu /{print $9 "," $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }  # steal,total ticks
+. bench/measure.sh
 RSS_IDLE=$(rss)
 
 # Minted right before the test that needs it: the reference's in-memory adapter is a small LRU.
@@ -40,29 +38,16 @@ spec() {
   case "$1" in
     disco) echo "GET|$BASE/.well-known/openid-configuration|" ;;
     jwks) echo "GET|$BASE/jwks|" ;;
-    cc_es256) echo "POST|$BASE/token|grant_type=client_credentials&scope=api%3Aread&resource=https%3A%2F%2Fapi.example.test" ;;
-    cc_rs256) echo "POST|$BASE/token|grant_type=client_credentials&scope=api%3Aread&resource=https%3A%2F%2Fapi-rs256.example.test" ;;
-    introspect) echo "POST|$BASE/token/introspection|token=$OPAQUE" ;;
-    refresh) echo "POST|$BASE/token|grant_type=refresh_token&refresh_token=$RT" ;;
+    cc_es256) echo "POST|$BASE/token|grant_type=client_credentials&scope=api%3Aread&resource=https%3A%2F%2Fapi.example.test|$BASIC" ;;
+    cc_rs256) echo "POST|$BASE/token|grant_type=client_credentials&scope=api%3Aread&resource=https%3A%2F%2Fapi-rs256.example.test|$BASIC" ;;
+    introspect) echo "POST|$BASE/token/introspection|token=$OPAQUE|$BASIC" ;;
+    refresh) echo "POST|$BASE/token|grant_type=refresh_token&refresh_token=$RT|$BASIC" ;;
   esac
 }
-wrk_run() { # test conc seconds out
-  local method url body auth=""; IFS='|' read -r method url body <<<"$(spec "$1")"
-  [ "$method" = POST ] && auth=$BASIC
-  WRK_METHOD=$method WRK_BODY=$body WRK_AUTH=$auth \
-    taskset -c 1 wrk -t1 -c "$2" -d "$3s" -s bench/wrk.lua "$url" | tail -n 1 >"$4"
-}
-
-printf 'tool\ttest\tconc\treq/s(2xx)\tp50_ms\tp99_ms\tnon2xx\tserver_cpu%%\tsteal%%\trss_MB\n' >"$WORK/rows.tsv"
+rows_header
 for t in ${TESTS:-disco jwks cc_es256 cc_rs256 introspect refresh}; do
   prepare "$t"
-  wrk_run "$t" "$CONC" "$WARM" "$WORK/warm.json"
-  for c in "$CONC" 1; do
-    c0=$(cpu); w0=$(date +%s.%N); m0=$(machine)
-    wrk_run "$t" "$c" "$DUR" "$WORK/$t-$c.json"
-    c1=$(cpu); w1=$(date +%s.%N); m1=$(machine)
-    python3 bench/row.py wrk "$WORK/$t-$c.json" "$t" "$c" "$c0" "$c1" "$w0" "$w1" "$(rss)" "$m0" "$m1" >>"$WORK/rows.tsv"
-  done
+  measure wrk "$t"
 done
 {
   echo "date: $(date -Is)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)"

@@ -37,9 +37,7 @@ ES=$(mkclient ES256); RS=$(mkclient RS256)
 basic() { printf '%s' "$1" | base64 -w0; }
 TOKEN=$(curl -fsS -X POST "$BASE/token" -H "Authorization: Basic $(basic "$ES")" -d grant_type=client_credentials \
   | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
-rss() { awk '/VmRSS/{print $2}' "/proc/$SRV/status"; }
-cpu() { awk '{print $14+$15}' "/proc/$SRV/stat"; }
-machine() { awk '/^cpu /{print $9 "," $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }  # steal,total ticks
+. bench/measure.sh
 sleep 1
 RSS_IDLE=$(rss)
 
@@ -58,23 +56,10 @@ oha_run() { # test conc seconds out
   [ "$method" = POST ] && args+=(-H "Authorization: Basic $auth" -T "$CT" -d "$body")
   taskset -c 1 "$OHA" "${args[@]}" "$url" >"$4"
 }
-wrk_run() { # test conc seconds out
-  local method url body auth; IFS='|' read -r method url body auth <<<"$(spec "$1")"
-  WRK_METHOD=$method WRK_BODY=$body WRK_AUTH=$auth \
-    taskset -c 1 wrk -t1 -c "$2" -d "$3s" -s bench/wrk.lua "$url" | tail -n 1 >"$4"
-}
 
-printf 'tool\ttest\tconc\treq/s(2xx)\tp50_ms\tp99_ms\tnon2xx\tserver_cpu%%\tsteal%%\trss_MB\n' >"$WORK/rows.tsv"
+rows_header
 for tool in $LOAD; do
-  for t in ${TESTS:-disco jwks cc_es256 cc_rs256 introspect}; do
-    "${tool}_run" "$t" "$CONC" "$WARM" "$WORK/warm.json"
-    for c in "$CONC" 1; do
-      c0=$(cpu); w0=$(date +%s.%N); m0=$(machine)
-      "${tool}_run" "$t" "$c" "$DUR" "$WORK/$t-$c.json"
-      c1=$(cpu); w1=$(date +%s.%N); m1=$(machine)
-      python3 bench/row.py "$tool" "$WORK/$t-$c.json" "$t" "$c" "$c0" "$c1" "$w0" "$w1" "$(rss)" "$m0" "$m1" >>"$WORK/rows.tsv"
-    done
-  done
+  for t in ${TESTS:-disco jwks cc_es256 cc_rs256 introspect}; do measure "$tool" "$t"; done
 done
 sleep 2
 {
