@@ -11,9 +11,15 @@ use rand::{RngCore, rngs::OsRng};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// Random bytes from aws-lc's DRBG (CTR-DRBG seeded and reseeded from the operating system, fork-safe),
+/// the generator that also makes our ECDSA nonces. It answers from user space, where `OsRng` made a
+/// getrandom(2) system call for every value: one per token response.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    OsRng.fill_bytes(&mut bytes);
+    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
+        // aws-lc aborts rather than report a failure; should it ever report one, ask the OS directly.
+        OsRng.fill_bytes(&mut bytes);
+    }
     bytes
 }
 
@@ -31,7 +37,7 @@ pub fn random_id() -> String {
 /// Six decimal digits, uniformly distributed (rejection sampling avoids modulo bias).
 pub fn random_digits6() -> String {
     loop {
-        let n = OsRng.next_u32();
+        let n = u32::from_le_bytes(random_bytes::<4>());
         // 4_294_000_000 is the largest multiple of 1_000_000 below 2^32.
         if n < 4_294_000_000 {
             return format!("{:06}", n % 1_000_000);
