@@ -39,7 +39,9 @@ esac
 
 "$OHA" --no-tui -n 500 -c 8 "${ARGS[@]}" >/dev/null
 callgrind_control -z "$SRV" >/dev/null 2>&1
-"$OHA" --no-tui -n "$N" -c 8 "${ARGS[@]}" | grep -q "Success rate:.*100.00%" || { echo "requests failed" >&2; exit 1; }
+# Captured first: `grep -q` quits at its match, and under pipefail oha's broken pipe would fail the run.
+REPORT=$("$OHA" --no-tui -n "$N" -c 8 "${ARGS[@]}")
+grep -q "Success rate:.*100.00%" <<<"$REPORT" || { echo "requests failed" >&2; exit 1; }
 callgrind_control -d "$SRV" >/dev/null 2>&1
 sleep 1
 TOTAL=$(grep -h '^summary:\|^totals:' "$WORK"/callgrind.out.* | head -n 1 | awk '{print $2}')
