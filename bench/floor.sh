@@ -19,12 +19,12 @@ export LATCHKEY_LISTEN=127.0.0.1:$PORT LATCHKEY_PUBLIC_URL=http://localhost:$POR
   LATCHKEY_WORKERS=1 LATCHKEY_LOG=warn
 unset DATABASE_URL
 cc -O2 -o "$WORK/floor" bench/floor.c
+. bench/measure.sh
 
 taskset -c 0 "$BIN" serve >"$WORK/server.log" 2>&1 &
 SRV=$!
 trap 'kill $SRV 2>/dev/null; wait $SRV 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null && break; sleep 0.1; done
-. bench/measure.sh
+wait_for "http://127.0.0.1:$PORT/healthz"
 
 path() { case "$1" in jwks) echo /t/default/jwks ;; disco) echo /t/default/.well-known/openid-configuration ;; esac; }
 TESTS=${TESTS:-jwks disco}
@@ -43,12 +43,12 @@ HOST=$FLOOR_PORT
 for t in $TESTS; do
   taskset -c 0 "$WORK/floor" "$WORK/$t.response" "$FLOOR_PORT" &
   SRV=$!
-  for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://127.0.0.1:$FLOOR_PORT/" 2>/dev/null && break; sleep 0.1; done
+  wait_for "http://127.0.0.1:$FLOOR_PORT/"
   measure wrk "floor_$t"
   kill $SRV; wait $SRV 2>/dev/null || true
 done
 {
-  echo "date: $(date -Is)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)"
+  machine_line
   echo "latchkey (1 worker) and bench/floor.c, each pinned to CPU 0; $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2) pinned to CPU 1"
   echo
   column -t -s $'\t' "$WORK/rows.tsv"

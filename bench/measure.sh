@@ -1,6 +1,12 @@
-# Sourced by bench/run.sh and bench/reference.sh: reading the server process and the machine, running
-# wrk, and measuring one test into $WORK/rows.tsv. The sourcing script sets SRV (the server's PID),
-# WORK, DUR, WARM and CONC, and defines `spec TEST` (METHOD|URL|FORM BODY|BASIC CREDENTIALS, base64).
+# Sourced by bench/run.sh, bench/reference.sh and bench/floor.sh: waiting for a server, reading the
+# server process and the machine, running wrk, and measuring one test into $WORK/rows.tsv. The sourcing
+# script sets SRV (the server's PID), WORK, DUR, WARM and CONC, and defines `spec TEST`
+# (METHOD|URL|FORM BODY|BASIC CREDENTIALS, base64).
+
+wait_for() { # url: until it answers, for up to 10 s
+  for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+}
+machine_line() { echo "date: $(date -Is)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)"; }
 
 rss() { awk '/VmRSS/{print $2}' "/proc/$SRV/status"; }
 cpu() { awk '{print $14+$15}' "/proc/$SRV/stat"; }  # utime+stime ticks

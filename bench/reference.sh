@@ -20,8 +20,8 @@ WORK=$(mktemp -d /tmp/latchkey-reference.XXXXXX)
 (cd "$REF" && NODE_ENV=production exec taskset -c 0 node server.mjs) >"$WORK/server.log" 2>&1 &
 SRV=$!  # the subshell execs taskset, which execs node: this is node's PID
 trap 'kill $SRV 2>/dev/null; wait $SRV 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do curl -fsS -o /dev/null "$BASE/.well-known/openid-configuration" 2>/dev/null && break; sleep 0.1; done
 . bench/measure.sh
+wait_for "$BASE/.well-known/openid-configuration"
 RSS_IDLE=$(rss)
 
 # Minted right before the test that needs it: the reference's in-memory adapter is a small LRU.
@@ -50,7 +50,7 @@ for t in ${TESTS:-disco jwks cc_es256 cc_rs256 introspect refresh}; do
   measure wrk "$t"
 done
 {
-  echo "date: $(date -Is)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)"
+  machine_line
   echo "reference: node $(node -v), oidc-provider $(cd "$REF" && node -p "require('./node_modules/oidc-provider/package.json').version"), pinned to CPU 0; $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2) pinned to CPU 1"
   echo "RSS: idle ${RSS_IDLE} kB, after load $(rss) kB"
   echo

@@ -23,13 +23,14 @@ WORK=$(mktemp -d /tmp/latchkey-bench.XXXXXX)
 export LATCHKEY_LISTEN=127.0.0.1:$PORT LATCHKEY_PUBLIC_URL=http://localhost:$PORT LATCHKEY_DATA_DIR=$WORK/data \
   LATCHKEY_WORKERS=1 LATCHKEY_LOG=warn LATCHKEY_RATE_TOKEN_PER_CLIENT_PER_SECOND=1000000
 unset DATABASE_URL
+. bench/measure.sh
 BASE=http://127.0.0.1:$PORT/t/default
 CT=application/x-www-form-urlencoded
 
 taskset -c 0 "$BIN" serve >"$WORK/server.log" 2>&1 &
 SRV=$!
 trap 'kill $SRV 2>/dev/null; wait $SRV 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null && break; sleep 0.1; done
+wait_for "http://127.0.0.1:$PORT/healthz"
 
 mkclient() { "$BIN" client create --json --name "bench $1" --confidential --grant-type client_credentials \
   --scope api:read --access-token-alg "$1" | python3 -c 'import sys,json;d=json.load(sys.stdin);print(d["client_id"]+":"+d["client_secret"])'; }
@@ -37,7 +38,6 @@ ES=$(mkclient ES256); RS=$(mkclient RS256)
 basic() { printf '%s' "$1" | base64 -w0; }
 TOKEN=$(curl -fsS -X POST "$BASE/token" -H "Authorization: Basic $(basic "$ES")" -d grant_type=client_credentials \
   | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
-. bench/measure.sh
 sleep 1
 RSS_IDLE=$(rss)
 
@@ -63,7 +63,7 @@ for tool in $LOAD; do
 done
 sleep 2
 {
-  echo "date: $(date -Is)  cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)  cores: $(nproc)"
+  machine_line
   echo "latchkey: release build, 1 worker, SQLite, pinned to CPU 0; load pinned to CPU 1: oha $("$OHA" --version | cut -d' ' -f2), $(wrk --version 2>&1 | head -n 1 | cut -d' ' -f1-2)"
   echo "RSS: idle ${RSS_IDLE} kB, after load $(rss) kB"
   echo
