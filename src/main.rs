@@ -171,6 +171,10 @@ enum ResourceCommand {
         /// Tokens for this resource need a passkey sign-in (acr `phr`).
         #[arg(long)]
         step_up: bool,
+        /// With --step-up: still accept machine tokens (client credentials, agent tokens), which
+        /// carry no passkey. Without it a step-up resource is for people only.
+        #[arg(long, requires = "step_up")]
+        accepts_agents: bool,
     },
     List {
         #[arg(long, default_value = DEFAULT_TENANT)]
@@ -217,6 +221,10 @@ enum TenantCommand {
         /// Dynamic client registration: open, token (an initial access token) or closed.
         #[arg(long)]
         registration: Option<RegistrationPolicy>,
+        /// Whether self-registered clients may use the client-credentials grant (default false:
+        /// with open registration, anyone could otherwise mint machine tokens).
+        #[arg(long)]
+        registration_client_credentials: Option<bool>,
     },
     List,
 }
@@ -373,6 +381,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     slug,
                     require_authenticator_app,
                     registration,
+                    registration_client_credentials,
                 } => {
                     tenant_named(&app, &slug).await?;
                     if let Some(required) = require_authenticator_app {
@@ -382,6 +391,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     if let Some(policy) = registration {
                         tenant::set_registration_policy(&app.db, &slug, policy).await?;
                         println!("tenant {slug}: client registration = {}", policy.as_str());
+                    }
+                    if let Some(allowed) = registration_client_credentials {
+                        tenant::set_registration_client_credentials(&app.db, &slug, allowed).await?;
+                        println!("tenant {slug}: self-registered clients may use client credentials = {allowed}");
                     }
                 }
                 TenantCommand::List => {
@@ -402,16 +415,21 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Resource(command) => {
             let app = App::start(config, true).await?;
             match command {
-                ResourceCommand::Create { tenant, uri, name, scopes, step_up } => {
+                ResourceCommand::Create { tenant, uri, name, scopes, step_up, accepts_agents } => {
                     let tenant = tenant_named(&app, &tenant).await?;
                     let name = name.unwrap_or_else(|| uri.clone());
-                    let created = resource::create(tenant.scope(&app.db), resource::Resource { uri, name, scopes, step_up }).await?;
+                    let new = resource::Resource { uri, name, scopes, step_up, accepts_agents };
+                    let created = resource::create(tenant.scope(&app.db), new).await?;
                     println!("registered resource {} in tenant {}", created.uri, tenant.slug);
                 }
                 ResourceCommand::List { tenant } => {
                     let tenant = tenant_named(&app, &tenant).await?;
                     for r in resource::list(tenant.scope(&app.db)).await? {
-                        let step_up = if r.step_up { "\tstep-up" } else { "" };
+                        let step_up = match (r.step_up, r.accepts_agents) {
+                            (false, _) => "",
+                            (true, false) => "\tstep-up",
+                            (true, true) => "\tstep-up\taccepts-agents",
+                        };
                         println!("{}\t{}\t{}{step_up}", r.uri, r.name, r.scopes.join(" "));
                     }
                 }

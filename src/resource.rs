@@ -20,6 +20,16 @@ pub struct Resource {
     pub scopes: Vec<String>,
     /// Tokens for this resource need acr `phr` (a passkey assertion).
     pub step_up: bool,
+    /// A step-up resource that nevertheless accepts machine tokens (client credentials, agent-token
+    /// exchange). Without it, a step-up resource is for people only: a machine cannot show a passkey.
+    pub accepts_agents: bool,
+}
+
+impl Resource {
+    /// Whether a token without a person (client credentials, an exchanged agent token) may name it.
+    pub fn admits_machines(&self) -> bool {
+        !self.step_up || self.accepts_agents
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +60,7 @@ fn from_row(row: resource::Model) -> StoreResult<Resource> {
         uri: row.uri,
         name: row.name,
         step_up: row.step_up,
+        accepts_agents: row.accepts_agents,
     })
 }
 
@@ -101,6 +112,7 @@ pub async fn create(scope: Scoped<'_>, new: Resource) -> Result<Resource, Resour
         name: Set(new.name.clone()),
         scopes: Set(to_json_list(&new.scopes)),
         step_up: Set(new.step_up),
+        accepts_agents: Set(new.accepts_agents),
         created_at: Set(now()),
     };
     scope.insert::<resource::Entity, _>(row).await?;

@@ -24,6 +24,9 @@ pub struct Tenant {
     pub require_totp: bool,
     /// Who may register a client at the registration endpoint (RFC 7591).
     pub registration: RegistrationPolicy,
+    /// Self-registered clients (RFC 7591) may register for and use the client-credentials grant.
+    /// Off by default: open registration would otherwise let anyone mint machine tokens.
+    pub registration_client_credentials: bool,
     pub data_key: DataKey,
 }
 
@@ -104,6 +107,7 @@ fn from_row(row: tenant::Model, master: &MasterKey) -> StoreResult<Tenant> {
         self_signup: row.self_signup,
         require_totp: row.require_totp,
         registration: row.registration_policy.parse().map_err(StoreError::Corrupt)?,
+        registration_client_credentials: row.registration_client_credentials,
         data_key,
     })
 }
@@ -135,6 +139,18 @@ pub async fn list(db: &DatabaseConnection) -> StoreResult<Vec<tenant::Model>> {
 pub async fn set_require_totp(db: &DatabaseConnection, slug: &str, required: bool) -> Result<bool, TenantError> {
     let result = tenant::Entity::update_many()
         .col_expr(tenant::Column::RequireTotp, required.into())
+        .filter(tenant::Column::Slug.eq(slug))
+        .exec(db)
+        .await
+        .map_err(StoreError::from)?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Lets self-registered clients use client credentials (or stops it; existing registrations that
+/// asked for the grant keep it in their metadata but are refused at the token endpoint).
+pub async fn set_registration_client_credentials(db: &DatabaseConnection, slug: &str, allowed: bool) -> Result<bool, TenantError> {
+    let result = tenant::Entity::update_many()
+        .col_expr(tenant::Column::RegistrationClientCredentials, allowed.into())
         .filter(tenant::Column::Slug.eq(slug))
         .exec(db)
         .await
@@ -179,6 +195,7 @@ pub async fn create(
         self_signup: Set(self_signup),
         require_totp: Set(false),
         registration_policy: Set(RegistrationPolicy::Open.as_str().to_owned()),
+        registration_client_credentials: Set(false),
         wrapped_data_key: Set(master.wrap(&id, &data_key)),
         created_at: Set(now()),
     };
@@ -193,6 +210,7 @@ pub async fn create(
         self_signup,
         require_totp: false,
         registration: RegistrationPolicy::Open,
+        registration_client_credentials: false,
         data_key,
     };
     keys::generate_current_keys(tenant.scope(db), &tenant.data_key).await?;

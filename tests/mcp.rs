@@ -23,7 +23,6 @@ leeway_seconds = 0
 [[rules]]
 tool = "files.delete"
 scopes = ["files:write"]
-caller = "person"
 effect = "step_up"
 max_age = 300
 

@@ -39,7 +39,6 @@ effect = "allow"
 [[rules]]
 tool = "files.delete"
 scopes = ["files:write"]
-caller = "person"
 effect = "step_up"
 max_age = 300
 
@@ -236,7 +235,7 @@ async fn only_well_formed_tokens_from_trusted_issuers_for_this_resource_pass() {
     let client_credentials = |tenant: &'static str| {
         let (server, resource) = (&server, resource.clone());
         async move {
-            let out = server.cli(&["client", "create", "--json", "--tenant", tenant, "--name", "Bot", "--confidential", "--grant-type", "client_credentials"]);
+            let out = server.cli(&["client", "create", "--json", "--tenant", tenant, "--name", "Bot", "--confidential", "--grant-type", "client_credentials", "--scope", "files:read"]);
             let client: Value = serde_json::from_str(out.trim()).expect("client json");
             let response = api()
                 .post(format!("{}/token", server.issuer(tenant)))
@@ -376,9 +375,9 @@ async fn decisions_follow_the_rules_with_challenges_and_verifiable_receipts() {
     let (status, _, body) = permissions.decide(Some(&stepped_up), "billing.export", "call").await;
     assert_eq!((status, body["reason"].as_str()), (StatusCode::FORBIDDEN, Some("no rule allows this call")));
 
-    // An agent (client credentials: the client is the subject) may run reports, never the person-only
-    // delete, and cannot be asked to step up.
-    let (bot, bot_secret) = server.create_client(&["--name", "Reporter", "--confidential", "--grant-type", "client_credentials"]);
+    // An agent (client credentials: the client is the subject) may run reports, never the step-up
+    // delete (even holding its scope), and cannot be asked to step up.
+    let (bot, bot_secret) = server.create_client(&["--name", "Reporter", "--confidential", "--grant-type", "client_credentials", "--scope", "files:write"]);
     let (_, body) = token_request(&server, &bot, &bot_secret.expect("secret"), &[("grant_type", "client_credentials"), ("resource", &resource), ("scope", "files:write")]).await;
     let agent = body["access_token"].as_str().expect("agent token").to_owned();
     let (status, _, body) = permissions.decide(Some(&agent), "reports.run", "call").await;

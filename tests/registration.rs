@@ -166,7 +166,7 @@ async fn bad_metadata_is_refused_and_registers_nothing() {
     let smtp = SmtpCatcher::start().await;
     let deployment = Deployment::new().await;
     // More attempts from one address than the default per-IP limit (30 an hour, bursts of 10) allows.
-    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_RATE_REGISTRATION_PER_IP_PER_HOUR", "300")]).await;
+    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_RATE_REGISTRATION_PER_IP_PER_HOUR", "300"), ("LATCHKEY_CACHE_TTL", "0")]).await;
     let before = client_count(&server);
     let cases = [
         (json!({ "redirect_uris": ["http://app.example/cb"] }), "invalid_redirect_uri"),
@@ -179,6 +179,8 @@ async fn bad_metadata_is_refused_and_registers_nothing() {
         (json!({ "redirect_uris": [LOOPBACK], "response_types": ["token"] }), "invalid_client_metadata"),
         (json!({ "redirect_uris": [LOOPBACK], "grant_types": ["password"] }), "invalid_client_metadata"),
         (json!({ "redirect_uris": [LOOPBACK], "token_endpoint_auth_method": "none", "grant_types": ["client_credentials"] }), "invalid_client_metadata"),
+        // Open registration is not a way to machine tokens (unless the tenant says so, below).
+        (json!({ "token_endpoint_auth_method": "client_secret_basic", "grant_types": ["client_credentials"] }), "invalid_client_metadata"),
         (json!({ "redirect_uris": [LOOPBACK], "scope": "ok \u{1}bad" }), "invalid_client_metadata"),
         (json!({ "redirect_uris": "not a list" }), "invalid_client_metadata"),
         (json!(["not an object"]), "invalid_client_metadata"),
@@ -192,7 +194,9 @@ async fn bad_metadata_is_refused_and_registers_nothing() {
     assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
     assert_eq!(client_count(&server), before, "nothing was registered");
 
-    // A confidential registration gets a secret once, usable at the token endpoint.
+    // Where the tenant lets self-registered clients use client credentials, a confidential
+    // registration gets a secret once, usable at the token endpoint.
+    server.cli(&["tenant", "set", "default", "--registration-client-credentials", "true"]);
     let (status, registered) = register(&server, None, json!({
         "client_name": "Nightly job",
         "grant_types": ["client_credentials"],
@@ -214,6 +218,7 @@ async fn unused_registrations_expire_and_the_tenant_policy_holds() {
     let deployment = Deployment::new().await;
     let server = Server::start(&deployment, &smtp, &[("LATCHKEY_UNUSED_REGISTRATION_TTL", "1"), ("LATCHKEY_CACHE_TTL", "0")]).await;
     let machine = json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post" });
+    server.cli(&["tenant", "set", "default", "--registration-client-credentials", "true"]);
 
     let (_, abandoned) = register(&server, None, json!({ "redirect_uris": [LOOPBACK], "token_endpoint_auth_method": "none" })).await;
     let (_, used) = register(&server, None, machine.clone()).await;

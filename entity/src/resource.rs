@@ -10,6 +10,8 @@ pub struct Model {
     pub name: String,
     pub scopes: String,
     pub step_up: bool,
+    /// A step-up resource that still accepts machine (agent) tokens.
+    pub accepts_agents: bool,
     pub created_at: i64,
 }
 

@@ -13,6 +13,8 @@ pub struct Model {
     pub require_totp: bool,
     /// Dynamic client registration: `open`, `token` (an initial access token) or `closed`.
     pub registration_policy: String,
+    /// Self-registered clients may use the client-credentials grant (default: no).
+    pub registration_client_credentials: bool,
     pub wrapped_data_key: Vec<u8>,
     pub created_at: i64,
 }

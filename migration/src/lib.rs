@@ -11,6 +11,7 @@ mod m20261123_000006_resources;
 mod m20261123_000007_organizations;
 mod m20261123_000008_tenant_key_indexes;
 mod m20261123_000009_token_primary_keys;
+mod m20261201_000010_machine_token_policy;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_organizations::Migration),
             Box::new(m20261123_000008_tenant_key_indexes::Migration),
             Box::new(m20261123_000009_token_primary_keys::Migration),
+            Box::new(m20261201_000010_machine_token_policy::Migration),
         ]
     }
 }

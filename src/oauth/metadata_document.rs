@@ -21,7 +21,7 @@ use crate::{
     cache::TtlCache,
     client::Client,
     config::MetadataDocumentConfig,
-    oauth::registration::{ClientMetadata, checked_metadata},
+    oauth::registration::{ClientMetadata, SelfDescribed, checked_metadata},
     safe_fetch::{FetchPolicy, SafeFetcher},
     tenant::{RegistrationPolicy, Tenant},
 };
@@ -162,7 +162,7 @@ fn parse_document(client_id: &str, body: &[u8]) -> Result<Client, String> {
     if metadata.redirect_uris.is_empty() {
         return Err("lists no redirect_uris".into());
     }
-    let (new, kept) = checked_metadata(&metadata, "none").map_err(|e| format!("is not acceptable: {e}"))?;
+    let (new, kept) = checked_metadata(&metadata, "none", SelfDescribed { client_credentials: false }).map_err(|e| format!("is not acceptable: {e}"))?;
     if new.confidential {
         return Err("asks for a shared-secret authentication method; only \"none\" is possible".into());
     }

@@ -19,7 +19,7 @@ use crate::{
     keys::SigningAlg,
     oauth::families,
     store::{Scoped, StoreError, StoreResult, now},
-    tenant::RegistrationPolicy,
+    tenant::{RegistrationPolicy, Tenant},
 };
 
 pub const REGISTRATION_TOKEN_PREFIX: &str = "lk_rat_";
@@ -148,9 +148,23 @@ fn clean_name(name: Option<&str>, redirect_uris: &[String]) -> Result<String, Re
     }
 }
 
+/// What a tenant lets software that describes itself (a registration, a metadata document) ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SelfDescribed {
+    /// The client-credentials grant: a machine token with nobody behind it. Off unless the tenant's
+    /// registration policy says so (`latchkey tenant set --registration-client-credentials true`).
+    pub client_credentials: bool,
+}
+
+impl SelfDescribed {
+    pub fn of(tenant: &Tenant) -> Self {
+        Self { client_credentials: tenant.registration_client_credentials }
+    }
+}
+
 /// Checks metadata and turns it into what `client::create` takes, plus the metadata to echo back.
-fn to_new_client(metadata: &ClientMetadata, token_hash: String) -> Result<NewClient, RegistrationError> {
-    let (mut new, echoed) = checked_metadata(metadata, "client_secret_basic")?;
+fn to_new_client(metadata: &ClientMetadata, policy: SelfDescribed, token_hash: String) -> Result<NewClient, RegistrationError> {
+    let (mut new, echoed) = checked_metadata(metadata, "client_secret_basic", policy)?;
     new.registration = Some(NewRegistration { token_hash, metadata: echoed });
     Ok(new)
 }
@@ -161,6 +175,7 @@ fn to_new_client(metadata: &ClientMetadata, token_hash: String) -> Result<NewCli
 pub(crate) fn checked_metadata(
     metadata: &ClientMetadata,
     default_auth_method: &str,
+    policy: SelfDescribed,
 ) -> Result<(NewClient, Value), RegistrationError> {
     if metadata.redirect_uris.len() > MAX_REDIRECT_URIS {
         return Err(invalid("at most 10 redirect_uris"));
@@ -186,6 +201,9 @@ pub(crate) fn checked_metadata(
             .map(|g| GrantType::parse(g).ok_or_else(|| invalid(format!("grant type {g:?} is not supported"))))
             .collect::<Result<Vec<_>, _>>()?,
     };
+    if grant_types.contains(&GrantType::ClientCredentials) && !policy.client_credentials {
+        return Err(invalid("self-registered clients may not use client_credentials here (the tenant's registration policy does not allow it)"));
+    }
     let scopes: Vec<String> = match &metadata.scope {
         Some(scope) => scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         None => DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
@@ -279,7 +297,7 @@ pub async fn register(ctx: &Ctx<'_>, bearer: Option<&str>, metadata: &ClientMeta
         tracing::info!(tenant = %ctx.tenant.slug, swept, "deleted unused client registrations");
     }
     let registration_token = crypto::random_token(REGISTRATION_TOKEN_PREFIX);
-    let new = to_new_client(metadata, sha256_hex(&registration_token))?;
+    let new = to_new_client(metadata, SelfDescribed::of(&ctx.tenant), sha256_hex(&registration_token))?;
     let (client, secret) = client::create(ctx.scope(), new).await?;
     ctx.audit(
         Event::new(&ctx.tenant.id, "anonymous", "client.register")
@@ -324,7 +342,7 @@ pub async fn update(
     if metadata.client_id.as_deref() != Some(client_id) {
         return Err(invalid("the body's client_id must name this client"));
     }
-    let new = to_new_client(metadata, String::new())?;
+    let new = to_new_client(metadata, SelfDescribed::of(&ctx.tenant), String::new())?;
     if new.confidential != client.is_confidential() {
         return Err(invalid("token_endpoint_auth_method cannot change between none and a secret"));
     }
@@ -407,16 +425,22 @@ mod tests {
             token_endpoint_auth_method: Some("none".into()),
             ..Default::default()
         };
-        let new = to_new_client(&metadata, "h".into()).expect("valid");
+        let closed = SelfDescribed { client_credentials: false };
+        let new = to_new_client(&metadata, closed, "h".into()).expect("valid");
         assert!(!new.confidential && !new.first_party);
         assert_eq!(new.name, "127.0.0.1", "no name: the redirect host stands in");
         assert_eq!(new.grant_types, vec![GrantType::AuthorizationCode, GrantType::RefreshToken]);
         assert_eq!(new.scopes, vec!["openid", "email", "offline_access"]);
 
-        let refused = |m: ClientMetadata| matches!(to_new_client(&m, "h".into()), Err(RegistrationError::InvalidClientMetadata(_)));
+        let refused = |m: ClientMetadata| matches!(to_new_client(&m, closed, "h".into()), Err(RegistrationError::InvalidClientMetadata(_)));
         assert!(refused(ClientMetadata { token_endpoint_auth_method: Some("private_key_jwt".into()), ..Default::default() }));
         assert!(refused(ClientMetadata { response_types: Some(vec!["token".into()]), ..Default::default() }));
         assert!(refused(ClientMetadata { grant_types: Some(vec!["password".into()]), ..Default::default() }));
         assert!(refused(ClientMetadata { client_name: Some("a\u{7}b".into()), ..Default::default() }));
+        // Machine tokens for self-registered software only where the tenant allows them.
+        let machine = || ClientMetadata { grant_types: Some(vec!["client_credentials".into()]), ..Default::default() };
+        assert!(refused(machine()));
+        let open = SelfDescribed { client_credentials: true };
+        assert!(to_new_client(&machine(), open, "h".into()).is_ok());
     }
 }

@@ -89,6 +89,7 @@ impl PermissionConfig {
         if url::Url::parse(&config.resource).is_err() || config.issuers.is_empty() {
             return Err(PermissionError::Config(path.into(), "resource must be a URL and issuers must not be empty".into()));
         }
+        rules::check(&config.rules).map_err(|why| PermissionError::Config(path.into(), why))?;
         Ok(config)
     }
 }

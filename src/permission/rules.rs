@@ -1,6 +1,12 @@
 //! The permission API's rules: for a tool and an action, who may call it (a person, an agent, or
 //! either; of which organization, holding which role), with which scopes, and whether it needs a fresh
 //! passkey. First matching rule wins; no rule means deny.
+//!
+//! Safe by construction: a `step_up` rule applies to every caller, whatever later rules say. A person
+//! steps up; an agent (who cannot show a passkey) is denied, unless the rule itself names what agents
+//! get (`agents = "allow"`, still with the rule's scopes). So a catch-all `allow` further down can
+//! never open a step-up tool to agents, and a step-up rule cannot be narrowed to people by accident
+//! (`caller` on a step-up rule is refused when the configuration loads).
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +19,15 @@ pub enum Effect {
     Deny,
     /// Allowed after a passkey assertion at most `max_age` seconds old (acr `phr`).
     StepUp,
+}
+
+/// What an agent gets from a `step_up` rule.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentEffect {
+    #[default]
+    Deny,
+    Allow,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -50,6 +65,9 @@ pub struct Rule {
     /// For `step_up`: how old the passkey assertion may be, in seconds.
     #[serde(default = "default_max_age")]
     pub max_age: i64,
+    /// For `step_up`: what an agent gets (it cannot step up). Unset: deny.
+    #[serde(default)]
+    pub agents: Option<AgentEffect>,
 }
 
 fn any() -> String {
@@ -58,6 +76,26 @@ fn any() -> String {
 
 fn default_max_age() -> i64 {
     300
+}
+
+/// Rules that could not mean what they seem to say, refused when the configuration loads.
+pub fn check(rules: &[Rule]) -> Result<(), String> {
+    for (index, rule) in rules.iter().enumerate() {
+        let rule_no = index + 1;
+        if rule.effect == Effect::StepUp && rule.caller != Caller::Any {
+            return Err(format!(
+                "rule {rule_no} (tool {:?}): a step_up rule applies to every caller; drop `caller` and say what agents get with `agents = \"allow\"` or `\"deny\"` (the default)",
+                rule.tool
+            ));
+        }
+        if rule.effect != Effect::StepUp && rule.agents.is_some() {
+            return Err(format!("rule {rule_no} (tool {:?}): `agents` belongs only on a step_up rule", rule.tool));
+        }
+        if rule.effect == Effect::StepUp && rule.max_age <= 0 {
+            return Err(format!("rule {rule_no} (tool {:?}): max_age must be positive", rule.tool));
+        }
+    }
+    Ok(())
 }
 
 impl Rule {
@@ -103,19 +141,25 @@ pub fn decide(rules: &[Rule], claims: &TokenClaims, tool: &str, action: &str, no
     let Some((index, rule)) = rules.iter().enumerate().find(|(_, r)| r.matches(tool, action, claims)) else {
         return Outcome::Deny { rule: None, reason: "no rule allows this call" };
     };
+    // An agent never carries a person's passkey sign-in, whatever its token claims; refused before the
+    // scopes, so its client is not sent off to get a scope that would not help.
+    let agent_on_step_up = rule.effect == Effect::StepUp && claims.is_agent();
+    if agent_on_step_up && rule.agents.unwrap_or_default() == AgentEffect::Deny {
+        return Outcome::Deny { rule: Some(index), reason: "this tool needs a person's passkey; agents may not call it" };
+    }
     if let Some(missing) = rule.scopes.iter().find(|s| !claims.has_scope(s)) {
         return Outcome::InsufficientScope { rule: index, scope: missing.clone() };
     }
     match rule.effect {
         Effect::Deny => Outcome::Deny { rule: Some(index), reason: "a rule denies this call" },
         Effect::Allow => Outcome::Allow { rule: index },
+        // `agents = "allow"`: the rule's scopes were all it asked of an agent.
+        Effect::StepUp if agent_on_step_up => Outcome::Allow { rule: index },
         Effect::StepUp => {
             let fresh = claims.acr.as_deref() == Some(STEP_UP_ACR)
                 && claims.auth_time.is_some_and(|t| now - t <= rule.max_age);
             if fresh {
                 Outcome::Allow { rule: index }
-            } else if claims.is_agent() {
-                Outcome::Deny { rule: Some(index), reason: "an agent cannot step up" }
             } else {
                 Outcome::StepUp { rule: index, max_age: rule.max_age }
             }
@@ -149,7 +193,6 @@ mod tests {
             [[rules]]
             tool = "files.delete"
             scopes = ["files:write"]
-            caller = "person"
             effect = "step_up"
             max_age = 300
             [[rules]]
@@ -160,6 +203,9 @@ mod tests {
             tool = "*"
             action = "admin"
             effect = "deny"
+            [[rules]]
+            tool = "*"
+            effect = "allow"
             "#,
         )
         .expect("rules")
@@ -183,11 +229,58 @@ mod tests {
             decide(&rules, &no_scope, "files.read", "call", now),
             Outcome::InsufficientScope { rule: 1, scope: "files:read".into() }
         );
-        // An agent does not match the person-only rule; nothing else allows it.
+        // The step-up rule holds for agents too: the catch-all allow below never reaches them.
         let agent = claims("files:write", true, None, None);
-        assert!(matches!(decide(&rules, &agent, "files.delete", "call", now), Outcome::Deny { rule: None, .. }));
+        assert!(matches!(decide(&rules, &agent, "files.delete", "call", now), Outcome::Deny { rule: Some(0), .. }));
+        let agent_claiming_phr = TokenClaims {
+            caller: Some("agent".into()),
+            acr: Some("phr".into()),
+            auth_time: Some(now),
+            ..claims("files:write", true, None, None)
+        };
+        assert!(matches!(decide(&rules, &agent_claiming_phr, "files.delete", "call", now), Outcome::Deny { rule: Some(0), .. }));
+        let agent_without_scope = claims("files:read", true, None, None);
+        assert!(matches!(decide(&rules, &agent_without_scope, "files.delete", "call", now), Outcome::Deny { rule: Some(0), .. }));
         assert!(matches!(decide(&rules, &person, "billing", "admin", now), Outcome::Deny { rule: Some(2), .. }));
-        assert!(matches!(decide(&rules, &person, "unknown", "call", now), Outcome::Deny { rule: None, .. }));
+        assert_eq!(decide(&rules, &person, "unknown", "call", now), Outcome::Allow { rule: 3 });
+        assert!(matches!(decide(&[], &person, "unknown", "call", now), Outcome::Deny { rule: None, .. }));
+    }
+
+    fn parse(text: &str) -> Vec<Rule> {
+        toml::from_str::<std::collections::BTreeMap<String, Vec<Rule>>>(text).expect("rules").remove("rules").expect("rules")
+    }
+
+    #[test]
+    fn a_step_up_rule_says_itself_what_agents_get() {
+        let rules = parse(
+            r#"
+            [[rules]]
+            tool = "deploy"
+            scopes = ["deploy"]
+            effect = "step_up"
+            agents = "allow"
+            "#,
+        );
+        check(&rules).expect("valid");
+        let now = 10_000;
+        assert_eq!(decide(&rules, &claims("deploy", true, None, None), "deploy", "call", now), Outcome::Allow { rule: 0 });
+        assert!(matches!(decide(&rules, &claims("", true, None, None), "deploy", "call", now), Outcome::InsufficientScope { .. }));
+        let person = claims("deploy", false, Some("urn:latchkey:acr:mfa"), Some(now));
+        assert!(matches!(decide(&rules, &person, "deploy", "call", now), Outcome::StepUp { .. }));
+    }
+
+    #[test]
+    fn rules_that_could_mislead_are_refused() {
+        for (text, why) in [
+            ("tool = \"x\"\neffect = \"step_up\"\ncaller = \"person\"", "step_up with caller"),
+            ("tool = \"x\"\neffect = \"step_up\"\ncaller = \"agent\"", "step_up with caller"),
+            ("tool = \"x\"\neffect = \"allow\"\nagents = \"allow\"", "agents without step_up"),
+            ("tool = \"x\"\neffect = \"step_up\"\nmax_age = 0", "max_age 0"),
+        ] {
+            let rules = parse(&format!("[[rules]]\n{text}"));
+            assert!(check(&rules).is_err(), "{why} must be refused");
+        }
+        assert!(check(&rules()).is_ok());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::{
     ratelimit, service_account,
 };
 
-use super::client_credentials::{machine_scopes, requested_resource};
+use super::client_credentials::{machine_resource, machine_scopes};
 
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// Our token type URI for agent tokens (RFC 8693 §3 allows any absolute URI).
@@ -39,8 +39,8 @@ pub async fn exchange(ctx: &Ctx<'_>, params: &Params) -> Result<TokenResponse, O
     let Some(client) = ctx.client(&account.client_id).await? else {
         return Err(OAuthError::new(ErrorCode::InvalidGrant, "the agent token is not valid"));
     };
-    let resource = requested_resource(ctx, params).await?;
-    let scopes = machine_scopes(params, &token.scopes, None)?;
+    let resource = machine_resource(ctx, params).await?;
+    let scopes = machine_scopes(params.get("scope"), &token.scopes, resource.as_ref())?;
     let mut response = issue(
         ctx,
         Issue {

