@@ -16,6 +16,7 @@ use crate::{
     jwt::{self, AccessClaims},
     keys::{self, Keyring},
     mail::{MailError, Mailer},
+    mail_queue::{self, Doorbell, Message},
     oauth::{
         metadata_document::{self, DocumentError, MetadataDocuments},
         revocation_check::RevocationCheck,
@@ -62,6 +63,8 @@ pub struct App {
     pub master: MasterKey,
     pub hasher: CodeHasher,
     pub mailer: Mailer,
+    /// Wakes this node's mail worker when a request queued a message (`mail_queue`).
+    pub mail_doorbell: Doorbell,
     pub limiters: Limiters,
     /// The WebAuthn relying party: RP ID and origin from the public URL.
     pub webauthn: webauthn_rs::Webauthn,
@@ -135,6 +138,7 @@ impl App {
             db,
             master,
             mailer,
+            mail_doorbell: Doorbell::default(),
             config,
         };
         if ensure_default_tenant && app.tenant(DEFAULT_TENANT).await?.is_none() {
@@ -291,6 +295,14 @@ impl<'a> Ctx<'a> {
         let claims = Arc::new(claims);
         self.app.verified_tokens.put(key, claims.clone());
         Ok(Some(claims))
+    }
+
+    /// Queues a message (sealed in the database) and wakes this node's mail worker; nothing is sent
+    /// while the request waits. `deliver_until`: not worth sending after (a code's expiry).
+    pub async fn send_mail(&self, message: Message, deliver_until: i64) -> StoreResult<()> {
+        mail_queue::enqueue(self.scope(), &self.tenant.data_key, &message, deliver_until).await?;
+        self.app.mail_doorbell.ring();
+        Ok(())
     }
 
     /// Records an audit event. A failed audit write is logged, not surfaced: the action it describes

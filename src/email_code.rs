@@ -11,6 +11,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ExprTrait, QueryFilter, sea_query::
 use crate::{
     crypto::{self, CodeHasher, constant_time_eq},
     store::{Scoped, StoreResult, now},
+    user::Email,
 };
 
 pub const MAX_ATTEMPTS: i32 = 5;
@@ -29,7 +30,7 @@ fn hash_context(tenant_id: &str, flow_id: &str) -> String {
 pub async fn issue(
     scope: Scoped<'_>,
     hasher: &CodeHasher,
-    email: &str,
+    email: &Email,
     lifetime: i64,
 ) -> StoreResult<IssuedCode> {
     let now = now();
@@ -37,7 +38,7 @@ pub async fn issue(
     scope
         .update::<email_code::Entity>()
         .col_expr(email_code::Column::ConsumedAt, now.into())
-        .filter(email_code::Column::Email.eq(email))
+        .filter(email_code::Column::Email.eq(email.as_str()))
         .filter(email_code::Column::ConsumedAt.is_null())
         .exec(scope.db)
         .await?;
@@ -46,7 +47,7 @@ pub async fn issue(
     let row = email_code::ActiveModel {
         id: Set(flow_id.clone()),
         tenant_id: Set(String::new()),
-        email: Set(email.to_owned()),
+        email: Set(email.as_str().to_owned()),
         code_hash: Set(hasher.hash(&hash_context(scope.tenant_id(), &flow_id), &code)),
         attempts: Set(0),
         created_at: Set(now),
@@ -60,7 +61,7 @@ pub async fn issue(
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verification {
     /// The code matched and this caller consumed it.
-    Accepted { email: String },
+    Accepted { email: Email },
     /// Wrong code; this many tries remain.
     Rejected { remaining: i32 },
     /// Expired, used up, replaced by a newer code, or unknown: a new code is needed.
@@ -124,9 +125,8 @@ pub async fn verify(
         .filter(email_code::Column::ConsumedAt.is_null())
         .exec(scope.db)
         .await?;
-    if consumed.rows_affected == 1 {
-        Ok(Verification::Accepted { email: row.email })
-    } else {
-        Ok(Verification::NeedNewCode)
+    match Email::parse(&row.email) {
+        Some(email) if consumed.rows_affected == 1 => Ok(Verification::Accepted { email }),
+        _ => Ok(Verification::NeedNewCode),
     }
 }

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod app;
 pub mod audit;
+pub mod background;
 pub mod batch;
 pub mod cache;
 pub mod client;
@@ -20,6 +21,8 @@ pub mod http;
 pub mod jwt;
 pub mod keys;
 pub mod mail;
+pub mod mail_queue;
+pub mod notices;
 pub mod oauth;
 pub mod oidc;
 pub mod organization;

@@ -1,6 +1,6 @@
 //! The `latchkey` binary: the server and the operator CLI.
 
-use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
 use latchkey::{
@@ -80,8 +80,9 @@ enum OrgCommand {
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
         org: String,
+        /// Kept lower-cased, like every address (a sign-in finds it in any case).
         #[arg(long)]
-        email: String,
+        email: latchkey::user::Email,
         #[arg(long = "role")]
         roles: Vec<String>,
         /// Remove the person from the organization instead.
@@ -776,14 +777,7 @@ async fn serve(config: Config) -> Result<(), CliError> {
          mail:      {mail}\n\nNext: register a client, e.g.\n  latchkey client create --name \"My app\" --redirect-uri http://127.0.0.1:3000/callback\n",
         listen = app.config.listen
     );
-    let shrinker = app.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            shrinker.limiters.shrink();
-        }
-    });
+    latchkey::background::spawn(&app);
     latchkey::http::serve(app).await?;
     Ok(())
 }

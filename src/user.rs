@@ -10,26 +10,51 @@ use crate::{
 
 pub use entity::user::Model as User;
 
-/// Lower-cased and trimmed; a plausible `local@domain` shape (the real check is receiving the code).
-pub fn normalize_email(input: &str) -> Option<String> {
-    let email = input.trim().to_lowercase();
-    let (local, domain) = email.split_once('@')?;
-    let plausible = !local.is_empty()
-        && local.len() <= 64
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && email.len() <= 254
-        && !email
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
-    plausible.then_some(email)
+/// An email address as Latchkey keeps and compares it: trimmed, lower-cased, a plausible
+/// `local@domain` shape (the real check is receiving the code). Users are found by address only
+/// through this type, so an address typed in any case, on a page or in the CLI, names one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(input: &str) -> Option<Self> {
+        let email = input.trim().to_lowercase();
+        let (local, domain) = email.split_once('@')?;
+        let plausible = !local.is_empty()
+            && local.len() <= 64
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+            && email.len() <= 254
+            && !email
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+        plausible.then_some(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-pub async fn find_by_email(scope: Scoped<'_>, email: &str) -> StoreResult<Option<User>> {
+impl std::str::FromStr for Email {
+    type Err = String;
+    fn from_str(input: &str) -> Result<Self, String> {
+        Self::parse(input).ok_or_else(|| format!("{input:?} is not an email address"))
+    }
+}
+
+impl std::fmt::Display for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub async fn find_by_email(scope: Scoped<'_>, email: &Email) -> StoreResult<Option<User>> {
     Ok(scope
         .select::<user::Entity>()
-        .filter(user::Column::Email.eq(email))
+        .filter(user::Column::Email.eq(email.as_str()))
         .one(scope.db)
         .await?)
 }
@@ -44,14 +69,14 @@ pub async fn find(scope: Scoped<'_>, id: &str) -> StoreResult<Option<User>> {
 
 /// Returns the user with this (verified) email, creating it if absent. Two nodes racing to create the
 /// same user both end up with the row the unique index kept.
-pub async fn find_or_create(scope: Scoped<'_>, email: &str) -> StoreResult<User> {
+pub async fn find_or_create(scope: Scoped<'_>, email: &Email) -> StoreResult<User> {
     if let Some(user) = find_by_email(scope, email).await? {
         return Ok(user);
     }
     let row = user::ActiveModel {
         id: Set(crypto::random_id()),
         tenant_id: Set(String::new()),
-        email: Set(email.to_owned()),
+        email: Set(email.as_str().to_owned()),
         email_verified: Set(true),
         created_at: Set(now()),
         last_sign_in_at: Set(None),
@@ -110,4 +135,25 @@ pub async fn find_by_passkey_handle(
         .filter(user::Column::PasskeyHandle.eq(handle.to_string()))
         .one(scope.db)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Email;
+
+    #[test]
+    fn addresses_are_kept_in_one_form() {
+        for (typed, kept) in [
+            ("Mixed.Case@Example.COM", Some("mixed.case@example.com")),
+            ("  ada@example.com\t", Some("ada@example.com")),
+            ("ada@localhost", None),
+            ("ada@@example.com", None),
+            ("@example.com", None),
+            ("ada@.example.com", None),
+            ("a da@example.com", None),
+            ("<ada@example.com>", None),
+        ] {
+            assert_eq!(Email::parse(typed).as_ref().map(Email::as_str), kept, "{typed:?}");
+        }
+    }
 }

@@ -10,6 +10,7 @@ pub mod client;
 pub mod consent;
 pub mod email_code;
 pub mod initial_access_token;
+pub mod mail_queue;
 pub mod organization;
 pub mod organization_member;
 pub mod passkey;

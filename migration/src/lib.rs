@@ -12,6 +12,7 @@ mod m20261123_000007_organizations;
 mod m20261123_000008_tenant_key_indexes;
 mod m20261123_000009_token_primary_keys;
 mod m20261201_000010_machine_token_policy;
+mod m20261201_000011_mail_queue;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000008_tenant_key_indexes::Migration),
             Box::new(m20261123_000009_token_primary_keys::Migration),
             Box::new(m20261201_000010_machine_token_policy::Migration),
+            Box::new(m20261201_000011_mail_queue::Migration),
         ]
     }
 }

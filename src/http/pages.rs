@@ -14,6 +14,7 @@ use crate::{
     audit::Event,
     consent,
     email_code::{self, Verification},
+    mail_queue::{Message, SendIf},
     oauth::{
         authorize::{self, ErrorRedirect, Next},
         error::{ErrorCode, OAuthError},
@@ -24,7 +25,7 @@ use crate::{
     pages::{self, Chrome},
     ratelimit,
     session::{self, Authentication},
-    user,
+    store, user,
 };
 
 /// `amr` and `acr` of a sign-in by email code. A code proves control of a mailbox only: the passkey
@@ -172,7 +173,7 @@ pub async fn login_submit(
     let params = form(&ctx, &req, &body)?;
     let pending_id = request_id(&params);
     let typed = params.get("email").unwrap_or("");
-    let Some(email) = user::normalize_email(typed) else {
+    let Some(email) = user::Email::parse(typed) else {
         let message = "Enter an email address like name@example.com.".to_owned();
         return render_login_form(
             &ctx,
@@ -197,34 +198,20 @@ pub async fn login_submit(
     let issued = email_code::issue(ctx.scope(), &app.hasher, &email, ctx.lifetimes().email_code)
         .await
         .map_err(internal)?;
-    // Without self sign-up, an unknown address gets the same page but no mail: the page never tells
-    // who has an account.
-    let may_sign_in = ctx.tenant.self_signup
-        || user::find_by_email(ctx.scope(), &email)
-            .await
-            .map_err(internal)?
-            .is_some();
-    if may_sign_in {
-        let body = format!(
-            "Your {} sign-in code is {}\n\nIt expires in {} minutes. If you did not try to sign in, you can ignore this email.\n",
-            ctx.tenant.display_name,
-            issued.code,
-            ctx.lifetimes().email_code / 60
-        );
-        let subject = format!(
-            "{} is your {} sign-in code",
-            issued.code, ctx.tenant.display_name
-        );
-        if let Err(error) = app.mailer.send(&email, &subject, body).await {
-            tracing::error!(%error, "sending the sign-in code failed");
-            return Err(HttpError::page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &ctx.tenant.display_name,
-                "We couldn’t send your code",
-                "Sending email failed. Please try again in a minute.",
-            ));
-        }
-    }
+    // The same work for every address: the code is queued, and the mail worker (not this request)
+    // drops it when self sign-up is off and the address has no account. So neither the time this
+    // takes nor an SMTP outage tells who has an account here.
+    let minutes = ctx.lifetimes().email_code / 60;
+    let message = Message {
+        to: email.to_string(),
+        subject: format!("{} is your {} sign-in code", issued.code, ctx.tenant.display_name),
+        body: format!(
+            "Your {} sign-in code is {}\n\nIt expires in {minutes} minutes. If you did not try to sign in, you can ignore this email.\n",
+            ctx.tenant.display_name, issued.code,
+        ),
+        send_if: if ctx.tenant.self_signup { SendIf::Always } else { SendIf::AccountExists },
+    };
+    ctx.send_mail(message, store::now() + ctx.lifetimes().email_code).await.map_err(internal)?;
     ctx.audit(
         Event::new(&ctx.tenant.id, "anonymous", "signin.code_sent")
             .target(format!("flow:{}", issued.flow_id)),

@@ -18,6 +18,7 @@ use super::{HttpError, current_session, page_context, pages, request};
 use crate::{
     app::{App, Ctx},
     audit::Event,
+    notices::{self, Notice},
     pages::{Chrome, PasskeyPage, RecoveryLogin, TotpLogin},
     passkey::{self, PasskeyError},
     recovery,
@@ -397,7 +398,7 @@ pub async fn recovery_submit(
         .map_err(|retry| HttpError::too_many_page(&ctx.tenant.display_name, retry))?;
     let typed_email = params.get("email").unwrap_or("");
     let code = params.get("code").unwrap_or("");
-    let user = match user::normalize_email(typed_email) {
+    let user = match user::Email::parse(typed_email) {
         Some(email) => user::find_by_email(ctx.scope(), &email).await.map_err(pages::internal)?,
         None => None,
     };
@@ -429,13 +430,7 @@ pub async fn recovery_submit(
             .details(json!({ "codes_left": left })),
     )
     .await;
-    let notice = format!(
-        "A recovery code was just used to sign in to your {} account. {left} unused codes remain.\n\nIf this was not you, contact your administrator now.\n",
-        ctx.tenant.display_name
-    );
-    if let Err(error) = app.mailer.send(&user.email, "A recovery code was used on your account", notice).await {
-        tracing::error!(%error, "recovery-code notice not sent");
-    }
+    notices::send(&ctx, &user.email, Notice::RecoveryCodeUsed { codes_left: left }).await;
     let cookie = request::session_cookie(&ctx, cookie_value);
     Ok(pages::see_other(&pages::with_req(&ctx.endpoint("passkey"), pending), vec![cookie]))
 }
