@@ -132,6 +132,8 @@ pub struct Lifetimes {
     pub unused_registration: i64,
     /// Sensitive account actions need a passkey assertion at most this old (at most 300 s).
     pub step_up: i64,
+    /// An authenticator app or a user's recovery codes stay locked this long after five wrong codes.
+    pub factor_lockout: i64,
     /// How long cached tenants, keys and clients are trusted before a node re-reads them.
     pub cache: i64,
 }
@@ -199,6 +201,7 @@ impl Default for Lifetimes {
             session_absolute: 14 * 24 * 3600,
             unused_registration: 24 * 3600,
             step_up: MAX_STEP_UP,
+            factor_lockout: 15 * 60,
             cache: 30,
         }
     }
@@ -286,6 +289,7 @@ impl Config {
         env!("LATCHKEY_SESSION_IDLE_TTL" => self.lifetimes.session_idle);
         env!("LATCHKEY_SESSION_ABSOLUTE_TTL" => self.lifetimes.session_absolute);
         env!("LATCHKEY_STEP_UP_TTL" => self.lifetimes.step_up);
+        env!("LATCHKEY_FACTOR_LOCKOUT_TTL" => self.lifetimes.factor_lockout);
         env!("LATCHKEY_UNUSED_REGISTRATION_TTL" => self.lifetimes.unused_registration);
         env!("LATCHKEY_CACHE_TTL" => self.lifetimes.cache);
         env!("LATCHKEY_RATE_CODE_SEND_PER_EMAIL_PER_HOUR" => self.rate_limits.code_send_per_email_per_hour);
@@ -328,6 +332,7 @@ impl Config {
             ("lifetimes.session_idle", l.session_idle),
             ("lifetimes.session_absolute", l.session_absolute),
             ("lifetimes.step_up", l.step_up),
+            ("lifetimes.factor_lockout", l.factor_lockout),
             ("lifetimes.unused_registration", l.unused_registration),
         ] {
             if value <= 0 {

@@ -20,6 +20,7 @@ pub mod geo;
 pub mod http;
 pub mod jwt;
 pub mod keys;
+pub mod lockout;
 pub mod mail;
 pub mod mail_queue;
 pub mod notices;

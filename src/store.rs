@@ -188,6 +188,18 @@ impl<'a, C: ConnectionTrait> Scoped<'a, C> {
         Ok(())
     }
 
+    /// Inserts a row unless one with the same `key` columns exists (`ON CONFLICT DO NOTHING`): of two
+    /// nodes racing to create the same row, one inserts and neither fails. Returns whether it inserted.
+    pub async fn insert_if_absent<E, M>(&self, model: M, key: impl IntoIterator<Item = E::Column>) -> StoreResult<bool>
+    where
+        E: TenantOwned,
+        M: IntoActiveModel<E::ActiveModel>,
+        E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+    {
+        let result = E::insert(self.owned::<E, M>(model)).on_conflict_do_nothing_on(key).exec_without_returning(self.db).await?;
+        Ok(matches!(result, sea_orm::TryInsertResult::Inserted(n) if n > 0))
+    }
+
     /// Inserts rows in one statement, forcing each one's tenant column to this scope's tenant.
     pub async fn insert_many<E, M>(&self, models: impl IntoIterator<Item = M>) -> StoreResult<()>
     where

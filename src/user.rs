@@ -140,6 +140,33 @@ pub async fn find_by_passkey_handle(
 #[cfg(test)]
 mod tests {
     use super::Email;
+    use entity::user;
+    use migration::MigratorTrait;
+    use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder};
+
+    /// Migration 12 lower-cases addresses the CLI stored as typed, except where that would collide.
+    #[tokio::test]
+    async fn addresses_stored_as_typed_are_lower_cased_once() {
+        let db = crate::store::connect("sqlite::memory:", 1).await.expect("db");
+        migration::Migrator::up(&db, Some(11)).await.expect("migrations before 12");
+        for (id, email) in [("u1", "Mixed.Case@Example.COM"), ("u2", "Dup@Example.com"), ("u3", "dup@example.com")] {
+            let row = user::ActiveModel {
+                id: Set(id.into()),
+                tenant_id: Set("t".into()),
+                email: Set(email.into()),
+                email_verified: Set(true),
+                created_at: Set(0),
+                last_sign_in_at: Set(None),
+                disabled_at: Set(None),
+                passkey_handle: Set(None),
+            };
+            user::Entity::insert(row).exec_without_returning(&db).await.expect("insert");
+        }
+        migration::Migrator::up(&db, None).await.expect("migration 12");
+        let emails: Vec<String> =
+            user::Entity::find().order_by_asc(user::Column::Id).all(&db).await.expect("users").into_iter().map(|u| u.email).collect();
+        assert_eq!(emails, ["mixed.case@example.com", "Dup@Example.com", "dup@example.com"]);
+    }
 
     #[test]
     fn addresses_are_kept_in_one_form() {

@@ -271,3 +271,136 @@ async fn mail_waits_out_an_smtp_outage_and_a_restart_and_tells_nobody_who_has_an
     assert!(smtp.mails_to("nobody@example.com").is_empty(), "no mail for an address without an account");
     assert!(placeholder.mails_to("known@example.com").is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------------
+// High: second-factor guessing
+
+const REDIRECT: &str = "http://127.0.0.1:9/cb";
+
+/// Signs `email` in through an authorization of a first-party client (email code, then a passkey)
+/// on `server`; `browser` keeps the session.
+async fn sign_in_fully(server: &Server, smtp: &SmtpCatcher, browser: &reqwest::Client, client_id: &str, email: &str) {
+    let pkce = pkce();
+    let url = format!(
+        "{}?response_type=code&client_id={client_id}&redirect_uri={REDIRECT}&scope=openid&code_challenge={}&code_challenge_method=S256",
+        server.url("authorize"),
+        pkce.challenge
+    );
+    let callback = authorize_through_pages(server, smtp, browser, &url, email).await;
+    assert!(callback.starts_with(REDIRECT) && query_param(&callback, "code").is_some(), "{callback}");
+}
+
+/// An email code only (a new device): the browser ends on the passkey step.
+async fn email_code_session(server: &Server, smtp: &SmtpCatcher, email: &str) -> reqwest::Client {
+    let browser = browser();
+    let codes = smtp.code_count(email);
+    assert_eq!(request_code(server, "default", &browser, email).await, StatusCode::SEE_OTHER);
+    let page = browser.get(server.url("login/code")).send().await.expect("code page").text().await.expect("page");
+    let csrf = hidden_input(&page, "csrf").expect("csrf");
+    let code = smtp.code_for(email, codes + 1).await;
+    let signed_in = browser.post(server.url("login/code")).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send().await.expect("POST");
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    browser
+}
+
+fn wrong_code(right: &str) -> String {
+    format!("{:06}", (right.parse::<u32>().expect("digits") + 500_000) % 1_000_000)
+}
+
+/// Authenticator-app codes: five wrong ones, wherever they are sent (two nodes here), lock the app
+/// for everyone, so even the right code is refused; the owner gets a mail and the lock is audited.
+/// Enrolling a passkey through the app then (once the lock has run out) is mailed to the owner too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authenticator_app_guesses_are_limited_per_user_across_nodes() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let env = [("LATCHKEY_FACTOR_LOCKOUT_TTL", "3")];
+    let a = Server::start(&deployment, &smtp, &env).await;
+    let b = Server::start(&deployment, &smtp, &env).await;
+    let (client_id, _) = a.create_client(&["--name", "Intranet", "--first-party", "--redirect-uri", REDIRECT]);
+    let email = "totp-guess@example.com";
+    let laptop = browser();
+    sign_in_fully(&a, &smtp, &laptop, &client_id, email).await;
+    let setup = laptop.get(a.url("account/totp")).send().await.expect("setup").text().await.expect("page");
+    let secret = totp_secret(&setup).expect("secret");
+    let csrf = hidden_input(&setup, "csrf").expect("csrf");
+    let on = laptop.post(a.url("account/totp")).form(&[("csrf", csrf.as_str()), ("code", totp_code(&secret, 0).as_str())]).send().await.expect("POST");
+    assert_eq!(on.status(), StatusCode::SEE_OTHER);
+
+    // A new device with the mailbox but not the phone: guesses go to both nodes.
+    lose_authenticator(email);
+    let intruder = email_code_session(&a, &smtp, email).await;
+    let form = intruder.get(a.url("login/totp")).send().await.expect("form").text().await.expect("page");
+    let csrf = hidden_input(&form, "csrf").expect("csrf");
+    let submit = |node: &Server, code: String| {
+        let (intruder, url, csrf) = (intruder.clone(), node.url("login/totp"), csrf.clone());
+        async move { intruder.post(url).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send().await.expect("POST") }
+    };
+    let wrong = wrong_code(&totp_code(&secret, 1));
+    for (attempt, node) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let response = submit(node, wrong.clone()).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "attempt {}", attempt + 1);
+        assert!(response.text().await.expect("page").contains(&format!("{} tries left", 4 - attempt)));
+    }
+    let fifth = submit(&b, wrong.clone()).await;
+    assert_eq!(fifth.status(), StatusCode::TOO_MANY_REQUESTS, "the fifth wrong code locks it");
+    let right = submit(&a, totp_code(&secret, 1)).await;
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS, "locked: even the right code is refused");
+    assert!(right.text().await.expect("page").contains("is locked"));
+    smtp.mail_containing(email, "locked for").await;
+    let locked: Vec<Value> = a.audit_actions().into_iter().filter(|e| e["action"] == "factor.locked").collect();
+    assert_eq!(locked.len(), 1, "audited once: {locked:?}");
+
+    // Once the lock runs out the owner's own code works again, and the passkey enrolled through the
+    // app is announced by mail.
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    let accepted = submit(&b, totp_code(&secret, 1)).await;
+    assert_eq!(accepted.status(), StatusCode::SEE_OTHER);
+    let enroll = intruder.get(a.url("passkey")).send().await.expect("page").text().await.expect("page");
+    assert_eq!(data_attr(&enroll, "mode").as_deref(), Some("enroll"));
+    passkey_step(&a, &intruder, &enroll, email).await;
+    smtp.mail_containing(email, "A new passkey was just added").await;
+}
+
+/// Recovery codes: the same limit per account, whatever address the guesses come from; the page
+/// says the same for a locked account as for a wrong code (it does not tell who has an account), and
+/// the owner is told by mail. A passkey enrolled through a recovery code is mailed to the owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_code_guesses_are_limited_per_user() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let env = [("LATCHKEY_FACTOR_LOCKOUT_TTL", "3"), ("LATCHKEY_RATE_CODE_CHECK_PER_IP_PER_MINUTE", "1000")];
+    let server = Server::start(&deployment, &smtp, &env).await;
+    let (client_id, _) = server.create_client(&["--name", "Intranet", "--first-party", "--redirect-uri", REDIRECT]);
+    let email = "recovery-guess@example.com";
+    sign_in_fully(&server, &smtp, &browser(), &client_id, email).await;
+    let codes = recovery_codes_of(email);
+    assert_eq!(codes.len(), 10);
+
+    let attempt = |code: String| {
+        let url = server.url("login/recovery");
+        async move {
+            let browser = browser();
+            let page = browser.get(&url).send().await.expect("form").text().await.expect("page");
+            let csrf = hidden_input(&page, "csrf").expect("csrf");
+            let response = browser.post(&url).form(&[("csrf", csrf.as_str()), ("email", email), ("code", code.as_str())]).send().await.expect("POST");
+            (browser, response.status())
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("aaaaa-aaaaa".into()).await.1, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(attempt(codes[0].clone()).await.1, StatusCode::BAD_REQUEST, "locked: a right code is not even checked");
+    let (_, unknown) = attempt("aaaaa-aaaaa".into()).await;
+    assert_eq!(unknown, StatusCode::BAD_REQUEST);
+    smtp.mail_containing(email, "locked for").await;
+
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    let (recovered, status) = attempt(codes[0].clone()).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the code was not spent by the refused attempt");
+    lose_authenticator(email);
+    let enroll = recovered.get(server.url("passkey")).send().await.expect("page").text().await.expect("page");
+    assert_eq!(data_attr(&enroll, "mode").as_deref(), Some("enroll"));
+    passkey_step(&server, &recovered, &enroll, email).await;
+    smtp.mail_containing(email, "A new passkey was just added").await;
+}

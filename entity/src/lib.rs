@@ -9,6 +9,7 @@ pub mod authorization_request;
 pub mod client;
 pub mod consent;
 pub mod email_code;
+pub mod factor_lockout;
 pub mod initial_access_token;
 pub mod mail_queue;
 pub mod organization;

@@ -13,6 +13,8 @@ mod m20261123_000008_tenant_key_indexes;
 mod m20261123_000009_token_primary_keys;
 mod m20261201_000010_machine_token_policy;
 mod m20261201_000011_mail_queue;
+mod m20261201_000012_normalised_emails;
+mod m20261201_000013_factor_lockouts;
 
 pub struct Migrator;
 
@@ -31,6 +33,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000009_token_primary_keys::Migration),
             Box::new(m20261201_000010_machine_token_policy::Migration),
             Box::new(m20261201_000011_mail_queue::Migration),
+            Box::new(m20261201_000012_normalised_emails::Migration),
+            Box::new(m20261201_000013_factor_lockouts::Migration),
         ]
     }
 }

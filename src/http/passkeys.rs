@@ -18,6 +18,7 @@ use super::{HttpError, current_session, page_context, pages, request};
 use crate::{
     app::{App, Ctx},
     audit::Event,
+    lockout::{self, Factor, Outcome},
     notices::{self, Notice},
     pages::{Chrome, PasskeyPage, RecoveryLogin, TotpLogin},
     passkey::{self, PasskeyError},
@@ -213,6 +214,18 @@ pub async fn register(
     let actor = format!("user:{user_id}");
     ctx.audit(Event::new(&ctx.tenant.id, actor.clone(), "passkey.register").target(format!("passkey:{}", stored.id)))
         .await;
+    // Enrolled on the strength of an email code plus a recovery code or an app code, not an existing
+    // passkey: if that was someone with the mailbox and a stolen second factor, the owner must know.
+    let through = match session.acr.as_str() {
+        recovery::RECOVERY_ACR => Some("a recovery code"),
+        totp::TOTP_ACR => Some("an authenticator-app code"),
+        _ => None,
+    };
+    if let Some(through) = through
+        && let Some(user) = user::find(ctx.scope(), &user_id).await.map_err(pages::internal)?
+    {
+        notices::send(&ctx, &user.email, Notice::PasskeyAdded { through }).await;
+    }
     // A new account, or a recovery, ends with a full session: the user holds a freshly verified passkey.
     if !session.is_multi_factor() {
         let mut amr = session.amr.clone();
@@ -402,13 +415,21 @@ pub async fn recovery_submit(
         Some(email) => user::find_by_email(ctx.scope(), &email).await.map_err(pages::internal)?,
         None => None,
     };
-    let accepted = match &user {
+    // Guesses are counted per account in the database (any node, any address); a locked account's
+    // codes are not even checked. The page says the same whatever happened, so it does not tell
+    // whether the address has an account or is locked; the owner is told by mail.
+    let outcome = match &user {
         Some(user) if user.disabled_at.is_none() => {
-            recovery::consume(ctx.scope(), &app.hasher, &user.id, code).await.map_err(pages::internal)?
+            let check = recovery::consume(ctx.scope(), &app.hasher, &user.id, code);
+            let lock = ctx.lifetimes().factor_lockout;
+            Some(lockout::guarded(ctx.scope(), &user.id, Factor::RecoveryCode, lock, crate::store::now(), check).await.map_err(pages::internal)?)
         }
-        _ => false,
+        _ => None,
     };
-    let (true, Some(user)) = (accepted, user) else {
+    if let (Some(Outcome::JustLocked { until }), Some(user)) = (outcome, &user) {
+        locked_out(&ctx, user, Factor::RecoveryCode, until).await;
+    }
+    let (Some(Outcome::Accepted), Some(user)) = (outcome, user) else {
         ctx.audit(Event::new(&ctx.tenant.id, "anonymous", "signin.recovery_code").failed()).await;
         return render_recovery(
             &ctx,
@@ -440,7 +461,25 @@ pub async fn recovery_submit(
 pub async fn totp_form(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = pages::query(&ctx, &req)?;
-    totp_step(&ctx, &req, pages::request_id(&params), None).await
+    totp_step(&ctx, &req, pages::request_id(&params), None, StatusCode::OK).await
+}
+
+fn locked_message(factor: Factor, until: i64) -> String {
+    let minutes = ((until - crate::store::now()).max(0) + 59) / 60;
+    format!("Too many wrong codes: your {} is locked for {minutes} more minutes. Use another way in, or wait.", factor.label())
+}
+
+/// The attempt that locked a factor: the owner is told by mail, and it is audited.
+async fn locked_out(ctx: &Ctx<'_>, user: &user::User, factor: Factor, until: i64) {
+    let minutes = (until - crate::store::now() + 59) / 60;
+    ctx.audit(
+        Event::new(&ctx.tenant.id, "anonymous", "factor.locked")
+            .target(format!("user:{}", user.id))
+            .failed()
+            .details(json!({ "factor": factor.label(), "until": until })),
+    )
+    .await;
+    notices::send(ctx, &user.email, Notice::Locked { factor: factor.label(), minutes }).await;
 }
 
 pub async fn totp_submit(
@@ -459,13 +498,33 @@ pub async fn totp_submit(
     };
     let code = params.get("code").unwrap_or("");
     let actor = format!("user:{}", session.user_id);
-    match totp::verify(ctx.scope(), &ctx.tenant.data_key, &session.user_id, code).await {
-        Ok(()) => {}
-        Err(TotpError::Store(e)) => return Err(pages::internal(e)),
-        Err(error) => {
-            ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.totp").failed()).await;
-            return totp_step(&ctx, &req, pending, Some(&error.to_string())).await;
+    let check = async {
+        match totp::verify(ctx.scope(), &ctx.tenant.data_key, &session.user_id, code).await {
+            Ok(()) => Ok(true),
+            Err(TotpError::Store(e)) => Err(e),
+            Err(_) => Ok(false),
         }
+    };
+    let lock = ctx.lifetimes().factor_lockout;
+    let outcome = lockout::guarded(ctx.scope(), &session.user_id, Factor::Totp, lock, crate::store::now(), check)
+        .await
+        .map_err(pages::internal)?;
+    let refused = match outcome {
+        Outcome::Accepted => None,
+        Outcome::Rejected { remaining } => Some((
+            StatusCode::BAD_REQUEST,
+            format!("That code is not right, or was already used. Wait for the next one and try again ({remaining} tries left)."),
+        )),
+        Outcome::JustLocked { until } | Outcome::Locked { until } => {
+            if let (Outcome::JustLocked { .. }, Some(user)) = (outcome, user::find(ctx.scope(), &session.user_id).await.map_err(pages::internal)?) {
+                locked_out(&ctx, &user, Factor::Totp, until).await;
+            }
+            Some((StatusCode::TOO_MANY_REQUESTS, locked_message(Factor::Totp, until)))
+        }
+    };
+    if let Some((status, message)) = refused {
+        ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.totp").failed()).await;
+        return totp_step(&ctx, &req, pending, Some(&message), status).await;
     }
     // The session keeps its email-code methods and gains the app's code; it is still not multi-factor
     // for anything but enrolling a passkey here.
@@ -475,7 +534,13 @@ pub async fn totp_submit(
     Ok(pages::see_other(&pages::with_req(&ctx.endpoint("passkey"), pending), vec![]))
 }
 
-async fn totp_step(ctx: &Ctx<'_>, req: &HttpRequest, pending: Option<&str>, error: Option<&str>) -> Result<HttpResponse, HttpError> {
+async fn totp_step(
+    ctx: &Ctx<'_>,
+    req: &HttpRequest,
+    pending: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<HttpResponse, HttpError> {
     let Some(session) = current_session(ctx, req).await? else {
         return Ok(pages::see_other(&pages::with_req(&ctx.endpoint("login"), pending), vec![]));
     };
@@ -495,6 +560,5 @@ async fn totp_step(ctx: &Ctx<'_>, req: &HttpRequest, pending: Option<&str>, erro
         error,
         back_url: pages::with_req(&ctx.endpoint("passkey"), pending),
     };
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     pages::html(status, page.render(), csrf.new_cookie.into_iter().collect())
 }

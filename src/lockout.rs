@@ -1,0 +1,191 @@
+//! Limits on guessing a second factor (authenticator-app codes, recovery codes), counted per user in
+//! the database so they hold across nodes, restarts and any number of source addresses.
+//!
+//! Each attempt is counted *before* the code is checked, by a conditional UPDATE that succeeds only
+//! while fewer than [`MAX_ATTEMPTS`] have been counted: however many requests race on however many
+//! nodes, at most that many codes are ever checked per lock period. The attempt that reaches the
+//! limit without success locks the factor for `lifetimes.factor_lockout` (one conditional UPDATE:
+//! exactly one request sees that it locked it, and tells the owner). A success starts the count anew.
+
+use entity::factor_lockout;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ExprTrait, QueryFilter, sea_query::Expr};
+
+use crate::store::{Scoped, StoreResult};
+
+/// Wrong codes allowed before the factor locks.
+pub const MAX_ATTEMPTS: i32 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Factor {
+    Totp,
+    RecoveryCode,
+}
+
+impl Factor {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::RecoveryCode => "recovery_code",
+        }
+    }
+
+    /// How the factor is named to its owner.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Totp => "authenticator app",
+            Self::RecoveryCode => "recovery codes",
+        }
+    }
+}
+
+/// What became of one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    /// Wrong; this many attempts remain before the factor locks.
+    Rejected { remaining: i32 },
+    /// Wrong, and this attempt locked the factor (until then): tell the owner, audit it.
+    JustLocked { until: i64 },
+    /// Locked already: the code was not even checked.
+    Locked { until: i64 },
+}
+
+fn this<'a>(user_id: &'a str, factor: Factor) -> impl Fn(sea_orm::UpdateMany<factor_lockout::Entity>) -> sea_orm::UpdateMany<factor_lockout::Entity> + 'a {
+    move |update| update.filter(factor_lockout::Column::UserId.eq(user_id)).filter(factor_lockout::Column::Factor.eq(factor.as_str()))
+}
+
+async fn row(scope: Scoped<'_>, user_id: &str, factor: Factor) -> StoreResult<Option<factor_lockout::Model>> {
+    Ok(scope
+        .select::<factor_lockout::Entity>()
+        .filter(factor_lockout::Column::UserId.eq(user_id))
+        .filter(factor_lockout::Column::Factor.eq(factor.as_str()))
+        .one(scope.db)
+        .await?)
+}
+
+/// Runs `check` (which verifies, and on success spends, the presented code) under the limit.
+pub async fn guarded<F>(scope: Scoped<'_>, user_id: &str, factor: Factor, lock_seconds: i64, now: i64, check: F) -> StoreResult<Outcome>
+where
+    F: Future<Output = StoreResult<bool>>,
+{
+    let matching = this(user_id, factor);
+    let fresh = factor_lockout::ActiveModel {
+        tenant_id: Set(String::new()),
+        user_id: Set(user_id.to_owned()),
+        factor: Set(factor.as_str().to_owned()),
+        attempts: Set(0),
+        locked_until: Set(None),
+    };
+    let key = [factor_lockout::Column::TenantId, factor_lockout::Column::UserId, factor_lockout::Column::Factor];
+    scope.insert_if_absent::<factor_lockout::Entity, _>(fresh, key).await?;
+    // A lock that has run out starts a new count.
+    matching(scope.update::<factor_lockout::Entity>())
+        .col_expr(factor_lockout::Column::Attempts, 0.into())
+        .col_expr(factor_lockout::Column::LockedUntil, Option::<i64>::None.into())
+        .filter(factor_lockout::Column::LockedUntil.lte(now))
+        .exec(scope.db)
+        .await?;
+    let counted = matching(scope.update::<factor_lockout::Entity>())
+        .col_expr(factor_lockout::Column::Attempts, Expr::col(factor_lockout::Column::Attempts).add(1))
+        .filter(factor_lockout::Column::LockedUntil.is_null())
+        .filter(factor_lockout::Column::Attempts.lt(MAX_ATTEMPTS))
+        .exec(scope.db)
+        .await?;
+    if counted.rows_affected == 0 {
+        // Locked, or the last attempts are in flight elsewhere and are about to lock it.
+        let until = row(scope, user_id, factor).await?.and_then(|r| r.locked_until).unwrap_or(now + lock_seconds);
+        return Ok(Outcome::Locked { until });
+    }
+    if check.await? {
+        matching(scope.update::<factor_lockout::Entity>())
+            .col_expr(factor_lockout::Column::Attempts, 0.into())
+            .filter(factor_lockout::Column::LockedUntil.is_null())
+            .exec(scope.db)
+            .await?;
+        return Ok(Outcome::Accepted);
+    }
+    let until = now + lock_seconds;
+    let locked = matching(scope.update::<factor_lockout::Entity>())
+        .col_expr(factor_lockout::Column::LockedUntil, until.into())
+        .filter(factor_lockout::Column::LockedUntil.is_null())
+        .filter(factor_lockout::Column::Attempts.gte(MAX_ATTEMPTS))
+        .exec(scope.db)
+        .await?;
+    if locked.rows_affected == 1 {
+        return Ok(Outcome::JustLocked { until });
+    }
+    let attempts = row(scope, user_id, factor).await?.map_or(MAX_ATTEMPTS, |r| r.attempts);
+    Ok(Outcome::Rejected { remaining: std::cmp::max(MAX_ATTEMPTS - attempts, 0) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    async fn scope_db() -> sea_orm::DatabaseConnection {
+        let db = crate::store::connect("sqlite::memory:", 1).await.expect("db");
+        crate::store::migrate(&db).await.expect("migrate");
+        db
+    }
+
+    #[tokio::test]
+    async fn five_wrong_codes_lock_the_factor_and_a_right_one_resets_the_count() {
+        let db = scope_db().await;
+        let scope = Scoped::new(&db, "t");
+        let attempt = |right: bool, now: i64| guarded(scope, "u", Factor::Totp, 900, now, async move { Ok(right) });
+        let now = 1_000;
+        assert_eq!(attempt(false, now).await.expect("1"), Outcome::Rejected { remaining: 4 });
+        assert_eq!(attempt(true, now).await.expect("right"), Outcome::Accepted, "a success starts the count anew");
+        for remaining in (1..=4).rev() {
+            assert_eq!(attempt(false, now).await.expect("wrong"), Outcome::Rejected { remaining });
+        }
+        assert_eq!(attempt(false, now).await.expect("fifth"), Outcome::JustLocked { until: now + 900 });
+        // Locked: even the right code is not checked, and nobody else locks it again.
+        let checked = Arc::new(AtomicUsize::new(0));
+        let counter = checked.clone();
+        let right_but_locked = guarded(scope, "u", Factor::Totp, 900, now + 10, async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(true)
+        });
+        assert_eq!(right_but_locked.await.expect("locked"), Outcome::Locked { until: now + 900 });
+        assert_eq!(checked.load(Ordering::SeqCst), 0);
+        // Other factors and other users are counted apart.
+        assert_eq!(guarded(scope, "u", Factor::RecoveryCode, 900, now, async { Ok(true) }).await.expect("rc"), Outcome::Accepted);
+        assert_eq!(guarded(scope, "v", Factor::Totp, 900, now, async { Ok(true) }).await.expect("v"), Outcome::Accepted);
+        // After the lock runs out, a new count begins.
+        assert_eq!(attempt(true, now + 900).await.expect("after"), Outcome::Accepted);
+    }
+
+    #[tokio::test]
+    async fn racing_attempts_check_at_most_five_codes() {
+        let db = scope_db().await;
+        let checked = Arc::new(AtomicUsize::new(0));
+        let attempts = (0..20).map(|_| {
+            let (db, checked) = (db.clone(), checked.clone());
+            tokio::spawn(async move {
+                let scope = Scoped::new(&db, "t");
+                guarded(scope, "u", Factor::RecoveryCode, 900, 1_000, async move {
+                    checked.fetch_add(1, Ordering::SeqCst);
+                    Ok(false)
+                })
+                .await
+                .expect("attempt")
+            })
+        });
+        let outcomes: Vec<Outcome> = futures_join(attempts).await;
+        assert_eq!(checked.load(Ordering::SeqCst), MAX_ATTEMPTS as usize);
+        assert_eq!(outcomes.iter().filter(|o| matches!(o, Outcome::JustLocked { .. })).count(), 1, "{outcomes:?}");
+    }
+
+    async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+        let mut out = Vec::new();
+        for handle in handles {
+            out.push(handle.await.expect("task"));
+        }
+        out
+    }
+}
