@@ -41,14 +41,36 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
-    /// Use the first `X-Forwarded-For` address as the client IP (only behind a trusted proxy).
+    /// Replaced by `trusted_proxy_hops` / `trusted_proxies`; `true` is refused at start-up (it trusted
+    /// the leftmost `X-Forwarded-For` address, which the client writes).
     pub trust_forwarded_for: bool,
+    /// How many reverse proxies stand in front of this server, each appending to `X-Forwarded-For`:
+    /// the client address is that many entries from the right. 0: no proxy, the header is ignored.
+    pub trusted_proxy_hops: usize,
+    /// Or: the networks (CIDR) of the proxies in front of this server; the client address is the first
+    /// entry from the right that is not in them. Not together with `trusted_proxy_hops`.
+    pub trusted_proxies: Vec<String>,
+    /// Which hops are ours, from the two settings above (`validate`).
+    #[serde(skip)]
+    pub proxies: Proxies,
     /// A MaxMind GeoLite2 City database: sessions then show an approximate location.
     pub geoip_city_database: Option<PathBuf>,
     pub mail: MailConfig,
     pub lifetimes: Lifetimes,
     pub rate_limits: RateLimits,
     pub client_metadata_documents: MetadataDocumentConfig,
+}
+
+/// Which hops in front of this server are ours (`http::client_ip`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Proxies {
+    /// No proxy: the peer is the client (the header is the client's own words).
+    #[default]
+    None,
+    /// Exactly this many proxies, each appending to `X-Forwarded-For`; the peer is the last of them.
+    Hops(usize),
+    /// Proxies whose addresses are in these networks (the peer first, then the list from the right).
+    Networks(Vec<ipnet::IpNet>),
 }
 
 /// Fetching client metadata documents (`oauth::metadata_document`).
@@ -165,6 +187,9 @@ impl Default for Config {
             master_key_file: None,
             workers: None,
             trust_forwarded_for: false,
+            trusted_proxy_hops: 0,
+            trusted_proxies: Vec::new(),
+            proxies: Proxies::None,
             geoip_city_database: None,
             mail: MailConfig::default(),
             lifetimes: Lifetimes::default(),
@@ -273,6 +298,10 @@ impl Config {
         env!("LATCHKEY_MASTER_KEY_FILE" => some self.master_key_file);
         env!("LATCHKEY_WORKERS" => some self.workers);
         env!("LATCHKEY_TRUST_FORWARDED_FOR" => self.trust_forwarded_for);
+        env!("LATCHKEY_TRUSTED_PROXY_HOPS" => self.trusted_proxy_hops);
+        if let Some(list) = get("LATCHKEY_TRUSTED_PROXIES") {
+            self.trusted_proxies = list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        }
         env!("LATCHKEY_GEOIP_CITY_DATABASE" => some self.geoip_city_database);
         env!("LATCHKEY_MAIL_FROM" => self.mail.from);
         env!("LATCHKEY_SMTP_HOST" => some self.mail.smtp_host);
@@ -321,6 +350,7 @@ impl Config {
             key: "public_url",
             reason: e.to_string(),
         })?;
+        self.proxies = self.proxies_from_settings()?;
         let l = &self.lifetimes;
         for (key, value) in [
             ("lifetimes.access_token", l.access_token),
@@ -378,6 +408,31 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    fn proxies_from_settings(&self) -> Result<Proxies, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid { key: "trusted_proxies", reason };
+        if self.trust_forwarded_for {
+            return Err(ConfigError::Invalid {
+                key: "trust_forwarded_for",
+                reason: "it trusted the leftmost X-Forwarded-For address, which clients write; set trusted_proxy_hops (how many proxies stand in front) or trusted_proxies (their networks) instead".into(),
+            });
+        }
+        match (self.trusted_proxy_hops, self.trusted_proxies.is_empty()) {
+            (0, true) => Ok(Proxies::None),
+            (hops, true) => Ok(Proxies::Hops(hops)),
+            (0, false) => self
+                .trusted_proxies
+                .iter()
+                .map(|net| {
+                    net.parse::<ipnet::IpNet>()
+                        .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| invalid(format!("{net:?} is not an address or a CIDR network")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Proxies::Networks),
+            _ => Err(invalid("set trusted_proxy_hops or trusted_proxies, not both".into())),
+        }
     }
 
     /// The public URL as a string without a trailing slash.

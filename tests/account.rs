@@ -32,7 +32,7 @@ impl Fixture {
             &[
                 ("LATCHKEY_STEP_UP_TTL", ttl.as_str()),
                 ("LATCHKEY_GEOIP_CITY_DATABASE", geoip),
-                ("LATCHKEY_TRUST_FORWARDED_FOR", "true"),
+                ("LATCHKEY_TRUSTED_PROXY_HOPS", "1"),
             ],
         )
         .await;

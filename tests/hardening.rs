@@ -404,3 +404,51 @@ async fn recovery_code_guesses_are_limited_per_user() {
     passkey_step(&server, &recovered, &enroll, email).await;
     smtp.mail_containing(email, "A new passkey was just added").await;
 }
+
+// ---------------------------------------------------------------------------------------------------
+// High: client addresses
+
+/// Behind one trusted proxy, the client address is the entry that proxy appended (the rightmost):
+/// rotating the leftmost entries, which the client writes, neither escapes the per-IP limit nor
+/// changes the address the audit trail records. Without a proxy setting the header is ignored, and
+/// the old setting that trusted the leftmost entry is refused at start-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_addresses_come_from_trusted_proxy_hops_only() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let proxied = Server::start(&deployment, &smtp, &[("LATCHKEY_TRUSTED_PROXY_HOPS", "1"), ("LATCHKEY_RATE_CODE_SEND_PER_IP_PER_HOUR", "3")]).await;
+    let direct = Server::start(&deployment, &smtp, &[]).await;
+    let send = |server: &Server, forwarded: String, email: String| {
+        let login = server.url("login");
+        async move {
+            let browser = browser();
+            let page = browser.get(&login).header("x-forwarded-for", &forwarded).send().await.expect("login").text().await.expect("page");
+            let csrf = hidden_input(&page, "csrf").expect("csrf");
+            browser
+                .post(&login)
+                .header("x-forwarded-for", &forwarded)
+                .form(&[("csrf", csrf.as_str()), ("email", email.as_str())])
+                .send()
+                .await
+                .expect("POST")
+                .status()
+        }
+    };
+    let mut statuses = Vec::new();
+    for i in 1..=3 {
+        statuses.push(send(&proxied, format!("6.6.6.{i}, 198.51.100.7"), format!("rotate{i}@example.com")).await);
+    }
+    assert_eq!(statuses[0], StatusCode::SEE_OTHER);
+    assert!(statuses[1..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "forged entries do not escape the limit: {statuses:?}");
+    assert_eq!(send(&direct, "6.6.6.6".into(), "direct@example.com".into()).await, StatusCode::SEE_OTHER);
+
+    let sent: Vec<Value> = proxied.audit_actions().into_iter().filter(|e| e["action"] == "signin.code_sent").collect();
+    let ips: Vec<&str> = sent.iter().filter_map(|e| e["ip"].as_str()).collect();
+    assert_eq!(ips.len(), 2, "{sent:?}");
+    assert!(ips.contains(&"198.51.100.7") && ips.contains(&"127.0.0.1"), "the proxy's entry, and the peer without a proxy: {ips:?}");
+    assert!(!ips.iter().any(|ip| ip.starts_with("6.6.6.")), "never the client's own words: {ips:?}");
+
+    let refused = direct.cli_output_with(&["tenant", "list"], &[("LATCHKEY_TRUST_FORWARDED_FOR", "true")]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("trusted_proxy_hops"), "{refused:?}");
+}

@@ -2,6 +2,7 @@
 //! result; every error goes through `errors::HttpError`.
 
 mod account;
+pub mod client_ip;
 mod errors;
 mod oauth;
 mod pages;

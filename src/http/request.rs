@@ -6,7 +6,10 @@ use actix_web::{
     http::header,
 };
 
-use super::errors::HttpError;
+use super::{
+    client_ip::{self, Proxies},
+    errors::HttpError,
+};
 use crate::{
     app::App,
     audit::Origin,
@@ -14,16 +17,18 @@ use crate::{
     oauth::{error::OAuthError, params::Params},
 };
 
+/// Who sent the request: the client address (`client_ip`: from the right of `X-Forwarded-For`, past
+/// trusted proxy hops only) and the user agent.
 pub fn origin(app: &App, req: &HttpRequest) -> Origin {
-    let forwarded = app
-        .config
-        .trust_forwarded_for
-        .then(|| req.headers().get("x-forwarded-for"))
-        .flatten()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned());
-    let ip = forwarded.or_else(|| req.peer_addr().map(|a| a.ip().to_string()));
+    let peer = req.peer_addr().map(|a| a.ip());
+    let ip = match &app.config.proxies {
+        Proxies::None => peer,
+        proxies => {
+            let forwarded: Vec<&str> = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).collect();
+            client_ip::client_address(peer, &forwarded, proxies)
+        }
+    }
+    .map(|ip| ip.to_string());
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)

@@ -366,7 +366,12 @@ impl Server {
 
     /// Runs the operator CLI and returns its output, failed or not.
     pub fn cli_output(&self, args: &[&str]) -> std::process::Output {
-        Command::new(binary()).args(args).envs(&self.env).output().expect("run cli")
+        self.cli_output_with(args, &[])
+    }
+
+    /// The same, with some variables of this node's environment changed.
+    pub fn cli_output_with(&self, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
+        Command::new(binary()).args(args).envs(&self.env).envs(extra.iter().copied()).output().expect("run cli")
     }
 
     /// Registers a client and returns (client_id, client_secret).
