@@ -33,7 +33,7 @@ trap 'kill $SRV 2>/dev/null; wait $SRV 2>/dev/null; rm -rf "$WORK"' EXIT
 wait_for "http://127.0.0.1:$PORT/healthz"
 
 mkclient() { "$BIN" client create --json --name "bench $1" --confidential --grant-type client_credentials \
-  --scope api:read --access-token-alg "$1" | python3 -c 'import sys,json;d=json.load(sys.stdin);print(d["client_id"]+":"+d["client_secret"])'; }
+  --scope api:read --access-token-alg "$1" --introspect-all | python3 -c 'import sys,json;d=json.load(sys.stdin);print(d["client_id"]+":"+d["client_secret"])'; }
 ES=$(mkclient ES256); RS=$(mkclient RS256)
 basic() { printf '%s' "$1" | base64 -w0; }
 TOKEN=$(curl -fsS -X POST "$BASE/token" -H "Authorization: Basic $(basic "$ES")" -d grant_type=client_credentials \

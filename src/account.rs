@@ -177,7 +177,9 @@ pub async fn sign_out_everywhere(ctx: &Ctx<'_>, user_id: &str) -> StoreResult<(u
 pub struct AppAccess {
     pub client_id: String,
     pub name: String,
-    pub scopes: Vec<String>,
+    /// What the user approved: for each resource (`None`: the tenant's own endpoints), the scopes.
+    pub approved: Vec<(Option<String>, Vec<String>)>,
+    /// The latest approval.
     pub granted_at: Option<i64>,
     pub live_grants: usize,
     /// For a client described by a metadata document: the host that publishes it.
@@ -185,18 +187,18 @@ pub struct AppAccess {
 }
 
 pub async fn apps(ctx: &Ctx<'_>, user_id: &str) -> StoreResult<Vec<AppAccess>> {
-    let consents = consent::list_for_user(ctx.scope(), user_id).await?;
     let mut live = families::live_count_by_client(ctx.scope(), user_id).await?;
+    // Approvals grouped by client, in the order of each client's latest one (the list is newest first).
+    let mut approvals: Vec<(String, Vec<consent::Granted>)> = Vec::new();
+    for (client_id, granted) in consent::list_for_user(ctx.scope(), user_id).await? {
+        match approvals.iter_mut().find(|(id, _)| *id == client_id) {
+            Some((_, list)) => list.push(granted),
+            None => approvals.push((client_id, vec![granted])),
+        }
+    }
+    let with_grants_only: Vec<String> = live.keys().filter(|id| !approvals.iter().any(|(c, _)| c == *id)).cloned().collect();
+    let entries = approvals.into_iter().chain(with_grants_only.into_iter().map(|id| (id, Vec::new())));
     let mut apps = Vec::new();
-    let with_grants_only: Vec<String> = live
-        .keys()
-        .filter(|id| !consents.iter().any(|(c, _)| c == *id))
-        .cloned()
-        .collect();
-    let entries = consents
-        .into_iter()
-        .map(|(id, granted)| (id, Some(granted)))
-        .chain(with_grants_only.into_iter().map(|id| (id, None)));
     for (client_id, granted) in entries {
         let document_host = metadata_document::document_host(&client_id);
         let name = match ctx.client(&client_id).await? {
@@ -210,8 +212,8 @@ pub async fn apps(ctx: &Ctx<'_>, user_id: &str) -> StoreResult<Vec<AppAccess>> {
         apps.push(AppAccess {
             name,
             document_host,
-            scopes: granted.as_ref().map(|g| g.scopes.clone()).unwrap_or_default(),
-            granted_at: granted.map(|g| g.granted_at),
+            granted_at: granted.iter().map(|g| g.granted_at).max(),
+            approved: granted.into_iter().map(|g| (g.resource, g.scopes)).collect(),
             live_grants: live.remove(&client_id).unwrap_or(0),
             client_id,
         });

@@ -36,6 +36,30 @@ impl GrantType {
     }
 }
 
+/// Which tokens a client may introspect (RFC 7662 §2.1 leaves who may to the server): none, unless
+/// an operator designates it as a resource server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Introspection {
+    #[default]
+    None,
+    /// Tokens whose audience is one of these resources.
+    Resources(Vec<String>),
+    /// Every token of the tenant.
+    All,
+}
+
+impl Introspection {
+    /// Whether a token for `audience` (a resource URI; `None`: the tenant's own endpoints) may be
+    /// described to this client.
+    pub fn covers(&self, audience: Option<&str>) -> bool {
+        match self {
+            Self::None => false,
+            Self::All => true,
+            Self::Resources(resources) => audience.is_some_and(|aud| resources.iter().any(|r| r == aud)),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Client {
     pub client_id: String,
@@ -63,6 +87,7 @@ pub struct Client {
     pub metadata_document: bool,
     /// The service account this client is the client-credentials identity of.
     pub service_account_id: Option<String>,
+    pub introspection: Introspection,
 }
 
 impl Client {
@@ -92,6 +117,7 @@ impl Client {
             registration_metadata: metadata,
             metadata_document: true,
             service_account_id: None,
+            introspection: Introspection::None,
         })
     }
 
@@ -101,6 +127,12 @@ impl Client {
             Some(stored) => constant_time_eq(stored.as_bytes(), crypto::sha256_hex(presented).as_bytes()),
             None => false,
         }
+    }
+
+    /// Registered by an operator: not self-registered (RFC 7591) and not described by a metadata
+    /// document, so somebody vetted its redirect URIs.
+    pub fn vetted(&self) -> bool {
+        !self.registered_dynamically && !self.metadata_document
     }
 
     pub fn is_confidential(&self) -> bool {
@@ -183,6 +215,11 @@ fn from_row(row: client::Model) -> StoreResult<Client> {
         },
         metadata_document: false,
         service_account_id: row.service_account_id,
+        introspection: match (row.introspect_all, from_json_list(&row.introspect_resources)?) {
+            (true, _) => Introspection::All,
+            (false, resources) if resources.is_empty() => Introspection::None,
+            (false, resources) => Introspection::Resources(resources),
+        },
     })
 }
 
@@ -200,6 +237,8 @@ pub struct NewClient {
     pub access_token_alg: SigningAlg,
     /// Set for a dynamic registration.
     pub registration: Option<NewRegistration>,
+    /// Only an operator designates a resource server.
+    pub introspection: Introspection,
 }
 
 #[derive(Debug, Clone)]
@@ -292,6 +331,11 @@ pub async fn create(
         first_used_at: Set(None),
         registration_metadata: Set(new.registration.as_ref().map(|r| r.metadata.to_string())),
         service_account_id: Set(None),
+        introspect_all: Set(new.introspection == Introspection::All),
+        introspect_resources: Set(to_json_list(match &new.introspection {
+            Introspection::Resources(resources) => resources,
+            _ => &[],
+        })),
     };
     scope.insert::<client::Entity, _>(row).await?;
     let client = find(scope, &client_id)
@@ -342,6 +386,22 @@ pub async fn replace_registration(scope: Scoped<'_>, client_id: &str, new: NewCl
     find(scope, client_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("client vanished".into()).into())
+}
+
+/// Designates a client as a resource server for introspection, or takes that away.
+pub async fn set_introspection(scope: Scoped<'_>, client_id: &str, introspection: &Introspection) -> StoreResult<bool> {
+    let resources = match introspection {
+        Introspection::Resources(resources) => resources.as_slice(),
+        _ => &[],
+    };
+    let result = scope
+        .update::<client::Entity>()
+        .col_expr(client::Column::IntrospectAll, (*introspection == Introspection::All).into())
+        .col_expr(client::Column::IntrospectResources, to_json_list(resources).into())
+        .filter(client::Column::ClientId.eq(client_id))
+        .exec(scope.db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 /// Marks a client as the client-credentials identity of a service account.
@@ -413,6 +473,7 @@ mod tests {
             registration_metadata: serde_json::Value::Null,
             metadata_document: false,
             service_account_id: None,
+            introspection: Introspection::None,
         }
     }
 

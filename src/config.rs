@@ -168,6 +168,10 @@ pub struct RateLimits {
     pub code_send_per_ip_per_hour: u32,
     pub code_check_per_ip_per_minute: u32,
     pub token_per_client_per_second: u32,
+    /// Failed client authentications at the token endpoint, per caller address and per client id
+    /// (beyond them: 429, and the real client's own budget is never touched).
+    pub token_failures_per_ip_per_minute: u32,
+    pub token_failures_per_client_per_minute: u32,
     pub registration_per_ip_per_hour: u32,
     /// Client metadata documents fetched on behalf of one caller address (cache misses only).
     pub client_metadata_fetch_per_ip_per_minute: u32,
@@ -239,6 +243,8 @@ impl Default for RateLimits {
             code_send_per_ip_per_hour: 60,
             code_check_per_ip_per_minute: 30,
             token_per_client_per_second: 200,
+            token_failures_per_ip_per_minute: 30,
+            token_failures_per_client_per_minute: 30,
             registration_per_ip_per_hour: 30,
             client_metadata_fetch_per_ip_per_minute: 30,
         }
@@ -325,6 +331,8 @@ impl Config {
         env!("LATCHKEY_RATE_CODE_SEND_PER_IP_PER_HOUR" => self.rate_limits.code_send_per_ip_per_hour);
         env!("LATCHKEY_RATE_CODE_CHECK_PER_IP_PER_MINUTE" => self.rate_limits.code_check_per_ip_per_minute);
         env!("LATCHKEY_RATE_TOKEN_PER_CLIENT_PER_SECOND" => self.rate_limits.token_per_client_per_second);
+        env!("LATCHKEY_RATE_TOKEN_FAILURES_PER_IP_PER_MINUTE" => self.rate_limits.token_failures_per_ip_per_minute);
+        env!("LATCHKEY_RATE_TOKEN_FAILURES_PER_CLIENT_PER_MINUTE" => self.rate_limits.token_failures_per_client_per_minute);
         env!("LATCHKEY_RATE_REGISTRATION_PER_IP_PER_HOUR" => self.rate_limits.registration_per_ip_per_hour);
         env!("LATCHKEY_RATE_CLIENT_METADATA_FETCH_PER_IP_PER_MINUTE" => self.rate_limits.client_metadata_fetch_per_ip_per_minute);
         let documents = &mut self.client_metadata_documents;
@@ -397,6 +405,8 @@ impl Config {
             r.code_send_per_ip_per_hour,
             r.code_check_per_ip_per_minute,
             r.token_per_client_per_second,
+            r.token_failures_per_ip_per_minute,
+            r.token_failures_per_client_per_minute,
             r.registration_per_ip_per_hour,
             r.client_metadata_fetch_per_ip_per_minute,
         ]

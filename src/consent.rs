@@ -1,4 +1,6 @@
-//! Remembered consent: per user + client, the set of scopes the user approved.
+//! Remembered consent: per user, client and resource, the set of scopes the user approved. The
+//! resource is part of the key (RFC 8707): approving `files:read` for one resource says nothing about
+//! another resource that happens to use the same scope name.
 
 use entity::consent;
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
@@ -8,40 +10,41 @@ use crate::{
     store::{Scoped, StoreResult, from_json_list, now, to_json_list},
 };
 
+/// The tenant's own endpoints (no `resource`) are stored as ''.
+fn key(resource: Option<&str>) -> &str {
+    resource.unwrap_or("")
+}
+
 pub struct Granted {
+    /// The resource the scopes were approved for; `None`: the tenant's own endpoints.
+    pub resource: Option<String>,
     pub scopes: Vec<String>,
     pub granted_at: i64,
 }
 
-pub async fn find(
-    scope: Scoped<'_>,
-    user_id: &str,
-    client_id: &str,
-) -> StoreResult<Option<Granted>> {
+fn from_row(row: consent::Model) -> StoreResult<Granted> {
+    Ok(Granted {
+        resource: (!row.resource.is_empty()).then_some(row.resource),
+        scopes: from_json_list(&row.scopes)?,
+        granted_at: row.granted_at,
+    })
+}
+
+pub async fn find(scope: Scoped<'_>, user_id: &str, client_id: &str, resource: Option<&str>) -> StoreResult<Option<Granted>> {
     let row = scope
         .select::<consent::Entity>()
         .filter(consent::Column::UserId.eq(user_id))
         .filter(consent::Column::ClientId.eq(client_id))
+        .filter(consent::Column::Resource.eq(key(resource)))
         .one(scope.db)
         .await?;
-    row.map(|r| {
-        Ok(Granted {
-            scopes: from_json_list(&r.scopes)?,
-            granted_at: r.granted_at,
-        })
-    })
-    .transpose()
+    row.map(from_row).transpose()
 }
 
-/// Records approval of `scopes` (merged with what was approved before).
-pub async fn grant(
-    scope: Scoped<'_>,
-    user_id: &str,
-    client_id: &str,
-    scopes: &[String],
-) -> StoreResult<()> {
+/// Records approval of `scopes` for `resource` (merged with what was approved for it before).
+pub async fn grant(scope: Scoped<'_>, user_id: &str, client_id: &str, resource: Option<&str>, scopes: &[String]) -> StoreResult<()> {
     let now = now();
-    match find(scope, user_id, client_id).await? {
+    match find(scope, user_id, client_id, resource).await? {
         Some(existing) => {
             let mut merged = existing.scopes;
             for s in scopes {
@@ -55,6 +58,7 @@ pub async fn grant(
                 .col_expr(consent::Column::GrantedAt, now.into())
                 .filter(consent::Column::UserId.eq(user_id))
                 .filter(consent::Column::ClientId.eq(client_id))
+                .filter(consent::Column::Resource.eq(key(resource)))
                 .exec(scope.db)
                 .await?;
         }
@@ -64,6 +68,7 @@ pub async fn grant(
                 tenant_id: Set(String::new()),
                 user_id: Set(user_id.to_owned()),
                 client_id: Set(client_id.to_owned()),
+                resource: Set(key(resource).to_owned()),
                 scopes: Set(to_json_list(scopes)),
                 granted_at: Set(now),
             };
@@ -73,7 +78,7 @@ pub async fn grant(
     Ok(())
 }
 
-/// Every client the user approved, most recent first.
+/// Every approval the user gave, most recent first: (client id, what was approved).
 pub async fn list_for_user(scope: Scoped<'_>, user_id: &str) -> StoreResult<Vec<(String, Granted)>> {
     scope
         .select::<consent::Entity>()
@@ -82,19 +87,11 @@ pub async fn list_for_user(scope: Scoped<'_>, user_id: &str) -> StoreResult<Vec<
         .all(scope.db)
         .await?
         .into_iter()
-        .map(|r| {
-            Ok((
-                r.client_id,
-                Granted {
-                    scopes: from_json_list(&r.scopes)?,
-                    granted_at: r.granted_at,
-                },
-            ))
-        })
+        .map(|row| Ok((row.client_id.clone(), from_row(row)?)))
         .collect()
 }
 
-/// Forgets the user's approval of a client: its next authorization asks again.
+/// Forgets the user's approvals of a client, for every resource: its next authorization asks again.
 pub async fn revoke(scope: Scoped<'_>, user_id: &str, client_id: &str) -> StoreResult<bool> {
     let result = scope
         .delete::<consent::Entity>()
@@ -102,5 +99,5 @@ pub async fn revoke(scope: Scoped<'_>, user_id: &str, client_id: &str) -> StoreR
         .filter(consent::Column::ClientId.eq(client_id))
         .exec(scope.db)
         .await?;
-    Ok(result.rows_affected == 1)
+    Ok(result.rows_affected > 0)
 }

@@ -10,6 +10,8 @@ use crate::{
 
 /// `typ` of an access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// `typ` of an ID token (OIDC Core §2 leaves it open; `JWT` tells it from an access token).
+pub const ID_TOKEN_TYP: &str = "JWT";
 /// Clock skew tolerated when checking `exp`/`nbf`.
 pub const LEEWAY_SECONDS: u64 = 30;
 
@@ -149,7 +151,7 @@ pub fn sign_id_token(
     alg: SigningAlg,
     claims: &IdTokenClaims,
 ) -> Result<String, JwtError> {
-    sign(keyring, alg, "JWT", claims)
+    sign(keyring, alg, ID_TOKEN_TYP, claims)
 }
 
 /// `at_hash` (OIDC Core §3.1.3.6): left half of the SHA-256 of the access token, base64url. Both our
@@ -202,7 +204,8 @@ pub fn verify_access_token(keyring: &Keyring, issuer: &str, token: &str) -> Resu
 
 /// Verifies an ID token we issued (used as `id_token_hint`); it may have expired.
 pub fn verify_id_token_hint(keyring: &Keyring, issuer: &str, token: &str) -> Result<IdTokenClaims, JwtError> {
-    verify(keyring, issuer, token, None, |v| {
+    // `typ` JWT, as we sign ID tokens: an access token (`at+jwt`, RFC 9068 §2.1) is not a hint.
+    verify(keyring, issuer, token, Some(ID_TOKEN_TYP), |v| {
         v.validate_exp = false;
         v.set_required_spec_claims(&["iss", "sub"]);
     })

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod app;
 pub mod audit;
+pub mod auth_header;
 pub mod background;
 pub mod batch;
 pub mod cache;
@@ -14,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod consent;
 pub mod crypto;
+pub mod display_text;
 pub mod email_code;
 pub mod fsutil;
 pub mod geo;

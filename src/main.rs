@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc};
 use clap::{Parser, Subcommand};
 use latchkey::{
     app::{App, DEFAULT_TENANT},
-    client::{self, GrantType, NewClient},
+    client::{self, GrantType, Introspection, NewClient},
     config::Config,
     keys::{self, SigningAlg},
     organization, resource, service_account,
@@ -257,9 +257,30 @@ enum ClientCommand {
         id_token_alg: SigningAlg,
         #[arg(long, default_value = "ES256")]
         access_token_alg: SigningAlg,
+        /// Make it a resource server: it may introspect tokens for this registered resource (repeatable).
+        #[arg(long = "introspect", value_name = "RESOURCE_URI")]
+        introspect: Vec<String>,
+        /// It may introspect every token of the tenant.
+        #[arg(long, conflicts_with = "introspect")]
+        introspect_all: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Which tokens a client may introspect (RFC 7662): only resource servers an operator names.
+    Introspection {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        client_id: String,
+        /// Tokens for this registered resource (repeatable).
+        #[arg(long = "resource", value_name = "RESOURCE_URI")]
+        resources: Vec<String>,
+        /// Every token of the tenant.
+        #[arg(long, conflicts_with = "resources")]
+        all: bool,
+        /// None (the default for every client).
+        #[arg(long, conflicts_with_all = ["resources", "all"])]
+        none: bool,
     },
     List {
         #[arg(long, default_value = DEFAULT_TENANT)]
@@ -514,9 +535,12 @@ async fn client_command(app: Arc<App>, command: ClientCommand) -> Result<(), Cli
             first_party,
             id_token_alg,
             access_token_alg,
+            introspect,
+            introspect_all,
             json: as_json,
         } => {
             let tenant = tenant_named(&app, &tenant).await?;
+            let introspection = introspection_rights(&app, &tenant, introspect, introspect_all).await?;
             let grant_types = if grant_types.is_empty() {
                 vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
             } else {
@@ -549,6 +573,7 @@ async fn client_command(app: Arc<App>, command: ClientCommand) -> Result<(), Cli
                 id_token_alg,
                 access_token_alg,
                 registration: None,
+                introspection,
             };
             let (created, secret) = client::create(tenant.scope(&app.db), new).await?;
             latchkey::audit::record(
@@ -614,7 +639,33 @@ async fn client_command(app: Arc<App>, command: ClientCommand) -> Result<(), Cli
             println!("deleted {client_id}");
             Ok(())
         }
+        ClientCommand::Introspection { tenant, client_id, resources, all, none } => {
+            let tenant = tenant_named(&app, &tenant).await?;
+            if !none && !all && resources.is_empty() {
+                return Err(CliError::Usage("name --resource URI (repeatable), --all or --none".into()));
+            }
+            let introspection = introspection_rights(&app, &tenant, resources, all).await?;
+            if !client::set_introspection(tenant.scope(&app.db), &client_id, &introspection).await? {
+                return Err(CliError::Usage(format!("no client {client_id:?} in tenant {}", tenant.slug)));
+            }
+            operator_audit(&app, &tenant, "client.introspection", format!("client:{client_id}")).await?;
+            println!("{client_id} may introspect: {introspection:?}");
+            Ok(())
+        }
     }
+}
+
+/// `--introspect` / `--all`: registered resources only, so a typo does not silently grant nothing.
+async fn introspection_rights(app: &App, tenant: &Tenant, resources: Vec<String>, all: bool) -> Result<Introspection, CliError> {
+    if all {
+        return Ok(Introspection::All);
+    }
+    for uri in &resources {
+        if resource::find(tenant.scope(&app.db), uri).await?.is_none() {
+            return Err(CliError::Usage(format!("no resource {uri:?} in tenant {} (latchkey resource create first)", tenant.slug)));
+        }
+    }
+    Ok(if resources.is_empty() { Introspection::None } else { Introspection::Resources(resources) })
 }
 
 async fn operator_audit(app: &App, tenant: &Tenant, action: &'static str, target: String) -> Result<(), CliError> {

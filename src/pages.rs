@@ -115,7 +115,8 @@ pub struct AppRow {
     pub client_id: String,
     pub name: String,
     pub host: Option<String>,
-    pub scopes: String,
+    /// One line per resource: its approved scopes ("files:read for https://…").
+    pub approved: Vec<String>,
     pub granted: String,
     pub grants: usize,
 }
@@ -199,6 +200,17 @@ pub struct Message<'a> {
     /// "error" or "ok"
     pub kind: &'a str,
     pub link: Option<(String, &'a str)>,
+}
+
+/// The stop before an error goes back to a client nobody vetted (`ErrorRedirect::confirm`).
+#[derive(Template)]
+#[template(path = "leaving.html")]
+pub struct Leaving<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub host: &'a str,
+    pub description: &'a str,
+    pub url: &'a str,
 }
 
 #[derive(Template)]

@@ -15,6 +15,8 @@ pub struct Limiters {
     pub code_send_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     pub code_check_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     pub token_per_client: DefaultKeyedRateLimiter<String>,
+    pub token_failures_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    pub token_failures_per_client: DefaultKeyedRateLimiter<String>,
     pub registration_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     pub metadata_fetch_per_ip: DefaultKeyedRateLimiter<IpAddr>,
 }
@@ -47,6 +49,8 @@ impl Limiters {
             metadata_fetch_per_ip: RateLimiter::keyed(Quota::per_minute(nonzero(
                 limits.client_metadata_fetch_per_ip_per_minute,
             ))),
+            token_failures_per_ip: RateLimiter::keyed(Quota::per_minute(nonzero(limits.token_failures_per_ip_per_minute))),
+            token_failures_per_client: RateLimiter::keyed(Quota::per_minute(nonzero(limits.token_failures_per_client_per_minute))),
             token_per_client: RateLimiter::keyed(
                 Quota::per_second(nonzero(limits.token_per_client_per_second)).allow_burst(
                     nonzero(limits.token_per_client_per_second.saturating_mul(2)),
@@ -61,6 +65,8 @@ impl Limiters {
         self.code_send_per_ip.retain_recent();
         self.code_check_per_ip.retain_recent();
         self.token_per_client.retain_recent();
+        self.token_failures_per_ip.retain_recent();
+        self.token_failures_per_client.retain_recent();
         self.registration_per_ip.retain_recent();
         self.metadata_fetch_per_ip.retain_recent();
     }

@@ -182,16 +182,20 @@ impl Resolve for PublicOnlyResolver {
 }
 
 /// Whether an address is on the public internet (IANA special-purpose registries, RFC 6890).
+/// IPv6 is an allow-list: only global unicast (2000::/3) outside the special-purpose blocks, so
+/// every form that embeds or reaches an IPv4 address (IPv4-mapped, -compatible, -translated, NAT64,
+/// 6to4, Teredo) and every future special block outside 2000::/3 is refused without being listed.
 pub fn address_allowed(ip: IpAddr, allow_loopback: bool) -> bool {
-    if ip.is_loopback() {
+    let loopback = match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    };
+    if loopback {
         return allow_loopback;
     }
     match ip {
         IpAddr::V4(v4) => public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => public_v4(v4),
-            None => public_v6(v6),
-        },
+        IpAddr::V6(v6) => public_v6(v6),
     }
 }
 
@@ -207,20 +211,21 @@ fn public_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // shared address space, RFC 6598
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast, RFC 7526
         || (a == 198 && (18..20).contains(&b)) // benchmarking, RFC 2544
         || a >= 240) // reserved
 }
 
 fn public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (first & 0xfe00) == 0xfc00 // unique local, RFC 4193
-        || (first & 0xffc0) == 0xfe80 // link-local
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
-        || (first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64 (could reach IPv4 private space)
-        || first == 0x2002) // 6to4 (likewise)
+    let [first, second, ..] = ip.segments();
+    // 2000::/3, global unicast: everything else (::/8 with the IPv4-compatible and -mapped forms,
+    // 64:ff9b::/96 NAT64, 100::/64 discard, fc00::/7, fe80::/10, ff00::/8, …) is not for us.
+    let global_unicast = (first & 0xe000) == 0x2000;
+    global_unicast
+        && !((first == 0x2001 && second < 0x0200) // 2001::/23 IETF protocol assignments: Teredo 2001::/32, ORCHID, benchmarking
+            || (first == 0x2001 && second == 0x0db8) // documentation, RFC 3849
+            || first == 0x2002 // 6to4 (reaches IPv4 space)
+            || (first & 0xfff0) == 0x3ff0) // 3ff0::/12 holds the 3fff::/20 documentation block, RFC 9637
 }
 
 #[cfg(test)]
@@ -233,6 +238,10 @@ mod tests {
             "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
             "224.0.0.1", "255.255.255.255", "::1", "::", "fd00::1", "fe80::1", "::ffff:10.0.0.1",
             "::ffff:127.0.0.1", "64:ff9b::a00:1", "2002:a00:1::",
+            // IPv4-compatible (deprecated), IPv4-translated (RFC 2765), Teredo, the rest of 2001::/23,
+            // discard, 6to4 relay, documentation.
+            "::7f00:1", "::10.0.0.1", "::ffff:0:7f00:1", "::ffff:0:a00:1", "2001::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:2::1", "100::1", "192.88.99.1", "3fff::1", "2001:db8::1", "::ffff:93.184.215.14",
         ] {
             assert!(!address_allowed(private.parse().unwrap(), false), "{private} must be refused");
         }

@@ -12,7 +12,7 @@ use entity::{agent_token, service_account};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, SqlErr};
 
 use crate::{
-    client::{self, ClientError, GrantType, NewClient},
+    client::{self, ClientError, GrantType, Introspection, NewClient},
     crypto,
     keys::SigningAlg,
     organization::{self, Membership, Organization, OrganizationError},
@@ -140,6 +140,7 @@ pub async fn create(
             id_token_alg: SigningAlg::RS256,
             access_token_alg: SigningAlg::ES256,
             registration: None,
+            introspection: Introspection::None,
         },
     )
     .await?;

@@ -130,6 +130,21 @@ pub async fn find_active(
     }))
 }
 
+/// Whether the session with this id (not a cookie value) is still live: not ended, not expired.
+/// An authorization code is redeemed only while the session it came from is.
+pub async fn is_live(scope: Scoped<'_>, session_id: &str, lifetimes: &Lifetimes) -> StoreResult<bool> {
+    let now = now();
+    Ok(scope
+        .select::<session::Entity>()
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::EndedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .filter(session::Column::LastSeenAt.gt(now - lifetimes.session_idle))
+        .one(scope.db)
+        .await?
+        .is_some())
+}
+
 /// Records a new, stronger authentication in an existing session (a passkey assertion or enrollment):
 /// its methods, level and time replace the old ones.
 pub async fn elevate(scope: Scoped<'_>, session_id: &str, authn: Authentication) -> StoreResult<()> {

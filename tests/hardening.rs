@@ -452,3 +452,400 @@ async fn client_addresses_come_from_trusted_proxy_hops_only() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("trusted_proxy_hops"), "{refused:?}");
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Medium: consent and step-up
+
+fn authorize_url(server: &Server, client_id: &str, pkce: &Pkce, scope: &str, extra: &str) -> String {
+    format!(
+        "{}?response_type=code&client_id={client_id}&redirect_uri={REDIRECT}&scope={}&code_challenge={}&code_challenge_method=S256{extra}",
+        server.url("authorize"),
+        urlencode(scope),
+        pkce.challenge
+    )
+}
+
+fn is_consent_page(page: &str) -> bool {
+    page.contains("name=\"decision\"")
+}
+
+/// A session that has only an email code can neither see nor answer the consent page: its "Allow"
+/// records nothing, and once the passkey is done the person is asked for consent with a full session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_needs_a_multi_factor_session() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let (client_id, _) = server.create_client(&["--name", "Notes", "--redirect-uri", REDIRECT]);
+    let email = "consent-mfa@example.com";
+    let browser = browser();
+    let pkce = pkce();
+    // Sign in with the email code only, and stop before the passkey.
+    let start = browser.get(authorize_url(&server, &client_id, &pkce, "openid", "")).send().await.expect("authorize");
+    let req = query_param(&absolute(&server, &location(&start)), "req").expect("pending request");
+    let (at, page) = walk_pages(&server, &smtp, &browser, &absolute(&server, &location(&start)), email, |page| {
+        page.contains("data-mode=\"enroll\"")
+    })
+    .await;
+    let page = page.unwrap_or_else(|| panic!("stopped at {at}"));
+    let csrf = data_attr(&page, "csrf").expect("csrf");
+    let shown = browser.get(server.url(&format!("consent?req={req}"))).send().await.expect("consent page");
+    assert_eq!(shown.status(), StatusCode::SEE_OTHER, "no consent page for an email-code session");
+    let allowed = browser
+        .post(server.url("consent"))
+        .form(&[("csrf", csrf.as_str()), ("req", req.as_str()), ("decision", "allow")])
+        .send()
+        .await
+        .expect("POST consent");
+    assert_eq!(allowed.status(), StatusCode::SEE_OTHER);
+    assert!(location(&allowed).contains("/authorize/resume?req="), "sent back through the steps: {}", location(&allowed));
+    assert!(!server.audit_actions().iter().any(|e| e["action"] == "consent.grant"), "nothing was granted");
+
+    // After the passkey, the consent page is shown to the now multi-factor session.
+    let (_, consent) = walk_pages(&server, &smtp, &browser, &absolute(&server, &location(&allowed)), email, is_consent_page).await;
+    assert!(consent.is_some_and(|page| is_consent_page(&page)), "consent is asked of the full session");
+}
+
+/// Consent remembered for one resource is not consent for another resource with the same scope
+/// names; the consent page and the account page name the resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remembered_consent_is_bound_to_the_resource() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let files = "https://files.example.com/mcp";
+    let payroll = "https://payroll.example.com/mcp";
+    for uri in [files, payroll] {
+        server.cli(&["resource", "create", "--uri", uri, "--scope", "read"]);
+    }
+    let (client_id, _) = server.create_client(&["--name", "Agent", "--redirect-uri", REDIRECT]);
+    let email = "consent-resource@example.com";
+    let browser = browser();
+    let first = authorize_url(&server, &client_id, &pkce(), "openid read", &format!("&resource={}", urlencode(files)));
+    let (_, page) = walk_pages(&server, &smtp, &browser, &first, email, is_consent_page).await;
+    let page = page.expect("consent for files");
+    assert!(page.contains(files), "the consent page names the resource");
+    let (callback, _) = walk_pages(&server, &smtp, &browser, &first, email, |_| false).await;
+    assert!(query_param(&callback, "code").is_some(), "{callback}");
+    // Remembered for the same resource: straight back with a code.
+    let again = browser.get(authorize_url(&server, &client_id, &pkce(), "openid read", &format!("&resource={}", urlencode(files)))).send().await.expect("again");
+    assert!(location(&again).starts_with(REDIRECT), "{}", location(&again));
+    // Another resource with the same scope name: asked again.
+    let other = authorize_url(&server, &client_id, &pkce(), "openid read", &format!("&resource={}", urlencode(payroll)));
+    let (at, page) = walk_pages(&server, &smtp, &browser, &other, email, is_consent_page).await;
+    assert!(page.as_deref().is_some_and(is_consent_page), "consent for payroll is asked, not assumed: {at}");
+    assert!(page.expect("page").contains(payroll));
+    let account = browser.get(server.url("account")).send().await.expect("account").text().await.expect("page");
+    assert!(account.contains(&format!("openid read for {files}")), "the account page names the resource");
+}
+
+/// A step-up resource always needs a passkey assertion (acr `phr`): a client that asks for a weaker or
+/// an unknown level does not get around it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_up_resources_cannot_be_bypassed_with_acr_values() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let admin = "https://admin.example.com/mcp";
+    server.cli(&["resource", "create", "--uri", admin, "--scope", "admin", "--step-up"]);
+    let (client_id, secret) = server.create_client(&["--name", "Console", "--confidential", "--first-party", "--redirect-uri", REDIRECT]);
+    let secret = secret.expect("secret");
+    for (n, acr) in ["urn:latchkey:acr:email-code", "urn:latchkey:acr:mfa", "urn:example:unknown"].into_iter().enumerate() {
+        // A new person each time: the first sign-in enrolls a passkey, multi-factor but not
+        // phishing-resistant (acr urn:latchkey:acr:mfa).
+        let email = format!("step-up-acr-{n}@example.com");
+        let browser = browser();
+        sign_in_fully(&server, &smtp, &browser, &client_id, &email).await;
+        let pkce = pkce();
+        let url = authorize_url(&server, &client_id, &pkce, "openid admin", &format!("&resource={}&acr_values={}", urlencode(admin), urlencode(acr)));
+        let start = browser.get(&url).send().await.expect("authorize");
+        let at = location(&start);
+        assert!(at.contains("/passkey?req=") && at.contains("step_up=1"), "{acr}: {at}");
+        let (callback, _) = walk_pages(&server, &smtp, &browser, &absolute(&server, &at), &email, |_| false).await;
+        let code = query_param(&callback, "code").expect("code");
+        let (status, tokens) = exchange_code(&server, &client_id, &secret, &code, REDIRECT, &pkce.verifier).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        assert_eq!(jwt_claims(tokens["access_token"].as_str().expect("at"))["acr"], "phr", "{acr}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Low
+
+/// An authorization error for a client nobody vetted (self-registered, or a metadata document) stops
+/// on a page naming where it would go; an operator's client gets the redirect at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_for_unvetted_clients_stop_on_a_page_naming_the_destination() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let evil = "https://evil.example/landing";
+    let (status, registered) = register(&server, json!({ "redirect_uris": [evil], "token_endpoint_auth_method": "none", "client_name": "Helpful" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let registered_id = registered["client_id"].as_str().expect("id");
+    // No PKCE: invalid_request, which goes back to the client.
+    let no_pkce = |client_id: &str, redirect: &str| {
+        format!("{}?response_type=code&client_id={client_id}&redirect_uri={}&state=s", server.url("authorize"), urlencode(redirect))
+    };
+    let page = api().get(no_pkce(registered_id, evil)).send().await.expect("authorize");
+    assert_eq!(page.status(), StatusCode::BAD_REQUEST, "a page, not a redirect");
+    let body = page.text().await.expect("page");
+    assert!(body.contains("Return to evil.example?"), "{body}");
+    assert!(body.contains("https://evil.example/landing?error=invalid_request"), "the way on is a link the person chooses: {body}");
+    // prompt=none without a session is an error too: the same page.
+    let pkce = pkce();
+    let silent = format!(
+        "{}?response_type=code&client_id={registered_id}&redirect_uri={}&code_challenge={}&code_challenge_method=S256&prompt=none",
+        server.url("authorize"),
+        urlencode(evil),
+        pkce.challenge
+    );
+    assert_eq!(api().get(silent).send().await.expect("authorize").status(), StatusCode::BAD_REQUEST);
+
+    let (vetted, _) = server.create_client(&["--name", "Intranet", "--redirect-uri", REDIRECT]);
+    let redirected = api().get(no_pkce(&vetted, REDIRECT)).send().await.expect("authorize");
+    assert_eq!(redirected.status(), StatusCode::SEE_OTHER);
+    assert!(location(&redirected).starts_with(&format!("{REDIRECT}?error=invalid_request")));
+}
+
+/// RP-initiated logout follows `post_logout_redirect_uri` only with a valid ID token hint, and an
+/// access token is not an ID token hint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_redirects_only_with_an_id_token_hint_and_only_an_id_token_is_one() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let bye = "http://127.0.0.1:9/bye";
+    let (client_id, secret) = server.create_client(&["--name", "App", "--confidential", "--first-party", "--redirect-uri", REDIRECT, "--post-logout-redirect-uri", bye]);
+    let secret = secret.expect("secret");
+    let browser = browser();
+    let pkce = pkce();
+    let callback = authorize_through_pages(&server, &smtp, &browser, &authorize_url(&server, &client_id, &pkce, "openid", "&nonce=n"), "logout-hint@example.com").await;
+    let code = query_param(&callback, "code").expect("code");
+    let (_, tokens) = exchange_code(&server, &client_id, &secret, &code, REDIRECT, &pkce.verifier).await;
+    let (id_token, access_token) = (tokens["id_token"].as_str().expect("id"), tokens["access_token"].as_str().expect("at"));
+    let logout = |query: String| {
+        let browser = browser.clone();
+        let url = format!("{}?{query}", server.url("logout"));
+        async move { browser.get(url).send().await.expect("logout") }
+    };
+    // An access token is signed by the same keys, but it is not an ID token.
+    let refused = logout(format!("id_token_hint={access_token}&post_logout_redirect_uri={}", urlencode(bye))).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    // A registered redirect named by client_id alone: asked to confirm here, never sent away.
+    let unproven = logout(format!("client_id={client_id}&post_logout_redirect_uri={}", urlencode(bye))).await;
+    assert_eq!(unproven.status(), StatusCode::OK);
+    assert!(unproven.headers().get("location").is_none());
+    let confirm = unproven.text().await.expect("page");
+    let csrf = hidden_input(&confirm, "csrf").expect("csrf");
+    let posted = browser
+        .post(server.url("logout"))
+        .form(&[("csrf", csrf.as_str()), ("client_id", client_id.as_str()), ("post_logout_redirect_uri", bye)])
+        .send()
+        .await
+        .expect("POST logout");
+    assert_eq!(posted.status(), StatusCode::OK, "signed out, and stays here");
+    // With the ID token as hint, the redirect is followed.
+    let proven = logout(format!("id_token_hint={id_token}&post_logout_redirect_uri={}&state=x", urlencode(bye))).await;
+    assert_eq!(proven.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&proven), format!("{bye}?state=x"));
+}
+
+/// An authorization code whose session was signed out before the exchange is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_from_a_session_that_has_ended_is_refused() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let (client_id, secret) = server.create_client(&["--name", "App", "--confidential", "--first-party", "--redirect-uri", REDIRECT]);
+    let secret = secret.expect("secret");
+    let browser = browser();
+    let pkce = pkce();
+    let callback = authorize_through_pages(&server, &smtp, &browser, &authorize_url(&server, &client_id, &pkce, "openid", ""), "ended@example.com").await;
+    let code = query_param(&callback, "code").expect("code");
+    // Sign out (the confirmation form's POST) before the client exchanges the code.
+    let account = browser.get(server.url("account")).send().await.expect("account").text().await.expect("page");
+    let csrf = hidden_input(&account, "csrf").expect("csrf");
+    let out = browser.post(server.url("logout")).form(&[("csrf", csrf.as_str())]).send().await.expect("logout");
+    assert_eq!(out.status(), StatusCode::OK);
+    let (status, body) = exchange_code(&server, &client_id, &secret, &code, REDIRECT, &pkce.verifier).await;
+    assert_eq!((status, error_of(&body)), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+}
+
+/// Introspection answers only clients an operator made resource servers, and only about tokens of
+/// their own resource (or every token, when the operator says so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_designated_resource_servers_introspect_and_only_their_tokens() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_CACHE_TTL", "0")]).await;
+    let files = "https://files.example.com/mcp";
+    let billing = "https://billing.example.com/mcp";
+    server.cli(&["resource", "create", "--uri", files, "--scope", "read"]);
+    server.cli(&["resource", "create", "--uri", billing, "--scope", "read"]);
+    let (bot, bot_secret) = server.create_client(&["--name", "Bot", "--confidential", "--grant-type", "client_credentials", "--scope", "read"]);
+    let bot_secret = bot_secret.expect("secret");
+    let token_for = |resource: &'static str| {
+        let (bot, bot_secret, server) = (bot.clone(), bot_secret.clone(), &server);
+        async move {
+            let (_, body) = token_request(server, &bot, &bot_secret, &[("grant_type", "client_credentials"), ("resource", resource)]).await;
+            body["access_token"].as_str().expect("at").to_owned()
+        }
+    };
+    let (files_token, billing_token) = (token_for(files).await, token_for(billing).await);
+
+    // A self-registered confidential client is nobody's resource server.
+    server.cli(&["tenant", "set", "default", "--registration-client-credentials", "true"]);
+    let (_, registered) = register(&server, json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_basic" })).await;
+    let (reg_id, reg_secret) = (registered["client_id"].as_str().expect("id"), registered["client_secret"].as_str().expect("secret"));
+    let response = api().post(server.url("introspect")).basic_auth(reg_id, Some(reg_secret)).form(&[("token", files_token.as_str())]).send().await.expect("introspect");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_of(&response.json().await.expect("json")), Some("unauthorized_client"));
+    // Nor is the operator's bot, until designated.
+    let response = api().post(server.url("introspect")).basic_auth(&bot, Some(&bot_secret)).form(&[("token", files_token.as_str())]).send().await.expect("introspect");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    let (files_rs, files_rs_secret) = server.create_client(&["--name", "Files API", "--confidential", "--grant-type", "client_credentials", "--introspect", files]);
+    let files_rs_secret = files_rs_secret.expect("secret");
+    assert_eq!(introspect(&server, &files_rs, &files_rs_secret, &files_token).await["active"], true);
+    assert_eq!(introspect(&server, &files_rs, &files_rs_secret, &billing_token).await, json!({ "active": false }), "not its resource's token");
+    server.cli(&["client", "introspection", &bot, "--all"]);
+    assert_eq!(introspect(&server, &bot, &bot_secret, &billing_token).await["active"], true, "designated for every token");
+    let unknown = server.cli_output(&["client", "introspection", &bot, "--resource", "https://nowhere.example/"]);
+    assert!(!unknown.status.success(), "only registered resources");
+}
+
+/// Wrong client secrets are counted per address and per client id, and never use up the real
+/// client's own budget: after a flood of wrong secrets the right one still gets a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secrets_do_not_use_up_a_real_clients_budget() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let env = [
+        ("LATCHKEY_RATE_TOKEN_PER_CLIENT_PER_SECOND", "2"),
+        ("LATCHKEY_RATE_TOKEN_FAILURES_PER_IP_PER_MINUTE", "5"),
+        ("LATCHKEY_RATE_TOKEN_FAILURES_PER_CLIENT_PER_MINUTE", "5"),
+    ];
+    let server = Server::start(&deployment, &smtp, &env).await;
+    let (id, secret) = server.create_client(&["--name", "Bot", "--confidential", "--grant-type", "client_credentials", "--scope", "read"]);
+    let secret = secret.expect("secret");
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.push(token_request(&server, &id, "lk_cs_wrong", &[("grant_type", "client_credentials")]).await.0);
+    }
+    assert_eq!(statuses[..5], [StatusCode::UNAUTHORIZED; 5], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "failures are limited: {statuses:?}");
+    let (status, body) = token_request(&server, &id, &secret, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(status, StatusCode::OK, "the real client is not locked out by someone else's failures: {body}");
+}
+
+/// The operator's CLI keeps addresses in the one lower-case form, so a member added as typed can
+/// sign in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_typed_in_mixed_case_in_the_cli_can_sign_in() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    server.cli(&["tenant", "create", "staff", "--no-self-signup"]);
+    server.cli(&["org", "create", "acme", "--tenant", "staff"]);
+    let added = server.cli(&["org", "member", "acme", "--tenant", "staff", "--email", "Mixed.Case@Example.COM"]);
+    assert!(added.contains("mixed.case@example.com"), "{added}");
+    assert_eq!(request_code(&server, "staff", &browser(), "mixed.case@example.com").await, StatusCode::SEE_OTHER);
+    smtp.code_for("mixed.case@example.com", 1).await;
+}
+
+/// Client names (and the other metadata a registration echoes) with bidi, format or control
+/// characters are refused, by registration and by client metadata documents alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_cannot_spoof_the_consent_page_with_invisible_characters() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_RATE_REGISTRATION_PER_IP_PER_HOUR", "300")]).await;
+    for (field, value) in [
+        ("client_name", "Latchkey Admin\u{202E}lanigiro"),
+        ("client_name", "Safe\u{2066}App\u{2069}"),
+        ("client_name", "Zero\u{200B}Width"),
+        ("client_uri", "https://app.example/\u{202E}"),
+        ("software_id", "id\u{200F}"),
+    ] {
+        let mut metadata = json!({ "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none" });
+        metadata[field] = json!(value);
+        let (status, body) = register(&server, metadata).await;
+        assert_eq!((status, error_of(&body)), (StatusCode::BAD_REQUEST, Some("invalid_client_metadata")), "{field} {value:?}: {body}");
+    }
+    let (status, _) = register(&server, json!({ "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "client_name": "Café Ünïcode 東京 🚀" })).await;
+    assert_eq!(status, StatusCode::CREATED, "ordinary Unicode is fine");
+}
+
+/// The metadata-document fetcher refuses every non-global address form, IPv4-compatible, -translated
+/// and Teredo included, before any connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_documents_at_non_global_addresses_are_refused() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let pkce = pkce();
+    for host in ["[::127.0.0.1]", "[::ffff:0:7f00:1]", "[2001:0:4136:e378:8000:63bf:3fff:fdd2]", "[::ffff:10.0.0.1]", "[64:ff9b::a00:1]"] {
+        let client_id = format!("https://{host}/client.json");
+        let url = format!(
+            "{}?response_type=code&client_id={}&redirect_uri={}&code_challenge={}&code_challenge_method=S256",
+            server.url("authorize"),
+            urlencode(&client_id),
+            urlencode(REDIRECT),
+            pkce.challenge
+        );
+        let response = api().get(url).send().await.expect("authorize");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{host}");
+        let page = response.text().await.expect("page");
+        assert!(page.contains("is not a public address"), "{host}: {page}");
+    }
+}
+
+/// `Authorization: bearer …` (any case) is the Bearer scheme everywhere: RFC 7592 registration
+/// management and the permission API accept it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_scheme_is_case_insensitive_everywhere() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let (_, registered) = register(&server, json!({ "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none" })).await;
+    let uri = registered["registration_client_uri"].as_str().expect("uri");
+    let token = registered["registration_access_token"].as_str().expect("token");
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let read = api().get(uri).header("authorization", format!("{scheme} {token}")).send().await.expect("read");
+        assert_eq!(read.status(), StatusCode::OK, "{scheme}");
+    }
+    let permissions = PermissionApi::start(&[server.issuer("default")], "[[rules]]\ntool = \"*\"\neffect = \"allow\"\n").await;
+    server.cli(&["resource", "create", "--uri", &permissions.resource, "--scope", "files:read"]);
+    let (bot, bot_secret) = server.create_client(&["--name", "Bot", "--confidential", "--grant-type", "client_credentials", "--scope", "files:read"]);
+    let (_, tokens) = token_request(&server, &bot, &bot_secret.expect("secret"), &[("grant_type", "client_credentials"), ("resource", &permissions.resource)]).await;
+    let access = tokens["access_token"].as_str().expect("at");
+    let decided = api()
+        .post(permissions.url("/v1/decisions"))
+        .header("authorization", format!("bearer {access}"))
+        .json(&json!({ "tool": "files.read" }))
+        .send()
+        .await
+        .expect("decide");
+    assert_eq!(decided.status(), StatusCode::OK);
+}
+
+/// An https deployment sends HSTS on every response; a plain-http development server does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_deployments_send_strict_transport_security() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    // Behind a TLS-terminating proxy: the public URL is https, the node itself speaks http.
+    let https = Server::start(&deployment, &smtp, &[("LATCHKEY_PUBLIC_URL", "https://id.localhost")]).await;
+    let plain = Server::start(&deployment, &smtp, &[]).await;
+    for path in ["/healthz", "/t/default/.well-known/openid-configuration", "/t/default/login"] {
+        let secured = api().get(format!("http://127.0.0.1:{}{path}", https.port)).send().await.expect("GET");
+        assert_eq!(
+            secured.headers().get("strict-transport-security").and_then(|v| v.to_str().ok()),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+        let development = api().get(format!("http://127.0.0.1:{}{path}", plain.port)).send().await.expect("GET");
+        assert!(development.headers().get("strict-transport-security").is_none(), "{path}");
+    }
+}

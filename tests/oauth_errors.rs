@@ -27,6 +27,7 @@ async fn fixture(extra: &[(&str, &str)]) -> Fixture {
         "--redirect-uri",
         REDIRECT,
         "--first-party",
+        "--introspect-all",
     ]);
     Fixture {
         smtp,

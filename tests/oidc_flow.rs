@@ -34,6 +34,7 @@ async fn relying_party_full_lifecycle() {
         "client_credentials",
         "--scope",
         "api",
+        "--introspect-all",
     ]);
     let rs_secret = rs_secret.expect("resource server secret");
 
@@ -431,13 +432,23 @@ async fn client_credentials_and_rp_logout() {
     // An unregistered post-logout redirect is refused with a page, not followed.
     let bad = browser
         .get(format!(
-            "{}?client_id={client_id}&post_logout_redirect_uri=https://evil.example/",
+            "{}?id_token_hint={id_token}&post_logout_redirect_uri=https://evil.example/",
             server.url("logout")
         ))
         .send()
         .await
         .expect("logout");
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    // Without an ID token hint, a post-logout redirect is never followed (RP-Initiated Logout §3).
+    let unproven = browser
+        .get(format!(
+            "{}?client_id={client_id}&post_logout_redirect_uri=http://127.0.0.1:9/bye",
+            server.url("logout")
+        ))
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(unproven.status(), StatusCode::OK, "signed out, and stays here");
 }
 
 /// Introspections arriving together share one revocation read (`oauth::revocation_check`); each must
@@ -449,6 +460,7 @@ async fn concurrent_introspections_each_see_their_own_revocation() {
     let server = Server::start(&deployment, &smtp, &[]).await;
     let (id, secret) = server.create_client(&[
         "--name", "Resource server", "--confidential", "--grant-type", "client_credentials", "--scope", "reports:read",
+        "--introspect-all",
     ]);
     let secret = secret.expect("secret");
     let mut tokens = Vec::new();

@@ -113,8 +113,8 @@ async fn access_tokens_are_bound_to_the_registered_resource() {
         assert_eq!(query_param(&callback, "error").as_deref(), Some(error), "{resource} {scope}: {callback}");
     }
 
-    // Client credentials for a resource.
-    let (bot, bot_secret) = f.server.create_client(&["--name", "Bot", "--confidential", "--grant-type", "client_credentials", "--scope", "reports"]);
+    // Client credentials for a resource: with a scope the client was granted, and the resource offers.
+    let (bot, bot_secret) = f.server.create_client(&["--name", "Bot", "--confidential", "--grant-type", "client_credentials", "--scope", "tools:read"]);
     let bot_secret = bot_secret.expect("secret");
     let (status, body) = token_request(&f.server, &bot, &bot_secret, &[("grant_type", "client_credentials"), ("resource", MCP), ("scope", "tools:read")]).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -38,6 +38,7 @@ async fn cluster() -> Cluster {
         "--redirect-uri",
         REDIRECT,
         "--first-party",
+        "--introspect-all",
     ]);
     Cluster {
         smtp,

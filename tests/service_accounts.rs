@@ -145,7 +145,7 @@ async fn service_accounts_and_people_carry_their_organization_to_the_permission_
     new_agent_token(&server, account, "replacement", &[]);
 
     // People: a release manager of acme may deploy; a member of globex, or of acme without the role, not.
-    let (app_id, app_secret) = server.create_client(&["--name", "Console", "--confidential", "--first-party", "--redirect-uri", REDIRECT]);
+    let (app_id, app_secret) = server.create_client(&["--name", "Console", "--confidential", "--first-party", "--redirect-uri", REDIRECT, "--introspect-all"]);
     let app_secret = app_secret.expect("secret");
     server.cli(&["org", "member", "acme", "--email", "rm@acme.example", "--role", "release-manager"]);
     server.cli(&["org", "member", "acme", "--email", "dev@acme.example", "--role", "developer"]);

@@ -23,6 +23,10 @@ pub struct Model {
     pub first_used_at: Option<i64>,
     pub registration_metadata: Option<String>,
     pub service_account_id: Option<String>,
+    /// May introspect every token of the tenant.
+    pub introspect_all: bool,
+    /// JSON list of resource URIs whose tokens it may introspect.
+    pub introspect_resources: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,8 @@ pub struct Model {
     pub tenant_id: String,
     pub user_id: String,
     pub client_id: String,
+    /// The RFC 8707 resource the approval is for; '' for the tenant's own endpoints.
+    pub resource: String,
     pub scopes: String,
     pub granted_at: i64,
 }

@@ -15,6 +15,8 @@ mod m20261201_000010_machine_token_policy;
 mod m20261201_000011_mail_queue;
 mod m20261201_000012_normalised_emails;
 mod m20261201_000013_factor_lockouts;
+mod m20261201_000014_consent_per_resource;
+mod m20261201_000015_introspection_rights;
 
 pub struct Migrator;
 
@@ -35,6 +37,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_mail_queue::Migration),
             Box::new(m20261201_000012_normalised_emails::Migration),
             Box::new(m20261201_000013_factor_lockouts::Migration),
+            Box::new(m20261201_000014_consent_per_resource::Migration),
+            Box::new(m20261201_000015_introspection_rights::Migration),
         ]
     }
 }

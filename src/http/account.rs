@@ -113,7 +113,14 @@ async fn render(
         apps: apps
             .into_iter()
             .map(|a| AppRow {
-                scopes: a.scopes.join(" "),
+                approved: a
+                    .approved
+                    .iter()
+                    .map(|(resource, scopes)| match resource {
+                        Some(resource) => format!("{} for {resource}", scopes.join(" ")),
+                        None => scopes.join(" "),
+                    })
+                    .collect(),
                 granted: a.granted_at.map_or_else(|| "—".to_owned(), when),
                 grants: a.live_grants,
                 client_id: a.client_id,

@@ -101,9 +101,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         }));
 }
 
-/// Headers on every response: no framing, no sniffing, no referrer (page URLs carry request ids).
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// Headers on every response: no framing, no sniffing, no referrer (page URLs carry request ids);
+/// on an https deployment, HSTS (RFC 6797): browsers then never try this host over plain http, where
+/// a network attacker could strip TLS before the first redirect. One year, this host only
+/// (`includeSubDomains` would bind every other service under the domain, not ours to decide).
+fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new();
+    let headers = if https { headers.add(("Strict-Transport-Security", "max-age=31536000")) } else { headers };
+    headers
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
         .add(("Referrer-Policy", "no-referrer"))
@@ -116,11 +121,12 @@ fn security_headers() -> DefaultHeaders {
 pub async fn serve(app: Arc<App>) -> std::io::Result<()> {
     let listen = app.config.listen;
     let workers = app.config.workers;
+    let https = app.config.is_https();
     let data = web::Data::from(app);
     let mut server = HttpServer::new(move || {
         ActixApp::new()
             .app_data(data.clone())
-            .wrap(security_headers())
+            .wrap(security_headers(https))
             .configure(routes)
     })
     .bind(listen)?;

@@ -1,16 +1,22 @@
 //! Handlers for the OAuth / OIDC protocol endpoints.
 
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use actix_web::{
+    HttpRequest, HttpResponse,
+    http::{StatusCode, header},
+    web,
+};
+use askama::Template;
 
 use super::{HttpError, api_context, current_session, page_context, request};
 use crate::{
     app::App,
     oauth::{
-        authorize::{self, AuthorizeError, Next},
+        authorize::{self, AuthorizeError, ErrorRedirect, Next},
         error::{ErrorCode, OAuthError},
         introspection, revocation, token,
     },
     oidc::userinfo,
+    pages::{Chrome, Leaving},
     store::now,
 };
 
@@ -28,7 +34,7 @@ fn no_store_json(body: impl serde::Serialize) -> HttpResponse {
         .json(body)
 }
 
-fn authorize_error(
+pub(super) fn authorize_error(
     ctx: &crate::app::Ctx<'_>,
     error: AuthorizeError,
 ) -> Result<HttpResponse, HttpError> {
@@ -37,27 +43,47 @@ fn authorize_error(
             &ctx.tenant.display_name,
             message,
         )),
-        AuthorizeError::Redirect(redirect_to) => {
-            Ok(redirect(&authorize::error_redirect_url(ctx, &redirect_to)))
-        }
+        AuthorizeError::Redirect(redirect_to) => back_to_client(ctx, &redirect_to),
         AuthorizeError::Store(error) => Err(HttpError::internal_page(&error)),
     }
 }
 
-fn next_step(ctx: &crate::app::Ctx<'_>, next: Next, pending_id: &str) -> HttpResponse {
-    redirect(&next_location(ctx, next, pending_id))
+/// An error for the client (RFC 6749 §4.1.2.1): a redirect, or, for a client nobody vetted, a page
+/// naming where the person would be sent, so this origin cannot serve as an open redirector.
+pub(super) fn back_to_client(ctx: &crate::app::Ctx<'_>, error: &ErrorRedirect) -> Result<HttpResponse, HttpError> {
+    let url = authorize::error_redirect_url(ctx, error);
+    if !error.confirm {
+        return Ok(redirect(&url));
+    }
+    let host = url::Url::parse(&error.redirect_uri).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_else(|| error.redirect_uri.clone());
+    let chrome = Chrome::new(&ctx.tenant.display_name);
+    let page = Leaving {
+        tenant_name: chrome.tenant_name,
+        tenant_initial: chrome.tenant_initial,
+        host: &host,
+        description: &error.error.description,
+        url: &url,
+    };
+    super::pages::html(StatusCode::BAD_REQUEST, page.render(), vec![])
 }
 
-/// Where the browser goes for the next step of a pending authorization request.
-pub(super) fn next_location(ctx: &crate::app::Ctx<'_>, next: Next, pending_id: &str) -> String {
-    match next {
+/// The response for the next step of a pending authorization request.
+pub(super) fn next_step(ctx: &crate::app::Ctx<'_>, next: Next, pending_id: &str) -> Result<HttpResponse, HttpError> {
+    let location = match next {
         Next::SignIn => ctx.endpoint(&format!("login?req={pending_id}")),
         Next::Passkey => ctx.endpoint(&format!("passkey?req={pending_id}")),
         Next::StepUp => ctx.endpoint(&format!("passkey?req={pending_id}&step_up=1")),
         Next::SetUpTotp => ctx.endpoint(&format!("account/totp?req={pending_id}")),
         Next::Consent => ctx.endpoint(&format!("consent?req={pending_id}")),
         Next::Redirect(url) => url,
-    }
+        Next::Error(error) => return back_to_client(ctx, &error),
+    };
+    Ok(redirect(&location))
+}
+
+/// Whether a step ends the pending request (the browser goes back to the client).
+fn finishes(next: &Next) -> bool {
+    matches!(next, Next::Redirect(_) | Next::Error(_))
 }
 
 /// GET or POST `/authorize` (OIDC Core §3.1.2.1 allows both).
@@ -79,13 +105,13 @@ pub async fn authorize(
         Err(error) => return authorize_error(&ctx, error),
     };
     let session = current_session(&ctx, &req).await?;
-    match authorize::decide(&ctx, &client, &authz, session.as_ref(), now(), false).await {
-        Ok(Next::Redirect(url)) => Ok(redirect(&url)),
+    match authorize::proceed(&ctx, &client, &authz, session.as_ref(), now(), false).await {
+        Ok(next) if finishes(&next) => next_step(&ctx, next, ""),
         Ok(next) => {
             let pending_id = authorize::save_pending(&ctx, &authz)
                 .await
                 .map_err(|e| HttpError::internal_page(&e))?;
-            Ok(next_step(&ctx, next, &pending_id))
+            next_step(&ctx, next, &pending_id)
         }
         Err(error) => authorize_error(&ctx, error),
     }
@@ -120,23 +146,15 @@ pub async fn resume(
             )
         })?;
     let session = current_session(&ctx, &req).await?;
-    match authorize::decide(
-        &ctx,
-        &client,
-        &pending.request,
-        session.as_ref(),
-        pending.created_at,
-        false,
-    )
-    .await
-    {
-        Ok(Next::Redirect(url)) => {
-            authorize::delete_pending(&ctx, &pending.id)
-                .await
-                .map_err(|e| HttpError::internal_page(&e))?;
-            Ok(redirect(&url))
+    match authorize::proceed(&ctx, &client, &pending.request, session.as_ref(), pending.created_at, false).await {
+        Ok(next) => {
+            if finishes(&next) {
+                authorize::delete_pending(&ctx, &pending.id)
+                    .await
+                    .map_err(|e| HttpError::internal_page(&e))?;
+            }
+            next_step(&ctx, next, &pending.id)
         }
-        Ok(next) => Ok(next_step(&ctx, next, &pending.id)),
         Err(error) => authorize_error(&ctx, error),
     }
 }
@@ -189,12 +207,9 @@ pub async fn introspect(
 
 /// RFC 6750 §2.1 (header) or §2.2 (form body); never both, never the query string.
 fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, HttpError> {
-    let from_header = request::authorization_header(req).and_then(|value| {
-        let (scheme, token) = value.split_once(' ')?;
-        scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim().to_owned())
-    });
+    let from_header = request::authorization_header(req)
+        .and_then(|value| crate::auth_header::credentials(value, "Bearer"))
+        .map(str::to_owned);
     let from_body = if req.method() == actix_web::http::Method::POST && !body.is_empty() {
         request::form_params(req, body)
             .map_err(|e| HttpError::Bearer(Some(e)))?

@@ -412,6 +412,13 @@ async fn consent_inputs(
         .await
         .map_err(internal)?
         .ok_or_else(|| expired_request_page(ctx))?;
+    // Consent is an authorization step like any other: only a session that passed every step before
+    // it (a passkey, not just an email code; fresh and strong enough; the tenant's authenticator app)
+    // may see or answer it. Anything else goes back through `resume`, which sends it where it belongs.
+    let due = authorize::consent_is_due(ctx, &client, &pending.request, &session, pending.created_at).await.map_err(internal)?;
+    if !due {
+        return Ok(Err(see_other(&ctx.endpoint(&format!("authorize/resume?req={}", pending.id)), vec![])));
+    }
     Ok(Ok((pending, session, client)))
 }
 
@@ -484,55 +491,36 @@ pub async fn consent_submit(
                 .target(format!("client:{}", client.client_id)),
         )
         .await;
+        // The person chose this, on a page that named the client and where it returns to.
         let url = authorize::error_redirect_url(
             &ctx,
             &ErrorRedirect {
                 redirect_uri: pending.request.redirect_uri.clone(),
                 state: pending.request.state.clone(),
                 error: OAuthError::new(ErrorCode::AccessDenied, "the user denied access"),
+                confirm: false,
             },
         );
         return Ok(see_other(&url, vec![]));
     }
-    consent::grant(
-        ctx.scope(),
-        &session.user_id,
-        &client.client_id,
-        &pending.request.scopes,
-    )
-    .await
-    .map_err(internal)?;
+    let resource = pending.request.resource.as_deref();
+    consent::grant(ctx.scope(), &session.user_id, &client.client_id, resource, &pending.request.scopes)
+        .await
+        .map_err(internal)?;
     ctx.audit(
         Event::new(&ctx.tenant.id, actor, "consent.grant")
             .target(format!("client:{}", client.client_id))
-            .details(serde_json::json!({ "scopes": pending.request.scopes })),
+            .details(serde_json::json!({ "scopes": pending.request.scopes, "resource": resource })),
     )
     .await;
-    match authorize::decide(
-        &ctx,
-        &client,
-        &pending.request,
-        Some(&session),
-        pending.created_at,
-        true,
-    )
-    .await
-    {
-        Ok(Next::Redirect(url)) => {
-            authorize::delete_pending(&ctx, &pending.id)
-                .await
-                .map_err(internal)?;
-            Ok(see_other(&url, vec![]))
+    match authorize::proceed(&ctx, &client, &pending.request, Some(&session), pending.created_at, true).await {
+        Ok(next) => {
+            if matches!(next, Next::Redirect(_) | Next::Error(_)) {
+                authorize::delete_pending(&ctx, &pending.id).await.map_err(internal)?;
+            }
+            super::oauth::next_step(&ctx, next, &pending.id)
         }
-        Ok(next) => Ok(see_other(&super::oauth::next_location(&ctx, next, &pending.id), vec![])),
-        Err(authorize::AuthorizeError::Redirect(r)) => {
-            Ok(see_other(&authorize::error_redirect_url(&ctx, &r), vec![]))
-        }
-        Err(authorize::AuthorizeError::Page(message)) => Err(HttpError::bad_request_page(
-            &ctx.tenant.display_name,
-            message,
-        )),
-        Err(authorize::AuthorizeError::Store(e)) => Err(internal(e)),
+        Err(error) => super::oauth::authorize_error(&ctx, error),
     }
 }
 

@@ -36,10 +36,7 @@ fn error(error: RegistrationError) -> HttpError {
 }
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
-    request::authorization_header(req)
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
+    request::authorization_header(req).and_then(|value| crate::auth_header::credentials(value, "Bearer"))
 }
 
 /// Client metadata is a JSON object (RFC 7591 §3.1); anything else is `invalid_client_metadata`.

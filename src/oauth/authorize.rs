@@ -45,23 +45,36 @@ pub struct AuthorizationRequest {
     /// RFC 8707: the registered resource the access token is for.
     #[serde(default)]
     pub resource: Option<String>,
+    /// That resource needs a phishing-resistant sign-in (acr `phr`), whatever `acr_values` say.
+    #[serde(default)]
+    pub resource_step_up: bool,
 }
 
 /// Levels we can establish, weakest first (docs/acr.md). A session meets a requested level when its
 /// own level is at least as strong.
 const ACR_LEVELS: [&str; 3] = ["urn:latchkey:acr:email-code", "urn:latchkey:acr:mfa", "phr"];
+const STRONGEST: usize = ACR_LEVELS.len() - 1;
 
 fn acr_rank(acr: &str) -> Option<usize> {
     ACR_LEVELS.iter().position(|level| *level == acr)
 }
 
 impl AuthorizationRequest {
-    /// Whether a session at `session_acr` meets the request: no known level asked, or one of them is
-    /// at most as strong as the session's.
+    /// The rank the session's level must reach. `acr_values` are alternatives: the weakest known one
+    /// suffices. An unknown value is never met: asked for nothing but unknown values, we go as far as
+    /// we can (a passkey assertion; the token then says what was achieved, OIDC Core §3.1.2.1). A
+    /// step-up resource needs `phr` whatever the client asked for.
+    fn required_rank(&self) -> Option<usize> {
+        let asked = match self.acr_values.is_empty() {
+            true => None,
+            false => Some(self.acr_values.iter().filter_map(|v| acr_rank(v)).min().unwrap_or(STRONGEST)),
+        };
+        let resource = self.resource_step_up.then_some(STRONGEST);
+        asked.max(resource)
+    }
+
     fn acr_met_by(&self, session_acr: &str) -> bool {
-        let session_rank = acr_rank(session_acr);
-        let mut known = self.acr_values.iter().filter_map(|v| acr_rank(v)).peekable();
-        known.peek().is_none() || known.any(|wanted| session_rank.is_some_and(|have| have >= wanted))
+        self.required_rank().is_none_or(|wanted| acr_rank(session_acr).is_some_and(|have| have >= wanted))
     }
 
     /// At least one requested level is one we can establish (a passkey gives the strongest).
@@ -88,6 +101,10 @@ pub struct ErrorRedirect {
     pub redirect_uri: String,
     pub state: Option<String>,
     pub error: OAuthError,
+    /// Show the destination before going there: the client was not vetted by anyone (it registered
+    /// itself or is described by a metadata document) and the person has not seen where it leads, so
+    /// an immediate redirect would make this origin an open redirector for whoever registers.
+    pub confirm: bool,
 }
 
 impl From<StoreError> for AuthorizeError {
@@ -131,6 +148,7 @@ pub async fn validate(
             redirect_uri: redirect_uri.to_owned(),
             state: state.clone(),
             error: OAuthError::new(code, description),
+            confirm: !client.vetted(),
         })
     };
 
@@ -260,11 +278,7 @@ pub async fn validate(
         },
     };
     let nonce = params.get("nonce").map(str::to_owned);
-    let (mut acr_values, acr_essential) = requested_acr(params).map_err(|message| fail(ErrorCode::InvalidRequest, message))?;
-    // A resource that needs a phishing-resistant sign-in asks for it as if the client had.
-    if resource.as_ref().is_some_and(|r| r.step_up) && acr_values.is_empty() {
-        acr_values.push(crate::passkey::PASSKEY_ACR.to_owned());
-    }
+    let (acr_values, acr_essential) = requested_acr(params).map_err(|message| fail(ErrorCode::InvalidRequest, message))?;
 
     Ok((
         client,
@@ -280,6 +294,7 @@ pub async fn validate(
             login_hint: params.get("login_hint").map(str::to_owned),
             acr_values,
             acr_essential,
+            resource_step_up: resource.as_ref().is_some_and(|r| r.step_up),
             resource: resource.map(|r| r.uri),
         },
     ))
@@ -326,15 +341,110 @@ pub enum Next {
     /// The tenant requires an authenticator app and the user has none yet: set one up.
     SetUpTotp,
     Consent,
-    /// Redirect the browser here (the code, or an error).
+    /// Back to the client with the code.
     Redirect(String),
+    /// Back to the client with an error.
+    Error(ErrorRedirect),
 }
 
-/// Decides the next step. `requested_at` is when the request first arrived: a sign-in after it satisfies
-/// `prompt=login` and `max_age`. `prompt=consent` is satisfied only by `consented_for_this_request` (the
-/// consent page's own POST): timestamps have one-second resolution, so "granted after the request" could
-/// not tell a remembered consent from a fresh one.
-pub async fn decide(
+/// What the decision knows about the person and the tenant (read before deciding; nothing is written).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts<'a> {
+    pub session: Option<&'a Session>,
+    /// The tenant requires an authenticator app before any authorization.
+    pub require_totp: bool,
+    /// The user has a confirmed authenticator app.
+    pub has_totp: bool,
+    /// First-party clients skip the consent page.
+    pub first_party: bool,
+    /// The scopes the user approved for this client and resource.
+    pub consented: Option<&'a [String]>,
+}
+
+/// The decision: a step for the person, a code, or an error for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    SignIn,
+    StepUp,
+    Passkey,
+    SetUpTotp,
+    Consent,
+    Issue,
+    Fail(ErrorCode, &'static str),
+}
+
+/// Decides the next step from what is known, and nothing else (docs/acr.md is this function's
+/// specification; its table is restated in the tests). `requested_at` is when the request first
+/// arrived: a sign-in after it satisfies `prompt=login` and `max_age`. `prompt=consent` is satisfied
+/// only by `consented_for_this_request` (the consent page's own POST): timestamps have one-second
+/// resolution, so "granted after the request" could not tell a remembered consent from a fresh one.
+pub fn decide(request: &AuthorizationRequest, facts: Facts<'_>, requested_at: i64, consented_for_this_request: bool) -> Decision {
+    let silent = request.prompts("none");
+    let ask = |step: Decision, code: ErrorCode, why: &'static str| if silent { Decision::Fail(code, why) } else { step };
+    let Some(session) = facts.session else {
+        return ask(Decision::SignIn, ErrorCode::LoginRequired, "the user is not signed in");
+    };
+    if request.acr_essential && !request.acr_achievable() {
+        // OpenID Connect Unmet Authentication Requirements 1.0.
+        return Decision::Fail(ErrorCode::UnmetAuthenticationRequirements, "none of the requested acr values can be satisfied");
+    }
+    // An email code alone is a bootstrap, not a sign-in: no authorization completes before a passkey
+    // is enrolled or confirmed.
+    if !session.is_multi_factor() {
+        return ask(Decision::Passkey, ErrorCode::InteractionRequired, "the user must confirm with a passkey");
+    }
+    // A full session that is too old, or weaker than asked: a fresh passkey assertion, not a new
+    // email code (the user has a passkey: a multi-factor session proves it).
+    let fresh_after = match (request.prompts("login"), request.max_age) {
+        (true, _) => requested_at,
+        (false, Some(max_age)) => requested_at - max_age,
+        (false, None) => i64::MIN,
+    };
+    if session.auth_time < fresh_after || !request.acr_met_by(&session.acr) {
+        return ask(Decision::StepUp, ErrorCode::InteractionRequired, "the user must authenticate again");
+    }
+    // Tenant policy: every user has an authenticator app before any authorization completes.
+    if facts.require_totp && !facts.has_totp {
+        return ask(Decision::SetUpTotp, ErrorCode::InteractionRequired, "the user must set up an authenticator app");
+    }
+    if !facts.first_party {
+        let covered = facts.consented.is_some_and(|granted| {
+            request.scopes.iter().all(|s| granted.contains(s)) && (!request.prompts("consent") || consented_for_this_request)
+        });
+        if !covered {
+            return ask(Decision::Consent, ErrorCode::ConsentRequired, "the user has not approved this application");
+        }
+    }
+    Decision::Issue
+}
+
+/// Reads what [`decide`] needs: the authenticator app only where the tenant requires one, the consent
+/// only for clients that are not first-party.
+async fn decide_now(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    request: &AuthorizationRequest,
+    session: Option<&Session>,
+    requested_at: i64,
+    consented_for_this_request: bool,
+) -> StoreResult<Decision> {
+    let mut facts = Facts { session, require_totp: ctx.tenant.require_totp, first_party: client.first_party, ..Facts::default() };
+    let Some(session) = session else {
+        return Ok(decide(request, facts, requested_at, consented_for_this_request));
+    };
+    if facts.require_totp {
+        facts.has_totp = totp::enabled_since(ctx.scope(), &session.user_id).await?.is_some();
+    }
+    let granted = match facts.first_party {
+        true => None,
+        false => consent::find(ctx.scope(), &session.user_id, &client.client_id, request.resource.as_deref()).await?,
+    };
+    facts.consented = granted.as_ref().map(|g| g.scopes.as_slice());
+    Ok(decide(request, facts, requested_at, consented_for_this_request))
+}
+
+/// Decides and acts: issues the code when the decision is to issue one.
+pub async fn proceed(
     ctx: &Ctx<'_>,
     client: &Client,
     request: &AuthorizationRequest,
@@ -342,86 +452,39 @@ pub async fn decide(
     requested_at: i64,
     consented_for_this_request: bool,
 ) -> Result<Next, AuthorizeError> {
-    let error = |code: ErrorCode, description: &str| {
-        Ok(Next::Redirect(error_redirect_url(
-            ctx,
-            &ErrorRedirect {
-                redirect_uri: request.redirect_uri.clone(),
-                state: request.state.clone(),
-                error: OAuthError::new(code, description),
-            },
-        )))
-    };
-    let fresh_after = match (request.prompts("login"), request.max_age) {
-        (true, _) => requested_at,
-        (false, Some(max_age)) => requested_at - max_age,
-        (false, None) => i64::MIN,
-    };
-    let Some(session) = session else {
-        if request.prompts("none") {
-            return error(ErrorCode::LoginRequired, "the user is not signed in");
-        }
-        return Ok(Next::SignIn);
-    };
-    if request.acr_essential && !request.acr_achievable() {
-        // OpenID Connect Unmet Authentication Requirements 1.0.
-        return error(
-            ErrorCode::UnmetAuthenticationRequirements,
-            "none of the requested acr values can be satisfied",
-        );
-    }
-    // An email code alone is a bootstrap, not a sign-in: no authorization completes before a passkey
-    // is enrolled or confirmed.
-    if !session.is_multi_factor() {
-        if request.prompts("none") {
-            return error(
-                ErrorCode::InteractionRequired,
-                "the user must confirm with a passkey",
-            );
-        }
-        return Ok(Next::Passkey);
-    }
-    // A full session that is too old, or weaker than asked: a fresh passkey assertion, not a new
-    // email code (the user has a passkey: a multi-factor session proves it).
-    if session.auth_time < fresh_after || !request.acr_met_by(&session.acr) {
-        if request.prompts("none") {
-            return error(
-                ErrorCode::InteractionRequired,
-                "the user must authenticate again",
-            );
-        }
-        return Ok(Next::StepUp);
-    }
-
-    // Tenant policy: every user has an authenticator app before any authorization completes.
-    if ctx.tenant.require_totp && totp::enabled_since(ctx.scope(), &session.user_id).await?.is_none() {
-        if request.prompts("none") {
-            return error(
-                ErrorCode::InteractionRequired,
-                "the user must set up an authenticator app",
-            );
-        }
-        return Ok(Next::SetUpTotp);
-    }
-
-    if !client.first_party {
-        let granted = consent::find(ctx.scope(), &session.user_id, &client.client_id).await?;
-        let covered = granted.as_ref().is_some_and(|g| {
-            request.scopes.iter().all(|s| g.scopes.contains(s))
-                && (!request.prompts("consent") || consented_for_this_request)
-        });
-        if !covered {
-            if request.prompts("none") {
-                return error(
-                    ErrorCode::ConsentRequired,
-                    "the user has not approved this application",
-                );
+    Ok(match decide_now(ctx, client, request, session, requested_at, consented_for_this_request).await? {
+        Decision::SignIn => Next::SignIn,
+        Decision::StepUp => Next::StepUp,
+        Decision::Passkey => Next::Passkey,
+        Decision::SetUpTotp => Next::SetUpTotp,
+        Decision::Consent => Next::Consent,
+        Decision::Fail(code, description) => Next::Error(ErrorRedirect {
+            redirect_uri: request.redirect_uri.clone(),
+            state: request.state.clone(),
+            error: OAuthError::new(code, description),
+            confirm: !client.vetted(),
+        }),
+        Decision::Issue => match session {
+            Some(session) => {
+                let code = issue_code(ctx, request, session).await?;
+                Next::Redirect(success_redirect_url(ctx, request, &code))
             }
-            return Ok(Next::Consent);
-        }
-    }
-    let code = issue_code(ctx, request, session).await?;
-    Ok(Next::Redirect(success_redirect_url(ctx, request, &code)))
+            None => Next::SignIn,
+        },
+    })
+}
+
+/// Whether the consent page is this request's step now (its form may be shown and its answer taken):
+/// only for a session that passed every earlier step — multi-factor, fresh and strong enough, with
+/// the tenant's authenticator app — never for an email-code session. `false`: go back to `resume`.
+pub async fn consent_is_due(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    request: &AuthorizationRequest,
+    session: &Session,
+    requested_at: i64,
+) -> StoreResult<bool> {
+    Ok(matches!(decide_now(ctx, client, request, Some(session), requested_at, false).await?, Decision::Consent | Decision::Issue))
 }
 
 async fn issue_code(
@@ -550,4 +613,110 @@ pub async fn delete_pending(ctx: &Ctx<'_>, id: &str) -> StoreResult<()> {
         .exec(&ctx.app.db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(acr: &[&str], prompt: &[&str]) -> AuthorizationRequest {
+        AuthorizationRequest {
+            client_id: "c".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            scopes: vec!["openid".into(), "files:read".into()],
+            state: None,
+            nonce: None,
+            code_challenge: "x".repeat(43),
+            prompt: prompt.iter().map(|p| (*p).to_owned()).collect(),
+            max_age: None,
+            login_hint: None,
+            acr_values: acr.iter().map(|a| (*a).to_owned()).collect(),
+            acr_essential: false,
+            resource: None,
+            resource_step_up: false,
+        }
+    }
+
+    fn session(acr: &str, amr: &[&str], auth_time: i64) -> Session {
+        Session {
+            id: "s".into(),
+            user_id: "u".into(),
+            auth_time,
+            amr: amr.iter().map(|a| (*a).to_owned()).collect(),
+            acr: acr.into(),
+            created_at: auth_time,
+        }
+    }
+
+    const NOW: i64 = 1_000_000;
+
+    /// docs/acr.md, restated: which session may finish an authorization, and what each request
+    /// parameter asks of it.
+    #[test]
+    fn the_authentication_levels_of_docs_acr_md() {
+        let email_code = session("urn:latchkey:acr:email-code", &["otp"], NOW);
+        let recovery = session("urn:latchkey:acr:recovery-code", &["otp"], NOW);
+        let totp = session("urn:latchkey:acr:totp", &["otp"], NOW);
+        let enrolled = session("urn:latchkey:acr:mfa", &["otp", "hwk", "user", "mfa"], NOW);
+        let passkey = session("phr", &["hwk", "user", "mfa"], NOW);
+        let old_passkey = session("phr", &["hwk", "user", "mfa"], NOW - 3600);
+        let step_up_resource = AuthorizationRequest { resource: Some("https://r".into()), resource_step_up: true, ..request(&[], &[]) };
+        let weak_acr_on_step_up_resource = AuthorizationRequest { resource_step_up: true, ..request(&["urn:latchkey:acr:email-code"], &[]) };
+        let unknown_essential = AuthorizationRequest { acr_essential: true, ..request(&["urn:example:gold"], &[]) };
+        let max_age = AuthorizationRequest { max_age: Some(60), ..request(&[], &[]) };
+        use Decision::*;
+        let cases: Vec<(&str, Option<&Session>, AuthorizationRequest, Decision)> = vec![
+            ("no session", None, request(&[], &[]), SignIn),
+            ("no session, prompt=none", None, request(&[], &["none"]), Fail(ErrorCode::LoginRequired, "the user is not signed in")),
+            ("an email code is a bootstrap", Some(&email_code), request(&[], &[]), Passkey),
+            ("so is a recovery code", Some(&recovery), request(&[], &[]), Passkey),
+            ("and an app code", Some(&totp), request(&[], &[]), Passkey),
+            ("email code, prompt=none", Some(&email_code), request(&[], &["none"]), Fail(ErrorCode::InteractionRequired, "the user must confirm with a passkey")),
+            ("enrolled", Some(&enrolled), request(&[], &[]), Issue),
+            ("enrolled, phr asked", Some(&enrolled), request(&["phr"], &[]), StepUp),
+            ("passkey, phr asked", Some(&passkey), request(&["phr"], &[]), Issue),
+            ("a weaker level asked is met", Some(&enrolled), request(&["urn:latchkey:acr:email-code"], &[]), Issue),
+            ("alternatives: the weakest known one counts", Some(&enrolled), request(&["phr", "urn:latchkey:acr:mfa"], &[]), Issue),
+            ("an unknown value is never met", Some(&enrolled), request(&["urn:example:gold"], &[]), StepUp),
+            ("best effort after a passkey", Some(&passkey), request(&["urn:example:gold"], &[]), Issue),
+            ("unknown and essential", Some(&passkey), unknown_essential, Fail(ErrorCode::UnmetAuthenticationRequirements, "none of the requested acr values can be satisfied")),
+            ("a step-up resource needs phr", Some(&enrolled), step_up_resource.clone(), StepUp),
+            ("whatever acr_values say", Some(&enrolled), weak_acr_on_step_up_resource, StepUp),
+            ("a passkey meets the step-up resource", Some(&passkey), step_up_resource, Issue),
+            ("max_age", Some(&old_passkey), max_age.clone(), StepUp),
+            ("max_age, fresh", Some(&passkey), max_age, Issue),
+            ("prompt=login, signed in before the request", Some(&old_passkey), request(&[], &["login"]), StepUp),
+            ("prompt=login, signed in since", Some(&passkey), request(&[], &["login"]), Issue),
+            ("too old, prompt=none", Some(&old_passkey), AuthorizationRequest { max_age: Some(1), ..request(&[], &["none"]) }, Fail(ErrorCode::InteractionRequired, "the user must authenticate again")),
+        ];
+        for (what, session, request, expected) in cases {
+            let facts = Facts { session, first_party: true, ..Facts::default() };
+            assert_eq!(decide(&request, facts, NOW, false), expected, "{what}");
+        }
+    }
+
+    #[test]
+    fn tenant_policy_and_consent_come_after_the_sign_in() {
+        let passkey = session("phr", &["hwk", "user", "mfa"], NOW);
+        let email_code = session("urn:latchkey:acr:email-code", &["otp"], NOW);
+        let all: Vec<String> = vec!["openid".into(), "files:read".into()];
+        let some: Vec<String> = vec!["openid".into()];
+        let base = Facts { session: Some(&passkey), ..Facts::default() };
+        use Decision::*;
+        let cases: Vec<(&str, Facts<'_>, &[&str], bool, Decision)> = vec![
+            ("the tenant requires an app", Facts { require_totp: true, first_party: true, ..base }, &[], false, SetUpTotp),
+            ("and the user has one", Facts { require_totp: true, has_totp: true, first_party: true, ..base }, &[], false, Issue),
+            ("no consent yet", base, &[], false, Consent),
+            ("consent covers every scope", Facts { consented: Some(&all), ..base }, &[], false, Issue),
+            ("consent misses one", Facts { consented: Some(&some), ..base }, &[], false, Consent),
+            ("prompt=consent asks again", Facts { consented: Some(&all), ..base }, &["consent"], false, Consent),
+            ("prompt=consent, just given", Facts { consented: Some(&all), ..base }, &["consent"], true, Issue),
+            ("no consent, prompt=none", base, &["none"], false, Fail(ErrorCode::ConsentRequired, "the user has not approved this application")),
+            // Consent is never the step of an email-code session: the passkey comes first.
+            ("email code, consent given", Facts { session: Some(&email_code), consented: Some(&all), ..base }, &[], true, Passkey),
+        ];
+        for (what, facts, prompt, consented_now, expected) in cases {
+            assert_eq!(decide(&request(&[], prompt), facts, NOW, consented_now), expected, "{what}");
+        }
+    }
 }

@@ -19,10 +19,7 @@ pub struct Presented {
 /// Reads the client's identity from an `Authorization: Basic` header or the body. Using both is an
 /// error (RFC 6749 §2.3: one authentication method per request).
 pub fn presented(authorization: Option<&str>, params: &Params) -> Result<Presented, OAuthError> {
-    let basic = authorization.and_then(|value| {
-        let (scheme, rest) = value.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
-    });
+    let basic = authorization.and_then(|value| crate::auth_header::credentials(value, "Basic"));
     match basic {
         Some(encoded) => {
             if params.contains("client_secret") {

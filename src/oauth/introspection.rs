@@ -1,9 +1,18 @@
-//! Token introspection (RFC 7662), for confidential clients (resource servers) of the tenant.
+//! Token introspection (RFC 7662), for the resource servers an operator designates: a confidential
+//! client that may describe the tokens of its own resources (their `aud`), or every token of the
+//! tenant (`latchkey client introspection`). Any other client is refused; a token it may not see is
+//! reported inactive (RFC 7662 §2.2), so introspection tells nothing about other resources' tokens.
 
 use serde_json::{Value, json};
 
-use super::{client_auth, error::OAuthError, families, params::Params, revocation_check::is_revoked};
-use crate::{app::Ctx, store::now};
+use super::{
+    client_auth,
+    error::{ErrorCode, OAuthError},
+    families,
+    params::Params,
+    revocation_check::is_revoked,
+};
+use crate::{app::Ctx, client::Introspection, store::now};
 
 pub async fn introspect(
     ctx: &Ctx<'_>,
@@ -15,13 +24,16 @@ pub async fn introspect(
     if !client.is_confidential() {
         return Err(OAuthError::invalid_client(presented.via_basic));
     }
+    if client.introspection == Introspection::None {
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not introspect tokens"));
+    }
     let token = params.require("token")?;
     let scope = ctx.scope();
     let inactive = json!({ "active": false });
 
     if let Some(refresh) = families::find_refresh_token(scope, token).await? {
         let family = &refresh.family;
-        if refresh.rotated || !refresh.is_live(ctx.lifetimes().refresh_idle, now()) {
+        if refresh.rotated || !refresh.is_live(ctx.lifetimes().refresh_idle, now()) || !client.introspection.covers(family.resource.as_deref()) {
             return Ok(inactive);
         }
         return Ok(json!({
@@ -37,7 +49,9 @@ pub async fn introspect(
     let Some(claims) = ctx.verify_access_token(token).await? else {
         return Ok(inactive);
     };
-    if claims.exp <= now() || is_revoked(ctx, &claims).await? {
+    // Tokens without a resource carry the issuer as `aud` (the tenant's own endpoints).
+    let audience = (claims.aud != ctx.issuer).then_some(claims.aud.as_str());
+    if claims.exp <= now() || !client.introspection.covers(audience) || is_revoked(ctx, &claims).await? {
         return Ok(inactive);
     }
     let mut body = json!({

@@ -14,8 +14,9 @@ use url::Url;
 use crate::{
     app::Ctx,
     audit::Event,
-    client::{self, Client, ClientError, GrantType, NewClient, NewRegistration},
+    client::{self, Client, ClientError, GrantType, Introspection, NewClient, NewRegistration},
     crypto::{self, sha256_hex},
+    display_text,
     keys::SigningAlg,
     oauth::families,
     store::{Scoped, StoreError, StoreResult, now},
@@ -134,8 +135,10 @@ fn invalid(message: impl Into<String>) -> RegistrationError {
 fn clean_name(name: Option<&str>, redirect_uris: &[String]) -> Result<String, RegistrationError> {
     match name.map(str::trim) {
         Some(name) if !name.is_empty() => {
-            if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-                return Err(invalid("client_name must be at most 100 printable characters"));
+            if name.chars().count() > MAX_NAME_CHARS || !display_text::is_displayable(name) {
+                return Err(invalid(
+                    "client_name must be at most 100 characters that display as themselves (no control, format or bidi characters)",
+                ));
             }
             Ok(name.to_owned())
         }
@@ -179,6 +182,14 @@ pub(crate) fn checked_metadata(
 ) -> Result<(NewClient, Value), RegistrationError> {
     if metadata.redirect_uris.len() > MAX_REDIRECT_URIS {
         return Err(invalid("at most 10 redirect_uris"));
+    }
+    // Everything else we keep is echoed back and may be shown; the same characters are refused.
+    let shown = [&metadata.client_uri, &metadata.logo_uri, &metadata.software_id, &metadata.software_version];
+    let contacts = metadata.contacts.iter().flatten();
+    for value in shown.into_iter().flatten().chain(contacts) {
+        if value.chars().count() > 2048 || !display_text::is_displayable(value) {
+            return Err(invalid("client metadata must be text that displays as itself (no control, format or bidi characters)"));
+        }
     }
     for uri in metadata.redirect_uris.iter().chain(&metadata.post_logout_redirect_uris) {
         check_redirect_uri(uri)?;
@@ -232,6 +243,7 @@ pub(crate) fn checked_metadata(
         id_token_alg,
         access_token_alg: SigningAlg::ES256,
         registration: None,
+        introspection: Introspection::None,
     };
     Ok((new, echoed))
 }

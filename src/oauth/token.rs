@@ -10,6 +10,22 @@ use super::{
 };
 use crate::{app::Ctx, client, ratelimit};
 
+/// A failed authentication (a wrong client secret, an unknown agent token) is counted against the
+/// caller's address and the client id it named, separately; once either is spent the answer is 429
+/// instead of the error. Other errors pass through.
+fn charge_failure(ctx: &Ctx<'_>, client_id: Option<&str>, error: OAuthError) -> OAuthError {
+    if !matches!(error.code, ErrorCode::InvalidClient | ErrorCode::InvalidGrant) {
+        return error;
+    }
+    let limiters = &ctx.app.limiters;
+    let by_ip = ctx.origin.ip.as_deref().and_then(|ip| ip.parse().ok()).map(|ip| ratelimit::check(&limiters.token_failures_per_ip, &ip));
+    let by_client = client_id.map(|id| ratelimit::check(&limiters.token_failures_per_client, &id.to_owned()));
+    match by_ip.into_iter().chain(by_client).find_map(Result::err) {
+        Some(retry) => OAuthError::rate_limited(retry),
+        None => error,
+    }
+}
+
 pub async fn handle(
     ctx: &Ctx<'_>,
     authorization: Option<&str>,
@@ -20,14 +36,15 @@ pub async fn handle(
         if authorization.is_some() || params.contains("client_id") || params.contains("client_secret") {
             return Err(OAuthError::invalid_request("an agent token is the credential: send no client authentication with it"));
         }
-        return token_exchange::exchange(ctx, params).await;
+        return token_exchange::exchange(ctx, params).await.map_err(|e| charge_failure(ctx, None, e));
     }
     let presented = client_auth::presented(authorization, params)?;
-    // Rate-limit per presented client id before touching the database.
-    ratelimit::check(&ctx.app.limiters.token_per_client, &presented.client_id)
-        .map_err(OAuthError::rate_limited)?;
     let grant_type = params.require("grant_type")?;
-    let client = client_auth::authenticate(ctx.client(&presented.client_id).await?, &presented)?;
+    let client = client_auth::authenticate(ctx.client(&presented.client_id).await?, &presented)
+        .map_err(|e| charge_failure(ctx, Some(&presented.client_id), e))?;
+    // A client's budget is charged only once it has proved who it is: nobody else's wrong secrets
+    // can use it up.
+    ratelimit::check(&ctx.app.limiters.token_per_client, &client.client_id).map_err(OAuthError::rate_limited)?;
     let response = match grant_type {
         "authorization_code" => grants::authorization_code::exchange(ctx, &client, params).await,
         "refresh_token" => grants::refresh_token::refresh(ctx, &client, params).await,

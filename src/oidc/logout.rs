@@ -39,14 +39,16 @@ pub enum LogoutError {
     BadHint,
     #[error("The post-logout address is not registered for this application.")]
     UnregisteredRedirect,
-    #[error(
-        "A post-logout address needs the application to be identified (client_id or id_token_hint)."
-    )]
+    #[error("The application this ID token was issued to is not registered here.")]
     UnknownClient,
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
 
+/// Checks a logout request. `post_logout_redirect_uri` is honoured only with a valid `id_token_hint`
+/// (RP-Initiated Logout 1.0 §3): the hint proves which relying party asks, and without it anybody
+/// could make this origin send a browser to whatever a self-registered client lists. Without a
+/// hint the person is signed out and stays here.
 pub async fn validate(
     ctx: &Ctx<'_>,
     id_token_hint: Option<&str>,
@@ -54,24 +56,16 @@ pub async fn validate(
     post_logout_redirect_uri: Option<&str>,
     state: Option<&str>,
 ) -> Result<LogoutRequest, LogoutError> {
-    let keyring = ctx.keyring().await?;
-    let hint = id_token_hint
-        .map(|token| {
-            jwt::verify_id_token_hint(&keyring, &ctx.issuer, token)
-                .map_err(|_| LogoutError::BadHint)
-        })
-        .transpose()?;
-    let client_id = client_id
-        .map(str::to_owned)
-        .or_else(|| hint.as_ref().map(|h| h.aud.clone()));
-    let redirect = match post_logout_redirect_uri {
+    let hint = match id_token_hint {
+        Some(token) => Some(verified_hint(ctx, token).await?),
         None => None,
-        Some(uri) => {
-            let client_id = client_id.ok_or(LogoutError::UnknownClient)?;
-            let client = ctx
-                .client(&client_id)
-                .await?
-                .ok_or(LogoutError::UnknownClient)?;
+    };
+    let redirect = match (post_logout_redirect_uri, &hint) {
+        (Some(uri), Some(hint)) => {
+            if client_id.is_some_and(|id| id != hint.aud) {
+                return Err(LogoutError::BadHint);
+            }
+            let client = ctx.client(&hint.aud).await?.ok_or(LogoutError::UnknownClient)?;
             if !client.post_logout_redirect_uri_registered(uri) {
                 return Err(LogoutError::UnregisteredRedirect);
             }
@@ -81,9 +75,21 @@ pub async fn validate(
             }
             Some(url.to_string())
         }
+        _ => None,
     };
     Ok(LogoutRequest {
         redirect,
         hinted_subject: hint.map(|h| h.sub),
     })
+}
+
+/// An ID token this issuer signed for one of its clients (`jwt::verify_id_token_hint` checks the
+/// signature, `typ` and issuer; its audience must be a client of this tenant, not a resource).
+async fn verified_hint(ctx: &Ctx<'_>, token: &str) -> Result<jwt::IdTokenClaims, LogoutError> {
+    let keyring = ctx.keyring().await?;
+    let claims = jwt::verify_id_token_hint(&keyring, &ctx.issuer, token).map_err(|_| LogoutError::BadHint)?;
+    if ctx.client(&claims.aud).await?.is_none() {
+        return Err(LogoutError::BadHint);
+    }
+    Ok(claims)
 }

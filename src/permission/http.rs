@@ -64,8 +64,7 @@ async fn caller(api: &PermissionApi, req: &HttpRequest) -> Result<Arc<TokenClaim
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| crate::auth_header::credentials(v, "Bearer"));
     let Some(token) = presented else {
         // No token at all: no error code (RFC 6750 §3.1), just where to get one.
         return Err(challenge(api, StatusCode::UNAUTHORIZED, &[("scope", scope())], json!({ "error": "unauthorized" })));

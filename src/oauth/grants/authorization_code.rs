@@ -17,6 +17,7 @@ use crate::{
         params::Params,
         pkce,
     },
+    session,
     store::{from_json_list, now},
     user,
 };
@@ -63,6 +64,11 @@ pub async fn exchange(
         return Err(OAuthError::invalid_grant(
             "code_verifier does not match the code_challenge",
         ));
+    }
+    // The person signed out (or the session ended otherwise) between the code and its exchange:
+    // nothing is issued on the strength of a session that no longer exists.
+    if !session::is_live(scope, &row.session_id, ctx.lifetimes()).await? {
+        return Err(invalid());
     }
 
     // RFC 8707 §2.2: the token request may name the resource again; it must be the one authorized.

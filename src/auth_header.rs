@@ -1,0 +1,36 @@
+//! One parser for `Authorization` headers, shared by every endpoint and by the permission API.
+//! RFC 9110 §11.1: the scheme is case-insensitive (`bearer`, `Bearer`, `BEARER` are one scheme);
+//! §11.4 / RFC 6750 §2.1: one space, then the credentials, which contain no space.
+
+/// The credentials of `header` if its scheme is `scheme` (e.g. "Bearer", "Basic").
+pub fn credentials<'a>(header: &'a str, scheme: &str) -> Option<&'a str> {
+    let (given, rest) = header.trim_start().split_once(' ')?;
+    if !given.eq_ignore_ascii_case(scheme) {
+        return None;
+    }
+    let credentials = rest.trim_matches(' ');
+    (!credentials.is_empty() && !credentials.contains(' ')).then_some(credentials)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::credentials;
+
+    #[test]
+    fn the_scheme_is_case_insensitive_and_the_credentials_one_token() {
+        for (header, scheme, expected) in [
+            ("Bearer abc.def", "Bearer", Some("abc.def")),
+            ("bearer abc.def", "Bearer", Some("abc.def")),
+            ("BEARER abc.def", "Bearer", Some("abc.def")),
+            ("Bearer  abc ", "Bearer", Some("abc")),
+            ("basic dXNlcjpwdw==", "Basic", Some("dXNlcjpwdw==")),
+            ("Bearer", "Bearer", None),
+            ("Bearer ", "Bearer", None),
+            ("Bearer a b", "Bearer", None),
+            ("Basic abc", "Bearer", None),
+            ("Bearerabc", "Bearer", None),
+        ] {
+            assert_eq!(credentials(header, scheme), expected, "{header:?}");
+        }
+    }
+}
