@@ -9,7 +9,10 @@
 mod common;
 
 use std::{
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -57,6 +60,10 @@ struct ForgingIssuer {
     issuer: String,
     jwks: Arc<Mutex<Vec<Value>>>,
     fetches: Arc<Mutex<usize>>,
+    /// Requests of any kind (discovery and JWKS), answered or failed.
+    requests: Arc<Mutex<usize>>,
+    /// Answer every request with 503.
+    failing: Arc<AtomicBool>,
 }
 
 impl ForgingIssuer {
@@ -65,15 +72,23 @@ impl ForgingIssuer {
         let issuer = format!("http://127.0.0.1:{}/t/forge", listener.local_addr().expect("addr").port());
         let jwks: Arc<Mutex<Vec<Value>>> = Arc::default();
         let fetches: Arc<Mutex<usize>> = Arc::default();
+        let requests: Arc<Mutex<usize>> = Arc::default();
+        let failing: Arc<AtomicBool> = Arc::default();
         let (keys, count, iss) = (jwks.clone(), fetches.clone(), issuer.clone());
+        let (all, broken) = (requests.clone(), failing.clone());
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
-                let (keys, count, iss) = (keys.clone(), count.clone(), iss.clone());
+                let (keys, count, iss, all, broken) = (keys.clone(), count.clone(), iss.clone(), all.clone(), broken.clone());
                 tokio::spawn(async move {
                     let mut buffer = vec![0u8; 4096];
                     let n = stream.read(&mut buffer).await.unwrap_or(0);
                     let request = String::from_utf8_lossy(&buffer[..n]);
                     let path = request.split_whitespace().nth(1).unwrap_or("/");
+                    *all.lock().expect("count") += 1;
+                    if broken.load(Ordering::SeqCst) {
+                        let _ = stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                        return;
+                    }
                     let body = if path.ends_with("/.well-known/openid-configuration") {
                         json!({ "issuer": iss, "jwks_uri": format!("{iss}/jwks") }).to_string()
                     } else if path.ends_with("/jwks") {
@@ -90,7 +105,11 @@ impl ForgingIssuer {
                 });
             }
         });
-        Self { issuer, jwks, fetches }
+        Self { issuer, jwks, fetches, requests, failing }
+    }
+
+    fn requests(&self) -> usize {
+        *self.requests.lock().expect("count")
     }
 
     /// A new signing key; published in the JWKS when `publish`.
@@ -407,4 +426,43 @@ async fn decisions_follow_the_rules_with_challenges_and_verifiable_receipts() {
             "reports.run/call:deny",
         ]
     );
+}
+
+/// Tokens naming unknown keys cannot make the permission API hammer an issuer: a burst of them shares
+/// one JWKS fetch, and an issuer that fails is asked again only after the refetch interval (2 s here),
+/// then twice that, and so on, counted from each attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_keys_and_a_failing_issuer_do_not_hammer_it() {
+    let forge = ForgingIssuer::start().await;
+    let (key, _) = forge.key(true);
+    let permissions = PermissionApi::start(&[forge.issuer.clone()], RULES).await;
+    let resource = permissions.resource.clone();
+    let (status, _, _) = permissions.decide(Some(&sign(&key, "at+jwt", &forge.claims(&resource))), "files.read", "call").await;
+    assert_eq!((status, forge.fetches()), (StatusCode::OK, 1));
+
+    // Forty tokens at once, each with its own unknown kid: one fetch among them.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let before = forge.fetches();
+    let tokens: Vec<String> = (0..40).map(|_| sign(&forge.key(false).0, "at+jwt", &forge.claims(&resource))).collect();
+    let answers = futures_util::future::join_all(tokens.iter().map(|t| permissions.decide(Some(t), "files.read", "call"))).await;
+    assert!(answers.iter().all(|(status, _, _)| *status == StatusCode::UNAUTHORIZED));
+    assert_eq!(forge.fetches() - before, 1, "one fetch in flight per issuer");
+
+    // The issuer starts failing: over 6.5 s of unknown kids every 100 ms, it is asked at t≈0 (a
+    // failure: the next attempt waits 4 s) and t≈4 s (then 8 s): two attempts, not sixty-five.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    forge.failing.store(true, Ordering::SeqCst);
+    let before = forge.requests();
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(6500) {
+        let token = sign(&forge.key(false).0, "at+jwt", &forge.claims(&resource));
+        let (status, _, _) = permissions.decide(Some(&token), "files.read", "call").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let attempts = forge.requests() - before;
+    assert!((1..=3).contains(&attempts), "{attempts} requests to a failing issuer in 6.5 s");
+    // A known key still verifies offline while the issuer is down.
+    let (status, _, _) = permissions.decide(Some(&sign(&key, "at+jwt", &forge.claims(&resource))), "files.read", "call").await;
+    assert_eq!(status, StatusCode::OK);
 }

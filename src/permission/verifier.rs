@@ -1,8 +1,10 @@
 //! Offline verification of Latchkey access tokens (RFC 9068) against the issuers' published keys.
 //!
 //! Only the configured issuers are trusted; each one's JWKS is fetched from its discovery document and
-//! cached, and refetched when a token names an unknown `kid` — at most once per `jwks_refetch_seconds`,
-//! so garbage tokens cannot make us hammer the issuer. The algorithm comes from the key, never from the
+//! cached, and refetched when a token names an unknown `kid` — so garbage tokens cannot make us hammer
+//! the issuer: one fetch in flight per issuer (concurrent tokens wait for it instead of starting their
+//! own), at most one per `jwks_refetch_seconds` counted from the attempt (a failed one too), and after
+//! failures exponentially less often (twice the interval, four times, … at most ten minutes). The algorithm comes from the key, never from the
 //! token alone: ES256 or RS256 only (no `none`, no HMAC, so a public key can never be used as a shared
 //! secret). A verified token is remembered until it expires, so checking it again costs a lookup.
 
@@ -76,11 +78,49 @@ fn usable(jwk: &Jwk) -> UsableKey {
     Ok((alg, key))
 }
 
+/// The longest wait between fetch attempts of a failing issuer.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
 struct IssuerKeys {
     jwks_uri: Option<String>,
     /// Parsed once per fetch: the key's algorithm and verifying key, or why it cannot be used.
     keys: HashMap<String, UsableKey>,
-    last_fetch: Option<Instant>,
+    /// No fetch before this (`None`: none attempted yet).
+    next_fetch: Option<Instant>,
+    /// Failed attempts in a row.
+    failures: u32,
+}
+
+impl IssuerKeys {
+    fn may_fetch(&self) -> bool {
+        self.next_fetch.is_none_or(|at| Instant::now() >= at)
+    }
+
+    /// An unknown key while no fetch is allowed: unknown, or the issuer is failing and we have no keys.
+    fn unknown(&self) -> Result<Option<UsableKey>, TokenError> {
+        if self.failures > 0 && self.keys.is_empty() {
+            return Err(TokenError::Unreachable("backing off after failed fetches".into()));
+        }
+        Ok(None)
+    }
+
+    /// Records the outcome of an attempt that started at `attempted`.
+    fn attempted(&mut self, attempted: Instant, interval: Duration, ok: bool) {
+        self.failures = if ok { 0 } else { self.failures.saturating_add(1) };
+        self.next_fetch = Some(attempted + backoff(interval, self.failures));
+    }
+}
+
+/// The wait after an attempt: the interval after a success; after `failures` failures in a row,
+/// the interval doubled that many times, at most [`MAX_BACKOFF`].
+fn backoff(interval: Duration, failures: u32) -> Duration {
+    interval.saturating_mul(1u32 << failures.min(16)).min(MAX_BACKOFF.max(interval))
+}
+
+struct TrustedIssuer {
+    keys: Mutex<IssuerKeys>,
+    /// Held while a fetch is in flight: one per issuer.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 pub struct Verifier {
@@ -88,7 +128,7 @@ pub struct Verifier {
     leeway: u64,
     refetch_interval: Duration,
     http: reqwest::Client,
-    issuers: HashMap<String, Mutex<IssuerKeys>>,
+    issuers: HashMap<String, TrustedIssuer>,
     verified: TtlCache<[u8; 32], TokenClaims>,
 }
 
@@ -110,7 +150,10 @@ impl Verifier {
                 .unwrap_or_default(),
             issuers: issuers
                 .iter()
-                .map(|iss| (iss.clone(), Mutex::new(IssuerKeys { jwks_uri: None, keys: HashMap::new(), last_fetch: None })))
+                .map(|iss| {
+                    let keys = IssuerKeys { jwks_uri: None, keys: HashMap::new(), next_fetch: None, failures: 0 };
+                    (iss.clone(), TrustedIssuer { keys: Mutex::new(keys), fetching: tokio::sync::Mutex::new(()) })
+                })
                 .collect(),
             verified: TtlCache::new(VERIFIED_CACHE_TTL),
         }
@@ -163,36 +206,50 @@ impl Verifier {
         Ok(claims)
     }
 
-    /// The issuer's key named `kid`, refetching the JWKS when it is unknown (rate-limited).
-    async fn key_for(&self, issuer: &str, keys: &Mutex<IssuerKeys>, kid: &str) -> Result<Option<UsableKey>, TokenError> {
-        let (known, may_fetch, jwks_uri) = {
-            let state = keys.lock().unwrap_or_else(|p| p.into_inner());
-            let known = state.keys.get(kid).cloned();
-            let may_fetch = state.last_fetch.is_none_or(|at| at.elapsed() >= self.refetch_interval);
-            (known, may_fetch, state.jwks_uri.clone())
-        };
-        if known.is_some() || !may_fetch {
-            return Ok(known);
+    /// The issuer's key named `kid`, refetching the JWKS when it is unknown (one fetch in flight per
+    /// issuer, spaced by the refetch interval and backed off on failures).
+    async fn key_for(&self, issuer: &str, state: &TrustedIssuer, kid: &str) -> Result<Option<UsableKey>, TokenError> {
+        let lock = || state.keys.lock().unwrap_or_else(|p| p.into_inner());
+        {
+            let keys = lock();
+            if let Some(known) = keys.keys.get(kid) {
+                return Ok(Some(known.clone()));
+            }
+            if !keys.may_fetch() {
+                return keys.unknown();
+            }
         }
+        // Concurrent tokens with unknown kids queue here; whoever gets the fetch first does it, and
+        // the rest find its result (or that no fetch is allowed yet) when they get their turn.
+        let _fetching = state.fetching.lock().await;
+        let jwks_uri = {
+            let keys = lock();
+            if let Some(known) = keys.keys.get(kid) {
+                return Ok(Some(known.clone()));
+            }
+            if !keys.may_fetch() {
+                return keys.unknown();
+            }
+            keys.jwks_uri.clone()
+        };
+        let attempted = Instant::now();
+        let fetched = self.fetch_keys(issuer, jwks_uri).await;
+        let mut keys = lock();
+        keys.attempted(attempted, self.refetch_interval, fetched.is_ok());
+        let (jwks_uri, fetched) = fetched?;
+        keys.jwks_uri = Some(jwks_uri);
+        keys.keys = fetched.keys.iter().filter_map(|jwk| Some((jwk.common.key_id.clone()?, usable(jwk)))).collect();
+        Ok(keys.keys.get(kid).cloned())
+    }
+
+    /// The issuer's JWKS (through its discovery document, the first time).
+    async fn fetch_keys(&self, issuer: &str, jwks_uri: Option<String>) -> Result<(String, JwkSet), TokenError> {
         let jwks_uri = match jwks_uri {
             Some(uri) => uri,
-            None => {
-                let discovery: Discovery = self
-                    .fetch_json(&format!("{issuer}/.well-known/openid-configuration"))
-                    .await?;
-                discovery.jwks_uri
-            }
+            None => self.fetch_json::<Discovery>(&format!("{issuer}/.well-known/openid-configuration")).await?.jwks_uri,
         };
         let fetched: JwkSet = self.fetch_json(&jwks_uri).await?;
-        let mut state = keys.lock().unwrap_or_else(|p| p.into_inner());
-        state.jwks_uri = Some(jwks_uri);
-        state.keys = fetched
-            .keys
-            .iter()
-            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, usable(jwk))))
-            .collect();
-        state.last_fetch = Some(Instant::now());
-        Ok(state.keys.get(kid).cloned())
+        Ok((jwks_uri, fetched))
     }
 
     async fn fetch_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, TokenError> {
@@ -245,5 +302,18 @@ fn reason(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
         ErrorKind::InvalidSignature => "bad signature",
         ErrorKind::MissingRequiredClaim(_) => "a required claim is missing",
         _ => "malformed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_back_off_exponentially_up_to_ten_minutes() {
+        let interval = Duration::from_secs(30);
+        let waits: Vec<u64> = (0..7).map(|failures| backoff(interval, failures).as_secs()).collect();
+        assert_eq!(waits, [30, 60, 120, 240, 480, 600, 600]);
+        assert_eq!(backoff(Duration::from_secs(900), 3), Duration::from_secs(900), "never below the interval itself");
     }
 }
