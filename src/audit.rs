@@ -1,6 +1,7 @@
 //! The audit trail: an append-only table with one row per security-relevant event. Rows are only ever
-//! inserted (no code path updates or deletes them); ordering by `id` gives the sequence a later hash chain
-//! or export can follow.
+//! inserted, never updated; the only deletion is retention (`forget_before`), which removes the oldest
+//! rows of a tenant past `maintenance.audit_retention_days`. Ordering by `id` gives the sequence a later
+//! hash chain or export can follow.
 
 use entity::audit_event;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, NotSet, QueryOrder, QuerySelect};
@@ -87,6 +88,37 @@ fn row(origin: &Origin, event: Event<'_>) -> audit_event::ActiveModel {
             .as_ref()
             .map(|ua| ua.chars().take(512).collect())),
         details: Set(event.details.map(|d| d.to_string())),
+    }
+}
+
+/// Retention: deletes a tenant's events (`None`: those of no tenant) that occurred before `cutoff`,
+/// oldest first, in batches. Returns how many.
+pub async fn forget_before(db: &DatabaseConnection, tenant_id: Option<&str>, cutoff: i64, batch: u64) -> StoreResult<u64> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryTrait};
+    let of_tenant = || match tenant_id {
+        Some(id) => audit_event::Column::TenantId.eq(id),
+        None => audit_event::Column::TenantId.is_null(),
+    };
+    let mut total = 0;
+    loop {
+        let oldest = audit_event::Entity::find()
+            .select_only()
+            .column(audit_event::Column::Id)
+            .filter(of_tenant())
+            .filter(audit_event::Column::OccurredAt.lt(cutoff))
+            .order_by_asc(audit_event::Column::Id)
+            .limit(batch)
+            .into_query();
+        let deleted = audit_event::Entity::delete_many()
+            .filter(of_tenant())
+            .filter(audit_event::Column::Id.in_subquery(oldest))
+            .exec(db)
+            .await?
+            .rows_affected;
+        total += deleted;
+        if deleted < batch {
+            return Ok(total);
+        }
     }
 }
 

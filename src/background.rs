@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::{app::App, mail_queue, tenant};
+use crate::{app::App, audit, crypto, mail_queue, store, sweep, tenant};
 
 /// Starts the node's background tasks on the current runtime.
 pub fn spawn(app: &Arc<App>) {
@@ -16,6 +16,51 @@ pub fn spawn(app: &Arc<App>) {
         }
     });
     tokio::spawn(deliver_mail(app.clone()));
+    tokio::spawn(sweep_expired(app.clone()));
+}
+
+/// The sweeper: every node ticks, the one that takes the lease sweeps every tenant.
+async fn sweep_expired(app: Arc<App>) {
+    let interval = app.config.maintenance.sweep_interval_seconds;
+    let holder = crypto::random_id();
+    // Tick more often than the interval, so a node that stopped while holding the lease is replaced
+    // soon after it runs out.
+    let mut tick = tokio::time::interval(Duration::from_secs(interval.clamp(1, 60)));
+    loop {
+        tick.tick().await;
+        let now = store::now();
+        match sweep::take_lease(&app.db, "sweep", &holder, interval as i64, now).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(error) => {
+                tracing::error!(%error, "sweep: cannot take the lease");
+                continue;
+            }
+        }
+        if let Err(error) = sweep_all(&app, now).await {
+            tracing::error!(%error, "sweep failed; the next one retries");
+        }
+    }
+}
+
+async fn sweep_all(app: &App, now: i64) -> store::StoreResult<()> {
+    let retention_days = app.config.maintenance.audit_retention_days as i64;
+    let audit_cutoff = (retention_days > 0).then(|| now - retention_days * 24 * 3600);
+    for row in tenant::list(&app.db).await? {
+        let Some(tenant) = app.tenant(&row.slug).await? else { continue };
+        let mut swept = sweep::tenant(tenant.scope(&app.db), app.lifetimes(), now).await?;
+        if let Some(cutoff) = audit_cutoff {
+            swept.0.push(("audit_events", audit::forget_before(&app.db, Some(&tenant.id), cutoff, sweep::BATCH).await?));
+        }
+        if swept.total() > 0 {
+            let counts: Vec<String> = swept.0.iter().filter(|(_, n)| *n > 0).map(|(kind, n)| format!("{kind}={n}")).collect();
+            tracing::info!(tenant = %tenant.slug, swept = %counts.join(" "), "swept expired rows");
+        }
+    }
+    if let Some(cutoff) = audit_cutoff {
+        audit::forget_before(&app.db, None, cutoff, sweep::BATCH).await?;
+    }
+    Ok(())
 }
 
 /// The mail worker: woken by this node's requests, and every `mail_queue::POLL_INTERVAL` for what

@@ -428,18 +428,6 @@ pub async fn mark_used(scope: Scoped<'_>, client_id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Deletes dynamic registrations created before `created_before` and never used. Returns how many.
-pub async fn delete_unused_registrations(scope: Scoped<'_>, created_before: i64) -> StoreResult<u64> {
-    let result = scope
-        .delete::<client::Entity>()
-        .filter(client::Column::RegisteredDynamically.eq(true))
-        .filter(client::Column::FirstUsedAt.is_null())
-        .filter(client::Column::CreatedAt.lt(created_before))
-        .exec(scope.db)
-        .await?;
-    Ok(result.rows_affected)
-}
-
 pub async fn delete(scope: Scoped<'_>, client_id: &str) -> StoreResult<bool> {
     let result = scope
         .delete::<client::Entity>()

@@ -59,6 +59,23 @@ pub struct Config {
     pub lifetimes: Lifetimes,
     pub rate_limits: RateLimits,
     pub client_metadata_documents: MetadataDocumentConfig,
+    pub maintenance: MaintenanceConfig,
+}
+
+/// Sweeping expired rows (`sweep`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaintenanceConfig {
+    /// Seconds between sweeps (one node sweeps each time, whoever takes the lease).
+    pub sweep_interval_seconds: u64,
+    /// Audit rows older than this many days are deleted; 0 keeps them for ever.
+    pub audit_retention_days: u64,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        Self { sweep_interval_seconds: 300, audit_retention_days: 400 }
+    }
 }
 
 /// Which hops in front of this server are ours (`http::client_ip`).
@@ -173,6 +190,10 @@ pub struct RateLimits {
     pub token_failures_per_ip_per_minute: u32,
     pub token_failures_per_client_per_minute: u32,
     pub registration_per_ip_per_hour: u32,
+    /// Authorization requests stored for a sign-in (a pending request row) per caller address.
+    pub authorization_requests_per_ip_per_minute: u32,
+    /// Discoverable passkey sign-ins started (a ceremony row) per caller address.
+    pub passkey_ceremonies_per_ip_per_minute: u32,
     /// Client metadata documents fetched on behalf of one caller address (cache misses only).
     pub client_metadata_fetch_per_ip_per_minute: u32,
 }
@@ -199,6 +220,7 @@ impl Default for Config {
             lifetimes: Lifetimes::default(),
             rate_limits: RateLimits::default(),
             client_metadata_documents: MetadataDocumentConfig::default(),
+            maintenance: MaintenanceConfig::default(),
         }
     }
 }
@@ -246,6 +268,8 @@ impl Default for RateLimits {
             token_failures_per_ip_per_minute: 30,
             token_failures_per_client_per_minute: 30,
             registration_per_ip_per_hour: 30,
+            authorization_requests_per_ip_per_minute: 60,
+            passkey_ceremonies_per_ip_per_minute: 30,
             client_metadata_fetch_per_ip_per_minute: 30,
         }
     }
@@ -318,6 +342,7 @@ impl Config {
         env!("LATCHKEY_ACCESS_TOKEN_TTL" => self.lifetimes.access_token);
         env!("LATCHKEY_ID_TOKEN_TTL" => self.lifetimes.id_token);
         env!("LATCHKEY_AUTHORIZATION_CODE_TTL" => self.lifetimes.authorization_code);
+        env!("LATCHKEY_AUTHORIZATION_REQUEST_TTL" => self.lifetimes.authorization_request);
         env!("LATCHKEY_EMAIL_CODE_TTL" => self.lifetimes.email_code);
         env!("LATCHKEY_REFRESH_IDLE_TTL" => self.lifetimes.refresh_idle);
         env!("LATCHKEY_REFRESH_ABSOLUTE_TTL" => self.lifetimes.refresh_absolute);
@@ -334,7 +359,11 @@ impl Config {
         env!("LATCHKEY_RATE_TOKEN_FAILURES_PER_IP_PER_MINUTE" => self.rate_limits.token_failures_per_ip_per_minute);
         env!("LATCHKEY_RATE_TOKEN_FAILURES_PER_CLIENT_PER_MINUTE" => self.rate_limits.token_failures_per_client_per_minute);
         env!("LATCHKEY_RATE_REGISTRATION_PER_IP_PER_HOUR" => self.rate_limits.registration_per_ip_per_hour);
+        env!("LATCHKEY_RATE_AUTHORIZATION_REQUESTS_PER_IP_PER_MINUTE" => self.rate_limits.authorization_requests_per_ip_per_minute);
+        env!("LATCHKEY_RATE_PASSKEY_CEREMONIES_PER_IP_PER_MINUTE" => self.rate_limits.passkey_ceremonies_per_ip_per_minute);
         env!("LATCHKEY_RATE_CLIENT_METADATA_FETCH_PER_IP_PER_MINUTE" => self.rate_limits.client_metadata_fetch_per_ip_per_minute);
+        env!("LATCHKEY_SWEEP_INTERVAL" => self.maintenance.sweep_interval_seconds);
+        env!("LATCHKEY_AUDIT_RETENTION_DAYS" => self.maintenance.audit_retention_days);
         let documents = &mut self.client_metadata_documents;
         env!("LATCHKEY_CLIENT_METADATA_CACHE_TTL" => documents.cache_seconds);
         env!("LATCHKEY_CLIENT_METADATA_TIMEOUT_MS" => documents.timeout_ms);
@@ -364,6 +393,7 @@ impl Config {
             ("lifetimes.access_token", l.access_token),
             ("lifetimes.id_token", l.id_token),
             ("lifetimes.authorization_code", l.authorization_code),
+            ("lifetimes.authorization_request", l.authorization_request),
             ("lifetimes.email_code", l.email_code),
             ("lifetimes.refresh_idle", l.refresh_idle),
             ("lifetimes.refresh_absolute", l.refresh_absolute),
@@ -392,6 +422,9 @@ impl Config {
                 reason: "must be positive".into(),
             });
         }
+        if self.maintenance.sweep_interval_seconds == 0 {
+            return Err(ConfigError::Invalid { key: "maintenance", reason: "sweep_interval_seconds must be positive".into() });
+        }
         let documents = &self.client_metadata_documents;
         if documents.timeout_ms == 0 || documents.max_bytes == 0 {
             return Err(ConfigError::Invalid {
@@ -408,6 +441,8 @@ impl Config {
             r.token_failures_per_ip_per_minute,
             r.token_failures_per_client_per_minute,
             r.registration_per_ip_per_hour,
+            r.authorization_requests_per_ip_per_minute,
+            r.passkey_ceremonies_per_ip_per_minute,
             r.client_metadata_fetch_per_ip_per_minute,
         ]
         .contains(&0)

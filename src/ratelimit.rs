@@ -18,6 +18,8 @@ pub struct Limiters {
     pub token_failures_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     pub token_failures_per_client: DefaultKeyedRateLimiter<String>,
     pub registration_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    pub authorization_requests_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    pub passkey_ceremonies_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     pub metadata_fetch_per_ip: DefaultKeyedRateLimiter<IpAddr>,
 }
 
@@ -46,6 +48,8 @@ impl Limiters {
                 limits.code_check_per_ip_per_minute,
             ))),
             registration_per_ip: RateLimiter::keyed(per_hour(limits.registration_per_ip_per_hour)),
+            authorization_requests_per_ip: RateLimiter::keyed(Quota::per_minute(nonzero(limits.authorization_requests_per_ip_per_minute))),
+            passkey_ceremonies_per_ip: RateLimiter::keyed(Quota::per_minute(nonzero(limits.passkey_ceremonies_per_ip_per_minute))),
             metadata_fetch_per_ip: RateLimiter::keyed(Quota::per_minute(nonzero(
                 limits.client_metadata_fetch_per_ip_per_minute,
             ))),
@@ -68,6 +72,8 @@ impl Limiters {
         self.token_failures_per_ip.retain_recent();
         self.token_failures_per_client.retain_recent();
         self.registration_per_ip.retain_recent();
+        self.authorization_requests_per_ip.retain_recent();
+        self.passkey_ceremonies_per_ip.retain_recent();
         self.metadata_fetch_per_ip.retain_recent();
     }
 }

@@ -11,7 +11,8 @@ use entity::TenantOwned;
 use migration::MigratorTrait;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database, DbBackend,
-    DatabaseConnection, DbErr, DeleteMany, IntoActiveModel, QueryFilter, Related, Select, SelectThree, SelectTwo, TopologyChain, UpdateMany,
+    DatabaseConnection, DbErr, DeleteMany, IntoActiveModel, QueryFilter, QuerySelect, QueryTrait, Related, Select, SelectThree, SelectTwo,
+    TopologyChain, UpdateMany,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +176,21 @@ impl<'a, C: ConnectionTrait> Scoped<'a, C> {
 
     pub fn delete<E: TenantOwned>(&self) -> DeleteMany<E> {
         E::delete_many().filter(E::tenant_column().eq(self.tenant_id))
+    }
+
+    /// Deletes this tenant's rows of `E` matching `condition`, at most `batch` per statement (each a
+    /// short write, so a large sweep does not hold SQLite's writer for long); returns how many.
+    /// `key` names a row within the tenant (the primary key, or its non-tenant part).
+    pub async fn delete_in_batches<E: TenantOwned>(&self, key: E::Column, condition: Condition, batch: u64) -> StoreResult<u64> {
+        let mut total = 0;
+        loop {
+            let keys = self.select::<E>().select_only().column(key).filter(condition.clone()).limit(batch).into_query();
+            let deleted = self.delete::<E>().filter(key.in_subquery(keys)).exec(self.db).await?.rows_affected;
+            total += deleted;
+            if deleted < batch {
+                return Ok(total);
+            }
+        }
     }
 
     /// Inserts a row, forcing its tenant column to this scope's tenant.

@@ -849,3 +849,105 @@ async fn https_deployments_send_strict_transport_security() {
         assert!(development.headers().get("strict-transport-security").is_none(), "{path}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Medium: what unauthenticated callers can make us store
+
+/// Rows in `table` of the deployment's database.
+async fn rows(deployment: &Deployment, table: &str) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = sea_orm::Database::connect(deployment.database_url.as_deref().expect("db url")).await.expect("db");
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), format!("SELECT COUNT(*) AS n FROM {table}")))
+        .await
+        .expect("count")
+        .expect("a row");
+    let n = row.try_get::<i64>("", "n").expect("n");
+    let _ = db.close().await;
+    n
+}
+
+/// Waits (up to 15 s) until `table` has `expected` rows.
+async fn wait_for_rows(deployment: &Deployment, table: &str, expected: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let n = rows(deployment, table).await;
+        if n == expected {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{table}: {n} rows, expected {expected}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// What an unauthenticated caller can make the server store is capped (state, nonce and login hint
+/// sizes), rate-limited per address (pending authorization requests, discoverable passkey
+/// ceremonies), and swept once expired, on a schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_requests_cannot_grow_storage_without_bound() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let env = [
+        ("LATCHKEY_RATE_AUTHORIZATION_REQUESTS_PER_IP_PER_MINUTE", "6"),
+        ("LATCHKEY_RATE_PASSKEY_CEREMONIES_PER_IP_PER_MINUTE", "3"),
+        ("LATCHKEY_AUTHORIZATION_REQUEST_TTL", "2"),
+        ("LATCHKEY_EMAIL_CODE_TTL", "2"),
+        ("LATCHKEY_SWEEP_INTERVAL", "1"),
+    ];
+    let server = Server::start(&deployment, &smtp, &env).await;
+    let (client_id, _) = server.create_client(&["--name", "App", "--redirect-uri", REDIRECT]);
+    let pkce = pkce();
+    // A session that signs out (its sign-in is the address's first pending request this minute).
+    let (first_party, _) = server.create_client(&["--name", "Portal", "--first-party", "--redirect-uri", REDIRECT]);
+    let person = common::browser();
+    sign_in_fully(&server, &smtp, &person, &first_party, "sweep-session@example.com").await;
+    let account = person.get(server.url("account")).send().await.expect("account").text().await.expect("page");
+    let csrf = hidden_input(&account, "csrf").expect("csrf");
+    person.post(server.url("logout")).form(&[("csrf", csrf.as_str())]).send().await.expect("logout");
+
+    // Sizes: refused before anything is stored, and an oversized state is not echoed back.
+    for (extra, what) in [
+        (format!("&state={}", "s".repeat(3000)), "state"),
+        (format!("&nonce={}", "n".repeat(600)), "nonce"),
+        (format!("&login_hint={}", urlencode(&format!("{}@example.com", "h".repeat(300)))), "login_hint"),
+        (format!("&acr_values={}", "a".repeat(200)), "acr_values"),
+    ] {
+        let response = api().get(authorize_url(&server, &client_id, &pkce, "openid", &extra)).send().await.expect("authorize");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{what}");
+        let to = location(&response);
+        assert_eq!(query_param(&to, "error").as_deref(), Some("invalid_request"), "{what}: {to}");
+        assert!(to.len() < 1024, "{what}: nothing large is echoed ({} bytes)", to.len());
+    }
+    assert_eq!(rows(&deployment, "authorization_requests").await, 0);
+
+    // Pending requests: six per address and minute here (the sign-in above took one); beyond, a 429
+    // page, not a row.
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(api().get(authorize_url(&server, &client_id, &pkce, "openid", "&state=ok")).send().await.expect("authorize").status());
+    }
+    assert_eq!(statuses[..5], [StatusCode::SEE_OTHER; 5], "{statuses:?}");
+    assert_eq!(statuses[5..], [StatusCode::TOO_MANY_REQUESTS; 2], "{statuses:?}");
+    assert_eq!(rows(&deployment, "authorization_requests").await, 5);
+
+    // Discoverable passkey ceremonies: three here.
+    let browser = browser();
+    let login = browser.get(server.url("login")).send().await.expect("login").text().await.expect("page");
+    let csrf = hidden_input(&login, "csrf").expect("csrf");
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(passkey_post(&server, &browser, &csrf, "passkey/authenticate/options", json!({ "mode": "discoverable" })).await.0);
+    }
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]);
+    // (The sign-in's own ceremonies were consumed; those three wait for their expiry.)
+    let ceremonies = rows(&deployment, "webauthn_ceremonies").await;
+
+    // An email code: swept once expired.
+    assert_eq!(request_code(&server, "default", &browser, "sweep@example.com").await, StatusCode::SEE_OTHER);
+
+    wait_for_rows(&deployment, "authorization_requests", 0).await;
+    wait_for_rows(&deployment, "email_codes", 0).await;
+    wait_for_rows(&deployment, "sessions", 0).await;
+    // Ceremonies live five minutes; they are swept on the same schedule once expired.
+    assert_eq!(rows(&deployment, "webauthn_ceremonies").await, ceremonies);
+}

@@ -216,7 +216,12 @@ async fn bad_metadata_is_refused_and_registers_nothing() {
 async fn unused_registrations_expire_and_the_tenant_policy_holds() {
     let smtp = SmtpCatcher::start().await;
     let deployment = Deployment::new().await;
-    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_UNUSED_REGISTRATION_TTL", "1"), ("LATCHKEY_CACHE_TTL", "0")]).await;
+    let server = Server::start(
+        &deployment,
+        &smtp,
+        &[("LATCHKEY_UNUSED_REGISTRATION_TTL", "1"), ("LATCHKEY_CACHE_TTL", "0"), ("LATCHKEY_SWEEP_INTERVAL", "1")],
+    )
+    .await;
     let machine = json!({ "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post" });
     server.cli(&["tenant", "set", "default", "--registration-client-credentials", "true"]);
 
@@ -229,9 +234,9 @@ async fn unused_registrations_expire_and_the_tenant_policy_holds() {
     ])
     .await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    // The next registration sweeps: the abandoned one is gone, the used one stays.
-    assert_eq!(register(&server, None, machine.clone()).await.0, StatusCode::CREATED);
+    // The sweeper (every second here) deletes the abandoned one once it is older than the TTL; the
+    // used one stays.
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
     let read = |info: &Value| {
         let uri = info["registration_client_uri"].as_str().expect("uri").to_owned();
         let token = info["registration_access_token"].as_str().expect("token").to_owned();

@@ -12,6 +12,7 @@ pub mod email_code;
 pub mod factor_lockout;
 pub mod initial_access_token;
 pub mod mail_queue;
+pub mod maintenance_lease;
 pub mod organization;
 pub mod organization_member;
 pub mod passkey;

@@ -17,6 +17,7 @@ mod m20261201_000012_normalised_emails;
 mod m20261201_000013_factor_lockouts;
 mod m20261201_000014_consent_per_resource;
 mod m20261201_000015_introspection_rights;
+mod m20261201_000016_sweeping;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_factor_lockouts::Migration),
             Box::new(m20261201_000014_consent_per_resource::Migration),
             Box::new(m20261201_000015_introspection_rights::Migration),
+            Box::new(m20261201_000016_sweeping::Migration),
         ]
     }
 }

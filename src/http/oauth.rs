@@ -108,6 +108,9 @@ pub async fn authorize(
     match authorize::proceed(&ctx, &client, &authz, session.as_ref(), now(), false).await {
         Ok(next) if finishes(&next) => next_step(&ctx, next, ""),
         Ok(next) => {
+            // The one row an unauthenticated caller makes here: limited per address.
+            crate::ratelimit::check(&app.limiters.authorization_requests_per_ip, &request::client_ip(&app, &req))
+                .map_err(|retry| HttpError::too_many_page(&ctx.tenant.display_name, retry))?;
             let pending_id = authorize::save_pending(&ctx, &authz)
                 .await
                 .map_err(|e| HttpError::internal_page(&e))?;

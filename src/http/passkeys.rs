@@ -277,7 +277,13 @@ pub async fn authenticate_options(
             let session = signed_in(&ctx, &req).await?;
             Some(session_user(&ctx, &session).await?)
         }
-        "discoverable" => None,
+        "discoverable" => {
+            // Anyone may start one (the sign-in page's "Sign in with a passkey"), and each is a row.
+            crate::ratelimit::check(&app.limiters.passkey_ceremonies_per_ip, &request::client_ip(&app, &req)).map_err(|retry| {
+                api_error(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable", format!("too many attempts; retry in {} seconds", retry.seconds()))
+            })?;
+            None
+        }
         _ => return Err(api_error(StatusCode::BAD_REQUEST, "invalid_request", "mode is session or discoverable")),
     };
     let (ceremony, options) = passkey::start_authentication(ctx.scope(), &app.webauthn, user.as_ref())

@@ -50,6 +50,14 @@ pub struct AuthorizationRequest {
     pub resource_step_up: bool,
 }
 
+/// What a pending request may echo back (RFC 6749 sets no limit; these are far above what clients
+/// send: state is usually a few dozen bytes, a nonce a hash, a login hint an email address).
+const MAX_STATE_BYTES: usize = 2048;
+const MAX_NONCE_BYTES: usize = 512;
+const MAX_LOGIN_HINT_BYTES: usize = 254;
+const MAX_ACR_VALUES: usize = 16;
+const MAX_ACR_VALUE_BYTES: usize = 128;
+
 /// Levels we can establish, weakest first (docs/acr.md). A session meets a requested level when its
 /// own level is at least as strong.
 const ACR_LEVELS: [&str; 3] = ["urn:latchkey:acr:email-code", "urn:latchkey:acr:mfa", "phr"];
@@ -142,7 +150,18 @@ pub async fn validate(
             "The address this application wants to return you to is not registered for it.".into(),
         ));
     }
+    // A pending request is stored before anyone signs in: what it echoes is capped, so an
+    // unauthenticated caller cannot park kilobytes per request (the parser allows 8 KiB a value).
     let state = params.get("state").map(str::to_owned);
+    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
+        return Err(AuthorizeError::Redirect(ErrorRedirect {
+            redirect_uri: redirect_uri.to_owned(),
+            // Not echoed back: it is the problem.
+            state: None,
+            error: OAuthError::invalid_request(format!("state is at most {MAX_STATE_BYTES} bytes")),
+            confirm: !client.vetted(),
+        }));
+    }
     let fail = |code: ErrorCode, description: &str| {
         AuthorizeError::Redirect(ErrorRedirect {
             redirect_uri: redirect_uri.to_owned(),
@@ -278,6 +297,13 @@ pub async fn validate(
         },
     };
     let nonce = params.get("nonce").map(str::to_owned);
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE_BYTES) {
+        return Err(fail(ErrorCode::InvalidRequest, "nonce is at most 512 bytes"));
+    }
+    let login_hint = params.get("login_hint").map(str::to_owned);
+    if login_hint.as_ref().is_some_and(|h| h.len() > MAX_LOGIN_HINT_BYTES) {
+        return Err(fail(ErrorCode::InvalidRequest, "login_hint is at most 254 bytes (an email address)"));
+    }
     let (acr_values, acr_essential) = requested_acr(params).map_err(|message| fail(ErrorCode::InvalidRequest, message))?;
 
     Ok((
@@ -291,7 +317,7 @@ pub async fn validate(
             code_challenge: code_challenge.to_owned(),
             prompt,
             max_age,
-            login_hint: params.get("login_hint").map(str::to_owned),
+            login_hint,
             acr_values,
             acr_essential,
             resource_step_up: resource.as_ref().is_some_and(|r| r.step_up),
@@ -325,7 +351,9 @@ fn requested_acr(params: &Params) -> Result<(Vec<String>, bool), &'static str> {
             }
         }
     }
-    values.truncate(16);
+    if values.len() > MAX_ACR_VALUES || values.iter().any(|v| v.len() > MAX_ACR_VALUE_BYTES) {
+        return Err("at most 16 acr values of at most 128 bytes each");
+    }
     Ok((values, essential))
 }
 

@@ -304,10 +304,6 @@ async fn admit(ctx: &Ctx<'_>, bearer: Option<&str>) -> Result<(), RegistrationEr
 /// access token.
 pub async fn register(ctx: &Ctx<'_>, bearer: Option<&str>, metadata: &ClientMetadata) -> Result<Value, RegistrationError> {
     admit(ctx, bearer).await?;
-    let swept = client::delete_unused_registrations(ctx.scope(), now() - ctx.lifetimes().unused_registration).await?;
-    if swept > 0 {
-        tracing::info!(tenant = %ctx.tenant.slug, swept, "deleted unused client registrations");
-    }
     let registration_token = crypto::random_token(REGISTRATION_TOKEN_PREFIX);
     let new = to_new_client(metadata, SelfDescribed::of(&ctx.tenant), sha256_hex(&registration_token))?;
     let (client, secret) = client::create(ctx.scope(), new).await?;
