@@ -121,6 +121,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each task's result, in order.
+    async fn join_all<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+        futures_util::future::join_all(handles).await.into_iter().map(|r| r.expect("task")).collect()
+    }
     use std::sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -176,16 +181,8 @@ mod tests {
                 .expect("attempt")
             })
         });
-        let outcomes: Vec<Outcome> = futures_join(attempts).await;
+        let outcomes: Vec<Outcome> = join_all(attempts).await;
         assert_eq!(checked.load(Ordering::SeqCst), MAX_ATTEMPTS as usize);
         assert_eq!(outcomes.iter().filter(|o| matches!(o, Outcome::JustLocked { .. })).count(), 1, "{outcomes:?}");
-    }
-
-    async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
-        let mut out = Vec::new();
-        for handle in handles {
-            out.push(handle.await.expect("task"));
-        }
-        out
     }
 }

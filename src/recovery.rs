@@ -2,7 +2,7 @@
 //! stored only as keyed hashes. Using one gives a session that can do nothing but enroll a new passkey.
 
 use entity::recovery_code;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, PaginatorTrait, QueryFilter};
 
 use crate::{
     crypto::{self, CodeHasher},
@@ -63,14 +63,12 @@ pub async fn regenerate(
     let codes: Vec<String> = (0..CODES_PER_SET).map(|_| generate_code()).collect();
     let rows = codes.iter().map(|code| recovery_code::ActiveModel {
         code_hash: Set(hash(hasher, scope.tenant_id(), user_id, code)),
-        tenant_id: Set(scope.tenant_id().to_owned()),
+        tenant_id: Set(String::new()),
         user_id: Set(user_id.to_owned()),
         created_at: Set(now),
         used_at: Set(None),
     });
-    recovery_code::Entity::insert_many(rows)
-        .exec_without_returning(scope.db)
-        .await?;
+    scope.insert_many::<recovery_code::Entity, _>(rows).await?;
     Ok(codes)
 }
 

@@ -221,11 +221,16 @@ fn public_v6(ip: Ipv6Addr) -> bool {
     // 2000::/3, global unicast: everything else (::/8 with the IPv4-compatible and -mapped forms,
     // 64:ff9b::/96 NAT64, 100::/64 discard, fc00::/7, fe80::/10, ff00::/8, …) is not for us.
     let global_unicast = (first & 0xe000) == 0x2000;
-    global_unicast
-        && !((first == 0x2001 && second < 0x0200) // 2001::/23 IETF protocol assignments: Teredo 2001::/32, ORCHID, benchmarking
-            || (first == 0x2001 && second == 0x0db8) // documentation, RFC 3849
-            || first == 0x2002 // 6to4 (reaches IPv4 space)
-            || (first & 0xfff0) == 0x3ff0) // 3ff0::/12 holds the 3fff::/20 documentation block, RFC 9637
+    let special = match first {
+        // 2001::/23 IETF protocol assignments (Teredo 2001::/32, ORCHID, benchmarking); 2001:db8::/32
+        // documentation (RFC 3849).
+        0x2001 => second < 0x0200 || second == 0x0db8,
+        // 6to4: reaches IPv4 space.
+        0x2002 => true,
+        // 3ff0::/12 holds the 3fff::/20 documentation block (RFC 9637).
+        _ => (first & 0xfff0) == 0x3ff0,
+    };
+    global_unicast && !special
 }
 
 #[cfg(test)]

@@ -111,11 +111,16 @@ pub async fn tenant(scope: Scoped<'_>, lifetimes: &Lifetimes, now: i64) -> Store
 mod tests {
     use super::*;
 
+    /// Each task's result, in order.
+    async fn join_all<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+        futures_util::future::join_all(handles).await.into_iter().map(|r| r.expect("task")).collect()
+    }
+
     #[tokio::test]
     async fn one_of_several_nodes_gets_the_lease_until_it_runs_out() {
         let db = crate::store::connect("sqlite::memory:", 1).await.expect("db");
         crate::store::migrate(&db).await.expect("migrate");
-        let takes = futures_join(
+        let takes = join_all(
             (0..8).map(|n| {
                 let db = db.clone();
                 tokio::spawn(async move { take_lease(&db, "sweep", &format!("node-{n}"), 300, 1_000).await.expect("lease") })
@@ -195,13 +200,5 @@ mod tests {
             assert_eq!(left, ["other/gone-elsewhere", "t/live"], "{table}");
         }
         assert_eq!(swept.total(), kinds.len() as u64, "{swept:?}");
-    }
-
-    async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
-        let mut out = Vec::new();
-        for handle in handles {
-            out.push(handle.await.expect("task"));
-        }
-        out
     }
 }

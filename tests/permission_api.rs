@@ -435,7 +435,7 @@ async fn decisions_follow_the_rules_with_challenges_and_verifiable_receipts() {
 async fn unknown_keys_and_a_failing_issuer_do_not_hammer_it() {
     let forge = ForgingIssuer::start().await;
     let (key, _) = forge.key(true);
-    let permissions = PermissionApi::start(&[forge.issuer.clone()], RULES).await;
+    let permissions = PermissionApi::start(std::slice::from_ref(&forge.issuer), RULES).await;
     let resource = permissions.resource.clone();
     let (status, _, _) = permissions.decide(Some(&sign(&key, "at+jwt", &forge.claims(&resource))), "files.read", "call").await;
     assert_eq!((status, forge.fetches()), (StatusCode::OK, 1));

@@ -124,7 +124,8 @@ mod tests {
         let files = resource(&["files:read", "files:write"]);
         let granted: Vec<String> = ["files:read", "reports:run", "openid"].map(str::to_owned).to_vec();
         // (requested, resource, expected: Ok(scopes) or Err(()) for invalid_scope)
-        let cases: [(Option<&str>, Option<&Resource>, Result<&[&str], ()>); 8] = [
+        type Case<'a> = (Option<&'a str>, Option<&'a Resource>, Result<&'a [&'a str], ()>);
+        let cases: [Case<'_>; 8] = [
             // Nothing asked: every granted scope the resource also offers, none about a user.
             (None, Some(&files), Ok(&["files:read"])),
             (None, None, Ok(&["files:read", "reports:run"])),
