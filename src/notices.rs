@@ -4,6 +4,7 @@
 
 use crate::{
     app::Ctx,
+    lockout::Factor,
     mail_queue::{Message, SendIf},
     store::now,
 };
@@ -14,7 +15,7 @@ const DELIVER_WITHIN: i64 = 2 * 24 * 3600;
 pub enum Notice {
     RecoveryCodeUsed { codes_left: u64 },
     /// Too many wrong codes: the factor is locked for `minutes`.
-    Locked { factor: &'static str, minutes: i64 },
+    Locked { factor: Factor, minutes: i64 },
     /// A passkey was enrolled on a session begun with an email code plus a recovery code or an
     /// authenticator-app code (not with an existing passkey).
     PasskeyAdded { through: &'static str },
@@ -27,13 +28,19 @@ fn text(tenant: &str, notice: &Notice) -> (String, String) {
             "A recovery code was used on your account".to_owned(),
             format!("A recovery code was just used to sign in to your {tenant} account. {codes_left} unused codes remain.\n\n{unless}\n"),
         ),
-        Notice::Locked { factor, minutes } => (
-            format!("Your {factor} was locked after wrong codes"),
-            format!(
-                "Someone entered several wrong {factor} codes for your {tenant} account, so it is locked for {minutes} minutes.\n\n\
-                 If you were signing in, wait and try again. Otherwise someone may know your email code: {unless}\n"
-            ),
-        ),
+        Notice::Locked { factor, minutes } => {
+            let (what, codes) = match factor {
+                Factor::Totp => ("Your authenticator app is", "authenticator-app codes"),
+                Factor::RecoveryCode => ("Your recovery codes are", "recovery codes"),
+            };
+            (
+                format!("{what} locked after wrong codes"),
+                format!(
+                    "Someone entered several wrong {codes} for your {tenant} account. {what} locked for {minutes} minutes.\n\n\
+                     If you were signing in, wait and try again. Otherwise someone may be trying to get into your account: {unless}\n"
+                ),
+            )
+        }
         Notice::PasskeyAdded { through } => (
             "A new passkey was added to your account".to_owned(),
             format!("A new passkey was just added to your {tenant} account, after a sign-in with an email code and {through}.\n\n{unless}\n"),

@@ -433,7 +433,7 @@ pub async fn recovery_submit(
         _ => None,
     };
     if let (Some(Outcome::JustLocked { until }), Some(user)) = (outcome, &user) {
-        locked_out(&ctx, user, Factor::RecoveryCode, until).await;
+        locked_out(&ctx, "anonymous".to_owned(), user, Factor::RecoveryCode, until).await;
     }
     let (Some(Outcome::Accepted), Some(user)) = (outcome, user) else {
         ctx.audit(Event::new(&ctx.tenant.id, "anonymous", "signin.recovery_code").failed()).await;
@@ -475,17 +475,18 @@ fn locked_message(factor: Factor, until: i64) -> String {
     format!("Too many wrong codes: your {} is locked for {minutes} more minutes. Use another way in, or wait.", factor.label())
 }
 
-/// The attempt that locked a factor: the owner is told by mail, and it is audited.
-async fn locked_out(ctx: &Ctx<'_>, user: &user::User, factor: Factor, until: i64) {
+/// The attempt that locked a factor: the owner is told by mail, and it is audited (`actor`: the
+/// session that tried, or `anonymous` on the recovery page).
+async fn locked_out(ctx: &Ctx<'_>, actor: String, user: &user::User, factor: Factor, until: i64) {
     let minutes = (until - crate::store::now() + 59) / 60;
     ctx.audit(
-        Event::new(&ctx.tenant.id, "anonymous", "factor.locked")
+        Event::new(&ctx.tenant.id, actor, "factor.locked")
             .target(format!("user:{}", user.id))
             .failed()
             .details(json!({ "factor": factor.label(), "until": until })),
     )
     .await;
-    notices::send(ctx, &user.email, Notice::Locked { factor: factor.label(), minutes }).await;
+    notices::send(ctx, &user.email, Notice::Locked { factor, minutes }).await;
 }
 
 pub async fn totp_submit(
@@ -521,12 +522,13 @@ pub async fn totp_submit(
             StatusCode::BAD_REQUEST,
             format!("That code is not right, or was already used. Wait for the next one and try again ({remaining} tries left)."),
         )),
-        Outcome::JustLocked { until } | Outcome::Locked { until } => {
-            if let (Outcome::JustLocked { .. }, Some(user)) = (outcome, user::find(ctx.scope(), &session.user_id).await.map_err(pages::internal)?) {
-                locked_out(&ctx, &user, Factor::Totp, until).await;
+        Outcome::JustLocked { until } => {
+            if let Some(user) = user::find(ctx.scope(), &session.user_id).await.map_err(pages::internal)? {
+                locked_out(&ctx, actor.clone(), &user, Factor::Totp, until).await;
             }
             Some((StatusCode::TOO_MANY_REQUESTS, locked_message(Factor::Totp, until)))
         }
+        Outcome::Locked { until } => Some((StatusCode::TOO_MANY_REQUESTS, locked_message(Factor::Totp, until))),
     };
     if let Some((status, message)) = refused {
         ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.totp").failed()).await;
