@@ -3,7 +3,22 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::{app::App, audit, crypto, mail_queue, store, sweep, tenant};
+use crate::{
+    app::App,
+    audit, crypto, mail_queue, store, sweep,
+    tenant::{self, Tenant},
+};
+
+/// Every tenant, each with its data key (from the node's tenant cache).
+async fn tenants(app: &App) -> store::StoreResult<Vec<Arc<Tenant>>> {
+    let mut loaded = Vec::new();
+    for row in tenant::list(&app.db).await? {
+        if let Some(tenant) = app.tenant(&row.slug).await? {
+            loaded.push(tenant);
+        }
+    }
+    Ok(loaded)
+}
 
 /// Starts the node's background tasks on the current runtime.
 pub fn spawn(app: &Arc<App>) {
@@ -46,8 +61,7 @@ async fn sweep_expired(app: Arc<App>) {
 async fn sweep_all(app: &App, now: i64) -> store::StoreResult<()> {
     let retention_days = app.config.maintenance.audit_retention_days as i64;
     let audit_cutoff = (retention_days > 0).then(|| now - retention_days * 24 * 3600);
-    for row in tenant::list(&app.db).await? {
-        let Some(tenant) = app.tenant(&row.slug).await? else { continue };
+    for tenant in tenants(app).await? {
         let mut swept = sweep::tenant(tenant.scope(&app.db), app.lifetimes(), now).await?;
         if let Some(cutoff) = audit_cutoff {
             swept.0.push(("audit_events", audit::forget_before(&app.db, Some(&tenant.id), cutoff, sweep::BATCH).await?));
@@ -68,24 +82,16 @@ async fn sweep_all(app: &App, now: i64) -> store::StoreResult<()> {
 async fn deliver_mail(app: Arc<App>) {
     loop {
         let mut more = false;
-        match tenant::list(&app.db).await {
+        match tenants(&app).await {
             Ok(tenants) => {
-                for row in tenants {
-                    let tenant = match app.tenant(&row.slug).await {
-                        Ok(Some(tenant)) => tenant,
-                        Ok(None) => continue,
-                        Err(error) => {
-                            tracing::error!(%error, tenant = %row.slug, "mail worker cannot load the tenant");
-                            continue;
-                        }
-                    };
+                for tenant in tenants {
                     match mail_queue::deliver_due(tenant.scope(&app.db), &tenant.data_key, &app.mailer).await {
                         Ok(claimed) => more |= mail_queue::batch_was_full(claimed),
-                        Err(error) => tracing::error!(%error, tenant = %row.slug, "mail worker: storage failure"),
+                        Err(error) => tracing::error!(%error, tenant = %tenant.slug, "mail worker: storage failure"),
                     }
                 }
             }
-            Err(error) => tracing::error!(%error, "mail worker cannot list tenants"),
+            Err(error) => tracing::error!(%error, "mail worker cannot load the tenants"),
         }
         if !more {
             app.mail_doorbell.wait().await;

@@ -49,6 +49,15 @@ pub enum Introspection {
 }
 
 impl Introspection {
+    /// As stored: the `introspect_all` flag and the JSON list of resource URIs.
+    fn columns(&self) -> (bool, String) {
+        match self {
+            Self::None => (false, to_json_list(&[])),
+            Self::All => (true, to_json_list(&[])),
+            Self::Resources(resources) => (false, to_json_list(resources)),
+        }
+    }
+
     /// Whether a token for `audience` (a resource URI; `None`: the tenant's own endpoints) may be
     /// described to this client.
     pub fn covers(&self, audience: Option<&str>) -> bool {
@@ -311,6 +320,7 @@ pub async fn create(
         .iter()
         .map(|g| g.as_str().to_owned())
         .collect();
+    let (introspect_all, introspect_resources) = new.introspection.columns();
     let row = client::ActiveModel {
         id: Set(crypto::random_id()),
         tenant_id: Set(String::new()),
@@ -331,11 +341,8 @@ pub async fn create(
         first_used_at: Set(None),
         registration_metadata: Set(new.registration.as_ref().map(|r| r.metadata.to_string())),
         service_account_id: Set(None),
-        introspect_all: Set(new.introspection == Introspection::All),
-        introspect_resources: Set(to_json_list(match &new.introspection {
-            Introspection::Resources(resources) => resources,
-            _ => &[],
-        })),
+        introspect_all: Set(introspect_all),
+        introspect_resources: Set(introspect_resources),
     };
     scope.insert::<client::Entity, _>(row).await?;
     let client = find(scope, &client_id)
@@ -390,14 +397,11 @@ pub async fn replace_registration(scope: Scoped<'_>, client_id: &str, new: NewCl
 
 /// Designates a client as a resource server for introspection, or takes that away.
 pub async fn set_introspection(scope: Scoped<'_>, client_id: &str, introspection: &Introspection) -> StoreResult<bool> {
-    let resources = match introspection {
-        Introspection::Resources(resources) => resources.as_slice(),
-        _ => &[],
-    };
+    let (all, resources) = introspection.columns();
     let result = scope
         .update::<client::Entity>()
-        .col_expr(client::Column::IntrospectAll, (*introspection == Introspection::All).into())
-        .col_expr(client::Column::IntrospectResources, to_json_list(resources).into())
+        .col_expr(client::Column::IntrospectAll, all.into())
+        .col_expr(client::Column::IntrospectResources, resources.into())
         .filter(client::Column::ClientId.eq(client_id))
         .exec(scope.db)
         .await?;

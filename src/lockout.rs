@@ -121,15 +121,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
 
     /// Each task's result, in order.
     async fn join_all<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
         futures_util::future::join_all(handles).await.into_iter().map(|r| r.expect("task")).collect()
     }
-    use std::sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    };
 
     async fn scope_db() -> sea_orm::DatabaseConnection {
         let db = crate::store::connect("sqlite::memory:", 1).await.expect("db");
