@@ -27,6 +27,9 @@ pub enum AccountError {
     LastPasskey,
     #[error("{0}")]
     Totp(TotpError),
+    /// A profile value that is not what its field means (the message names the field).
+    #[error("{0}")]
+    Profile(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -59,6 +62,35 @@ fn require_fresh(ctx: &Ctx<'_>, session: &Session) -> Result<(), AccountError> {
 
 fn actor(session: &Session) -> String {
     format!("user:{}", session.user_id)
+}
+
+/// The person's own name (OIDC Core §5.1 `name`, `given_name`, `family_name`): changing what others
+/// are told one is called is not a way in, so no fresh passkey is needed. The rest of the profile is
+/// kept as it is.
+pub async fn set_name(
+    ctx: &Ctx<'_>,
+    session: &Session,
+    name: &str,
+    given_name: &str,
+    family_name: &str,
+) -> Result<(), AccountError> {
+    let user = crate::user::find(ctx.scope(), &session.user_id).await?.ok_or(AccountError::NotFound)?;
+    // Left empty, the full name is the given and family names in that order.
+    let name = match name.trim() {
+        "" => [given_name.trim(), family_name.trim()].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join(" "),
+        name => name.to_owned(),
+    };
+    let profile = crate::user::Profile {
+        name: Some(name),
+        given_name: Some(given_name.to_owned()),
+        family_name: Some(family_name.to_owned()),
+        ..crate::user::Profile::of(&user)
+    }
+    .checked()
+    .map_err(AccountError::Profile)?;
+    crate::user::set_profile(ctx.scope(), &user.id, profile).await?;
+    ctx.audit(Event::new(&ctx.tenant.id, actor(session), "user.profile").target(format!("user:{}", user.id))).await;
+    Ok(())
 }
 
 pub async fn rename_passkey(

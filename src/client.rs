@@ -4,6 +4,7 @@ use entity::client;
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 use url::Url;
 
+pub use crate::cors::{valid_origin, web_origin};
 use crate::{
     crypto::{self, constant_time_eq, sha256},
     keys::SigningAlg,
@@ -97,9 +98,38 @@ pub struct Client {
     /// The service account this client is the client-credentials identity of.
     pub service_account_id: Option<String>,
     pub introspection: Introspection,
+    /// UserInfo answered as a JWT signed with this algorithm (OIDC Registration §2,
+    /// `userinfo_signed_response_alg`); `None`: plain JSON.
+    pub userinfo_alg: Option<SigningAlg>,
+    /// Browser origins allowed beyond the redirect URIs' own (`allowed_origins`).
+    pub allowed_origins: Vec<String>,
+}
+
+/// Every origin a browser may call the token endpoints from on this client's behalf: its redirect
+/// URIs' origins (a single-page app is served where it is redirected to) and `allowed_origins`.
+fn cors_origins(redirect_uris: &[String], allowed_origins: &[String]) -> Vec<String> {
+    let mut origins: Vec<String> = Vec::new();
+    for origin in redirect_uris.iter().filter_map(|u| web_origin(u)).chain(allowed_origins.iter().cloned()) {
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    origins
 }
 
 impl Client {
+    /// A document the client's metadata links (`policy_uri`, `tos_uri`: RFC 7591 §2), when it is an
+    /// https URL: a page shows it as a link, and no other scheme is worth a person's click.
+    pub fn https_link(&self, field: &str) -> Option<&str> {
+        let value = self.registration_metadata.get(field)?.as_str()?;
+        Url::parse(value).is_ok_and(|u| u.scheme() == "https" && u.host().is_some()).then_some(value)
+    }
+
+    /// Whether a page at `origin` may read this client's token endpoint responses (CORS).
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        cors_origins(&self.redirect_uris, &self.allowed_origins).iter().any(|o| o == origin)
+    }
+
     /// A public client whose `client_id` is the URL of the metadata document it was read from.
     pub fn from_metadata_document(
         client_id: String,
@@ -127,6 +157,8 @@ impl Client {
             metadata_document: true,
             service_account_id: None,
             introspection: Introspection::None,
+            userinfo_alg: new.userinfo_alg,
+            allowed_origins: new.allowed_origins,
         })
     }
 
@@ -160,8 +192,9 @@ impl Client {
         }
     }
 
-    /// Exact string match, except that a loopback IP-literal redirect may use any port
-    /// (RFC 8252 §7.3; OAuth 2.1 §8.4.2). `localhost` gets no such latitude.
+    /// Exact string match, except that a loopback redirect may use any port (RFC 8252 §7.3; OAuth 2.1
+    /// §8.4.2): the IP literals and `localhost`, which native clients such as Claude Code register
+    /// without a port and then listen on whichever port is free.
     pub fn redirect_uri_registered(&self, presented: &str) -> bool {
         self.redirect_uris.iter().any(|registered| {
             registered == presented || loopback_equal_but_port(registered, presented)
@@ -179,15 +212,16 @@ fn loopback_equal_but_port(registered: &str, presented: &str) -> bool {
     let (Ok(mut a), Ok(mut b)) = (Url::parse(registered), Url::parse(presented)) else {
         return false;
     };
-    let is_loopback_ip = |u: &Url| {
+    let is_loopback = |u: &Url| {
         u.scheme() == "http"
             && match u.host() {
                 Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
                 Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                _ => false,
+                Some(url::Host::Domain(host)) => host.eq_ignore_ascii_case("localhost"),
+                None => false,
             }
     };
-    if !is_loopback_ip(&a) || !is_loopback_ip(&b) {
+    if !is_loopback(&a) || !is_loopback(&b) {
         return false;
     }
     let _ = a.set_port(None);
@@ -229,6 +263,11 @@ fn from_row(row: client::Model) -> StoreResult<Client> {
             (false, resources) if resources.is_empty() => Introspection::None,
             (false, resources) => Introspection::Resources(resources),
         },
+        userinfo_alg: row.userinfo_alg.as_deref().map(str::parse).transpose().map_err(StoreError::Corrupt)?,
+        allowed_origins: match row.allowed_origins {
+            Some(list) => from_json_list(&list)?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -248,6 +287,9 @@ pub struct NewClient {
     pub registration: Option<NewRegistration>,
     /// Only an operator designates a resource server.
     pub introspection: Introspection,
+    pub userinfo_alg: Option<SigningAlg>,
+    /// Exact origins (`scheme://host[:port]`).
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -267,6 +309,8 @@ pub enum ClientError {
     MissingRedirectUri,
     #[error("invalid scope {0:?}")]
     InvalidScope(String),
+    #[error("invalid origin {0:?}: must be exactly scheme://host[:port] (http or https)")]
+    InvalidOrigin(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -303,6 +347,9 @@ fn validate(new: &NewClient) -> Result<(), ClientError> {
     }
     if let Some(bad) = new.scopes.iter().find(|s| !valid_scope_token(s)) {
         return Err(ClientError::InvalidScope(bad.clone()));
+    }
+    if let Some(bad) = new.allowed_origins.iter().find(|o| !valid_origin(o)) {
+        return Err(ClientError::InvalidOrigin(bad.clone()));
     }
     Ok(())
 }
@@ -343,12 +390,32 @@ pub async fn create(
         service_account_id: Set(None),
         introspect_all: Set(introspect_all),
         introspect_resources: Set(introspect_resources),
+        userinfo_alg: Set(new.userinfo_alg.map(|a| a.as_str().to_owned())),
+        allowed_origins: Set(Some(to_json_list(&new.allowed_origins))),
+        cors_origins: Set(Some(to_json_list(&cors_origins(&new.redirect_uris, &new.allowed_origins)))),
     };
     scope.insert::<client::Entity, _>(row).await?;
     let client = find(scope, &client_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("client vanished".into()))?;
     Ok((client, secret))
+}
+
+/// Whether any client of the tenant may be called from `origin` (a CORS preflight names no client).
+/// The stored list is JSON: the origin is matched with its quotes, LIKE wildcards escaped.
+pub async fn any_allows_origin(scope: Scoped<'_>, origin: &str) -> StoreResult<bool> {
+    use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+    let escaped: String = origin.chars().flat_map(|c| match c {
+        '%' | '_' | '\\' => vec!['\\', c],
+        c => vec![c],
+    }).collect();
+    let pattern = LikeExpr::new(format!("%\"{escaped}\"%")).escape('\\');
+    Ok(scope
+        .select::<client::Entity>()
+        .filter(Expr::col(client::Column::CorsOrigins).like(pattern))
+        .one(scope.db)
+        .await?
+        .is_some())
 }
 
 pub async fn find(scope: Scoped<'_>, client_id: &str) -> StoreResult<Option<Client>> {
@@ -385,6 +452,9 @@ pub async fn replace_registration(scope: Scoped<'_>, client_id: &str, new: NewCl
         .col_expr(client::Column::GrantTypes, to_json_list(&grant_types).into())
         .col_expr(client::Column::Scopes, to_json_list(&new.scopes).into())
         .col_expr(client::Column::RegistrationMetadata, metadata.into())
+        .col_expr(client::Column::UserinfoAlg, new.userinfo_alg.map(|a| a.as_str().to_owned()).into())
+        .col_expr(client::Column::AllowedOrigins, Some(to_json_list(&new.allowed_origins)).into())
+        .col_expr(client::Column::CorsOrigins, Some(to_json_list(&cors_origins(&new.redirect_uris, &new.allowed_origins))).into())
         .filter(client::Column::ClientId.eq(client_id))
         .filter(client::Column::RegisteredDynamically.eq(true))
         .exec(scope.db)
@@ -466,6 +536,8 @@ mod tests {
             metadata_document: false,
             service_account_id: None,
             introspection: Introspection::None,
+            userinfo_alg: None,
+            allowed_origins: vec!["https://console.example".into()],
         }
     }
 
@@ -484,10 +556,32 @@ mod tests {
         assert!(c.redirect_uri_registered("http://127.0.0.1:53127/cb"));
         assert!(!c.redirect_uri_registered("http://127.0.0.1:53127/other"));
         assert!(c.redirect_uri_registered("http://[::1]:1234/cb"));
-        assert!(
-            !c.redirect_uri_registered("http://localhost:4000/cb"),
-            "localhost is not an IP literal"
-        );
+        // RFC 8252 §7.3 for localhost too: Claude Code registers it without a port.
+        assert!(c.redirect_uri_registered("http://localhost:4000/cb"));
         assert!(c.redirect_uri_registered("http://localhost:3000/cb"));
+        assert!(!c.redirect_uri_registered("http://localhost.evil.example:3000/cb"));
+        assert!(!c.redirect_uri_registered("https://localhost:3000/cb"), "the port rule is for http loopback only");
+    }
+
+    #[test]
+    fn browser_origins_are_the_redirect_uris_and_the_allowed_list() {
+        let c = client_with(&["https://app.example/cb", "http://127.0.0.1:5173/cb", "com.example.app:/cb"]);
+        for (origin, allowed) in [
+            ("https://app.example", true),
+            ("http://127.0.0.1:5173", true),
+            ("https://console.example", true),
+            // Exact origins: the loopback port latitude is for redirects, not for pages.
+            ("http://127.0.0.1:5174", false),
+            ("https://app.example.evil", false),
+            ("http://app.example", false),
+            ("null", false),
+        ] {
+            assert_eq!(c.allows_origin(origin), allowed, "{origin}");
+        }
+        assert!(valid_origin("https://a.example:8443"));
+        assert!(!valid_origin("https://a.example/"));
+        assert!(!valid_origin("https://a.example/path"));
+        assert!(!valid_origin("HTTPS://A.example"));
+        assert!(!valid_origin("ftp://a.example"));
     }
 }

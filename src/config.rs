@@ -267,7 +267,7 @@ impl Default for RateLimits {
             token_per_client_per_second: 200,
             token_failures_per_ip_per_minute: 30,
             token_failures_per_client_per_minute: 30,
-            registration_per_ip_per_hour: 30,
+            registration_per_ip_per_hour: 600,
             authorization_requests_per_ip_per_minute: 60,
             passkey_ceremonies_per_ip_per_minute: 30,
             client_metadata_fetch_per_ip_per_minute: 30,

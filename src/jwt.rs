@@ -87,6 +87,9 @@ pub struct IdTokenClaims {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
+    /// Claims the `claims` request parameter asked for (OIDC Core §5.5), e.g. `name`.
+    #[serde(flatten)]
+    pub requested: serde_json::Map<String, serde_json::Value>,
 }
 
 fn sign<T: Serialize>(
@@ -151,6 +154,12 @@ pub fn sign_id_token(
     alg: SigningAlg,
     claims: &IdTokenClaims,
 ) -> Result<String, JwtError> {
+    sign(keyring, alg, ID_TOKEN_TYP, claims)
+}
+
+/// A signed UserInfo response (OIDC Core §5.3.2). No `exp`: it is not a credential, and without
+/// one it can never pass for an ID token (ours require `exp`).
+pub fn sign_userinfo(keyring: &Keyring, alg: SigningAlg, claims: &serde_json::Value) -> Result<String, JwtError> {
     sign(keyring, alg, ID_TOKEN_TYP, claims)
 }
 

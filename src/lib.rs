@@ -14,6 +14,7 @@ pub mod cache;
 pub mod client;
 pub mod config;
 pub mod consent;
+pub mod cors;
 pub mod crypto;
 pub mod display_text;
 pub mod email_code;

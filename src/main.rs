@@ -59,6 +59,38 @@ enum Command {
     /// Long-lived agent tokens of a service account, exchanged for access tokens (RFC 8693).
     #[command(subcommand)]
     AgentToken(AgentTokenCommand),
+    /// People's accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Set a person's profile claims (OIDC Core §5.1); the person is created if new. A field left out
+    /// keeps its value; an empty value clears it.
+    Profile {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        #[arg(long)]
+        email: latchkey::user::Email,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        given_name: Option<String>,
+        #[arg(long)]
+        family_name: Option<String>,
+        #[arg(long)]
+        preferred_username: Option<String>,
+        /// A language tag such as en-US.
+        #[arg(long)]
+        locale: Option<String>,
+        /// A time zone name such as Europe/Paris.
+        #[arg(long)]
+        zoneinfo: Option<String>,
+        /// An https URL of the person's picture.
+        #[arg(long)]
+        picture: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -176,6 +208,10 @@ enum ResourceCommand {
         /// carry no passkey. Without it a step-up resource is for people only.
         #[arg(long, requires = "step_up")]
         accepts_agents: bool,
+        /// A scope granted when a request names this resource and no scope (repeatable; default:
+        /// all of its scopes).
+        #[arg(long = "default-scope")]
+        default_scopes: Vec<String>,
     },
     List {
         #[arg(long, default_value = DEFAULT_TENANT)]
@@ -247,9 +283,16 @@ enum ClientCommand {
         /// authorization_code, refresh_token, client_credentials (default: the first two)
         #[arg(long = "grant-type")]
         grant_types: Vec<String>,
-        /// Allowed scopes (default: openid email offline_access)
+        /// Allowed scopes (default: openid profile email offline_access)
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// A browser origin (scheme://host[:port]) that may call the token endpoints, beyond the
+        /// redirect URIs' own origins (repeatable).
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
+        /// Answer UserInfo as a JWT signed with this algorithm (RS256 or ES256).
+        #[arg(long)]
+        userinfo_alg: Option<SigningAlg>,
         /// Skip the consent page for this client.
         #[arg(long)]
         first_party: bool,
@@ -437,10 +480,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Resource(command) => {
             let app = App::start(config, true).await?;
             match command {
-                ResourceCommand::Create { tenant, uri, name, scopes, step_up, accepts_agents } => {
+                ResourceCommand::Create { tenant, uri, name, scopes, step_up, accepts_agents, default_scopes } => {
                     let tenant = tenant_named(&app, &tenant).await?;
                     let name = name.unwrap_or_else(|| uri.clone());
-                    let new = resource::Resource { uri, name, scopes, step_up, accepts_agents };
+                    let default_scopes = (!default_scopes.is_empty()).then_some(default_scopes);
+                    let new = resource::Resource { uri, name, scopes, step_up, accepts_agents, default_scopes };
                     let created = resource::create(tenant.scope(&app.db), new).await?;
                     println!("registered resource {} in tenant {}", created.uri, tenant.slug);
                 }
@@ -505,6 +549,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             service_account_command(&*App::start(config, true).await?, command).await
         }
         Command::AgentToken(command) => agent_token_command(&*App::start(config, true).await?, command).await,
+        Command::User(command) => user_command(&*App::start(config, true).await?, command).await,
         Command::Audit(AuditCommand::Tail { limit }) => {
             let app = App::start(config, false).await?;
             for event in latchkey::audit::recent(&app.db, limit).await? {
@@ -537,6 +582,8 @@ async fn client_command(app: Arc<App>, command: ClientCommand) -> Result<(), Cli
             access_token_alg,
             introspect,
             introspect_all,
+            allowed_origins,
+            userinfo_alg,
             json: as_json,
         } => {
             let tenant = tenant_named(&app, &tenant).await?;
@@ -553,7 +600,7 @@ async fn client_command(app: Arc<App>, command: ClientCommand) -> Result<(), Cli
                     .collect::<Result<_, _>>()?
             };
             let scopes = if scopes.is_empty() {
-                vec!["openid".into(), "email".into(), "offline_access".into()]
+                vec!["openid".into(), "profile".into(), "email".into(), "offline_access".into()]
             } else {
                 scopes
                     .iter()
@@ -574,6 +621,8 @@ async fn client_command(app: Arc<App>, command: ClientCommand) -> Result<(), Cli
                 access_token_alg,
                 registration: None,
                 introspection,
+                userinfo_alg,
+                allowed_origins,
             };
             let (created, secret) = client::create(tenant.scope(&app.db), new).await?;
             latchkey::audit::record(
@@ -691,6 +740,32 @@ fn when(timestamp: i64) -> String {
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| timestamp.to_string())
+}
+
+async fn user_command(app: &App, command: UserCommand) -> Result<(), CliError> {
+    match command {
+        UserCommand::Profile { tenant, email, name, given_name, family_name, preferred_username, locale, zoneinfo, picture } => {
+            let tenant = tenant_named(app, &tenant).await?;
+            let scope = tenant.scope(&app.db);
+            let user = latchkey::user::find_or_create(scope, &email).await?;
+            let current = latchkey::user::Profile::of(&user);
+            let profile = latchkey::user::Profile {
+                name: name.or(current.name),
+                given_name: given_name.or(current.given_name),
+                family_name: family_name.or(current.family_name),
+                preferred_username: preferred_username.or(current.preferred_username),
+                locale: locale.or(current.locale),
+                zoneinfo: zoneinfo.or(current.zoneinfo),
+                picture: picture.or(current.picture),
+            }
+            .checked()
+            .map_err(CliError::Usage)?;
+            latchkey::user::set_profile(scope, &user.id, profile).await?;
+            operator_audit(app, &tenant, "user.profile", format!("user:{}", user.id)).await?;
+            println!("profile of {} updated", user.email);
+        }
+    }
+    Ok(())
 }
 
 async fn org_command(app: &App, command: OrgCommand) -> Result<(), CliError> {

@@ -66,8 +66,11 @@ pub struct Consent<'a> {
     /// RFC 8707: the resource the access would be for.
     pub resource: Option<&'a str>,
     pub email: &'a str,
-    /// (scope, what it lets the application do)
+    /// (scope, what it lets the application do): exactly what will be granted.
     pub scopes: Vec<(String, &'static str)>,
+    /// The client's privacy policy and terms (RFC 7591 §2 `policy_uri`, `tos_uri`), https only.
+    pub policy_uri: Option<&'a str>,
+    pub tos_uri: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -79,6 +82,10 @@ pub struct Account<'a> {
     pub base: String,
     pub csrf: &'a str,
     pub email: &'a str,
+    /// The person's name as they gave it (OIDC Core §5.1), empty when unset.
+    pub name: &'a str,
+    pub given_name: &'a str,
+    pub family_name: &'a str,
     pub notice: Option<&'static str>,
     pub error: Option<String>,
     /// A passkey assertion less than five minutes old: sensitive changes are allowed.

@@ -23,9 +23,16 @@ pub struct Resource {
     /// A step-up resource that nevertheless accepts machine tokens (client credentials, agent-token
     /// exchange). Without it, a step-up resource is for people only: a machine cannot show a passkey.
     pub accepts_agents: bool,
+    /// What a request naming this resource without a `scope` is granted; `None`: all its scopes.
+    pub default_scopes: Option<Vec<String>>,
 }
 
 impl Resource {
+    /// The scopes granted when a request names this resource and no scope.
+    pub fn defaults(&self) -> &[String] {
+        self.default_scopes.as_deref().unwrap_or(&self.scopes)
+    }
+
     /// Whether a token without a person (client credentials, an exchanged agent token) may name it.
     pub fn admits_machines(&self) -> bool {
         !self.step_up || self.accepts_agents
@@ -40,6 +47,8 @@ pub enum ResourceError {
     InvalidScope(String),
     #[error("resource {0:?} is already registered")]
     Exists(String),
+    #[error("default scope {0:?} is not one of the resource's scopes")]
+    UnknownDefault(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -54,8 +63,31 @@ pub fn valid_uri(uri: &str) -> bool {
         && (parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback))
 }
 
+/// The form two spellings of one resource share: scheme and host lower-cased and a default port
+/// dropped (both by the URL parser, RFC 3986 §6.2.2–6.2.3), and no trailing slash on a non-root path,
+/// so `https://MCP.example.com:443/mcp/` names `https://mcp.example.com/mcp`.
+pub fn canonical(uri: &str) -> Option<String> {
+    let mut url = Url::parse(uri).ok()?;
+    let path = url.path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/').to_owned();
+        url.set_path(if trimmed.is_empty() { "/" } else { &trimmed });
+    }
+    Some(url.to_string())
+}
+
+/// Whether two resource values name the same resource (`canonical`); two absent ones do too.
+pub fn same(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a == b || (canonical(a).is_some() && canonical(a) == canonical(b)),
+        _ => false,
+    }
+}
+
 fn from_row(row: resource::Model) -> StoreResult<Resource> {
     Ok(Resource {
+        default_scopes: row.default_scopes.as_deref().map(from_json_list).transpose()?,
         scopes: from_json_list(&row.scopes)?,
         uri: row.uri,
         name: row.name,
@@ -64,14 +96,18 @@ fn from_row(row: resource::Model) -> StoreResult<Resource> {
     })
 }
 
+/// The registered resource `uri` names, spelled as registered or in any equivalent form
+/// (`canonical`). The resource keeps its registered spelling: it is the tokens' `aud`.
 pub async fn find(scope: Scoped<'_>, uri: &str) -> StoreResult<Option<Resource>> {
-    scope
-        .select::<resource::Entity>()
-        .filter(resource::Column::Uri.eq(uri))
-        .one(scope.db)
-        .await?
-        .map(from_row)
-        .transpose()
+    // The spelling clients copy from the resource's metadata, answered by the index.
+    let exact = scope.select::<resource::Entity>().filter(resource::Column::Uri.eq(uri)).one(scope.db).await?;
+    if let Some(row) = exact {
+        return from_row(row).map(Some);
+    }
+    // Otherwise compare canonical forms. A tenant has few resources (operators register them), and
+    // this runs only for a spelling that missed.
+    let Some(wanted) = canonical(uri) else { return Ok(None) };
+    Ok(list(scope).await?.into_iter().find(|r| canonical(&r.uri).as_deref() == Some(wanted.as_str())))
 }
 
 /// The registered resource a request names, or the RFC 8707 `invalid_target` error.
@@ -105,6 +141,9 @@ pub async fn create(scope: Scoped<'_>, new: Resource) -> Result<Resource, Resour
     if find(scope, &new.uri).await?.is_some() {
         return Err(ResourceError::Exists(new.uri));
     }
+    if let Some(bad) = new.default_scopes.iter().flatten().find(|s| !new.scopes.contains(s)) {
+        return Err(ResourceError::UnknownDefault(bad.clone()));
+    }
     let row = resource::ActiveModel {
         id: Set(crypto::random_id()),
         tenant_id: Set(String::new()),
@@ -113,6 +152,7 @@ pub async fn create(scope: Scoped<'_>, new: Resource) -> Result<Resource, Resour
         scopes: Set(to_json_list(&new.scopes)),
         step_up: Set(new.step_up),
         accepts_agents: Set(new.accepts_agents),
+        default_scopes: Set(new.default_scopes.as_deref().map(to_json_list)),
         created_at: Set(now()),
     };
     scope.insert::<resource::Entity, _>(row).await?;
@@ -130,7 +170,26 @@ pub async fn delete(scope: Scoped<'_>, uri: &str) -> StoreResult<bool> {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_uri;
+    use super::{canonical, valid_uri};
+
+    #[test]
+    fn spellings_of_one_resource() {
+        let same = [
+            "https://mcp.example.com/mcp",
+            "https://MCP.Example.com/mcp",
+            "HTTPS://mcp.example.com/mcp",
+            "https://mcp.example.com:443/mcp",
+            "https://mcp.example.com/mcp/",
+        ];
+        for uri in same {
+            assert_eq!(canonical(uri).as_deref(), Some("https://mcp.example.com/mcp"), "{uri}");
+        }
+        assert_eq!(canonical("https://api.example.com").as_deref(), Some("https://api.example.com/"));
+        assert_eq!(canonical("https://api.example.com/").as_deref(), Some("https://api.example.com/"));
+        // Paths are case-sensitive (RFC 3986 §6.2.2.1), and another port is another resource.
+        assert_ne!(canonical("https://mcp.example.com/MCP"), canonical("https://mcp.example.com/mcp"));
+        assert_ne!(canonical("https://mcp.example.com:8443/mcp"), canonical("https://mcp.example.com/mcp"));
+    }
 
     #[test]
     fn resource_uris() {

@@ -141,6 +141,8 @@ pub async fn create(
             access_token_alg: SigningAlg::ES256,
             registration: None,
             introspection: Introspection::None,
+            userinfo_alg: None,
+            allowed_origins: vec![],
         },
     )
     .await?;

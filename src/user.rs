@@ -82,6 +82,7 @@ pub async fn find_or_create(scope: Scoped<'_>, email: &Email) -> StoreResult<Use
         last_sign_in_at: Set(None),
         disabled_at: Set(None),
         passkey_handle: Set(None),
+        ..Default::default()
     };
     if let Err(insert_error) = scope.insert::<user::Entity, _>(row).await {
         return match find_by_email(scope, email).await? {
@@ -92,6 +93,123 @@ pub async fn find_or_create(scope: Scoped<'_>, email: &Email) -> StoreResult<Use
     find_by_email(scope, email)
         .await?
         .ok_or_else(|| crate::store::StoreError::Corrupt("user vanished after insert".into()))
+}
+
+/// The standard profile claims (OIDC Core §5.1) a person has. Each is optional: filled by the person
+/// (their name, on the account page), an operator, or later single sign-on and provisioning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub preferred_username: Option<String>,
+    pub locale: Option<String>,
+    pub zoneinfo: Option<String>,
+    pub picture: Option<String>,
+}
+
+/// The claims of the `profile` scope that Latchkey serves (OIDC Core §5.4), as named in
+/// `claims_supported`.
+pub const PROFILE_CLAIMS: [&str; 8] =
+    ["name", "given_name", "family_name", "preferred_username", "locale", "zoneinfo", "picture", "updated_at"];
+
+/// Names people type: displayable text (no control, format or bidi characters), at most 100 characters.
+const MAX_NAME_CHARS: usize = 100;
+
+impl Profile {
+    pub fn of(user: &User) -> Self {
+        Self {
+            name: user.name.clone(),
+            given_name: user.given_name.clone(),
+            family_name: user.family_name.clone(),
+            preferred_username: user.preferred_username.clone(),
+            locale: user.locale.clone(),
+            zoneinfo: user.zoneinfo.clone(),
+            picture: user.picture.clone(),
+        }
+    }
+
+    /// Blank values become absent; each value is checked for what its claim means. The error names
+    /// the field for the person or operator who typed it.
+    pub fn checked(self) -> Result<Self, String> {
+        let blank_is_none = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let profile = Self {
+            name: blank_is_none(self.name),
+            given_name: blank_is_none(self.given_name),
+            family_name: blank_is_none(self.family_name),
+            preferred_username: blank_is_none(self.preferred_username),
+            locale: blank_is_none(self.locale),
+            zoneinfo: blank_is_none(self.zoneinfo),
+            picture: blank_is_none(self.picture),
+        };
+        let names = [("name", &profile.name), ("given name", &profile.given_name), ("family name", &profile.family_name), ("username", &profile.preferred_username)];
+        for (field, value) in names {
+            if let Some(value) = value
+                && (value.chars().count() > MAX_NAME_CHARS || !crate::display_text::is_displayable(value))
+            {
+                return Err(format!("The {field} must be at most {MAX_NAME_CHARS} characters that display as themselves."));
+            }
+        }
+        // BCP 47 language tag, in the shape OIDC Core §5.1 shows (`en-US`, `fr-CA`): letters, digits, dashes.
+        if let Some(locale) = &profile.locale
+            && (locale.len() > 35 || !locale.split('-').all(|part| !part.is_empty() && part.len() <= 8 && part.chars().all(|c| c.is_ascii_alphanumeric())))
+        {
+            return Err("The locale must be a language tag such as en-US.".into());
+        }
+        // An IANA time zone name (`Europe/Paris`, `America/Los_Angeles`, `UTC`).
+        if let Some(zone) = &profile.zoneinfo
+            && (zone.len() > 64 || !zone.chars().all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)))
+        {
+            return Err("The time zone must be a name such as Europe/Paris.".into());
+        }
+        if let Some(picture) = &profile.picture
+            && !url::Url::parse(picture).is_ok_and(|u| u.scheme() == "https" && u.host().is_some() && picture.len() <= 2048)
+        {
+            return Err("The picture must be an https URL.".into());
+        }
+        Ok(profile)
+    }
+}
+
+/// The `profile` scope's claims for a person (OIDC Core §5.4): those that are set, and `updated_at`
+/// (when the profile last changed, or the account's creation).
+pub fn profile_claims(user: &User) -> serde_json::Map<String, serde_json::Value> {
+    let profile = Profile::of(user);
+    let mut claims = serde_json::Map::new();
+    let values = [
+        ("name", profile.name),
+        ("given_name", profile.given_name),
+        ("family_name", profile.family_name),
+        ("preferred_username", profile.preferred_username),
+        ("locale", profile.locale),
+        ("zoneinfo", profile.zoneinfo),
+        ("picture", profile.picture),
+    ];
+    for (claim, value) in values {
+        if let Some(value) = value {
+            claims.insert(claim.to_owned(), value.into());
+        }
+    }
+    claims.insert("updated_at".to_owned(), user.updated_at.unwrap_or(user.created_at).into());
+    claims
+}
+
+/// Replaces the profile (already `checked`) and records when it changed.
+pub async fn set_profile(scope: Scoped<'_>, user_id: &str, profile: Profile) -> StoreResult<bool> {
+    let result = scope
+        .update::<user::Entity>()
+        .col_expr(user::Column::Name, profile.name.into())
+        .col_expr(user::Column::GivenName, profile.given_name.into())
+        .col_expr(user::Column::FamilyName, profile.family_name.into())
+        .col_expr(user::Column::PreferredUsername, profile.preferred_username.into())
+        .col_expr(user::Column::Locale, profile.locale.into())
+        .col_expr(user::Column::Zoneinfo, profile.zoneinfo.into())
+        .col_expr(user::Column::Picture, profile.picture.into())
+        .col_expr(user::Column::UpdatedAt, now().into())
+        .filter(user::Column::Id.eq(user_id))
+        .exec(scope.db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 pub async fn mark_signed_in(scope: Scoped<'_>, user_id: &str) -> StoreResult<()> {
@@ -159,6 +277,7 @@ mod tests {
                 last_sign_in_at: Set(None),
                 disabled_at: Set(None),
                 passkey_handle: Set(None),
+                ..Default::default()
             };
             user::Entity::insert(row).exec_without_returning(&db).await.expect("insert");
         }
@@ -166,6 +285,32 @@ mod tests {
         let emails: Vec<String> =
             user::Entity::find().order_by_asc(user::Column::Id).all(&db).await.expect("users").into_iter().map(|u| u.email).collect();
         assert_eq!(emails, ["mixed.case@example.com", "Dup@Example.com", "dup@example.com"]);
+    }
+
+    #[test]
+    fn profiles_are_checked_for_what_each_claim_means() {
+        let ok = super::Profile {
+            name: Some(" Ada Lovelace ".into()),
+            given_name: Some("Ada".into()),
+            family_name: Some("".into()),
+            locale: Some("en-GB".into()),
+            zoneinfo: Some("Europe/London".into()),
+            picture: Some("https://images.example/ada.png".into()),
+            ..Default::default()
+        };
+        let checked = ok.clone().checked().expect("valid profile");
+        assert_eq!(checked.name.as_deref(), Some("Ada Lovelace"));
+        assert_eq!(checked.family_name, None, "blank is absent");
+        for bad in [
+            super::Profile { name: Some("Ada\u{202e}ecalevol".into()), ..Default::default() },
+            super::Profile { given_name: Some("x".repeat(101)), ..Default::default() },
+            super::Profile { locale: Some("en_GB; drop".into()), ..Default::default() },
+            super::Profile { zoneinfo: Some("Europe/<London>".into()), ..Default::default() },
+            super::Profile { picture: Some("http://images.example/ada.png".into()), ..Default::default() },
+            super::Profile { picture: Some("javascript:alert(1)".into()), ..Default::default() },
+        ] {
+            assert!(bad.clone().checked().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -423,3 +423,134 @@ async fn a_cloned_authenticator_is_refused_and_audited() {
     );
     close(browser, driver).await;
 }
+
+/// Serves `html` for every path on an ephemeral loopback port, as a static host serves a
+/// single-page app (the page's script branches on its own path).
+async fn serve_page(listener: tokio::net::TcpListener, html: String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let html = html.clone();
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 16 * 1024];
+                let _ = stream.read(&mut request).await;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncache-control: no-store\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{html}",
+                    html.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+}
+
+/// The single-page app: on `/` it makes a PKCE pair with WebCrypto and goes to the authorization
+/// endpoint; on `/callback` it exchanges the code with `fetch`, reads UserInfo (a preflighted
+/// request: it sends `Authorization`), reads a 401's challenge, and refreshes. Everything it saw goes
+/// into `#result` as JSON. On `/foreign` (served from another origin) it tries the same endpoints
+/// with the token in its fragment.
+const SPA: &str = r#"<!doctype html><meta charset="utf-8"><title>SPA</title><pre id="result"></pre>
+<script>
+const ISSUER = "__ISSUER__", CLIENT = "__CLIENT__", REDIRECT = location.origin + "/callback";
+const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const form = (fields) => new URLSearchParams(fields);
+const done = (out) => { document.getElementById("result").textContent = JSON.stringify(out); };
+async function start() {
+  const verifier = b64(crypto.getRandomValues(new Uint8Array(32)));
+  sessionStorage.setItem("verifier", verifier);
+  const challenge = b64(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  location = ISSUER + "/authorize?" + form({ response_type: "code", client_id: CLIENT, redirect_uri: REDIRECT,
+    scope: "openid profile email urn:example:unknown", code_challenge: challenge, code_challenge_method: "S256", state: "spa-state" });
+}
+async function callback() {
+  const out = {};
+  try {
+    const code = new URLSearchParams(location.search).get("code");
+    let r = await fetch(ISSUER + "/token", { method: "POST", body: form({ grant_type: "authorization_code", code,
+      redirect_uri: REDIRECT, client_id: CLIENT, code_verifier: sessionStorage.getItem("verifier") }) });
+    const tokens = await r.json();
+    out.token_status = r.status; out.scope = tokens.scope;
+    r = await fetch(ISSUER + "/userinfo", { headers: { Authorization: "Bearer " + tokens.access_token } });
+    out.userinfo_status = r.status; out.userinfo = await r.json();
+    r = await fetch(ISSUER + "/userinfo", { headers: { Authorization: "Bearer not-a-token" } });
+    out.bad_status = r.status; out.challenge = r.headers.get("WWW-Authenticate");
+    r = await fetch(ISSUER + "/token", { method: "POST", body: form({ grant_type: "refresh_token", refresh_token: tokens.refresh_token, client_id: CLIENT }) });
+    const refreshed = await r.json();
+    out.refresh_status = r.status;
+    out.rotated = typeof refreshed.refresh_token === "string" && refreshed.refresh_token !== tokens.refresh_token;
+    out.access_token = refreshed.access_token;
+  } catch (e) { out.error = String(e); }
+  done(out);
+}
+async function foreign() {
+  const out = {};
+  const token = location.hash.slice(1);
+  try { await fetch(ISSUER + "/userinfo", { headers: { Authorization: "Bearer " + token } }); out.userinfo = "read"; }
+  catch (e) { out.userinfo = "blocked"; }
+  try { await fetch(ISSUER + "/token", { method: "POST", body: form({ grant_type: "refresh_token", refresh_token: "x", client_id: CLIENT }) }); out.token = "read"; }
+  catch (e) { out.token = "blocked"; }
+  try { const r = await fetch(ISSUER + "/.well-known/openid-configuration", { headers: { "MCP-Protocol-Version": "2025-06-18" } }); out.discovery = (await r.json()).issuer; }
+  catch (e) { out.discovery = "blocked"; }
+  done(out);
+}
+({ "/callback": callback, "/foreign": foreign }[location.pathname] || start)();
+</script>"#;
+
+/// A browser application on another origin signs a person in with authorization code + PKCE, and
+/// uses the token endpoint and UserInfo through CORS; a page from an origin no client lists cannot
+/// read either (public metadata stays readable by all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_page_app_on_another_origin_signs_in_through_cors() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the app's host");
+    let port = listener.local_addr().expect("port").port();
+    let app_origin = format!("http://127.0.0.1:{port}");
+    // A public client: nothing but its redirect URI, whose origin is the app's.
+    let (client_id, secret) = server.create_client(&["--name", "Notes SPA", "--redirect-uri", &format!("{app_origin}/callback")]);
+    assert!(secret.is_none(), "a browser app has no secret");
+    serve_page(listener, SPA.replace("__ISSUER__", &server.issuer("default")).replace("__CLIENT__", &client_id)).await;
+
+    let (browser, driver, mut tab, _profile) = launch("spa").await;
+    tab.add_authenticator().await;
+    tab.goto(&format!("{app_origin}/")).await;
+    tab.wait_for("#email").await;
+    tab.type_into("#email", "lin@example.com").await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for("input[name=code]").await;
+    tab.type_into("input[name=code]", &smtp.code_for("lin@example.com", 1).await).await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for("#passkey-start").await;
+    tab.click("#passkey-start").await;
+    tab.wait_for("#recovery-continue").await;
+    tab.click("#recovery-continue").await;
+    // The consent page lists what will be granted: the unknown scope is not on it.
+    tab.wait_for("button[value=allow]").await;
+    let consent = tab.text().await;
+    assert!(consent.contains("profile") && !consent.contains("urn:example"), "{consent}");
+    tab.screenshot("spa-consent").await;
+    tab.click("button[value=allow]").await;
+    tab.wait_for("#result:not(:empty)").await;
+    assert!(tab.url().await.starts_with(&format!("{app_origin}/callback?")), "back at the app");
+    let result: serde_json::Value = serde_json::from_str(&tab.eval::<String>("document.getElementById('result').textContent").await).expect("result JSON");
+    assert_eq!(result["error"], serde_json::Value::Null, "{result}");
+    assert_eq!((result["token_status"].as_u64(), result["scope"].as_str()), (Some(200), Some("openid profile email")), "{result}");
+    assert_eq!((result["userinfo_status"].as_u64(), result["userinfo"]["email"].as_str()), (Some(200), Some("lin@example.com")), "{result}");
+    assert!(result["userinfo"]["updated_at"].is_i64(), "profile claims for the profile scope: {result}");
+    assert_eq!(result["bad_status"].as_u64(), Some(401));
+    assert!(result["challenge"].as_str().is_some_and(|c| c.contains("invalid_token")), "WWW-Authenticate is exposed: {result}");
+    assert_eq!((result["refresh_status"].as_u64(), result["rotated"].as_bool()), (Some(200), Some(true)), "{result}");
+    tab.screenshot("spa-signed-in").await;
+
+    // Another origin (localhost is not 127.0.0.1 to a browser) holding a valid token reads nothing.
+    let token = result["access_token"].as_str().expect("access token");
+    tab.goto(&format!("http://localhost:{port}/foreign#{token}")).await;
+    tab.wait_for("#result:not(:empty)").await;
+    let foreign: serde_json::Value = serde_json::from_str(&tab.eval::<String>("document.getElementById('result').textContent").await).expect("result JSON");
+    assert_eq!(foreign["userinfo"], "blocked", "{foreign}");
+    assert_eq!(foreign["token"], "blocked", "{foreign}");
+    assert_eq!(foreign["discovery"].as_str(), Some(server.issuer("default").as_str()), "metadata is public: {foreign}");
+
+    close(browser, driver).await;
+}

@@ -148,7 +148,7 @@ async fn pkce_is_mandatory_and_s256_only() {
             "&code_challenge={}&code_challenge_method=S256",
             pkce.challenge
         ))
-        .replace("scope=openid", "scope=openid%20admin"),
+        .replace("scope=openid", "scope=admin"),
         "invalid_scope",
     )
     .await;

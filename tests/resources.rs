@@ -106,7 +106,7 @@ async fn access_tokens_are_bound_to_the_registered_resource() {
         ("https://unknown.example.com/mcp", "openid", "invalid_target"),
         ("https://mcp.example.com/mcp#fragment", "openid", "invalid_target"),
         ("http://mcp.example.com/mcp", "openid", "invalid_target"),
-        (MCP, "openid tools:delete", "invalid_scope"),
+        (MCP, "tools:delete", "invalid_scope"),
     ] {
         let response = browser.get(f.authorize_url(&common::pkce(), scope, resource)).send().await.expect("authorize");
         let callback = location(&response);

@@ -22,6 +22,8 @@ pub struct Model {
     pub family_id: Option<String>,
     /// RFC 8707: the resource the tokens are for (their `aud`).
     pub resource: Option<String>,
+    /// JSON list of the claims the `claims` parameter asked for in the ID token.
+    pub id_token_claims: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -27,6 +27,12 @@ pub struct Model {
     pub introspect_all: bool,
     /// JSON list of resource URIs whose tokens it may introspect.
     pub introspect_resources: String,
+    /// UserInfo responses as a JWT signed with this algorithm; `None`: plain JSON.
+    pub userinfo_alg: Option<String>,
+    /// JSON list of origins allowed beyond the redirect URIs' own.
+    pub allowed_origins: Option<String>,
+    /// JSON list of every origin allowed to call the token endpoints from a browser (derived).
+    pub cors_origins: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

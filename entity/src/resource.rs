@@ -12,6 +12,8 @@ pub struct Model {
     pub step_up: bool,
     /// A step-up resource that still accepts machine (agent) tokens.
     pub accepts_agents: bool,
+    /// JSON list of the scopes granted to a request naming this resource without a scope; `None`: all.
+    pub default_scopes: Option<String>,
     pub created_at: i64,
 }
 

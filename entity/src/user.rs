@@ -12,6 +12,17 @@ pub struct Model {
     pub last_sign_in_at: Option<i64>,
     pub disabled_at: Option<i64>,
     pub passkey_handle: Option<String>,
+    /// The standard profile (OIDC Core §5.1); `None` until the person, an operator, single sign-on
+    /// or provisioning fills it.
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub preferred_username: Option<String>,
+    pub locale: Option<String>,
+    pub zoneinfo: Option<String>,
+    pub picture: Option<String>,
+    /// When the profile last changed; `None`: not since the account was created.
+    pub updated_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

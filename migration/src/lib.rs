@@ -18,6 +18,7 @@ mod m20261201_000013_factor_lockouts;
 mod m20261201_000014_consent_per_resource;
 mod m20261201_000015_introspection_rights;
 mod m20261201_000016_sweeping;
+mod m20261202_000017_interop;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_consent_per_resource::Migration),
             Box::new(m20261201_000015_introspection_rights::Migration),
             Box::new(m20261201_000016_sweeping::Migration),
+            Box::new(m20261202_000017_interop::Migration),
         ]
     }
 }

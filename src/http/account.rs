@@ -21,6 +21,7 @@ use crate::{
 /// Notices the account page shows after a change, keyed by the `done` query parameter (never echoed).
 const NOTICES: &[(&str, &str)] = &[
     ("renamed", "Passkey renamed."),
+    ("name-saved", "Your name is saved."),
     ("removed", "Passkey removed."),
     ("session-ended", "That session is signed out."),
     ("access-removed", "The app’s access is removed."),
@@ -82,6 +83,9 @@ async fn render(
         base: ctx.endpoint(""),
         csrf: &csrf.token,
         email: &user.email,
+        name: user.name.as_deref().unwrap_or(""),
+        given_name: user.given_name.as_deref().unwrap_or(""),
+        family_name: user.family_name.as_deref().unwrap_or(""),
         notice,
         error,
         fresh: session.is_fresh(ctx.lifetimes(), now()),
@@ -166,10 +170,10 @@ async fn outcome(
         Ok(()) => Ok(pages::see_other(&ctx.endpoint(&format!("account?done={done}")), vec![])),
         Err(AccountError::StepUpRequired) => Ok(pages::see_other(&ctx.endpoint("passkey?step_up=1"), vec![])),
         Err(AccountError::Store(e)) => Err(pages::internal(e)),
-        Err(error @ (AccountError::NotFound | AccountError::LastPasskey | AccountError::Totp(_))) => {
+        Err(error @ (AccountError::NotFound | AccountError::LastPasskey | AccountError::Totp(_) | AccountError::Profile(_))) => {
             let status = match error {
                 AccountError::NotFound => StatusCode::NOT_FOUND,
-                AccountError::Totp(TotpError::WrongCode) => StatusCode::BAD_REQUEST,
+                AccountError::Totp(TotpError::WrongCode) | AccountError::Profile(_) => StatusCode::BAD_REQUEST,
                 _ => StatusCode::CONFLICT,
             };
             render(ctx, req, &form.session, None, Some(error.to_string()), status).await
@@ -197,6 +201,18 @@ pub async fn rename_passkey(
     let name = form.params.get("name").unwrap_or("");
     let result = account::rename_passkey(&form.ctx, &form.session, id, name).await;
     outcome(&form, &req, result, "renamed").await
+}
+
+pub async fn set_name(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
+    let form = account_form!(app, req, tenant, body);
+    let field = |name| form.params.get(name).unwrap_or("");
+    let result = account::set_name(&form.ctx, &form.session, field("name"), field("given_name"), field("family_name")).await;
+    outcome(&form, &req, result, "name-saved").await
 }
 
 pub async fn remove_passkey(

@@ -14,13 +14,14 @@ mod wellknown;
 use std::sync::Arc;
 
 use actix_web::{
-    App as ActixApp, HttpRequest, HttpResponse, HttpServer, middleware::DefaultHeaders, web,
+    App as ActixApp, HttpRequest, HttpResponse, HttpServer, http::Method, middleware::DefaultHeaders, web,
 };
 
 pub use errors::HttpError;
 
 use crate::{
     app::{App, Ctx},
+    cors,
     audit::Origin,
     session::{self, Session},
 };
@@ -45,6 +46,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::get().to(wellknown::oauth_metadata),
                 )
                 .route("/jwks", web::get().to(wellknown::jwks))
+                .route("/jwks", web::method(Method::OPTIONS).to(wellknown::preflight))
+                .route("/.well-known/openid-configuration", web::method(Method::OPTIONS).to(wellknown::preflight))
+                .route("/.well-known/oauth-authorization-server", web::method(Method::OPTIONS).to(wellknown::preflight))
+                .route("/token", web::method(Method::OPTIONS).to(oauth::preflight))
+                .route("/revoke", web::method(Method::OPTIONS).to(oauth::preflight))
+                .route("/userinfo", web::method(Method::OPTIONS).to(oauth::preflight))
+                .route("/register", web::method(Method::OPTIONS).to(registration::preflight))
+                .route("/register/{client_id}", web::method(Method::OPTIONS).to(registration::preflight_client))
                 .route("/authorize", web::get().to(oauth::authorize))
                 .route("/authorize", web::post().to(oauth::authorize))
                 .route("/authorize/resume", web::get().to(oauth::resume))
@@ -66,6 +75,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/logout", web::get().to(pages::logout))
                 .route("/logout", web::post().to(pages::logout))
                 .route("/account", web::get().to(account::page))
+                .route("/account/name", web::post().to(account::set_name))
                 .route("/account/passkeys/rename", web::post().to(account::rename_passkey))
                 .route("/account/passkeys/remove", web::post().to(account::remove_passkey))
                 .route("/account/recovery-codes", web::post().to(account::regenerate_recovery_codes))
@@ -96,6 +106,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/.well-known/openid-configuration/t/{tenant}",
             web::get().to(wellknown::oauth_metadata),
         )
+        .route("/.well-known/oauth-authorization-server/t/{tenant}", web::method(Method::OPTIONS).to(wellknown::preflight))
+        .route("/.well-known/openid-configuration/t/{tenant}", web::method(Method::OPTIONS).to(wellknown::preflight))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(HttpError::not_found_page())
         }));
@@ -165,6 +177,13 @@ async fn page_context<'a>(
         .await
         .map_err(|e| HttpError::internal_page(&e))?
         .ok_or_else(HttpError::not_found_page)
+}
+
+/// The response (or the error's response) with the CORS headers `allow` calls for.
+fn with_cors(result: Result<HttpResponse, HttpError>, allow: cors::Allow<'_>) -> HttpResponse {
+    let mut response = result.unwrap_or_else(|error| actix_web::ResponseError::error_response(&error));
+    cors::add_headers(&mut response, allow);
+    response
 }
 
 async fn current_session(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Option<Session>, HttpError> {

@@ -7,15 +7,21 @@ use actix_web::{
 };
 use askama::Template;
 
-use super::{HttpError, api_context, current_session, page_context, request};
+use super::{
+    HttpError, api_context, current_session, page_context, request, with_cors,
+};
 use crate::{
-    app::App,
+    cors::{self, Allow, RequestOrigin},
+    app::{App, Ctx},
     oauth::{
         authorize::{self, AuthorizeError, ErrorRedirect, Next},
+        client_auth,
         error::{ErrorCode, OAuthError},
-        introspection, revocation, token,
+        introspection,
+        params::Params,
+        revocation, token,
     },
-    oidc::userinfo,
+    oidc::userinfo::{self, Body},
     pages::{Chrome, Leaving},
     store::now,
 };
@@ -169,6 +175,41 @@ pub fn expired_request_page(ctx: &crate::app::Ctx<'_>) -> HttpError {
     )
 }
 
+/// CORS for an endpoint where the request names its client (token, revocation): a page may read
+/// the answer when its origin is one that client allows. Requests without `Origin` (servers, native
+/// apps) skip the lookup.
+async fn named_client_allows<'a>(
+    ctx: &Ctx<'_>,
+    req: &HttpRequest,
+    params: Option<&Params>,
+    origin: Option<&'a RequestOrigin>,
+) -> Allow<'a> {
+    let Some(origin) = origin else { return Allow::Nobody };
+    let named = params.and_then(|p| client_auth::presented(request::authorization_header(req), p).ok());
+    match named {
+        Some(named) => client_allows(ctx, &named.client_id, origin).await,
+        None => Allow::Nobody,
+    }
+}
+
+/// Whether the client `client_id` allows a page at `origin` to read its responses.
+pub(super) async fn client_allows<'a>(ctx: &Ctx<'_>, client_id: &str, origin: &'a RequestOrigin) -> Allow<'a> {
+    match ctx.client(client_id).await {
+        Ok(Some(client)) if client.allows_origin(origin.as_str()) => Allow::Origin(origin),
+        _ => Allow::Nobody,
+    }
+}
+
+/// CORS for a request that names no client (a preflight; an invalid bearer token): the origin is
+/// allowed when some client of the tenant allows it.
+pub(super) async fn any_client_allows<'a>(ctx: &Ctx<'_>, origin: Option<&'a RequestOrigin>) -> Allow<'a> {
+    let Some(origin) = origin else { return Allow::Nobody };
+    match crate::client::any_allows_origin(ctx.scope(), origin.as_str()).await {
+        Ok(true) => Allow::Origin(origin),
+        _ => Allow::Nobody,
+    }
+}
+
 pub async fn token(
     app: web::Data<App>,
     req: HttpRequest,
@@ -176,9 +217,16 @@ pub async fn token(
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let ctx = api_context(&app, &req, &tenant).await?;
-    let params = request::form_params(&req, &body)?;
-    let response = token::handle(&ctx, request::authorization_header(&req), &params).await?;
-    Ok(no_store_json(response))
+    let (params, result) = match request::form_params(&req, &body) {
+        Ok(params) => {
+            let result = token::handle(&ctx, request::authorization_header(&req), &params).await;
+            (Some(params), result.map(no_store_json).map_err(HttpError::from))
+        }
+        Err(error) => (None, Err(HttpError::OAuth(error))),
+    };
+    let origin = RequestOrigin::of(&req);
+    let allow = named_client_allows(&ctx, &req, params.as_ref(), origin.as_ref()).await;
+    Ok(with_cors(result, allow))
 }
 
 pub async fn revoke(
@@ -188,11 +236,30 @@ pub async fn revoke(
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let ctx = api_context(&app, &req, &tenant).await?;
-    let params = request::form_params(&req, &body)?;
-    revocation::revoke(&ctx, request::authorization_header(&req), &params).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish())
+    let (params, result) = match request::form_params(&req, &body) {
+        Ok(params) => {
+            let result = revocation::revoke(&ctx, request::authorization_header(&req), &params).await;
+            let ok = |()| HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish();
+            (Some(params), result.map(ok).map_err(HttpError::from))
+        }
+        Err(error) => (None, Err(HttpError::OAuth(error))),
+    };
+    let origin = RequestOrigin::of(&req);
+    let allow = named_client_allows(&ctx, &req, params.as_ref(), origin.as_ref()).await;
+    Ok(with_cors(result, allow))
+}
+
+/// `OPTIONS` on the token, revocation and UserInfo endpoints (a CORS preflight).
+pub async fn preflight(
+    app: web::Data<App>,
+    req: HttpRequest,
+    tenant: web::Path<String>,
+) -> Result<HttpResponse, HttpError> {
+    let ctx = api_context(&app, &req, &tenant).await?;
+    let origin = RequestOrigin::of(&req);
+    let allow = any_client_allows(&ctx, origin.as_ref()).await;
+    let methods = if req.path().ends_with("/userinfo") { "GET, POST" } else { "POST" };
+    Ok(cors::preflight(&req, allow, methods))
 }
 
 pub async fn introspect(
@@ -229,6 +296,9 @@ fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, HttpEr
     }
 }
 
+/// UserInfo (OIDC Core §5.3). CORS: a page may read the claims when its origin is one the token's
+/// client allows; an error (no client is known from an invalid token) when any client allows it, so
+/// a single-page app can read the challenge and refresh.
 pub async fn userinfo(
     app: web::Data<App>,
     req: HttpRequest,
@@ -236,10 +306,31 @@ pub async fn userinfo(
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let ctx = api_context(&app, &req, &tenant).await?;
-    let token = bearer_token(&req, &body)?.ok_or(HttpError::Bearer(None))?;
-    match userinfo::userinfo(&ctx, &token).await {
-        Ok(claims) => Ok(no_store_json(claims)),
-        Err(error) if matches!(error.code, ErrorCode::ServerError) => Err(HttpError::OAuth(error)),
-        Err(error) => Err(HttpError::Bearer(Some(error))),
-    }
+    let origin = RequestOrigin::of(&req);
+    let answer = match bearer_token(&req, &body) {
+        Ok(Some(token)) => userinfo::userinfo(&ctx, &token).await.map_err(|error| match error.code {
+            ErrorCode::ServerError => HttpError::OAuth(error),
+            _ => HttpError::Bearer(Some(error)),
+        }),
+        Ok(None) => Err(HttpError::Bearer(None)),
+        Err(error) => Err(error),
+    };
+    Ok(match answer {
+        Ok(info) => {
+            let allow = match (&origin, &info.client) {
+                (Some(origin), Some(client)) if client.allows_origin(origin.as_str()) => Allow::Origin(origin),
+                _ => Allow::Nobody,
+            };
+            let response = match info.body {
+                Body::Json(claims) => no_store_json(claims),
+                // OIDC Core §5.3.2.
+                Body::Jwt(jwt) => HttpResponse::Ok()
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .content_type("application/jwt")
+                    .body(jwt),
+            };
+            with_cors(Ok(response), allow)
+        }
+        Err(error) => with_cors(Err(error), any_client_allows(&ctx, origin.as_ref()).await),
+    })
 }

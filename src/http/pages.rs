@@ -461,6 +461,8 @@ pub async fn consent_form(
             .iter()
             .map(|s| (s.clone(), pages::describe_scope(s)))
             .collect(),
+        policy_uri: client.https_link("policy_uri"),
+        tos_uri: client.https_link("tos_uri"),
     };
     html(
         StatusCode::OK,

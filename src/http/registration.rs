@@ -6,8 +6,11 @@ use actix_web::{
     web,
 };
 
-use super::{HttpError, api_context, request};
+use super::{
+    HttpError, api_context, oauth::client_allows, request, with_cors,
+};
 use crate::{
+    cors::{self, Allow, RequestOrigin},
     app::App,
     oauth::{
         error::{ErrorCode, OAuthError},
@@ -67,11 +70,47 @@ pub async fn register(
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let ctx = api_context(&app, &req, &tenant).await?;
-    ratelimit::check(&app.limiters.registration_per_ip, &request::client_ip(&app, &req))
-        .map_err(OAuthError::rate_limited)?;
-    let metadata = metadata(&req, &body)?;
-    let info = registration::register(&ctx, bearer(&req), &metadata).await.map_err(error)?;
-    Ok(json(StatusCode::CREATED, info))
+    let result = async {
+        ratelimit::check(&app.limiters.registration_per_ip, &request::client_ip(&app, &req))
+            .map_err(OAuthError::rate_limited)?;
+        let metadata = metadata(&req, &body)?;
+        let info = registration::register(&ctx, bearer(&req), &metadata).await.map_err(error)?;
+        Ok(json(StatusCode::CREATED, info))
+    }
+    .await;
+    // Registration is open to any caller the tenant's policy admits, browser-based ones included (MCP
+    // Inspector registers from its page): any origin may read the answer, which is its own.
+    Ok(with_cors(result, Allow::Anyone))
+}
+
+/// `OPTIONS /register`: any origin (see `register`).
+pub async fn preflight(req: HttpRequest) -> HttpResponse {
+    cors::preflight(&req, Allow::Anyone, "POST")
+}
+
+/// `OPTIONS /register/{client_id}` (RFC 7592): for the origins that client allows.
+pub async fn preflight_client(
+    app: web::Data<App>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, HttpError> {
+    let (tenant, client_id) = path.into_inner();
+    let ctx = api_context(&app, &req, &tenant).await?;
+    let origin = RequestOrigin::of(&req);
+    let allow = match &origin {
+        Some(origin) => client_allows(&ctx, &client_id, origin).await,
+        None => Allow::Nobody,
+    };
+    Ok(cors::preflight(&req, allow, "GET, PUT, DELETE"))
+}
+
+/// CORS for the management endpoints: the origins the client being managed allows, read before
+/// the request changes (or deletes) it.
+async fn management_allow<'a>(ctx: &crate::app::Ctx<'_>, client_id: &str, origin: Option<&'a RequestOrigin>) -> Allow<'a> {
+    match origin {
+        Some(origin) => client_allows(ctx, client_id, origin).await,
+        None => Allow::Nobody,
+    }
 }
 
 pub async fn read(
@@ -81,8 +120,10 @@ pub async fn read(
 ) -> Result<HttpResponse, HttpError> {
     let (tenant, client_id) = path.into_inner();
     let ctx = api_context(&app, &req, &tenant).await?;
-    let info = registration::read(&ctx, &client_id, bearer(&req)).await.map_err(error)?;
-    Ok(json(StatusCode::OK, info))
+    let origin = RequestOrigin::of(&req);
+    let allow = management_allow(&ctx, &client_id, origin.as_ref()).await;
+    let result = registration::read(&ctx, &client_id, bearer(&req)).await.map_err(error).map(|info| json(StatusCode::OK, info));
+    Ok(with_cors(result, allow))
 }
 
 pub async fn update(
@@ -93,9 +134,13 @@ pub async fn update(
 ) -> Result<HttpResponse, HttpError> {
     let (tenant, client_id) = path.into_inner();
     let ctx = api_context(&app, &req, &tenant).await?;
-    let metadata = metadata(&req, &body)?;
-    let info = registration::update(&ctx, &client_id, bearer(&req), &metadata).await.map_err(error)?;
-    Ok(json(StatusCode::OK, info))
+    let origin = RequestOrigin::of(&req);
+    let allow = management_allow(&ctx, &client_id, origin.as_ref()).await;
+    let result = match metadata(&req, &body) {
+        Ok(metadata) => registration::update(&ctx, &client_id, bearer(&req), &metadata).await.map_err(error),
+        Err(e) => Err(e),
+    };
+    Ok(with_cors(result.map(|info| json(StatusCode::OK, info)), allow))
 }
 
 pub async fn delete(
@@ -105,6 +150,11 @@ pub async fn delete(
 ) -> Result<HttpResponse, HttpError> {
     let (tenant, client_id) = path.into_inner();
     let ctx = api_context(&app, &req, &tenant).await?;
-    registration::delete(&ctx, &client_id, bearer(&req)).await.map_err(error)?;
-    Ok(HttpResponse::NoContent().insert_header((header::CACHE_CONTROL, "no-store")).finish())
+    let origin = RequestOrigin::of(&req);
+    let allow = management_allow(&ctx, &client_id, origin.as_ref()).await;
+    let result = registration::delete(&ctx, &client_id, bearer(&req))
+        .await
+        .map_err(error)
+        .map(|()| HttpResponse::NoContent().insert_header((header::CACHE_CONTROL, "no-store")).finish());
+    Ok(with_cors(result, allow))
 }

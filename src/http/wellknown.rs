@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, http::header, web};
 use bytes::Bytes;
 
 use super::{HttpError, public_context};
-use crate::app::App;
+use crate::{app::App, cors};
 
 fn cacheable_json(body: Bytes, cache_control: &'static str) -> HttpResponse {
     HttpResponse::Ok()
@@ -40,4 +40,10 @@ pub async fn jwks(
     let keyring = app.keyring(&tenant).await?;
     // Short max-age: verifiers also refetch on an unknown kid after a rotation.
     Ok(cacheable_json(keyring.jwks_json.clone(), "public, max-age=60"))
+}
+
+/// `OPTIONS` on a public document: any origin may fetch it (MCP clients send `MCP-Protocol-Version`,
+/// which makes even a GET preflighted).
+pub async fn preflight(req: actix_web::HttpRequest) -> HttpResponse {
+    cors::preflight(&req, cors::Allow::Anyone, "GET")
 }

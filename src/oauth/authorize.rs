@@ -11,7 +11,7 @@ use url::Url;
 use super::{
     error::{ErrorCode, OAuthError},
     params::{Params, split_scope},
-    pkce,
+    pkce, scope,
 };
 use crate::{
     app::{ClientLookupError, Ctx},
@@ -48,6 +48,9 @@ pub struct AuthorizationRequest {
     /// That resource needs a phishing-resistant sign-in (acr `phr`), whatever `acr_values` say.
     #[serde(default)]
     pub resource_step_up: bool,
+    /// Claims the `claims` parameter asked for in the ID token (OIDC Core §5.5), those we serve.
+    #[serde(default)]
+    pub id_token_claims: Vec<String>,
 }
 
 /// What a pending request may echo back (RFC 6749 sets no limit; these are far above what clients
@@ -242,10 +245,6 @@ pub async fn validate(
         ));
     }
 
-    let scopes = match params.get("scope") {
-        Some(scope) => split_scope(scope),
-        None => client.scopes.clone(),
-    };
     // RFC 8707 §2: one registered resource; it becomes the access token's audience.
     let resource = match params.get("resource") {
         None => None,
@@ -258,15 +257,8 @@ pub async fn validate(
                 .ok_or_else(|| fail(ErrorCode::InvalidTarget, "this resource is not registered here"))?,
         ),
     };
-    // A scope is allowed when the client registered it, or when the named resource offers it (a
-    // self-registered MCP client learns a resource's scopes only from its metadata).
-    let allowed = |s: &String| client.scopes.contains(s) || resource.as_ref().is_some_and(|r| r.scopes.contains(s));
-    if let Some(unknown) = scopes.iter().find(|s| !allowed(s)) {
-        return Err(fail(
-            ErrorCode::InvalidScope,
-            &format!("scope {unknown:.64} is not allowed for this client"),
-        ));
-    }
+    let scopes = scope::granted(params.get("scope"), &client.scopes, resource.as_ref())
+        .map_err(|why| fail(ErrorCode::InvalidScope, why))?;
 
     let prompt = params.get("prompt").map(split_scope).unwrap_or_default();
     if prompt
@@ -305,6 +297,7 @@ pub async fn validate(
         return Err(fail(ErrorCode::InvalidRequest, "login_hint is at most 254 bytes (an email address)"));
     }
     let (acr_values, acr_essential) = requested_acr(params).map_err(|message| fail(ErrorCode::InvalidRequest, message))?;
+    let id_token_claims = requested_id_token_claims(params);
 
     Ok((
         client,
@@ -322,6 +315,7 @@ pub async fn validate(
             acr_essential,
             resource_step_up: resource.as_ref().is_some_and(|r| r.step_up),
             resource: resource.map(|r| r.uri),
+            id_token_claims,
         },
     ))
 }
@@ -355,6 +349,25 @@ fn requested_acr(params: &Params) -> Result<(Vec<String>, bool), &'static str> {
         return Err("at most 16 acr values of at most 128 bytes each");
     }
     Ok((values, essential))
+}
+
+/// The person's claims the `claims` parameter asks for in the ID token (OIDC Core §5.5.1): those we
+/// serve, voluntary or essential alike (an essential claim the person has is returned; one they have
+/// not set cannot be, §5.5.1 lets us go on without it). Unknown names are ignored. The parameter was
+/// already checked to be a JSON object by `requested_acr`.
+fn requested_id_token_claims(params: &Params) -> Vec<String> {
+    let Some(Ok(serde_json::Value::Object(claims))) = params.get("claims").map(serde_json::from_str::<serde_json::Value>) else {
+        return Vec::new();
+    };
+    let Some(serde_json::Value::Object(id_token)) = claims.get("id_token") else {
+        return Vec::new();
+    };
+    crate::user::PROFILE_CLAIMS
+        .iter()
+        .chain(&["email", "email_verified"])
+        .filter(|claim| id_token.contains_key(**claim))
+        .map(|claim| (*claim).to_owned())
+        .collect()
 }
 
 /// What the user has to do next.
@@ -540,6 +553,7 @@ async fn issue_code(
         consumed_at: Set(None),
         family_id: Set(None),
         resource: Set(request.resource.clone()),
+        id_token_claims: Set((!request.id_token_claims.is_empty()).then(|| to_json_list(&request.id_token_claims))),
     };
     ctx.scope()
         .insert::<authorization_code::Entity, _>(row)
@@ -662,6 +676,7 @@ mod tests {
             acr_essential: false,
             resource: None,
             resource_step_up: false,
+            id_token_claims: vec![],
         }
     }
 

@@ -44,6 +44,8 @@ pub struct UserAuthentication<'a> {
     pub nonce: Option<&'a str>,
     /// The user's organization and roles, read by the grant (with the user, where it can).
     pub membership: Option<&'a Membership>,
+    /// Claims the authorization request's `claims` parameter asked for in the ID token.
+    pub id_token_claims: &'a [String],
 }
 
 pub struct Issue<'a> {
@@ -118,7 +120,16 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
 
     let id_token = match &issue.user {
         Some(user) if issue.scopes.iter().any(|s| s == "openid") => {
-            let wants_email = issue.scopes.iter().any(|s| s == "email");
+            // OIDC Core §5.5: claims asked for by name, whatever the scopes (profile claims otherwise
+            // come from UserInfo, §5.4).
+            let asked = |claim: &str| user.id_token_claims.iter().any(|c| c == claim);
+            let wants_email = issue.scopes.iter().any(|s| s == "email") || asked("email") || asked("email_verified");
+            let profile = crate::user::profile_claims(user.user);
+            let requested = user
+                .id_token_claims
+                .iter()
+                .filter_map(|claim| profile.get(claim.as_str()).map(|value| (claim.clone(), value.clone())))
+                .collect();
             let claims = IdTokenClaims {
                 iss: ctx.issuer.clone(),
                 sub: user.user.id.clone(),
@@ -133,6 +144,7 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
                 at_hash: Some(jwt::at_hash(&access_token)),
                 email: wants_email.then(|| user.user.email.clone()),
                 email_verified: wants_email.then_some(user.user.email_verified),
+                requested,
             };
             Some(jwt::sign_id_token(
                 &keyring,

@@ -14,5 +14,6 @@ pub mod pkce;
 pub mod registration;
 pub mod revocation;
 pub mod revocation_check;
+pub mod scope;
 pub mod token;
 pub mod token_writes;

@@ -28,7 +28,8 @@ pub const INITIAL_ACCESS_TOKEN_PREFIX: &str = "lk_iat_";
 const MAX_NAME_CHARS: usize = 100;
 const MAX_REDIRECT_URIS: usize = 10;
 /// Scopes a registration gets when it names none.
-const DEFAULT_SCOPES: [&str; 3] = ["openid", "email", "offline_access"];
+const DEFAULT_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+const MAX_ALLOWED_ORIGINS: usize = 10;
 
 /// RFC 7591 §3.2.2 errors, and the bearer-token failures of RFC 7592 / RFC 6750.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +88,15 @@ pub struct ClientMetadata {
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
     pub id_token_signed_response_alg: Option<String>,
+    /// OIDC Dynamic Client Registration §2: UserInfo as a signed JWT.
+    pub userinfo_signed_response_alg: Option<String>,
     pub client_uri: Option<String>,
+    /// RFC 7591 §2: linked from the consent page (https only).
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    /// Browser origins beyond the redirect URIs' own that may call the token endpoints (CORS);
+    /// Latchkey's extension, as several providers have one ("web origins").
+    pub allowed_origins: Option<Vec<String>>,
     pub logo_uri: Option<String>,
     pub contacts: Option<Vec<String>>,
     pub software_id: Option<String>,
@@ -96,9 +105,18 @@ pub struct ClientMetadata {
     pub client_id: Option<String>,
 }
 
+/// Schemes a browser runs as code, shows local or internal content with, or that name no app: never a
+/// place to send an authorization code.
+const FORBIDDEN_SCHEMES: [&str; 14] = [
+    "javascript", "vbscript", "data", "file", "blob", "about", "filesystem", "view-source", "jar", "mhtml",
+    "ws", "wss", "ftp", "mailto",
+];
+
 /// Redirect URIs a registration may use (RFC 8252 §7, OAuth 2.1 §2.3.1): https; http on a loopback
-/// host; or a private-use scheme in reverse-domain form for native apps. No fragments, no wildcards,
-/// no credentials in the URI.
+/// host; or a private-use scheme for a native app. RFC 8252 §7.1 recommends reverse-domain schemes,
+/// but real clients register others (Cursor: `cursor://anysphere.cursor-mcp/oauth/callback`), and
+/// PKCE, not the scheme's name, is what protects a code sent to an app: any scheme is accepted except
+/// those in `FORBIDDEN_SCHEMES`. No fragments, no wildcards, no credentials in the URI.
 pub fn check_redirect_uri(uri: &str) -> Result<(), RegistrationError> {
     let bad = |why: &str| Err(RegistrationError::InvalidRedirectUri(format!("redirect URI {uri:?}: {why}")));
     if uri.contains('*') {
@@ -121,10 +139,10 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), RegistrationError> {
             Some(url::Host::Domain("localhost")) => Ok(()),
             _ => bad("http is allowed only on a loopback address"),
         },
-        "javascript" | "data" | "file" | "vbscript" | "about" | "blob" | "https" => bad("scheme not allowed"),
-        // RFC 8252 §7.1: a private-use scheme is a reverse domain name the app controls.
-        scheme if scheme.contains('.') => Ok(()),
-        _ => bad("use https, http on a loopback address, or a reverse-domain private-use scheme"),
+        "https" => bad("an https redirect URI needs a host"),
+        scheme if FORBIDDEN_SCHEMES.contains(&scheme) => bad("scheme not allowed"),
+        // The URL parser has checked RFC 3986 §3.1's scheme grammar and lower-cased it.
+        _ => Ok(()),
     }
 }
 
@@ -184,7 +202,14 @@ pub(crate) fn checked_metadata(
         return Err(invalid("at most 10 redirect_uris"));
     }
     // Everything else we keep is echoed back and may be shown; the same characters are refused.
-    let shown = [&metadata.client_uri, &metadata.logo_uri, &metadata.software_id, &metadata.software_version];
+    let shown = [
+        &metadata.client_uri,
+        &metadata.logo_uri,
+        &metadata.policy_uri,
+        &metadata.tos_uri,
+        &metadata.software_id,
+        &metadata.software_version,
+    ];
     let contacts = metadata.contacts.iter().flatten();
     for value in shown.into_iter().flatten().chain(contacts) {
         if value.chars().count() > 2048 || !display_text::is_displayable(value) {
@@ -223,9 +248,22 @@ pub(crate) fn checked_metadata(
         None => SigningAlg::RS256,
         Some(alg) => alg.parse().map_err(|_| invalid(format!("id_token_signed_response_alg {alg:?} is not supported")))?,
     };
+    let userinfo_alg = match metadata.userinfo_signed_response_alg.as_deref() {
+        None => None,
+        Some(alg) => Some(alg.parse().map_err(|_| invalid(format!("userinfo_signed_response_alg {alg:?} is not supported (RS256, ES256)")))?),
+    };
+    let allowed_origins = metadata.allowed_origins.clone().unwrap_or_default();
+    if allowed_origins.len() > MAX_ALLOWED_ORIGINS {
+        return Err(invalid("at most 10 allowed_origins"));
+    }
+    if let Some(bad) = allowed_origins.iter().find(|o| !client::valid_origin(o)) {
+        return Err(invalid(format!("allowed_origins: {bad:.100?} is not an origin (scheme://host[:port], http or https)")));
+    }
     let echoed = json!({
         "token_endpoint_auth_method": auth_method,
         "client_uri": metadata.client_uri,
+        "policy_uri": metadata.policy_uri,
+        "tos_uri": metadata.tos_uri,
         "logo_uri": metadata.logo_uri,
         "contacts": metadata.contacts,
         "software_id": metadata.software_id,
@@ -244,6 +282,8 @@ pub(crate) fn checked_metadata(
         access_token_alg: SigningAlg::ES256,
         registration: None,
         introspection: Introspection::None,
+        userinfo_alg,
+        allowed_origins,
     };
     Ok((new, echoed))
 }
@@ -259,10 +299,14 @@ pub fn client_information(ctx: &Ctx<'_>, client: &Client) -> Value {
         "response_types": ["code"],
         "scope": client.scopes.join(" "),
         "id_token_signed_response_alg": client.id_token_alg.as_str(),
+        "allowed_origins": client.allowed_origins,
         "registration_client_uri": ctx.endpoint(&format!("register/{}", client.client_id)),
     });
     if !client.post_logout_redirect_uris.is_empty() {
         info["post_logout_redirect_uris"] = json!(client.post_logout_redirect_uris);
+    }
+    if let Some(alg) = client.userinfo_alg {
+        info["userinfo_signed_response_alg"] = json!(alg.as_str());
     }
     if client.is_confidential() {
         // The secret itself is shown once, at registration: only its hash is kept.
@@ -405,6 +449,10 @@ mod tests {
             "http://localhost:6274/oauth/callback",
             "com.example.app:/oauth2redirect",
             "cursor.ide://auth/callback",
+            // Cursor's, exactly as it registers.
+            "cursor://anysphere.cursor-mcp/oauth/callback",
+            "vscode://vscode.github-authentication/did-authenticate",
+            "myapp://cb",
         ] {
             assert!(check_redirect_uri(good).is_ok(), "{good}");
         }
@@ -415,7 +463,12 @@ mod tests {
             "https://user:pw@app.example/cb",
             "javascript:alert(1)",
             "data:text/html,hi",
-            "myapp://cb",
+            "JavaScript:alert(1)",
+            "vbscript:msgbox",
+            "file:///etc/passwd",
+            "blob:https://app.example/uuid",
+            "about:blank",
+            "view-source:https://app.example",
             "/relative",
             "http://10.0.0.1/cb",
         ] {
@@ -438,13 +491,16 @@ mod tests {
         assert!(!new.confidential && !new.first_party);
         assert_eq!(new.name, "127.0.0.1", "no name: the redirect host stands in");
         assert_eq!(new.grant_types, vec![GrantType::AuthorizationCode, GrantType::RefreshToken]);
-        assert_eq!(new.scopes, vec!["openid", "email", "offline_access"]);
+        assert_eq!(new.scopes, vec!["openid", "profile", "email", "offline_access"]);
 
         let refused = |m: ClientMetadata| matches!(to_new_client(&m, closed, "h".into()), Err(RegistrationError::InvalidClientMetadata(_)));
         assert!(refused(ClientMetadata { token_endpoint_auth_method: Some("private_key_jwt".into()), ..Default::default() }));
         assert!(refused(ClientMetadata { response_types: Some(vec!["token".into()]), ..Default::default() }));
         assert!(refused(ClientMetadata { grant_types: Some(vec!["password".into()]), ..Default::default() }));
         assert!(refused(ClientMetadata { client_name: Some("a\u{7}b".into()), ..Default::default() }));
+        assert!(refused(ClientMetadata { userinfo_signed_response_alg: Some("none".into()), ..Default::default() }));
+        assert!(refused(ClientMetadata { allowed_origins: Some(vec!["https://app.example/".into()]), ..Default::default() }));
+        assert!(refused(ClientMetadata { policy_uri: Some("https://app.example/\u{202e}".into()), ..Default::default() }));
         // Machine tokens for self-registered software only where the tenant allows them.
         let machine = || ClientMetadata { grant_types: Some(vec!["client_credentials".into()]), ..Default::default() };
         assert!(refused(machine()));

@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use actix_web::{
     App as ActixApp, HttpRequest, HttpResponse, HttpServer,
-    http::{StatusCode, header},
+    http::{Method, StatusCode, header},
     web,
 };
 use serde::Deserialize;
 use serde_json::json;
+
+use crate::cors;
 
 use super::{
     PermissionApi,
@@ -188,10 +190,65 @@ fn tool_call(body: &[u8]) -> Option<(String, String)> {
     Some((params.name, format!("sha256:{digest}")))
 }
 
-/// The MCP endpoint at the resource's path: the bearer token is verified for every request, every
-/// `tools/call` is decided (and audited) here, then rmcp answers with the decision in hand.
+/// How a request's `Origin` stands with the MCP endpoint (MCP streamable HTTP transport, security
+/// warning: servers MUST validate `Origin`, or a DNS-rebinding page could drive a local or internal
+/// server with whatever token it can get the browser to send).
+enum OriginCheck {
+    /// No `Origin`: not a browser page (an IDE, an agent, a server-side connector).
+    Absent,
+    Allowed(cors::RequestOrigin),
+    Refused,
+}
+
+fn origin_check(api: &PermissionApi, req: &HttpRequest) -> OriginCheck {
+    if !req.headers().contains_key(header::ORIGIN) {
+        return OriginCheck::Absent;
+    }
+    match cors::RequestOrigin::of(req) {
+        Some(origin) if api.allows_origin(origin.as_str()) => OriginCheck::Allowed(origin),
+        _ => OriginCheck::Refused,
+    }
+}
+
+fn foreign_origin() -> HttpResponse {
+    HttpResponse::Forbidden().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({
+        "error": "forbidden_origin",
+        "error_description": "requests from this page's origin are not accepted here",
+    }))
+}
+
+/// `OPTIONS` on the metadata: any page may read it (MCP clients send `MCP-Protocol-Version`).
+async fn public_preflight(req: HttpRequest) -> HttpResponse {
+    cors::preflight(&req, cors::Allow::Anyone, "GET")
+}
+
+/// `OPTIONS` on the MCP endpoint: a preflight from an allowed browser client.
+async fn mcp_preflight(api: web::Data<PermissionApi>, req: HttpRequest) -> HttpResponse {
+    match origin_check(&api, &req) {
+        OriginCheck::Allowed(origin) => cors::preflight(&req, cors::Allow::Origin(&origin), "GET, POST, DELETE"),
+        OriginCheck::Absent => HttpResponse::NoContent().finish(),
+        OriginCheck::Refused => foreign_origin(),
+    }
+}
+
+/// The MCP endpoint at the resource's path: the `Origin` is checked first, the bearer token is
+/// verified for every request, every `tools/call` is decided (and audited) here, then rmcp answers
+/// with the decision in hand. An allowed page may read every answer, challenges included.
 async fn mcp(api: web::Data<PermissionApi>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let claims = match caller(&api, &req).await {
+    let origin = match origin_check(&api, &req) {
+        OriginCheck::Refused => return foreign_origin(),
+        OriginCheck::Allowed(origin) => Some(origin),
+        OriginCheck::Absent => None,
+    };
+    let mut response = mcp_call(&api, &req, body).await;
+    if let Some(origin) = &origin {
+        cors::add_headers(&mut response, cors::Allow::Origin(origin));
+    }
+    response
+}
+
+async fn mcp_call(api: &PermissionApi, req: &HttpRequest, body: web::Bytes) -> HttpResponse {
+    let claims = match caller(api, req).await {
         Ok(claims) => claims,
         Err(response) => return response,
     };
@@ -204,7 +261,7 @@ async fn mcp(api: web::Data<PermissionApi>, req: HttpRequest, body: web::Bytes) 
                 return HttpResponse::InternalServerError().json(json!({ "error": "server_error" }));
             }
         };
-        if let Some(challenge) = outcome_challenge(&api, &decided.outcome, |extra| extra) {
+        if let Some(challenge) = outcome_challenge(api, &decided.outcome, |extra| extra) {
             return challenge;
         }
         governed = Some(Governed { caller: claims.clone(), outcome: decided.outcome, receipt: decided.receipt });
@@ -236,7 +293,16 @@ pub fn routes(cfg: &mut web::ServiceConfig, endpoints: &super::Endpoints) {
         .route(&endpoints.metadata_path, web::get().to(resource_metadata))
         .route("/.well-known/jwks.json", web::get().to(jwks))
         .route("/v1/decisions", web::post().to(decide))
-        .route(&endpoints.mcp_path, web::route().to(mcp))
+        .route("/.well-known/oauth-protected-resource", web::method(Method::OPTIONS).to(public_preflight))
+        .route(&endpoints.metadata_path, web::method(Method::OPTIONS).to(public_preflight))
+        .route(&endpoints.mcp_path, web::method(Method::OPTIONS).to(mcp_preflight))
+        .route(&endpoints.mcp_path, web::route().to(mcp));
+    // The resource with a trailing slash is the same endpoint (clients normalise URLs differently).
+    if endpoints.mcp_path != "/" {
+        let slashed = format!("{}/", endpoints.mcp_path);
+        cfg.route(&slashed, web::method(Method::OPTIONS).to(mcp_preflight)).route(&slashed, web::route().to(mcp));
+    }
+    cfg
         .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }));
 }
 

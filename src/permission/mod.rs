@@ -51,6 +51,11 @@ pub struct PermissionConfig {
     /// Scopes advertised in the metadata and in 401 challenges.
     #[serde(default)]
     pub scopes_supported: Vec<String>,
+    /// Browser origins (`scheme://host[:port]`) whose pages may call the MCP endpoint (MCP Inspector,
+    /// web IDEs), besides the resource's own origin. A request carrying any other `Origin` is refused
+    /// with 403 (the MCP streamable HTTP transport's DNS-rebinding defence).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
     #[serde(default)]
     pub rules: Vec<Rule>,
 }
@@ -90,6 +95,9 @@ impl PermissionConfig {
             return Err(PermissionError::Config(path.into(), "resource must be a URL and issuers must not be empty".into()));
         }
         rules::check(&config.rules).map_err(|why| PermissionError::Config(path.into(), why))?;
+        if let Some(bad) = config.allowed_origins.iter().find(|o| !crate::cors::valid_origin(o)) {
+            return Err(PermissionError::Config(path.into(), format!("allowed_origins: {bad:?} is not an origin (scheme://host[:port])")));
+        }
         Ok(config)
     }
 }
@@ -110,7 +118,10 @@ impl Endpoints {
         let origin = resource.origin().ascii_serialization();
         let metadata_path = format!("/.well-known/oauth-protected-resource{}", resource.path().trim_end_matches('/'));
         Self {
-            mcp_path: resource.path().to_owned(),
+            mcp_path: match resource.path().trim_end_matches('/') {
+                "" => "/".to_owned(),
+                path => path.to_owned(),
+            },
             metadata_url: format!("{origin}{metadata_path}"),
             metadata_path,
             jwks_uri: format!("{origin}/.well-known/jwks.json"),
@@ -154,6 +165,13 @@ pub struct Decided {
 }
 
 impl PermissionApi {
+    /// Whether a page at `origin` may call the MCP endpoint: the resource's own origin, or one the
+    /// configuration lists.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        crate::cors::web_origin(&self.config.resource).as_deref() == Some(origin)
+            || self.config.allowed_origins.iter().any(|o| o == origin)
+    }
+
     pub async fn start(config: PermissionConfig) -> Result<Self, PermissionError> {
         crate::fsutil::create_private_dir(&config.data_dir)?;
         let receipt_key = load_receipt_key(&config)?;

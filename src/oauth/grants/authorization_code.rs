@@ -73,7 +73,7 @@ pub async fn exchange(
 
     // RFC 8707 §2.2: the token request may name the resource again; it must be the one authorized.
     if let Some(requested) = params.get("resource")
-        && Some(requested) != row.resource.as_deref()
+        && !crate::resource::same(Some(requested), row.resource.as_deref())
     {
         return Err(OAuthError::new(
             ErrorCode::InvalidTarget,
@@ -87,6 +87,7 @@ pub async fn exchange(
         .map(str::to_owned)
         .collect();
     let amr = from_json_list(&row.amr)?;
+    let id_token_claims = row.id_token_claims.as_deref().map(from_json_list).transpose()?.unwrap_or_default();
     // The family exists before the code is consumed, and the consuming UPDATE links it: a concurrent
     // replay that loses the race can always find (and revoke) what the winner issued.
     let family_id = families::create(
@@ -138,6 +139,7 @@ pub async fn exchange(
                 session_id: Some(&row.session_id),
                 nonce: row.nonce.as_deref(),
                 membership: membership.as_ref(),
+                id_token_claims: &id_token_claims,
             }),
             family_id: Some(&family_id),
             with_refresh_token: client.allows_grant(GrantType::RefreshToken),

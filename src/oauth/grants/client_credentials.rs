@@ -116,6 +116,7 @@ mod tests {
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             step_up: false,
             accepts_agents: false,
+            default_scopes: None,
         }
     }
 

@@ -65,6 +65,8 @@ pub async fn refresh(
                 session_id: family.session_id.as_deref(),
                 nonce: None,
                 membership: token.membership.as_ref(),
+                // OIDC Core §12.2: a refreshed ID token need not repeat what the first one was asked for.
+                id_token_claims: &[],
             }),
             family_id: Some(&family.id),
             with_refresh_token: true,
@@ -112,7 +114,7 @@ fn invalid() -> OAuthError {
 /// resource, if named, must be the family's (RFC 8707: a refresh cannot move the audience).
 fn checked_request(family: &families::Family, params: &Params) -> Result<Vec<String>, OAuthError> {
     if let Some(requested) = params.get("resource")
-        && Some(requested) != family.resource.as_deref()
+        && !crate::resource::same(Some(requested), family.resource.as_deref())
     {
         return Err(OAuthError::new(
             ErrorCode::InvalidTarget,
