@@ -142,7 +142,8 @@ impl Profile {
             zoneinfo: blank_is_none(self.zoneinfo),
             picture: blank_is_none(self.picture),
         };
-        let names = [("name", &profile.name), ("given name", &profile.given_name), ("family name", &profile.family_name), ("username", &profile.preferred_username)];
+        // The parts first: a full name left empty on the account page is made of them.
+        let names = [("given name", &profile.given_name), ("family name", &profile.family_name), ("name", &profile.name), ("username", &profile.preferred_username)];
         for (field, value) in names {
             if let Some(value) = value
                 && (value.chars().count() > MAX_NAME_CHARS || !crate::display_text::is_displayable(value))

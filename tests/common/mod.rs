@@ -430,7 +430,8 @@ pub fn location(response: &reqwest::Response) -> String {
 }
 
 pub fn absolute(server: &Server, location: &str) -> String {
-    if location.starts_with("http") {
+    // Any URL with a scheme (https, a native app's private-use scheme) is already absolute.
+    if url::Url::parse(location).is_ok() {
         location.to_owned()
     } else {
         format!("{}{location}", server.base)
