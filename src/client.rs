@@ -1,6 +1,6 @@
 //! OAuth clients registered in a tenant.
 
-use entity::client;
+use entity::{client, client_origin};
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 use url::Url;
 
@@ -392,27 +392,40 @@ pub async fn create(
         introspect_resources: Set(introspect_resources),
         userinfo_alg: Set(new.userinfo_alg.map(|a| a.as_str().to_owned())),
         allowed_origins: Set(Some(to_json_list(&new.allowed_origins))),
-        cors_origins: Set(Some(to_json_list(&cors_origins(&new.redirect_uris, &new.allowed_origins)))),
     };
     scope.insert::<client::Entity, _>(row).await?;
+    store_origins(scope, &client_id, &cors_origins(&new.redirect_uris, &new.allowed_origins)).await?;
     let client = find(scope, &client_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("client vanished".into()))?;
     Ok((client, secret))
 }
 
-/// Whether any client of the tenant may be called from `origin` (a CORS preflight names no client).
-/// The stored list is JSON: the origin is matched with its quotes, LIKE wildcards escaped.
+/// Replaces the rows naming the origins a client allows (`client_origins`).
+async fn store_origins(scope: Scoped<'_>, client_id: &str, origins: &[String]) -> StoreResult<()> {
+    forget_origins(scope, client_id).await?;
+    for origin in origins {
+        let row = client_origin::ActiveModel {
+            tenant_id: Set(String::new()),
+            origin: Set(origin.clone()),
+            client_id: Set(client_id.to_owned()),
+        };
+        scope.insert::<client_origin::Entity, _>(row).await?;
+    }
+    Ok(())
+}
+
+async fn forget_origins(scope: Scoped<'_>, client_id: &str) -> StoreResult<()> {
+    scope.delete::<client_origin::Entity>().filter(client_origin::Column::ClientId.eq(client_id)).exec(scope.db).await?;
+    Ok(())
+}
+
+/// Whether any client of the tenant may be called from `origin` (a CORS preflight names no client):
+/// one primary-key lookup, whatever the number of clients.
 pub async fn any_allows_origin(scope: Scoped<'_>, origin: &str) -> StoreResult<bool> {
-    use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
-    let escaped: String = origin.chars().flat_map(|c| match c {
-        '%' | '_' | '\\' => vec!['\\', c],
-        c => vec![c],
-    }).collect();
-    let pattern = LikeExpr::new(format!("%\"{escaped}\"%")).escape('\\');
     Ok(scope
-        .select::<client::Entity>()
-        .filter(Expr::col(client::Column::CorsOrigins).like(pattern))
+        .select::<client_origin::Entity>()
+        .filter(client_origin::Column::Origin.eq(origin))
         .one(scope.db)
         .await?
         .is_some())
@@ -454,12 +467,12 @@ pub async fn replace_registration(scope: Scoped<'_>, client_id: &str, new: NewCl
         .col_expr(client::Column::RegistrationMetadata, metadata.into())
         .col_expr(client::Column::UserinfoAlg, new.userinfo_alg.map(|a| a.as_str().to_owned()).into())
         .col_expr(client::Column::AllowedOrigins, Some(to_json_list(&new.allowed_origins)).into())
-        .col_expr(client::Column::CorsOrigins, Some(to_json_list(&cors_origins(&new.redirect_uris, &new.allowed_origins))).into())
         .filter(client::Column::ClientId.eq(client_id))
         .filter(client::Column::RegisteredDynamically.eq(true))
         .exec(scope.db)
         .await
         .map_err(StoreError::from)?;
+    store_origins(scope, client_id, &cors_origins(&new.redirect_uris, &new.allowed_origins)).await?;
     find(scope, client_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("client vanished".into()).into())
@@ -503,6 +516,7 @@ pub async fn mark_used(scope: Scoped<'_>, client_id: &str) -> StoreResult<()> {
 }
 
 pub async fn delete(scope: Scoped<'_>, client_id: &str) -> StoreResult<bool> {
+    forget_origins(scope, client_id).await?;
     let result = scope
         .delete::<client::Entity>()
         .filter(client::Column::ClientId.eq(client_id))

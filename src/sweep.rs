@@ -11,10 +11,10 @@
 //! Each kind keeps its rows exactly as long as something may still need them (the cutoffs below).
 
 use entity::{
-    access_token, authorization_code, authorization_request, client, email_code, factor_lockout, initial_access_token,
+    access_token, authorization_code, authorization_request, client, client_origin, email_code, factor_lockout, initial_access_token,
     mail_queue, maintenance_lease, refresh_family, refresh_token, session, webauthn_ceremony,
 };
-use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
 
 use crate::{
     config::Lifetimes,
@@ -94,6 +94,10 @@ pub async fn tenant(scope: Scoped<'_>, lifetimes: &Lifetimes, now: i64) -> Store
         .add(client::Column::RegisteredDynamically.eq(true))
         .add(client::Column::FirstUsedAt.is_null())
         .add(client::Column::CreatedAt.lt(now - lifetimes.unused_registration)));
+    // The origins of clients that are gone (the sweep above deletes clients by the batch).
+    let clients = scope.select::<client::Entity>().select_only().column(client::Column::ClientId).into_query();
+    sweep!("client_origins", client_origin, client_origin::Column::ClientId, Condition::all()
+        .add(client_origin::Column::ClientId.not_in_subquery(clients)));
     sweep!("initial_access_tokens", initial_access_token, initial_access_token::Column::TokenHash, Condition::any()
         .add(initial_access_token::Column::ExpiresAt.lt(now))
         .add(initial_access_token::Column::RevokedAt.is_not_null()));
@@ -154,6 +158,8 @@ mod tests {
             ("refresh_families", format!("{}", now - tail - 1), format!("{}", now - tail + 60)),
             ("access_tokens", format!("{}", now - LEEWAY_SECONDS as i64 - 1), format!("{}", now)),
             ("clients", format!("{}", now - l.unused_registration - 1), format!("{}", now - 60)),
+            // An origin row of a client that is gone, and one of the live client above.
+            ("client_origins", "no-such-client".into(), "live".into()),
             ("initial_access_tokens", format!("{}", now - 1), format!("{}", now + 60)),
             ("mail_queue", format!("{}", now - FAILED_MAIL_MEMORY - 1), format!("{}", now)),
             ("factor_lockouts", format!("{}", now - 1), format!("{}", now + 60)),
@@ -172,6 +178,7 @@ mod tests {
                 "refresh_families" => format!("INSERT INTO refresh_families (id, tenant_id, client_id, user_id, scope, auth_time, amr, acr, created_at, last_used_at, absolute_expires_at) VALUES ('{id}', '{tenant}', 'c', 'u', '', 0, '[]', 'a', 0, {now}, {value})"),
                 "access_tokens" => format!("INSERT INTO access_tokens (jti, tenant_id, client_id, expires_at) VALUES ('{id}', '{tenant}', 'c', {value})"),
                 "clients" => format!("INSERT INTO clients (id, tenant_id, client_id, name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, first_party, id_token_alg, access_token_alg, created_at, registered_dynamically) VALUES ('{id}', '{tenant}', '{id}', 'n', '[]', '[]', '[]', '[]', false, 'RS256', 'ES256', {value}, true)"),
+                "client_origins" => format!("INSERT INTO client_origins (tenant_id, origin, client_id) VALUES ('{tenant}', '{id}', '{value}')"),
                 "initial_access_tokens" => format!("INSERT INTO initial_access_tokens (token_hash, tenant_id, prefix, created_at, expires_at) VALUES ('{id}', '{tenant}', 'p', 0, {value})"),
                 "mail_queue" => format!("INSERT INTO mail_queue (id, tenant_id, sealed, created_at, deliver_until, next_attempt_at, attempts, failed_at) VALUES ('{id}', '{tenant}', x'00', 0, {now}, 0, 12, {value})"),
                 "factor_lockouts" => format!("INSERT INTO factor_lockouts (tenant_id, user_id, factor, attempts, locked_until) VALUES ('{tenant}', '{id}', 'totp', 5, {value})"),
@@ -190,6 +197,7 @@ mod tests {
                 "refresh_tokens" | "initial_access_tokens" => "token_hash",
                 "access_tokens" => "jti",
                 "factor_lockouts" => "user_id",
+                "client_origins" => "origin",
                 _ => "id",
             };
             let left = db

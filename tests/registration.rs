@@ -173,7 +173,7 @@ async fn bad_metadata_is_refused_and_registers_nothing() {
         (json!({ "redirect_uris": ["https://*.example/cb"] }), "invalid_redirect_uri"),
         (json!({ "redirect_uris": ["https://app.example/cb#x"] }), "invalid_redirect_uri"),
         (json!({ "redirect_uris": ["javascript:alert(1)"] }), "invalid_redirect_uri"),
-        (json!({ "redirect_uris": ["myapp:/cb"] }), "invalid_redirect_uri"),
+        (json!({ "redirect_uris": ["vbscript:msgbox(1)"] }), "invalid_redirect_uri"),
         (json!({ "redirect_uris": [] }), "invalid_redirect_uri"),
         (json!({ "redirect_uris": [LOOPBACK], "token_endpoint_auth_method": "private_key_jwt" }), "invalid_client_metadata"),
         (json!({ "redirect_uris": [LOOPBACK], "response_types": ["token"] }), "invalid_client_metadata"),
@@ -226,6 +226,18 @@ async fn unused_registrations_expire_and_the_tenant_policy_holds() {
     server.cli(&["tenant", "set", "default", "--registration-client-credentials", "true"]);
 
     let (_, abandoned) = register(&server, None, json!({ "redirect_uris": [LOOPBACK], "token_endpoint_auth_method": "none" })).await;
+    // Its redirect URI's origin may call the token endpoint from a browser while it exists.
+    let preflight = || async {
+        let response = api()
+            .request(reqwest::Method::OPTIONS, server.url("token"))
+            .header("Origin", url::Url::parse(LOOPBACK).expect("url").origin().ascii_serialization())
+            .header("Access-Control-Request-Method", "POST")
+            .send()
+            .await
+            .expect("preflight");
+        response.headers().contains_key("access-control-allow-origin")
+    };
+    assert!(preflight().await, "a registered origin is answered");
     let (_, used) = register(&server, None, machine.clone()).await;
     let (status, tokens) = public_token_request(&server, &[
         ("grant_type", "client_credentials"),
@@ -243,6 +255,7 @@ async fn unused_registrations_expire_and_the_tenant_policy_holds() {
         async move { manage(reqwest::Method::GET, &uri, &token, None).await.0 }
     };
     assert_eq!(read(&abandoned).await, StatusCode::UNAUTHORIZED, "never used: deleted");
+    assert!(!preflight().await, "and its origin with it");
     assert_eq!(read(&used).await, StatusCode::OK, "used: kept");
 
     // Policy `token`: only with an initial access token issued by the operator.

@@ -31,8 +31,6 @@ pub struct Model {
     pub userinfo_alg: Option<String>,
     /// JSON list of origins allowed beyond the redirect URIs' own.
     pub allowed_origins: Option<String>,
-    /// JSON list of every origin allowed to call the token endpoints from a browser (derived).
-    pub cors_origins: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,7 @@ pub mod audit_event;
 pub mod authorization_code;
 pub mod authorization_request;
 pub mod client;
+pub mod client_origin;
 pub mod consent;
 pub mod email_code;
 pub mod factor_lockout;
