@@ -410,8 +410,9 @@ async fn the_mcp_endpoint_checks_origins_and_a_resource_alone_is_enough_to_call_
     let access = tokens["access_token"].as_str().expect("access token").to_owned();
     assert_eq!(jwt_claims(&access)["aud"], resource.as_str(), "the audience is the registered spelling");
 
-    // The tool call, as an MCP client makes it.
-    let init = post("/mcp".into(), None, Some(access.clone()), initialize).await.expect("initialize");
+    // The tool call, as a browser-based MCP client (MCP Inspector's origin) makes it: rmcp validates
+    // the same Origin list behind our check.
+    let init = post("/mcp".into(), Some("http://localhost:6274"), Some(access.clone()), initialize).await.expect("initialize");
     assert_eq!(init.status(), StatusCode::OK);
     let session = header(init.headers(), "mcp-session-id").map(str::to_owned);
     let call = |body: Value| {
@@ -419,6 +420,7 @@ async fn the_mcp_endpoint_checks_origins_and_a_resource_alone_is_enough_to_call_
             .post(permissions.url("/mcp"))
             .header("Accept", "application/json, text/event-stream")
             .header("MCP-Protocol-Version", "2025-06-18")
+            .header("Origin", "http://localhost:6274")
             .bearer_auth(&access)
             .json(&body);
         if let Some(session) = &session {
@@ -429,6 +431,7 @@ async fn the_mcp_endpoint_checks_origins_and_a_resource_alone_is_enough_to_call_
     let _ = call(json!({ "jsonrpc": "2.0", "method": "notifications/initialized" })).await.expect("initialized");
     let listed = call(json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": { "name": "files.list", "arguments": {} } })).await.expect("call");
     assert_eq!(listed.status(), StatusCode::OK);
+    assert_eq!(header(listed.headers(), "access-control-allow-origin"), Some("http://localhost:6274"));
     let body: Value = listed.json().await.expect("json");
     assert_eq!(body["result"]["isError"], json!(false), "{body}");
     assert!(body["result"]["content"][0]["text"].as_str().is_some_and(|t| !t.is_empty()), "{body}");

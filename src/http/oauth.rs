@@ -7,12 +7,10 @@ use actix_web::{
 };
 use askama::Template;
 
-use super::{
-    HttpError, api_context, current_session, page_context, request, with_cors,
-};
+use super::{HttpError, api_context, current_session, page_context, request, with_cors};
 use crate::{
-    cors::{self, Allow, RequestOrigin},
     app::{App, Ctx},
+    cors::{self, Allow, RequestOrigin},
     oauth::{
         authorize::{self, AuthorizeError, ErrorRedirect, Next},
         client_auth,

@@ -10,8 +10,8 @@ use super::{
     HttpError, api_context, oauth::client_allows, request, with_cors,
 };
 use crate::{
-    cors::{self, Allow, RequestOrigin},
     app::App,
+    cors::{self, Allow, RequestOrigin},
     oauth::{
         error::{ErrorCode, OAuthError},
         registration::{self, ClientMetadata, RegistrationError},

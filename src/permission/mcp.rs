@@ -181,7 +181,10 @@ pub type McpService = rmcp::transport::streamable_http_server::StreamableHttpSer
 
 /// rmcp's streamable HTTP service for the demo tools: stateless (any node can answer any request),
 /// JSON responses, and only the resource's own host accepted (DNS-rebinding defence).
-pub fn service(resource: &url::Url) -> McpService {
+/// The MCP service for `resource`, accepting browser requests from `origins` only (rmcp's own `Host`
+/// and `Origin` validation; the HTTP layer checks `Origin` the same way first, so a foreign page is
+/// refused before its token is even read).
+pub fn service(resource: &url::Url, origins: Vec<String>) -> McpService {
     use rmcp::transport::streamable_http_server::StreamableHttpServerConfig;
     let files = demo_files();
     let mut config = StreamableHttpServerConfig::default();
@@ -194,5 +197,6 @@ pub fn service(resource: &url::Url) -> McpService {
         }
         config = config.with_allowed_hosts(hosts);
     }
+    let config = config.with_allowed_origins(origins).enforce_origin_validation();
     McpService::new(move || Ok(DemoTools::new(files.clone())), Default::default(), config)
 }

@@ -187,7 +187,9 @@ impl PermissionApi {
             std::time::Duration::from_secs(config.jwks_refetch_seconds),
         );
         let resource = url::Url::parse(&config.resource).map_err(|e| PermissionError::Resource(e.to_string()))?;
-        let mcp = mcp::service(&resource);
+        let mut origins = config.allowed_origins.clone();
+        origins.extend(crate::cors::web_origin(&config.resource));
+        let mcp = mcp::service(&resource, origins);
         let endpoints = Endpoints::of(&resource);
         let audit = decision_writer(audit);
         Ok(Self { config, endpoints, verifier, receipt_key, audit, mcp })

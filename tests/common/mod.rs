@@ -404,11 +404,17 @@ impl Drop for Server {
 // ---------------------------------------------------------------------------------------------------
 // Browser-like HTTP
 
+/// How long a test client keeps an idle connection: less than the server's keep-alive (actix: 5 s),
+/// so a request is never sent on a connection the server is closing at that moment (seen as
+/// `IncompleteMessage` after a test waited out a token's lifetime).
+const POOL_IDLE: Duration = Duration::from_secs(2);
+
 /// A cookie-keeping, non-redirecting HTTP client: each test step looks at every redirect.
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())
+        .pool_idle_timeout(POOL_IDLE)
         .build()
         .expect("client")
 }
@@ -416,6 +422,7 @@ pub fn browser() -> reqwest::Client {
 pub fn api() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
+        .pool_idle_timeout(POOL_IDLE)
         .build()
         .expect("client")
 }
