@@ -4,8 +4,8 @@ use entity::{client, client_origin};
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 use url::Url;
 
-pub use crate::cors::{valid_origin, web_origin};
 use crate::{
+    cors::{valid_origin, web_origin},
     crypto::{self, constant_time_eq, sha256},
     keys::SigningAlg,
     store::{Scoped, StoreError, StoreResult, from_json_list, now, to_json_list},

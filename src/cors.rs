@@ -58,18 +58,18 @@ impl RequestOrigin {
 }
 
 /// What a response lets the requesting page read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Allow<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allow {
     /// Any page (`*`).
     Anyone,
     /// The page at this origin only.
-    Origin(&'a RequestOrigin),
+    Origin(RequestOrigin),
     /// No page: no CORS headers.
     Nobody,
 }
 
 /// Adds the CORS headers `allow` calls for to a response.
-pub fn add_headers(response: &mut HttpResponse, allow: Allow<'_>) {
+pub fn add_headers(response: &mut HttpResponse, allow: &Allow) {
     let headers = response.headers_mut();
     let value = match allow {
         Allow::Nobody => return,
@@ -100,9 +100,9 @@ fn requested_headers(req: &HttpRequest) -> Option<String> {
 
 /// A preflight's answer (Fetch §3.2.3): 204 with the methods and headers allowed, or, for an origin
 /// not allowed, 204 without CORS headers, which the browser reads as a refusal.
-pub fn preflight(req: &HttpRequest, allow: Allow<'_>, methods: &'static str) -> HttpResponse {
+pub fn preflight(req: &HttpRequest, allow: &Allow, methods: &'static str) -> HttpResponse {
     let mut response = HttpResponse::NoContent().finish();
-    if allow == Allow::Nobody {
+    if *allow == Allow::Nobody {
         response.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
         return response;
     }
@@ -136,12 +136,12 @@ mod tests {
             .insert_header((header::ACCESS_CONTROL_REQUEST_HEADERS, "authorization, mcp-protocol-version"))
             .to_http_request();
         let origin = RequestOrigin::of(&asking).expect("origin");
-        let allowed = preflight(&asking, Allow::Origin(&origin), "POST, OPTIONS");
+        let allowed = preflight(&asking, &Allow::Origin(origin), "POST, OPTIONS");
         let get = |r: &HttpResponse, h| r.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_owned);
         assert_eq!(get(&allowed, header::ACCESS_CONTROL_ALLOW_ORIGIN).as_deref(), Some("https://app.example"));
         assert_eq!(get(&allowed, header::ACCESS_CONTROL_ALLOW_HEADERS).as_deref(), Some("authorization, mcp-protocol-version"));
         assert_eq!(get(&allowed, header::ACCESS_CONTROL_ALLOW_CREDENTIALS), None, "never credentials");
-        let refused = preflight(&asking, Allow::Nobody, "POST, OPTIONS");
+        let refused = preflight(&asking, &Allow::Nobody, "POST, OPTIONS");
         assert_eq!(get(&refused, header::ACCESS_CONTROL_ALLOW_ORIGIN), None);
         assert_eq!(get(&refused, header::ACCESS_CONTROL_ALLOW_METHODS), None);
 

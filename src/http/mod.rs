@@ -182,9 +182,9 @@ async fn page_context<'a>(
 }
 
 /// The response (or the error's response) with the CORS headers `allow` calls for.
-fn with_cors(result: Result<HttpResponse, HttpError>, allow: cors::Allow<'_>) -> HttpResponse {
+fn with_cors(result: Result<HttpResponse, HttpError>, allow: cors::Allow) -> HttpResponse {
     let mut response = result.unwrap_or_else(|error| actix_web::ResponseError::error_response(&error));
-    cors::add_headers(&mut response, allow);
+    cors::add_headers(&mut response, &allow);
     response
 }
 

@@ -176,22 +176,19 @@ pub fn expired_request_page(ctx: &crate::app::Ctx<'_>) -> HttpError {
 /// CORS for an endpoint where the request names its client (token, revocation): a page may read
 /// the answer when its origin is one that client allows. Requests without `Origin` (servers, native
 /// apps) skip the lookup.
-async fn named_client_allows<'a>(
-    ctx: &Ctx<'_>,
-    req: &HttpRequest,
-    params: Option<&Params>,
-    origin: Option<&'a RequestOrigin>,
-) -> Allow<'a> {
-    let Some(origin) = origin else { return Allow::Nobody };
-    let named = params.and_then(|p| client_auth::presented(request::authorization_header(req), p).ok());
-    match named {
-        Some(named) => client_allows(ctx, &named.client_id, origin).await,
+async fn named_client_allows(ctx: &Ctx<'_>, req: &HttpRequest, params: Option<&Params>) -> Allow {
+    if !req.headers().contains_key(header::ORIGIN) {
+        return Allow::Nobody;
+    }
+    match params.and_then(|p| client_auth::presented(request::authorization_header(req), p).ok()) {
+        Some(named) => client_allows(ctx, &named.client_id, req).await,
         None => Allow::Nobody,
     }
 }
 
-/// Whether the client `client_id` allows a page at `origin` to read its responses.
-pub(super) async fn client_allows<'a>(ctx: &Ctx<'_>, client_id: &str, origin: &'a RequestOrigin) -> Allow<'a> {
+/// Whether the client `client_id` allows the requesting page's origin to read its responses.
+pub(super) async fn client_allows(ctx: &Ctx<'_>, client_id: &str, req: &HttpRequest) -> Allow {
+    let Some(origin) = RequestOrigin::of(req) else { return Allow::Nobody };
     match ctx.client(client_id).await {
         Ok(Some(client)) if client.allows_origin(origin.as_str()) => Allow::Origin(origin),
         _ => Allow::Nobody,
@@ -200,8 +197,8 @@ pub(super) async fn client_allows<'a>(ctx: &Ctx<'_>, client_id: &str, origin: &'
 
 /// CORS for a request that names no client (a preflight; an invalid bearer token): the origin is
 /// allowed when some client of the tenant allows it.
-pub(super) async fn any_client_allows<'a>(ctx: &Ctx<'_>, origin: Option<&'a RequestOrigin>) -> Allow<'a> {
-    let Some(origin) = origin else { return Allow::Nobody };
+async fn any_client_allows(ctx: &Ctx<'_>, req: &HttpRequest) -> Allow {
+    let Some(origin) = RequestOrigin::of(req) else { return Allow::Nobody };
     match crate::client::any_allows_origin(ctx.scope(), origin.as_str()).await {
         Ok(true) => Allow::Origin(origin),
         _ => Allow::Nobody,
@@ -222,8 +219,7 @@ pub async fn token(
         }
         Err(error) => (None, Err(HttpError::OAuth(error))),
     };
-    let origin = RequestOrigin::of(&req);
-    let allow = named_client_allows(&ctx, &req, params.as_ref(), origin.as_ref()).await;
+    let allow = named_client_allows(&ctx, &req, params.as_ref()).await;
     Ok(with_cors(result, allow))
 }
 
@@ -242,8 +238,7 @@ pub async fn revoke(
         }
         Err(error) => (None, Err(HttpError::OAuth(error))),
     };
-    let origin = RequestOrigin::of(&req);
-    let allow = named_client_allows(&ctx, &req, params.as_ref(), origin.as_ref()).await;
+    let allow = named_client_allows(&ctx, &req, params.as_ref()).await;
     Ok(with_cors(result, allow))
 }
 
@@ -254,10 +249,9 @@ pub async fn preflight(
     tenant: web::Path<String>,
 ) -> Result<HttpResponse, HttpError> {
     let ctx = api_context(&app, &req, &tenant).await?;
-    let origin = RequestOrigin::of(&req);
-    let allow = any_client_allows(&ctx, origin.as_ref()).await;
+    let allow = any_client_allows(&ctx, &req).await;
     let methods = if req.path().ends_with("/userinfo") { "GET, POST" } else { "POST" };
-    Ok(cors::preflight(&req, allow, methods))
+    Ok(cors::preflight(&req, &allow, methods))
 }
 
 pub async fn introspect(
@@ -304,7 +298,6 @@ pub async fn userinfo(
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let ctx = api_context(&app, &req, &tenant).await?;
-    let origin = RequestOrigin::of(&req);
     let answer = match bearer_token(&req, &body) {
         Ok(Some(token)) => userinfo::userinfo(&ctx, &token).await.map_err(|error| match error.code {
             ErrorCode::ServerError => HttpError::OAuth(error),
@@ -315,7 +308,7 @@ pub async fn userinfo(
     };
     Ok(match answer {
         Ok(info) => {
-            let allow = match (&origin, &info.client) {
+            let allow = match (RequestOrigin::of(&req), &info.client) {
                 (Some(origin), Some(client)) if client.allows_origin(origin.as_str()) => Allow::Origin(origin),
                 _ => Allow::Nobody,
             };
@@ -329,6 +322,6 @@ pub async fn userinfo(
             };
             with_cors(Ok(response), allow)
         }
-        Err(error) => with_cors(Err(error), any_client_allows(&ctx, origin.as_ref()).await),
+        Err(error) => with_cors(Err(error), any_client_allows(&ctx, &req).await),
     })
 }

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     app::App,
-    cors::{self, Allow, RequestOrigin},
+    cors::{self, Allow},
     oauth::{
         error::{ErrorCode, OAuthError},
         registration::{self, ClientMetadata, RegistrationError},
@@ -85,7 +85,7 @@ pub async fn register(
 
 /// `OPTIONS /register`: any origin (see `register`).
 pub async fn preflight(req: HttpRequest) -> HttpResponse {
-    cors::preflight(&req, Allow::Anyone, "POST")
+    cors::preflight(&req, &Allow::Anyone, "POST")
 }
 
 /// `OPTIONS /register/{client_id}` (RFC 7592): for the origins that client allows.
@@ -96,21 +96,8 @@ pub async fn preflight_client(
 ) -> Result<HttpResponse, HttpError> {
     let (tenant, client_id) = path.into_inner();
     let ctx = api_context(&app, &req, &tenant).await?;
-    let origin = RequestOrigin::of(&req);
-    let allow = match &origin {
-        Some(origin) => client_allows(&ctx, &client_id, origin).await,
-        None => Allow::Nobody,
-    };
-    Ok(cors::preflight(&req, allow, "GET, PUT, DELETE"))
-}
-
-/// CORS for the management endpoints: the origins the client being managed allows, read before
-/// the request changes (or deletes) it.
-async fn management_allow<'a>(ctx: &crate::app::Ctx<'_>, client_id: &str, origin: Option<&'a RequestOrigin>) -> Allow<'a> {
-    match origin {
-        Some(origin) => client_allows(ctx, client_id, origin).await,
-        None => Allow::Nobody,
-    }
+    let allow = client_allows(&ctx, &client_id, &req).await;
+    Ok(cors::preflight(&req, &allow, "GET, PUT, DELETE"))
 }
 
 pub async fn read(
@@ -120,8 +107,8 @@ pub async fn read(
 ) -> Result<HttpResponse, HttpError> {
     let (tenant, client_id) = path.into_inner();
     let ctx = api_context(&app, &req, &tenant).await?;
-    let origin = RequestOrigin::of(&req);
-    let allow = management_allow(&ctx, &client_id, origin.as_ref()).await;
+    // The origins of the client being managed, read before the request changes (or deletes) it.
+    let allow = client_allows(&ctx, &client_id, &req).await;
     let result = registration::read(&ctx, &client_id, bearer(&req)).await.map_err(error).map(|info| json(StatusCode::OK, info));
     Ok(with_cors(result, allow))
 }
@@ -134,8 +121,8 @@ pub async fn update(
 ) -> Result<HttpResponse, HttpError> {
     let (tenant, client_id) = path.into_inner();
     let ctx = api_context(&app, &req, &tenant).await?;
-    let origin = RequestOrigin::of(&req);
-    let allow = management_allow(&ctx, &client_id, origin.as_ref()).await;
+    // The origins of the client being managed, read before the request changes (or deletes) it.
+    let allow = client_allows(&ctx, &client_id, &req).await;
     let result = match metadata(&req, &body) {
         Ok(metadata) => registration::update(&ctx, &client_id, bearer(&req), &metadata).await.map_err(error),
         Err(e) => Err(e),
@@ -150,8 +137,8 @@ pub async fn delete(
 ) -> Result<HttpResponse, HttpError> {
     let (tenant, client_id) = path.into_inner();
     let ctx = api_context(&app, &req, &tenant).await?;
-    let origin = RequestOrigin::of(&req);
-    let allow = management_allow(&ctx, &client_id, origin.as_ref()).await;
+    // The origins of the client being managed, read before the request changes (or deletes) it.
+    let allow = client_allows(&ctx, &client_id, &req).await;
     let result = registration::delete(&ctx, &client_id, bearer(&req))
         .await
         .map_err(error)

@@ -45,5 +45,5 @@ pub async fn jwks(
 /// `OPTIONS` on a public document: any origin may fetch it (MCP clients send `MCP-Protocol-Version`,
 /// which makes even a GET preflighted).
 pub async fn preflight(req: actix_web::HttpRequest) -> HttpResponse {
-    cors::preflight(&req, cors::Allow::Anyone, "GET")
+    cors::preflight(&req, &cors::Allow::Anyone, "GET")
 }

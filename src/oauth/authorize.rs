@@ -296,8 +296,14 @@ pub async fn validate(
     if login_hint.as_ref().is_some_and(|h| h.len() > MAX_LOGIN_HINT_BYTES) {
         return Err(fail(ErrorCode::InvalidRequest, "login_hint is at most 254 bytes (an email address)"));
     }
-    let (acr_values, acr_essential) = requested_acr(params).map_err(|message| fail(ErrorCode::InvalidRequest, message))?;
-    let id_token_claims = requested_id_token_claims(params);
+    let claims = match params.get("claims").map(serde_json::from_str::<serde_json::Value>) {
+        None => serde_json::Value::Null,
+        Some(Ok(claims @ serde_json::Value::Object(_))) => claims,
+        Some(_) => return Err(fail(ErrorCode::InvalidRequest, "claims must be a JSON object")),
+    };
+    let (acr_values, acr_essential) =
+        requested_acr(params, &claims).map_err(|message| fail(ErrorCode::InvalidRequest, message))?;
+    let id_token_claims = requested_id_token_claims(&claims);
 
     Ok((
         client,
@@ -322,15 +328,11 @@ pub async fn validate(
 
 /// `acr_values` (OIDC Core §3.1.2.1, voluntary), or an `acr` request in the `claims` parameter
 /// (§5.5.1.1), which may be essential: `{"id_token":{"acr":{"essential":true,"values":["phr"]}}}`.
-fn requested_acr(params: &Params) -> Result<(Vec<String>, bool), &'static str> {
+/// `claims` is the parsed parameter (a JSON object) or `Null`.
+fn requested_acr(params: &Params, claims: &serde_json::Value) -> Result<(Vec<String>, bool), &'static str> {
     let mut values: Vec<String> = params.get("acr_values").map(split_scope).unwrap_or_default();
     let mut essential = false;
-    if let Some(claims) = params.get("claims") {
-        let claims: serde_json::Value =
-            serde_json::from_str(claims).map_err(|_| "claims must be a JSON object")?;
-        if !claims.is_object() {
-            return Err("claims must be a JSON object");
-        }
+    if claims.is_object() {
         for target in ["id_token", "userinfo"] {
             let acr = &claims[target]["acr"];
             if acr.is_null() {
@@ -353,12 +355,8 @@ fn requested_acr(params: &Params) -> Result<(Vec<String>, bool), &'static str> {
 
 /// The person's claims the `claims` parameter asks for in the ID token (OIDC Core §5.5.1): those we
 /// serve, voluntary or essential alike (an essential claim the person has is returned; one they have
-/// not set cannot be, §5.5.1 lets us go on without it). Unknown names are ignored. The parameter was
-/// already checked to be a JSON object by `requested_acr`.
-fn requested_id_token_claims(params: &Params) -> Vec<String> {
-    let Some(Ok(serde_json::Value::Object(claims))) = params.get("claims").map(serde_json::from_str::<serde_json::Value>) else {
-        return Vec::new();
-    };
+/// not set cannot be, §5.5.1 lets us go on without it). Unknown names are ignored.
+fn requested_id_token_claims(claims: &serde_json::Value) -> Vec<String> {
     let Some(serde_json::Value::Object(id_token)) = claims.get("id_token") else {
         return Vec::new();
     };

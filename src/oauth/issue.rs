@@ -124,12 +124,14 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
             // come from UserInfo, §5.4).
             let asked = |claim: &str| user.id_token_claims.iter().any(|c| c == claim);
             let wants_email = issue.scopes.iter().any(|s| s == "email") || asked("email") || asked("email_verified");
-            let profile = crate::user::profile_claims(user.user);
-            let requested = user
-                .id_token_claims
-                .iter()
-                .filter_map(|claim| profile.get(claim.as_str()).map(|value| (claim.clone(), value.clone())))
-                .collect();
+            let requested = match user.id_token_claims.is_empty() {
+                true => serde_json::Map::new(),
+                false => {
+                    let mut profile = crate::user::profile_claims(user.user);
+                    profile.retain(|claim, _| asked(claim));
+                    profile
+                }
+            };
             let claims = IdTokenClaims {
                 iss: ctx.issuer.clone(),
                 sub: user.user.id.clone(),

@@ -256,7 +256,7 @@ pub(crate) fn checked_metadata(
     if allowed_origins.len() > MAX_ALLOWED_ORIGINS {
         return Err(invalid("at most 10 allowed_origins"));
     }
-    if let Some(bad) = allowed_origins.iter().find(|o| !client::valid_origin(o)) {
+    if let Some(bad) = allowed_origins.iter().find(|o| !crate::cors::valid_origin(o)) {
         return Err(invalid(format!("allowed_origins: {bad:.100?} is not an origin (scheme://host[:port], http or https)")));
     }
     let echoed = json!({

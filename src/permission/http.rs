@@ -219,13 +219,13 @@ fn foreign_origin() -> HttpResponse {
 
 /// `OPTIONS` on the metadata: any page may read it (MCP clients send `MCP-Protocol-Version`).
 async fn public_preflight(req: HttpRequest) -> HttpResponse {
-    cors::preflight(&req, cors::Allow::Anyone, "GET")
+    cors::preflight(&req, &cors::Allow::Anyone, "GET")
 }
 
 /// `OPTIONS` on the MCP endpoint: a preflight from an allowed browser client.
 async fn mcp_preflight(api: web::Data<PermissionApi>, req: HttpRequest) -> HttpResponse {
     match origin_check(&api, &req) {
-        OriginCheck::Allowed(origin) => cors::preflight(&req, cors::Allow::Origin(&origin), "GET, POST, DELETE"),
+        OriginCheck::Allowed(origin) => cors::preflight(&req, &cors::Allow::Origin(origin), "GET, POST, DELETE"),
         OriginCheck::Absent => HttpResponse::NoContent().finish(),
         OriginCheck::Refused => foreign_origin(),
     }
@@ -235,15 +235,13 @@ async fn mcp_preflight(api: web::Data<PermissionApi>, req: HttpRequest) -> HttpR
 /// verified for every request, every `tools/call` is decided (and audited) here, then rmcp answers
 /// with the decision in hand. An allowed page may read every answer, challenges included.
 async fn mcp(api: web::Data<PermissionApi>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    let origin = match origin_check(&api, &req) {
+    let allow = match origin_check(&api, &req) {
         OriginCheck::Refused => return foreign_origin(),
-        OriginCheck::Allowed(origin) => Some(origin),
-        OriginCheck::Absent => None,
+        OriginCheck::Allowed(origin) => cors::Allow::Origin(origin),
+        OriginCheck::Absent => cors::Allow::Nobody,
     };
     let mut response = mcp_call(&api, &req, body).await;
-    if let Some(origin) = &origin {
-        cors::add_headers(&mut response, cors::Allow::Origin(origin));
-    }
+    cors::add_headers(&mut response, &allow);
     response
 }
 
