@@ -16,24 +16,37 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8693, for agent tokens only: the agent token is the credential, so no client is
+    /// registered for it (`is_client_grant`).
+    TokenExchange,
 }
 
 impl GrantType {
-    pub fn as_str(self) -> &'static str {
+    /// Every grant the token endpoint serves (`grant_types_supported`).
+    pub const ALL: [GrantType; 4] =
+        [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials, GrantType::TokenExchange];
+
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "authorization_code" => Some(Self::AuthorizationCode),
-            "refresh_token" => Some(Self::RefreshToken),
-            "client_credentials" => Some(Self::ClientCredentials),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+
+    /// A grant a client can be registered for (and authenticates itself to use).
+    pub const fn is_client_grant(self) -> bool {
+        !matches!(self, Self::TokenExchange)
+    }
+
+    /// A grant a client may be registered for, by name.
+    pub fn parse_client_grant(s: &str) -> Option<Self> {
+        Self::parse(s).filter(|g| g.is_client_grant())
     }
 }
 
@@ -233,7 +246,7 @@ fn from_row(row: client::Model) -> StoreResult<Client> {
     let grant_types = from_json_list(&row.grant_types)?
         .iter()
         .map(|g| {
-            GrantType::parse(g).ok_or_else(|| StoreError::Corrupt(format!("grant type {g:?}")))
+            GrantType::parse_client_grant(g).ok_or_else(|| StoreError::Corrupt(format!("grant type {g:?}")))
         })
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(Client {

@@ -3,13 +3,13 @@
 use jsonwebtoken::{Validation, decode, decode_header};
 use serde::{Deserialize, Serialize};
 
+pub use latchkey_proto::{AccessClaims, jws::ACCESS_TOKEN_TYP};
+use latchkey_proto::jws::{SignError, compact_jws};
+
 use crate::{
     crypto::base64url,
     keys::{Keyring, SigningAlg, SigningKey},
 };
-
-/// `typ` of an access token (RFC 9068 §2.1).
-pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// `typ` of an ID token (OIDC Core §2 leaves it open; `JWT` tells it from an access token).
 pub const ID_TOKEN_TYP: &str = "JWT";
 /// Clock skew tolerated when checking `exp`/`nbf`.
@@ -25,47 +25,6 @@ pub enum JwtError {
     Invalid,
 }
 
-/// RFC 9068 §2.2 claims.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AccessClaims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: String,
-    pub client_id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub scope: String,
-    pub exp: i64,
-    pub iat: i64,
-    pub jti: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_time: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acr: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amr: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
-    /// `person` (a signed-in user) or `agent` (a service account, or a client acting for itself), so a
-    /// resource server can tell without guessing from other claims.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub caller: Option<String>,
-    /// The slug of the organization the subject belongs to, and the roles it holds there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub org: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub roles: Option<Vec<String>>,
-    /// The refresh-token family (the grant) the token was issued under, so revoking the family makes
-    /// the token inactive without a row per token. An opaque id, not a credential.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grant_id: Option<String>,
-}
-
-impl AccessClaims {
-    pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scope.split(' ').filter(|s| !s.is_empty())
-    }
-}
-
 /// OpenID Connect Core §2 and §3.1.3.6.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdTokenClaims {
@@ -77,7 +36,7 @@ pub struct IdTokenClaims {
     pub auth_time: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
-    pub acr: String,
+    pub acr: latchkey_proto::Acr,
     pub amr: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
@@ -106,39 +65,8 @@ fn sign<T: Serialize>(
 
 /// A compact JWS over `claims` with one parsed key.
 pub fn sign_with<T: Serialize>(key: &SigningKey, typ: &str, claims: &T) -> Result<String, JwtError> {
-    compact_jws(key.alg.as_str(), typ, &key.kid, claims, |input| {
-        key.sign(input).map_err(|e| JwtError::Sign(e.to_string()))
-    })
-}
-
-/// RFC 7515 §7.1 compact serialisation: BASE64URL(header) "." BASE64URL(payload) "." BASE64URL(sig),
-/// `sign` producing the signature over the first two parts.
-pub fn compact_jws<T: Serialize>(
-    alg: &'static str,
-    typ: &str,
-    kid: &str,
-    claims: &T,
-    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, JwtError>,
-) -> Result<String, JwtError> {
-    let mut token = encode_part(&JwsHeader { alg, typ, kid })?;
-    token.push('.');
-    token.push_str(&encode_part(claims)?);
-    let signature = sign(token.as_bytes())?;
-    token.push('.');
-    token.push_str(&base64url(&signature));
-    Ok(token)
-}
-
-#[derive(Serialize)]
-struct JwsHeader<'a> {
-    alg: &'static str,
-    typ: &'a str,
-    kid: &'a str,
-}
-
-fn encode_part<T: Serialize>(value: &T) -> Result<String, JwtError> {
-    let json = serde_json::to_vec(value).map_err(|e| JwtError::Sign(e.to_string()))?;
-    Ok(base64url(&json))
+    compact_jws(key.alg.as_str(), typ, &key.kid, claims, |input| key.sign(input).map_err(|e| SignError(e.to_string())))
+        .map_err(|e| JwtError::Sign(e.0))
 }
 
 pub fn sign_access_token(
@@ -229,7 +157,7 @@ mod tests {
         AccessClaims {
             iss: "https://issuer".into(), sub: "s".into(), aud: "a".into(), client_id: "c".into(),
             scope: "x".into(), exp: 2_000_000_000, iat: 1, jti: "j".into(), auth_time: None, acr: None, amr: None, sid: None,
-            caller: None, org: None, roles: None,
+            caller: latchkey_proto::Caller::Person, org: None, roles: None,
             grant_id: None,
         }
     }

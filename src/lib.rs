@@ -4,21 +4,20 @@
 //! `email_code`, `passkey`, `recovery`, `session`, `account`, `totp`, `consent`, `client`, `tenant`, `keys`, `audit`: decide) → `store` (sea-orm,
 //! tenant-scoped). See docs/architecture.md.
 
+// Shared with the permission API through the two small crates (docs/architecture.md); re-exported so
+// the identity server's modules name them as their own.
+pub use latchkey_kit::{auth_header, batch, cache, cors};
+pub use latchkey_proto::{crypto, fsutil};
+
 pub mod account;
 pub mod app;
 pub mod audit;
-pub mod auth_header;
 pub mod background;
-pub mod batch;
-pub mod cache;
 pub mod client;
 pub mod config;
 pub mod consent;
-pub mod cors;
-pub mod crypto;
 pub mod display_text;
 pub mod email_code;
-pub mod fsutil;
 pub mod geo;
 pub mod http;
 pub mod jwt;
@@ -32,7 +31,6 @@ pub mod oidc;
 pub mod organization;
 pub mod pages;
 pub mod passkey;
-pub mod permission;
 pub mod ratelimit;
 pub mod recovery;
 pub mod resource;

@@ -1,7 +1,7 @@
 //! Outgoing mail through lettre: SMTP when configured; otherwise (the embedded default) each message is
 //! printed to the console and written to `{data_dir}/outbox` so a developer can sign in without a relay.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
@@ -86,7 +86,7 @@ impl Mailer {
                 let formatted = message.formatted();
                 tokio::fs::create_dir_all(dir).await?;
                 let name = format!("{}-{}.eml", crate::store::now(), crate::crypto::random_id());
-                crate::fsutil::write_private(&dir.join(name), &formatted).await?;
+                write_private(&dir.join(name), &formatted).await?;
                 // Development mode only: the console is the mailbox.
                 println!(
                     "----- mail (outbox) -----\n{}\n-------------------------",
@@ -96,4 +96,18 @@ impl Mailer {
         }
         Ok(())
     }
+}
+
+/// A new owner-only file (sent mail in the development mailbox holds codes).
+#[cfg(unix)]
+async fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .await?;
+    file.write_all(contents).await?;
+    file.sync_all().await
 }

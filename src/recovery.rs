@@ -11,7 +11,7 @@ use crate::{
 
 pub const CODES_PER_SET: usize = 10;
 /// `acr` of a session begun with a recovery code: it can only enroll a new passkey.
-pub const RECOVERY_ACR: &str = "urn:latchkey:acr:recovery-code";
+pub const RECOVERY_ACR: latchkey_proto::Acr = latchkey_proto::Acr::RecoveryCode;
 /// Lower-case letters and digits without look-alikes (0/o, 1/l/i).
 const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 

@@ -3,6 +3,7 @@
 
 use entity::session;
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
+use latchkey_proto::{Acr, Amr};
 
 use crate::{
     audit::Origin,
@@ -18,7 +19,7 @@ pub struct Session {
     pub user_id: String,
     pub auth_time: i64,
     pub amr: Vec<String>,
-    pub acr: String,
+    pub acr: Acr,
     pub created_at: i64,
 }
 
@@ -26,7 +27,7 @@ impl Session {
     /// Multi-factor: a passkey was verified in this session. An email or recovery code alone is a
     /// bootstrap that can only enroll or confirm a passkey.
     pub fn is_multi_factor(&self) -> bool {
-        self.amr.iter().any(|m| m == "mfa")
+        self.amr.iter().any(|m| m == Amr::Mfa.as_str())
     }
 
     /// A full session whose last passkey assertion is recent enough for a sensitive account action
@@ -49,7 +50,7 @@ pub struct ActiveSession {
 /// How the user proved who they are in this session.
 pub struct Authentication {
     pub amr: Vec<String>,
-    pub acr: String,
+    pub acr: Acr,
 }
 
 /// Creates a session and returns the cookie value (the only place it exists in clear).
@@ -72,7 +73,7 @@ pub async fn create(
         expires_at: Set(now + lifetimes.session_absolute),
         auth_time: Set(now),
         amr: Set(to_json_list(&authn.amr)),
-        acr: Set(authn.acr.clone()),
+        acr: Set(authn.acr.as_str().to_owned()),
         ip: Set(origin.ip.clone()),
         user_agent: Set(origin
             .user_agent
@@ -125,7 +126,7 @@ pub async fn find_active(
         user_id: row.user_id,
         auth_time: row.auth_time,
         amr: from_json_list(&row.amr)?,
-        acr: row.acr,
+        acr: crate::store::stored_acr(&row.acr)?,
         created_at: row.created_at,
     }))
 }
@@ -151,7 +152,7 @@ pub async fn elevate(scope: Scoped<'_>, session_id: &str, authn: Authentication)
     scope
         .update::<session::Entity>()
         .col_expr(session::Column::Amr, to_json_list(&authn.amr).into())
-        .col_expr(session::Column::Acr, authn.acr.into())
+        .col_expr(session::Column::Acr, authn.acr.as_str().into())
         .col_expr(session::Column::AuthTime, now().into())
         .filter(session::Column::Id.eq(session_id))
         .filter(session::Column::EndedAt.is_null())

@@ -27,6 +27,11 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// An `acr` read back from a row: only values we wrote, so anything else is corruption.
+pub fn stored_acr(value: &str) -> StoreResult<latchkey_proto::Acr> {
+    latchkey_proto::Acr::parse(value).ok_or_else(|| StoreError::Corrupt(format!("unknown acr {value:?}")))
+}
+
 /// Opens the database, applying the settings each engine needs for concurrent use.
 pub async fn connect(url: &str, max_connections: u32) -> StoreResult<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
@@ -242,13 +247,8 @@ impl<'a, C: ConnectionTrait> Scoped<'a, C> {
     }
 }
 
-/// Unix seconds now. All stored timestamps use this clock.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+/// Unix seconds now. All stored timestamps use this clock (the one tokens carry).
+pub use latchkey_proto::now;
 
 /// Lists are stored as JSON text.
 pub fn to_json_list(items: &[String]) -> String {

@@ -21,7 +21,7 @@ use crate::{
 
 /// `acr` of a session that added an authenticator-app code to an email code: it may enroll a passkey
 /// on this device and do nothing else.
-pub const TOTP_ACR: &str = "urn:latchkey:acr:totp";
+pub const TOTP_ACR: latchkey_proto::Acr = latchkey_proto::Acr::Totp;
 
 const STEP_SECONDS: u64 = 30;
 const DIGITS: usize = 6;

@@ -136,7 +136,7 @@ impl ForgingIssuer {
         json!({
             "iss": self.issuer, "sub": "user-1", "aud": resource, "client_id": "client-1",
             "scope": "files:read", "iat": now, "exp": now + 900, "jti": random_hex(8),
-            "auth_time": now - 60, "acr": "urn:latchkey:acr:mfa",
+            "auth_time": now - 60, "acr": "urn:latchkey:acr:mfa", "caller": "person",
         })
     }
 }
@@ -190,6 +190,9 @@ async fn only_well_formed_tokens_from_trusted_issuers_for_this_resource_pass() {
         ("for another resource", sign(&key, "at+jwt", &spoiled(&|c| c["aud"] = json!("https://other.example.com/mcp"))), "not for this resource"),
         ("no audience", sign(&key, "at+jwt", &spoiled(&|c| { c.as_object_mut().expect("object").remove("aud"); })), "required claim"),
         ("from an untrusted issuer", sign(&key, "at+jwt", &spoiled(&|c| c["iss"] = json!("https://evil.example.com/t/default"))), "untrusted issuer"),
+        // latchkey_proto::AccessClaims is the contract: no guessing a person from an agent.
+        ("no caller", sign(&key, "at+jwt", &spoiled(&|c| { c.as_object_mut().expect("object").remove("caller"); })), "contract"),
+        ("an acr Latchkey never issues", sign(&key, "at+jwt", &spoiled(&|c| c["acr"] = json!("urn:example:gold"))), "contract"),
         ("an ID token (typ JWT)", sign(&key, "JWT", &forge.claims(&resource)), "typ must be at+jwt"),
         ("signed by a key the issuer never published", sign(&forge.key(false).0, "at+jwt", &forge.claims(&resource)), "unknown key"),
         (

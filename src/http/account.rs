@@ -5,7 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 
-use super::{HttpError, current_session, page_context, pages, request};
+use super::{HttpError, current_session, page_context, request, respond};
 use crate::{
     account::{self, AccountError},
     app::{App, Ctx},
@@ -32,24 +32,24 @@ const NOTICES: &[(&str, &str)] = &[
 /// The signed-in, multi-factor session of an account page request; otherwise where to send the browser.
 async fn full_session(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Result<Session, HttpResponse>, HttpError> {
     match current_session(ctx, req).await? {
-        None => Ok(Err(pages::see_other(&ctx.endpoint("login"), vec![]))),
+        None => Ok(Err(respond::see_other(&ctx.endpoint("login"), vec![]))),
         // An email-code or recovery session must first enroll or confirm a passkey.
-        Some(session) if !session.is_multi_factor() => Ok(Err(pages::see_other(&ctx.endpoint("passkey"), vec![]))),
+        Some(session) if !session.is_multi_factor() => Ok(Err(respond::see_other(&ctx.endpoint("passkey"), vec![]))),
         Some(session) => Ok(Ok(session)),
     }
 }
 
 pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
     let ctx = page_context(&app, &req, &tenant).await?;
-    let params = pages::query(&ctx, &req)?;
+    let params = respond::query(&ctx, &req)?;
     let session = match full_session(&ctx, &req).await? {
         Ok(session) => session,
         Err(redirect) => return Ok(redirect),
     };
     // Tenant policy: an authenticator app before anything else.
-    let has_totp = totp::enabled_since(ctx.scope(), &session.user_id).await.map_err(pages::internal)?.is_some();
+    let has_totp = totp::enabled_since(ctx.scope(), &session.user_id).await.map_err(respond::internal)?.is_some();
     if ctx.tenant.require_totp && !has_totp {
-        return Ok(pages::see_other(&ctx.endpoint("account/totp"), vec![]));
+        return Ok(respond::see_other(&ctx.endpoint("account/totp"), vec![]));
     }
     let notice = params
         .get("done")
@@ -67,14 +67,14 @@ async fn render(
     status: StatusCode,
 ) -> Result<HttpResponse, HttpError> {
     let scope = ctx.scope();
-    let Some(user) = user::find(scope, &session.user_id).await.map_err(pages::internal)? else {
-        return Ok(pages::see_other(&ctx.endpoint("login"), vec![]));
+    let Some(user) = user::find(scope, &session.user_id).await.map_err(respond::internal)? else {
+        return Ok(respond::see_other(&ctx.endpoint("login"), vec![]));
     };
-    let passkeys = passkey::list(scope, &user.id).await.map_err(pages::internal)?;
-    let recovery_left = recovery::remaining(scope, &user.id).await.map_err(pages::internal)?;
-    let sessions = session::list_for_user(scope, &user.id, ctx.lifetimes()).await.map_err(pages::internal)?;
-    let totp_since = totp::enabled_since(scope, &user.id).await.map_err(pages::internal)?;
-    let apps = account::apps(ctx, &user.id).await.map_err(pages::internal)?;
+    let passkeys = passkey::list(scope, &user.id).await.map_err(respond::internal)?;
+    let recovery_left = recovery::remaining(scope, &user.id).await.map_err(respond::internal)?;
+    let sessions = session::list_for_user(scope, &user.id, ctx.lifetimes()).await.map_err(respond::internal)?;
+    let totp_since = totp::enabled_since(scope, &user.id).await.map_err(respond::internal)?;
+    let apps = account::apps(ctx, &user.id).await.map_err(respond::internal)?;
     let csrf = request::csrf(ctx.app, req);
     let chrome = Chrome::new(&ctx.tenant.display_name);
     let page = crate::pages::Account {
@@ -133,7 +133,7 @@ async fn render(
             })
             .collect(),
     };
-    pages::html(status, page.render(), csrf.new_cookie.into_iter().collect())
+    respond::html(status, page.render(), csrf.new_cookie.into_iter().collect())
 }
 
 /// A submitted account form: its context, the full session, and the CSRF-checked fields.
@@ -150,7 +150,7 @@ async fn submitted<'a>(
     body: &[u8],
 ) -> Result<Result<Submitted<'a>, HttpResponse>, HttpError> {
     let ctx = page_context(app, req, tenant).await?;
-    let params = pages::form(&ctx, req, body)?;
+    let params = respond::form(&ctx, req, body)?;
     Ok(match full_session(&ctx, req).await? {
         Ok(session) => Ok(Submitted { ctx, session, params }),
         Err(redirect) => Err(redirect),
@@ -167,9 +167,9 @@ async fn outcome(
 ) -> Result<HttpResponse, HttpError> {
     let ctx = &form.ctx;
     match result {
-        Ok(()) => Ok(pages::see_other(&ctx.endpoint(&format!("account?done={done}")), vec![])),
-        Err(AccountError::StepUpRequired) => Ok(pages::see_other(&ctx.endpoint("passkey?step_up=1"), vec![])),
-        Err(AccountError::Store(e)) => Err(pages::internal(e)),
+        Ok(()) => Ok(respond::see_other(&ctx.endpoint(&format!("account?done={done}")), vec![])),
+        Err(AccountError::StepUpRequired) => Ok(respond::see_other(&ctx.endpoint("passkey?step_up=1"), vec![])),
+        Err(AccountError::Store(e)) => Err(respond::internal(e)),
         Err(error @ (AccountError::NotFound | AccountError::LastPasskey | AccountError::Totp(_) | AccountError::Profile(_))) => {
             let status = match error {
                 AccountError::NotFound => StatusCode::NOT_FOUND,
@@ -264,14 +264,14 @@ pub async fn sign_out_everywhere(
     let form = account_form!(app, req, tenant, body);
     account::sign_out_everywhere(&form.ctx, &form.session.user_id)
         .await
-        .map_err(pages::internal)?;
+        .map_err(respond::internal)?;
     Ok(signed_out(&form.ctx))
 }
 
 /// Back to the sign-in page without the (now ended) session cookie.
 fn signed_out(ctx: &Ctx<'_>) -> HttpResponse {
     let clear = request::removal_cookie(ctx.app, request::session_cookie_name(ctx.app, &ctx.tenant.slug));
-    pages::see_other(&ctx.endpoint("login"), vec![clear])
+    respond::see_other(&ctx.endpoint("login"), vec![clear])
 }
 
 pub async fn regenerate_recovery_codes(
@@ -295,7 +295,7 @@ pub async fn regenerate_recovery_codes(
         codes,
         continue_url: ctx.endpoint("account"),
     };
-    pages::html(StatusCode::OK, page.render(), vec![])
+    respond::html(StatusCode::OK, page.render(), vec![])
 }
 
 fn urlencode(text: &str) -> String {
@@ -311,8 +311,8 @@ pub async fn totp_setup(app: web::Data<App>, req: HttpRequest, tenant: web::Path
         Ok(session) => session,
         Err(redirect) => return Ok(redirect),
     };
-    let params = pages::query(&ctx, &req)?;
-    render_totp_setup(&ctx, &req, &session, pages::request_id(&params), None, StatusCode::OK).await
+    let params = respond::query(&ctx, &req)?;
+    render_totp_setup(&ctx, &req, &session, respond::request_id(&params), None, StatusCode::OK).await
 }
 
 async fn render_totp_setup(
@@ -323,18 +323,18 @@ async fn render_totp_setup(
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, HttpError> {
-    let Some(user) = user::find(ctx.scope(), &session.user_id).await.map_err(pages::internal)? else {
-        return Ok(pages::see_other(&ctx.endpoint("login"), vec![]));
+    let Some(user) = user::find(ctx.scope(), &session.user_id).await.map_err(respond::internal)? else {
+        return Ok(respond::see_other(&ctx.endpoint("login"), vec![]));
     };
     let enrollment = match account::begin_totp(ctx, session, &user.email).await {
         Ok(enrollment) => enrollment,
         Err(AccountError::StepUpRequired) => {
-            let step_up = pages::with_req(&ctx.endpoint("passkey"), pending);
+            let step_up = respond::with_req(&ctx.endpoint("passkey"), pending);
             let separator = if pending.is_some() { '&' } else { '?' };
-            return Ok(pages::see_other(&format!("{step_up}{separator}step_up=1"), vec![]));
+            return Ok(respond::see_other(&format!("{step_up}{separator}step_up=1"), vec![]));
         }
-        Err(AccountError::Totp(TotpError::AlreadyEnabled)) => return Ok(pages::see_other(&pages::after_sign_in(ctx, pending), vec![])),
-        Err(e) => return Err(pages::internal(e)),
+        Err(AccountError::Totp(TotpError::AlreadyEnabled)) => return Ok(respond::see_other(&respond::after_sign_in(ctx, pending), vec![])),
+        Err(e) => return Err(respond::internal(e)),
     };
     let csrf = request::csrf(ctx.app, req);
     let chrome = Chrome::new(&ctx.tenant.display_name);
@@ -351,7 +351,7 @@ async fn render_totp_setup(
         uri: &enrollment.uri,
         error,
     };
-    pages::html(status, page.render(), csrf.new_cookie.into_iter().collect())
+    respond::html(status, page.render(), csrf.new_cookie.into_iter().collect())
 }
 
 /// `POST /account/totp`: the first code turns the app on.
@@ -365,14 +365,14 @@ pub async fn totp_confirm(
     crate::ratelimit::check(&app.limiters.code_check_per_ip, &request::client_ip(&app, &req))
         .map_err(|retry| HttpError::too_many_page(&form.ctx.tenant.display_name, retry))?;
     let code = form.params.get("code").unwrap_or("");
-    let pending = pages::request_id(&form.params);
+    let pending = respond::request_id(&form.params);
     match account::confirm_totp(&form.ctx, &form.session, code).await {
         Err(AccountError::Totp(TotpError::WrongCode)) => {
             let error = Some(TotpError::WrongCode.to_string());
             render_totp_setup(&form.ctx, &req, &form.session, pending, error, StatusCode::BAD_REQUEST).await
         }
         // Set up on the way through an authorization (tenant policy): carry on with it.
-        Ok(()) if pending.is_some() => Ok(pages::see_other(&pages::after_sign_in(&form.ctx, pending), vec![])),
+        Ok(()) if pending.is_some() => Ok(respond::see_other(&respond::after_sign_in(&form.ctx, pending), vec![])),
         result => outcome(&form, &req, result, "totp-on").await,
     }
 }

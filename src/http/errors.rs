@@ -8,6 +8,7 @@ use actix_web::{
 use askama::Template;
 
 use crate::{
+    auth_header::quoted_string as quoted,
     oauth::error::{ErrorCode, OAuthError},
     pages::{Chrome, Message},
     ratelimit::RetryAfter,
@@ -114,14 +115,6 @@ fn oauth_status(error: &OAuthError) -> StatusCode {
     }
 }
 
-/// A quoted-string for an auth-param: RFC 9110 §5.6.4, with characters outside it dropped.
-fn quoted(value: &str) -> String {
-    let clean: String = value
-        .chars()
-        .filter(|c| *c == ' ' || (c.is_ascii_graphic() && *c != '"' && *c != '\\'))
-        .collect();
-    format!("\"{clean}\"")
-}
 
 impl ResponseError for HttpError {
     fn status_code(&self) -> StatusCode {

@@ -9,6 +9,7 @@ mod pages;
 mod passkeys;
 mod registration;
 mod request;
+mod respond;
 mod wellknown;
 
 use std::sync::Arc;

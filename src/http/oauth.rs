@@ -68,7 +68,7 @@ pub(super) fn back_to_client(ctx: &crate::app::Ctx<'_>, error: &ErrorRedirect) -
         description: &error.error.description,
         url: &url,
     };
-    super::pages::html(StatusCode::BAD_REQUEST, page.render(), vec![])
+    super::respond::html(StatusCode::BAD_REQUEST, page.render(), vec![])
 }
 
 /// The response for the next step of a pending authorization request.

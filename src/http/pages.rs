@@ -2,13 +2,18 @@
 
 use actix_web::{
     HttpRequest, HttpResponse,
-    cookie::Cookie,
-    http::{StatusCode, header},
+    http::StatusCode,
     web,
 };
 use askama::Template;
 
-use super::{HttpError, current_session, oauth::expired_request_page, page_context, request};
+use super::{
+    HttpError, current_session,
+    oauth::expired_request_page,
+    page_context, request,
+    respond::{self, after_sign_in, form, html, internal, opaque_id, query, request_id, see_other, with_req},
+};
+use latchkey_proto::{Acr, Amr};
 use crate::{
     app::{App, Ctx},
     audit::Event,
@@ -30,63 +35,8 @@ use crate::{
 
 /// `amr` and `acr` of a sign-in by email code. A code proves control of a mailbox only: the passkey
 /// work builds the stronger levels on top (docs/acr.md).
-pub const EMAIL_CODE_AMR: &str = "otp";
-pub const EMAIL_CODE_ACR: &str = "urn:latchkey:acr:email-code";
-
-pub(super) fn html(
-    status: StatusCode,
-    body: Result<String, askama::Error>,
-    cookies: Vec<Cookie<'static>>,
-) -> Result<HttpResponse, HttpError> {
-    let body = body.map_err(|e| HttpError::internal_page(&e))?;
-    let mut response = HttpResponse::build(status);
-    response
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .content_type("text/html; charset=utf-8");
-    for cookie in cookies {
-        response.cookie(cookie);
-    }
-    Ok(response.body(body))
-}
-
-pub(super) fn see_other(location: &str, cookies: Vec<Cookie<'static>>) -> HttpResponse {
-    let mut response = HttpResponse::SeeOther();
-    response
-        .insert_header((header::LOCATION, location))
-        .insert_header((header::CACHE_CONTROL, "no-store"));
-    for cookie in cookies {
-        response.cookie(cookie);
-    }
-    response.finish()
-}
-
-pub(super) fn form(ctx: &Ctx<'_>, req: &HttpRequest, body: &[u8]) -> Result<Params, HttpError> {
-    let params = request::form_params(req, body)
-        .map_err(|e| HttpError::bad_request_page(&ctx.tenant.display_name, e.description))?;
-    request::check_csrf(ctx.app, req, &params, &ctx.tenant.display_name)?;
-    Ok(params)
-}
-
-pub(super) fn query(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Params, HttpError> {
-    request::query_params(req)
-        .map_err(|e| HttpError::bad_request_page(&ctx.tenant.display_name, e.description))
-}
-
-pub(super) fn internal(error: impl std::fmt::Display) -> HttpError {
-    HttpError::internal_page(&error)
-}
-
-/// Ids we generate are short base64url strings; anything else is dropped rather than echoed or queried.
-pub(super) fn opaque_id(value: &str) -> bool {
-    value.len() <= 64
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-pub(super) fn request_id(params: &Params) -> Option<&str> {
-    params.get("req").filter(|r| opaque_id(r))
-}
+pub const EMAIL_CODE_AMR: Amr = Amr::Otp;
+pub const EMAIL_CODE_ACR: Acr = Acr::EmailCode;
 
 fn login_flow(ctx: &Ctx<'_>, req: &HttpRequest) -> Option<String> {
     req.cookie(&request::login_flow_cookie_name(ctx.app, &ctx.tenant.slug))
@@ -94,20 +44,6 @@ fn login_flow(ctx: &Ctx<'_>, req: &HttpRequest) -> Option<String> {
         .filter(|v| opaque_id(v))
 }
 
-pub(super) fn with_req(path: &str, req: Option<&str>) -> String {
-    match req {
-        Some(id) => format!("{path}?req={id}"),
-        None => path.to_owned(),
-    }
-}
-
-/// Where to go once signed in: back into the authorization request, or to the account page.
-pub(super) fn after_sign_in(ctx: &Ctx<'_>, req: Option<&str>) -> String {
-    match req {
-        Some(id) => ctx.endpoint(&format!("authorize/resume?req={id}")),
-        None => ctx.endpoint("account"),
-    }
-}
 
 async fn render_login_form(
     ctx: &Ctx<'_>,
@@ -149,7 +85,7 @@ async fn render_login_form(
         error,
     };
     let mut response = html(status, page.render(), csrf.new_cookie.into_iter().collect())?;
-    super::passkeys::allow_passkey_script(&mut response);
+    respond::allow_passkey_script(&mut response);
     Ok(response)
 }
 
@@ -363,8 +299,8 @@ pub async fn code_submit(
         ));
     }
     let authn = Authentication {
-        amr: vec![EMAIL_CODE_AMR.to_owned()],
-        acr: EMAIL_CODE_ACR.to_owned(),
+        amr: vec![EMAIL_CODE_AMR.as_str().to_owned()],
+        acr: EMAIL_CODE_ACR,
     };
     let (cookie_value, session) =
         session::create(ctx.scope(), &user.id, authn, &ctx.origin, ctx.lifetimes())

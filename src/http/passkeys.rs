@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::{HttpError, current_session, page_context, pages, request};
+use super::{HttpError, current_session, page_context, request, respond};
+use latchkey_proto::Amr;
 use crate::{
     app::{App, Ctx},
     audit::Event,
@@ -27,18 +28,6 @@ use crate::{
     totp::{self, TotpError},
     user,
 };
-
-/// Pages that run `passkey.js`: the site-wide CSP plus this origin's scripts and fetches.
-const PASSKEY_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-
-/// Replaces the site-wide CSP (DefaultHeaders leaves a header the handler set) on a page that runs
-/// `passkey.js`.
-pub(super) fn allow_passkey_script(response: &mut HttpResponse) {
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        header::HeaderValue::from_static(PASSKEY_PAGE_CSP),
-    );
-}
 
 pub async fn script() -> HttpResponse {
     HttpResponse::Ok()
@@ -106,36 +95,36 @@ async fn may_enroll(ctx: &Ctx<'_>, session: &Session, passkey_count: usize) -> R
     if passkey_count > 0 {
         return Ok(false);
     }
-    let had_passkeys = recovery::ever_issued(ctx.scope(), &session.user_id).await.map_err(pages::internal)?;
+    let had_passkeys = recovery::ever_issued(ctx.scope(), &session.user_id).await.map_err(respond::internal)?;
     Ok(!had_passkeys)
 }
 
 /// `GET /passkey`: the step between an email-code (or recovery-code) sign-in and anything else.
 pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
     let ctx = page_context(&app, &req, &tenant).await?;
-    let params = pages::query(&ctx, &req)?;
-    let pending = pages::request_id(&params);
+    let params = respond::query(&ctx, &req)?;
+    let pending = respond::request_id(&params);
     let Some(session) = current_session(&ctx, &req).await? else {
-        return Ok(pages::see_other(&pages::with_req(&ctx.endpoint("login"), pending), vec![]));
+        return Ok(respond::see_other(&respond::with_req(&ctx.endpoint("login"), pending), vec![]));
     };
-    let user = user::find(ctx.scope(), &session.user_id).await.map_err(pages::internal)?;
+    let user = user::find(ctx.scope(), &session.user_id).await.map_err(respond::internal)?;
     let Some(user) = user else {
-        return Ok(pages::see_other(&ctx.endpoint("login"), vec![]));
+        return Ok(respond::see_other(&ctx.endpoint("login"), vec![]));
     };
-    let passkeys = passkey::list(ctx.scope(), &user.id).await.map_err(pages::internal)?;
+    let passkeys = passkey::list(ctx.scope(), &user.id).await.map_err(respond::internal)?;
     let step_up = params.get("step_up").is_some();
     // `add`: the account page's "Add a passkey"; it needs a fresh assertion first, like any change.
     let add = params.get("add").is_some() && session.is_multi_factor();
     if session.is_multi_factor() && !step_up && !add {
-        return Ok(pages::see_other(&pages::after_sign_in(&ctx, pending), vec![]));
+        return Ok(respond::see_other(&respond::after_sign_in(&ctx, pending), vec![]));
     }
     let enroll = may_enroll(&ctx, &session, passkeys.len()).await?;
-    let has_totp = totp::enabled_since(ctx.scope(), &user.id).await.map_err(pages::internal)?.is_some();
+    let has_totp = totp::enabled_since(ctx.scope(), &user.id).await.map_err(respond::internal)?.is_some();
     // An email code for an account whose passkeys were all removed: only the authenticator app or a
     // recovery code gets back in.
     if passkeys.is_empty() && !enroll {
         let path = if has_totp { "login/totp" } else { "login/recovery" };
-        return Ok(pages::see_other(&pages::with_req(&ctx.endpoint(path), pending), vec![]));
+        return Ok(respond::see_other(&respond::with_req(&ctx.endpoint(path), pending), vec![]));
     }
     let enroll = enroll && (!session.is_multi_factor() || add);
     let csrf = request::csrf(&app, &req);
@@ -148,12 +137,12 @@ pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<Strin
         req: pending,
         mode: if enroll { "enroll" } else { "verify" },
         email: &user.email,
-        recovery_url: pages::with_req(&ctx.endpoint("login/recovery"), pending),
-        totp_url: (has_totp && !session.is_multi_factor()).then(|| pages::with_req(&ctx.endpoint("login/totp"), pending)),
+        recovery_url: respond::with_req(&ctx.endpoint("login/recovery"), pending),
+        totp_url: (has_totp && !session.is_multi_factor()).then(|| respond::with_req(&ctx.endpoint("login/totp"), pending)),
         first: passkeys.is_empty(),
     };
-    let mut response = pages::html(StatusCode::OK, page.render(), csrf.new_cookie.into_iter().collect())?;
-    allow_passkey_script(&mut response);
+    let mut response = respond::html(StatusCode::OK, page.render(), csrf.new_cookie.into_iter().collect())?;
+    respond::allow_passkey_script(&mut response);
     Ok(response)
 }
 
@@ -216,13 +205,13 @@ pub async fn register(
         .await;
     // Enrolled on the strength of an email code plus a recovery code or an app code, not an existing
     // passkey: if that was someone with the mailbox and a stolen second factor, the owner must know.
-    let through = match session.acr.as_str() {
+    let through = match session.acr {
         recovery::RECOVERY_ACR => Some("a recovery code"),
         totp::TOTP_ACR => Some("an authenticator-app code"),
         _ => None,
     };
     if let Some(through) = through
-        && let Some(user) = user::find(ctx.scope(), &user_id).await.map_err(pages::internal)?
+        && let Some(user) = user::find(ctx.scope(), &user_id).await.map_err(respond::internal)?
     {
         notices::send(&ctx, &user.email, Notice::PasskeyAdded { through }).await;
     }
@@ -231,21 +220,21 @@ pub async fn register(
         let mut amr = session.amr.clone();
         amr.extend(passkey::assertion_amr(stored.backup_eligible));
         amr.dedup();
-        session::elevate(ctx.scope(), &session.id, Authentication { amr, acr: passkey::ENROLLED_ACR.to_owned() })
+        session::elevate(ctx.scope(), &session.id, Authentication { amr, acr: passkey::ENROLLED_ACR })
             .await
-            .map_err(pages::internal)?;
+            .map_err(respond::internal)?;
     }
     // Ten recovery codes come with the first passkey, and replace any left from before a recovery.
     let recovery_codes = if first || session.acr == recovery::RECOVERY_ACR {
-        let codes = recovery::regenerate(ctx.scope(), &app.hasher, &user_id).await.map_err(pages::internal)?;
+        let codes = recovery::regenerate(ctx.scope(), &app.hasher, &user_id).await.map_err(respond::internal)?;
         ctx.audit(Event::new(&ctx.tenant.id, actor, "recovery_codes.generate")).await;
         Some(codes)
     } else {
         None
     };
-    let pending = finish.req.as_deref().filter(|r| pages::opaque_id(r));
+    let pending = finish.req.as_deref().filter(|r| respond::opaque_id(r));
     Ok(json_ok(json!({
-        "next": pages::after_sign_in(&ctx, pending),
+        "next": respond::after_sign_in(&ctx, pending),
         "recovery_codes": recovery_codes,
     })))
 }
@@ -326,32 +315,32 @@ pub async fn authenticate(
     if verified.user.disabled_at.is_some() {
         return Err(api_error(StatusCode::FORBIDDEN, "access_denied", "this account has been disabled"));
     }
-    let authn = Authentication { amr: verified.amr.clone(), acr: passkey::PASSKEY_ACR.to_owned() };
+    let authn = Authentication { amr: verified.amr.clone(), acr: passkey::PASSKEY_ACR };
     let actor = format!("user:{}", verified.user.id);
     let mut cookies = Vec::new();
     match session.filter(|s| s.user_id == verified.user.id) {
         // The signed-in user confirmed with their passkey: the same session, now multi-factor and fresh.
         Some(session) => {
-            session::elevate(ctx.scope(), &session.id, authn).await.map_err(pages::internal)?;
+            session::elevate(ctx.scope(), &session.id, authn).await.map_err(respond::internal)?;
         }
         None if discoverable => {
             let (cookie_value, _) = session::create(ctx.scope(), &verified.user.id, authn, &ctx.origin, ctx.lifetimes())
                 .await
-                .map_err(pages::internal)?;
+                .map_err(respond::internal)?;
             cookies.push(request::session_cookie(&ctx, cookie_value));
         }
         None => return Err(api_error(StatusCode::FORBIDDEN, "passkey_rejected", "this passkey belongs to another account")),
     }
-    user::mark_signed_in(ctx.scope(), &verified.user.id).await.map_err(pages::internal)?;
+    user::mark_signed_in(ctx.scope(), &verified.user.id).await.map_err(respond::internal)?;
     ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.passkey").target(format!("passkey:{}", verified.passkey_id)))
         .await;
-    let pending = finish.req.as_deref().filter(|r| pages::opaque_id(r));
+    let pending = finish.req.as_deref().filter(|r| respond::opaque_id(r));
     let mut response = HttpResponse::Ok();
     response.insert_header((header::CACHE_CONTROL, "no-store"));
     for cookie in cookies {
         response.cookie(cookie);
     }
-    Ok(response.json(json!({ "next": pages::after_sign_in(&ctx, pending) })))
+    Ok(response.json(json!({ "next": respond::after_sign_in(&ctx, pending) })))
 }
 
 async fn signed_in(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Session, HttpError> {
@@ -363,7 +352,7 @@ async fn signed_in(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Session, HttpErro
 async fn session_user(ctx: &Ctx<'_>, session: &Session) -> Result<user::User, HttpError> {
     user::find(ctx.scope(), &session.user_id)
         .await
-        .map_err(pages::internal)?
+        .map_err(respond::internal)?
         .filter(|u| u.disabled_at.is_none())
         .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "login_required", "sign in first"))
 }
@@ -377,8 +366,8 @@ fn default_name(req: &HttpRequest) -> String {
 /// `GET/POST /login/recovery`: email + one recovery code → a session that can only enroll a passkey.
 pub async fn recovery_form(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
     let ctx = page_context(&app, &req, &tenant).await?;
-    let params = pages::query(&ctx, &req)?;
-    render_recovery(&ctx, &req, pages::request_id(&params), "", None, StatusCode::OK)
+    let params = respond::query(&ctx, &req)?;
+    render_recovery(&ctx, &req, respond::request_id(&params), "", None, StatusCode::OK)
 }
 
 fn render_recovery(
@@ -399,9 +388,9 @@ fn render_recovery(
         req: pending,
         email,
         error,
-        back_url: pages::with_req(&ctx.endpoint("login"), pending),
+        back_url: respond::with_req(&ctx.endpoint("login"), pending),
     };
-    pages::html(status, page.render(), csrf.new_cookie.into_iter().collect())
+    respond::html(status, page.render(), csrf.new_cookie.into_iter().collect())
 }
 
 pub async fn recovery_submit(
@@ -411,14 +400,14 @@ pub async fn recovery_submit(
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let ctx = page_context(&app, &req, &tenant).await?;
-    let params = pages::form(&ctx, &req, &body)?;
-    let pending = pages::request_id(&params);
+    let params = respond::form(&ctx, &req, &body)?;
+    let pending = respond::request_id(&params);
     crate::ratelimit::check(&app.limiters.code_check_per_ip, &request::client_ip(&app, &req))
         .map_err(|retry| HttpError::too_many_page(&ctx.tenant.display_name, retry))?;
     let typed_email = params.get("email").unwrap_or("");
     let code = params.get("code").unwrap_or("");
     let user = match user::Email::parse(typed_email) {
-        Some(email) => user::find_by_email(ctx.scope(), &email).await.map_err(pages::internal)?,
+        Some(email) => user::find_by_email(ctx.scope(), &email).await.map_err(respond::internal)?,
         None => None,
     };
     // Guesses are counted per account in the database (any node, any address); a locked account's
@@ -428,7 +417,7 @@ pub async fn recovery_submit(
         Some(user) if user.disabled_at.is_none() => {
             let check = recovery::consume(ctx.scope(), &app.hasher, &user.id, code);
             let lock = ctx.lifetimes().factor_lockout;
-            Some(lockout::guarded(ctx.scope(), &user.id, Factor::RecoveryCode, lock, crate::store::now(), check).await.map_err(pages::internal)?)
+            Some(lockout::guarded(ctx.scope(), &user.id, Factor::RecoveryCode, lock, crate::store::now(), check).await.map_err(respond::internal)?)
         }
         _ => None,
     };
@@ -446,11 +435,11 @@ pub async fn recovery_submit(
             StatusCode::BAD_REQUEST,
         );
     };
-    let authn = Authentication { amr: vec!["otp".into()], acr: recovery::RECOVERY_ACR.to_owned() };
+    let authn = Authentication { amr: vec![Amr::Otp.as_str().to_owned()], acr: recovery::RECOVERY_ACR };
     let (cookie_value, session) = session::create(ctx.scope(), &user.id, authn, &ctx.origin, ctx.lifetimes())
         .await
-        .map_err(pages::internal)?;
-    let left = recovery::remaining(ctx.scope(), &user.id).await.map_err(pages::internal)?;
+        .map_err(respond::internal)?;
+    let left = recovery::remaining(ctx.scope(), &user.id).await.map_err(respond::internal)?;
     ctx.audit(
         Event::new(&ctx.tenant.id, format!("user:{}", user.id), "signin.recovery_code")
             .target(format!("session:{}", &session.id[..16]))
@@ -459,15 +448,15 @@ pub async fn recovery_submit(
     .await;
     notices::send(&ctx, &user.email, Notice::RecoveryCodeUsed { codes_left: left }).await;
     let cookie = request::session_cookie(&ctx, cookie_value);
-    Ok(pages::see_other(&pages::with_req(&ctx.endpoint("passkey"), pending), vec![cookie]))
+    Ok(respond::see_other(&respond::with_req(&ctx.endpoint("passkey"), pending), vec![cookie]))
 }
 
 /// `GET/POST /login/totp`: an email-code session adds a code from the user's authenticator app and
 /// may then enroll a passkey on this device. Nothing else opens with it.
 pub async fn totp_form(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
     let ctx = page_context(&app, &req, &tenant).await?;
-    let params = pages::query(&ctx, &req)?;
-    totp_step(&ctx, &req, pages::request_id(&params), None, StatusCode::OK).await
+    let params = respond::query(&ctx, &req)?;
+    totp_step(&ctx, &req, respond::request_id(&params), None, StatusCode::OK).await
 }
 
 fn locked_message(factor: Factor, until: i64) -> String {
@@ -496,12 +485,12 @@ pub async fn totp_submit(
     body: web::Bytes,
 ) -> Result<HttpResponse, HttpError> {
     let ctx = page_context(&app, &req, &tenant).await?;
-    let params = pages::form(&ctx, &req, &body)?;
-    let pending = pages::request_id(&params);
+    let params = respond::form(&ctx, &req, &body)?;
+    let pending = respond::request_id(&params);
     crate::ratelimit::check(&app.limiters.code_check_per_ip, &request::client_ip(&app, &req))
         .map_err(|retry| HttpError::too_many_page(&ctx.tenant.display_name, retry))?;
     let Some(session) = current_session(&ctx, &req).await? else {
-        return Ok(pages::see_other(&pages::with_req(&ctx.endpoint("login"), pending), vec![]));
+        return Ok(respond::see_other(&respond::with_req(&ctx.endpoint("login"), pending), vec![]));
     };
     let code = params.get("code").unwrap_or("");
     let actor = format!("user:{}", session.user_id);
@@ -515,7 +504,7 @@ pub async fn totp_submit(
     let lock = ctx.lifetimes().factor_lockout;
     let outcome = lockout::guarded(ctx.scope(), &session.user_id, Factor::Totp, lock, crate::store::now(), check)
         .await
-        .map_err(pages::internal)?;
+        .map_err(respond::internal)?;
     let refused = match outcome {
         Outcome::Accepted => None,
         Outcome::Rejected { remaining } => Some((
@@ -523,7 +512,7 @@ pub async fn totp_submit(
             format!("That code is not right, or was already used. Wait for the next one and try again ({remaining} tries left)."),
         )),
         Outcome::JustLocked { until } => {
-            if let Some(user) = user::find(ctx.scope(), &session.user_id).await.map_err(pages::internal)? {
+            if let Some(user) = user::find(ctx.scope(), &session.user_id).await.map_err(respond::internal)? {
                 locked_out(&ctx, actor.clone(), &user, Factor::Totp, until).await;
             }
             Some((StatusCode::TOO_MANY_REQUESTS, locked_message(Factor::Totp, until)))
@@ -536,10 +525,10 @@ pub async fn totp_submit(
     }
     // The session keeps its email-code methods and gains the app's code; it is still not multi-factor
     // for anything but enrolling a passkey here.
-    let authn = Authentication { amr: vec!["otp".into()], acr: totp::TOTP_ACR.to_owned() };
-    session::elevate(ctx.scope(), &session.id, authn).await.map_err(pages::internal)?;
+    let authn = Authentication { amr: vec![Amr::Otp.as_str().to_owned()], acr: totp::TOTP_ACR };
+    session::elevate(ctx.scope(), &session.id, authn).await.map_err(respond::internal)?;
     ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.totp")).await;
-    Ok(pages::see_other(&pages::with_req(&ctx.endpoint("passkey"), pending), vec![]))
+    Ok(respond::see_other(&respond::with_req(&ctx.endpoint("passkey"), pending), vec![]))
 }
 
 async fn totp_step(
@@ -550,10 +539,10 @@ async fn totp_step(
     status: StatusCode,
 ) -> Result<HttpResponse, HttpError> {
     let Some(session) = current_session(ctx, req).await? else {
-        return Ok(pages::see_other(&pages::with_req(&ctx.endpoint("login"), pending), vec![]));
+        return Ok(respond::see_other(&respond::with_req(&ctx.endpoint("login"), pending), vec![]));
     };
     if session.is_multi_factor() {
-        return Ok(pages::see_other(&pages::after_sign_in(ctx, pending), vec![]));
+        return Ok(respond::see_other(&respond::after_sign_in(ctx, pending), vec![]));
     }
     let user = session_user(ctx, &session).await?;
     let csrf = request::csrf(ctx.app, req);
@@ -566,7 +555,7 @@ async fn totp_step(
         req: pending,
         email: &user.email,
         error,
-        back_url: pages::with_req(&ctx.endpoint("passkey"), pending),
+        back_url: respond::with_req(&ctx.endpoint("passkey"), pending),
     };
-    pages::html(status, page.render(), csrf.new_cookie.into_iter().collect())
+    respond::html(status, page.render(), csrf.new_cookie.into_iter().collect())
 }

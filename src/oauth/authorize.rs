@@ -7,6 +7,7 @@ use entity::{authorization_code, authorization_request};
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use url::Url;
+use latchkey_proto::Acr;
 
 use super::{
     error::{ErrorCode, OAuthError},
@@ -61,13 +62,10 @@ const MAX_LOGIN_HINT_BYTES: usize = 254;
 const MAX_ACR_VALUES: usize = 16;
 const MAX_ACR_VALUE_BYTES: usize = 128;
 
-/// Levels we can establish, weakest first (docs/acr.md). A session meets a requested level when its
-/// own level is at least as strong.
-const ACR_LEVELS: [&str; 3] = ["urn:latchkey:acr:email-code", "urn:latchkey:acr:mfa", "phr"];
-const STRONGEST: usize = ACR_LEVELS.len() - 1;
-
-fn acr_rank(acr: &str) -> Option<usize> {
-    ACR_LEVELS.iter().position(|level| *level == acr)
+/// A requested level's place on the ladder (docs/acr.md, `latchkey_proto::Acr::rank`); `None` for a
+/// value we do not know or that nobody may ask for.
+fn acr_rank(acr: &str) -> Option<u8> {
+    Acr::parse(acr).and_then(Acr::rank)
 }
 
 impl AuthorizationRequest {
@@ -75,17 +73,18 @@ impl AuthorizationRequest {
     /// suffices. An unknown value is never met: asked for nothing but unknown values, we go as far as
     /// we can (a passkey assertion; the token then says what was achieved, OIDC Core §3.1.2.1). A
     /// step-up resource needs `phr` whatever the client asked for.
-    fn required_rank(&self) -> Option<usize> {
+    fn required_rank(&self) -> Option<u8> {
+        let strongest = Acr::STRONGEST.rank();
         let asked = match self.acr_values.is_empty() {
             true => None,
-            false => Some(self.acr_values.iter().filter_map(|v| acr_rank(v)).min().unwrap_or(STRONGEST)),
+            false => self.acr_values.iter().filter_map(|v| acr_rank(v)).min().or(strongest),
         };
-        let resource = self.resource_step_up.then_some(STRONGEST);
+        let resource = if self.resource_step_up { strongest } else { None };
         asked.max(resource)
     }
 
-    fn acr_met_by(&self, session_acr: &str) -> bool {
-        self.required_rank().is_none_or(|wanted| acr_rank(session_acr).is_some_and(|have| have >= wanted))
+    fn acr_met_by(&self, session_acr: Acr) -> bool {
+        self.required_rank().is_none_or(|wanted| session_acr.rank().is_some_and(|have| have >= wanted))
     }
 
     /// At least one requested level is one we can establish (a passkey gives the strongest).
@@ -439,7 +438,7 @@ pub fn decide(request: &AuthorizationRequest, facts: Facts<'_>, requested_at: i6
         (false, Some(max_age)) => requested_at - max_age,
         (false, None) => i64::MIN,
     };
-    if session.auth_time < fresh_after || !request.acr_met_by(&session.acr) {
+    if session.auth_time < fresh_after || !request.acr_met_by(session.acr) {
         return ask(Decision::StepUp, ErrorCode::InteractionRequired, "the user must authenticate again");
     }
     // Tenant policy: every user has an authenticator app before any authorization completes.
@@ -545,7 +544,7 @@ async fn issue_code(
         code_challenge: Set(request.code_challenge.clone()),
         auth_time: Set(session.auth_time),
         amr: Set(to_json_list(&session.amr)),
-        acr: Set(session.acr.clone()),
+        acr: Set(session.acr.as_str().to_owned()),
         created_at: Set(now),
         expires_at: Set(now + ctx.lifetimes().authorization_code),
         consumed_at: Set(None),
@@ -678,13 +677,13 @@ mod tests {
         }
     }
 
-    fn session(acr: &str, amr: &[&str], auth_time: i64) -> Session {
+    fn session(acr: Acr, amr: &[&str], auth_time: i64) -> Session {
         Session {
             id: "s".into(),
             user_id: "u".into(),
             auth_time,
             amr: amr.iter().map(|a| (*a).to_owned()).collect(),
-            acr: acr.into(),
+            acr,
             created_at: auth_time,
         }
     }
@@ -695,12 +694,12 @@ mod tests {
     /// parameter asks of it.
     #[test]
     fn the_authentication_levels_of_docs_acr_md() {
-        let email_code = session("urn:latchkey:acr:email-code", &["otp"], NOW);
-        let recovery = session("urn:latchkey:acr:recovery-code", &["otp"], NOW);
-        let totp = session("urn:latchkey:acr:totp", &["otp"], NOW);
-        let enrolled = session("urn:latchkey:acr:mfa", &["otp", "hwk", "user", "mfa"], NOW);
-        let passkey = session("phr", &["hwk", "user", "mfa"], NOW);
-        let old_passkey = session("phr", &["hwk", "user", "mfa"], NOW - 3600);
+        let email_code = session(Acr::EmailCode, &["otp"], NOW);
+        let recovery = session(Acr::RecoveryCode, &["otp"], NOW);
+        let totp = session(Acr::Totp, &["otp"], NOW);
+        let enrolled = session(Acr::Mfa, &["otp", "hwk", "user", "mfa"], NOW);
+        let passkey = session(Acr::Phr, &["hwk", "user", "mfa"], NOW);
+        let old_passkey = session(Acr::Phr, &["hwk", "user", "mfa"], NOW - 3600);
         let step_up_resource = AuthorizationRequest { resource: Some("https://r".into()), resource_step_up: true, ..request(&[], &[]) };
         let weak_acr_on_step_up_resource = AuthorizationRequest { resource_step_up: true, ..request(&["urn:latchkey:acr:email-code"], &[]) };
         let unknown_essential = AuthorizationRequest { acr_essential: true, ..request(&["urn:example:gold"], &[]) };
@@ -738,8 +737,8 @@ mod tests {
 
     #[test]
     fn tenant_policy_and_consent_come_after_the_sign_in() {
-        let passkey = session("phr", &["hwk", "user", "mfa"], NOW);
-        let email_code = session("urn:latchkey:acr:email-code", &["otp"], NOW);
+        let passkey = session(Acr::Phr, &["hwk", "user", "mfa"], NOW);
+        let email_code = session(Acr::EmailCode, &["otp"], NOW);
         let all: Vec<String> = vec!["openid".into(), "files:read".into()];
         let some: Vec<String> = vec!["openid".into()];
         let base = Facts { session: Some(&passkey), ..Facts::default() };

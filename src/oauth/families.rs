@@ -7,9 +7,9 @@ use entity::{
     user::{self, Model as User},
 };
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
+use latchkey_proto::Acr;
 
 use crate::{
-    app::Ctx,
     crypto::{self, sha256_hex},
     organization::Membership,
     store::{Scoped, StoreResult, from_json_list, now, to_json_list},
@@ -26,7 +26,7 @@ pub struct Family {
     pub scopes: Vec<String>,
     pub auth_time: i64,
     pub amr: Vec<String>,
-    pub acr: String,
+    pub acr: Acr,
     pub last_used_at: i64,
     pub absolute_expires_at: i64,
     pub revoked: bool,
@@ -56,7 +56,7 @@ fn from_row(row: refresh_family::Model) -> StoreResult<Family> {
             .collect(),
         auth_time: row.auth_time,
         amr: from_json_list(&row.amr)?,
-        acr: row.acr,
+        acr: crate::store::stored_acr(&row.acr)?,
         last_used_at: row.last_used_at,
         absolute_expires_at: row.absolute_expires_at,
         revoked: row.revoked_at.is_some(),
@@ -71,11 +71,12 @@ pub struct NewFamily<'a> {
     pub scopes: &'a [String],
     pub auth_time: i64,
     pub amr: &'a [String],
-    pub acr: &'a str,
+    pub acr: Acr,
     pub resource: Option<&'a str>,
 }
 
-pub async fn create(ctx: &Ctx<'_>, new: NewFamily<'_>) -> StoreResult<String> {
+/// Opens a family that lives at most `absolute_lifetime` seconds (`lifetimes.refresh_absolute`).
+pub async fn create(scope: Scoped<'_>, absolute_lifetime: i64, new: NewFamily<'_>) -> StoreResult<String> {
     let id = crypto::random_id();
     let now = now();
     let row = refresh_family::ActiveModel {
@@ -87,15 +88,15 @@ pub async fn create(ctx: &Ctx<'_>, new: NewFamily<'_>) -> StoreResult<String> {
         scope: Set(new.scopes.join(" ")),
         auth_time: Set(new.auth_time),
         amr: Set(to_json_list(new.amr)),
-        acr: Set(new.acr.to_owned()),
+        acr: Set(new.acr.as_str().to_owned()),
         created_at: Set(now),
         last_used_at: Set(now),
-        absolute_expires_at: Set(now + ctx.lifetimes().refresh_absolute),
+        absolute_expires_at: Set(now + absolute_lifetime),
         revoked_at: Set(None),
         revoked_reason: Set(None),
         resource: Set(new.resource.map(str::to_owned)),
     };
-    ctx.scope().insert::<refresh_family::Entity, _>(row).await?;
+    scope.insert::<refresh_family::Entity, _>(row).await?;
     Ok(id)
 }
 

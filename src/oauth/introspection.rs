@@ -10,7 +10,6 @@ use super::{
     error::{ErrorCode, OAuthError},
     families,
     params::Params,
-    revocation_check::is_revoked,
 };
 use crate::{app::Ctx, client::Introspection, store::now};
 
@@ -51,7 +50,7 @@ pub async fn introspect(
     };
     // Tokens without a resource carry the issuer as `aud` (the tenant's own endpoints).
     let audience = (claims.aud != ctx.issuer).then_some(claims.aud.as_str());
-    if claims.exp <= now() || !client.introspection.covers(audience) || is_revoked(ctx, &claims).await? {
+    if claims.exp <= now() || !client.introspection.covers(audience) || ctx.app.revocations.is_revoked(ctx.scope(), &claims).await? {
         return Ok(inactive);
     }
     let mut body = json!({

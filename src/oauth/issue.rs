@@ -2,12 +2,9 @@
 //! ID token.
 
 use serde::Serialize;
+use latchkey_proto::{Acr, Caller};
 
-use super::{
-    error::OAuthError,
-    families,
-    token_writes,
-};
+use super::{error::OAuthError, families};
 use crate::{
     app::Ctx,
     client::Client,
@@ -39,7 +36,7 @@ pub struct UserAuthentication<'a> {
     pub user: &'a User,
     pub auth_time: i64,
     pub amr: &'a [String],
-    pub acr: &'a str,
+    pub acr: Acr,
     pub session_id: Option<&'a str>,
     pub nonce: Option<&'a str>,
     /// The user's organization and roles, read by the grant (with the user, where it can).
@@ -66,7 +63,7 @@ pub struct Issue<'a> {
 /// Issues tokens: signs them and stores their rows (`token_writes`).
 pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAuthError> {
     let Prepared { response, refresh_token_row } = prepare(ctx, issue).await?;
-    token_writes::store(ctx, refresh_token_row, None).await?;
+    ctx.app.token_writes.store(&ctx.tenant.id, refresh_token_row, None).await?;
     Ok(response)
 }
 
@@ -85,9 +82,9 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
     let scope = issue.scopes.join(" ");
     let jti = crypto::random_id();
     let (sub, caller, membership) = match (&issue.user, issue.service_account) {
-        (Some(user), _) => (user.user.id.clone(), "person", user.membership.cloned()),
-        (None, Some(account)) => (account.id.clone(), "agent", Some(account.membership())),
-        (None, None) => (issue.client.client_id.clone(), "agent", None),
+        (Some(user), _) => (user.user.id.clone(), Caller::Person, user.membership.cloned()),
+        (None, Some(account)) => (account.id.clone(), Caller::Agent, Some(account.membership())),
+        (None, None) => (issue.client.client_id.clone(), Caller::Agent, None),
     };
     let (org, roles) = membership.map(|m| (m.organization, m.roles)).unzip();
     let claims = AccessClaims {
@@ -100,10 +97,10 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
         iat: now,
         jti,
         auth_time: issue.user.as_ref().map(|u| u.auth_time),
-        acr: issue.user.as_ref().map(|u| u.acr.to_owned()),
+        acr: issue.user.as_ref().map(|u| u.acr),
         amr: issue.user.as_ref().map(|u| u.amr.to_vec()),
         sid: None,
-        caller: Some(caller.to_owned()),
+        caller,
         org,
         roles,
         grant_id: issue.family_id.map(str::to_owned),
@@ -140,7 +137,7 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
                 iat: now,
                 auth_time: user.auth_time,
                 nonce: user.nonce.map(str::to_owned),
-                acr: user.acr.to_owned(),
+                acr: user.acr,
                 amr: user.amr.to_vec(),
                 sid: user.session_id.map(str::to_owned),
                 at_hash: Some(jwt::at_hash(&access_token)),

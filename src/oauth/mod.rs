@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod client_metadata;
 pub mod error;
 pub mod families;
 pub mod grants;

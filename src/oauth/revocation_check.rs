@@ -9,7 +9,6 @@ use entity::{access_token, refresh_family};
 use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter, QuerySelect};
 
 use crate::{
-    app::Ctx,
     batch::Batch,
     jwt::AccessClaims,
     service_account,
@@ -37,23 +36,21 @@ impl RevocationCheck {
         });
         Self { batch }
     }
-}
 
-/// Whether a signature-valid access token has since been revoked (directly, or through its family),
-/// or belongs to a service account that has been disabled.
-pub async fn is_revoked(ctx: &Ctx<'_>, claims: &AccessClaims) -> StoreResult<bool> {
-    let for_service_account = claims.caller.as_deref() == Some("agent") && claims.sub != claims.client_id;
-    if for_service_account
-        && !service_account::find(ctx.scope(), &claims.sub).await?.is_some_and(|a| a.is_active())
-    {
-        return Ok(true);
+    /// Whether a signature-valid access token of the tenant `scope` is for has since been revoked
+    /// (directly, or through its family), or belongs to a service account that has been disabled.
+    pub async fn is_revoked(&self, scope: Scoped<'_>, claims: &AccessClaims) -> StoreResult<bool> {
+        let for_service_account = claims.is_agent() && claims.sub != claims.client_id;
+        if for_service_account && !service_account::find(scope, &claims.sub).await?.is_some_and(|a| a.is_active()) {
+            return Ok(true);
+        }
+        let asked = Asked {
+            tenant_id: scope.tenant_id().to_owned(),
+            jti: claims.jti.clone(),
+            grant_id: claims.grant_id.clone(),
+        };
+        Ok(self.batch.submit(asked).await?)
     }
-    let asked = Asked {
-        tenant_id: ctx.tenant.id.clone(),
-        jti: claims.jti.clone(),
-        grant_id: claims.grant_id.clone(),
-    };
-    Ok(ctx.app.revocations.batch.submit(asked).await?)
 }
 
 /// What one tenant's reads found: revoked token ids, and families that are revoked or gone.

@@ -8,7 +8,11 @@ use super::{
     issue::TokenResponse,
     params::Params,
 };
-use crate::{app::Ctx, client, ratelimit};
+use crate::{
+    app::Ctx,
+    client::{self, GrantType},
+    ratelimit,
+};
 
 /// A failed authentication (a wrong client secret, an unknown agent token) is counted against the
 /// caller's address and the client id it named, separately; once either is spent the answer is 429
@@ -45,14 +49,12 @@ pub async fn handle(
     // A client's budget is charged only once it has proved who it is: nobody else's wrong secrets
     // can use it up.
     ratelimit::check(&ctx.app.limiters.token_per_client, &client.client_id).map_err(OAuthError::rate_limited)?;
-    let response = match grant_type {
-        "authorization_code" => grants::authorization_code::exchange(ctx, &client, params).await,
-        "refresh_token" => grants::refresh_token::refresh(ctx, &client, params).await,
-        "client_credentials" => grants::client_credentials::grant(ctx, &client, params).await,
-        _ => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            "unsupported grant_type",
-        )),
+    let response = match GrantType::parse(grant_type) {
+        Some(GrantType::AuthorizationCode) => grants::authorization_code::exchange(ctx, &client, params).await,
+        Some(GrantType::RefreshToken) => grants::refresh_token::refresh(ctx, &client, params).await,
+        Some(GrantType::ClientCredentials) => grants::client_credentials::grant(ctx, &client, params).await,
+        // Token exchange was handled above, before client authentication.
+        Some(GrantType::TokenExchange) | None => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type")),
     }?;
     // A self-registered client that obtained a token is in use: it no longer expires as abandoned.
     if client.registered_dynamically && client.first_used_at.is_none() {

@@ -15,7 +15,6 @@ use entity::refresh_token;
 use sea_orm::{ColumnTrait, DatabaseConnection, DatabaseTransaction, QueryFilter, TransactionTrait};
 
 use crate::{
-    app::Ctx,
     batch::Batch,
     store::{Scoped, StoreResult, now},
 };
@@ -40,21 +39,22 @@ impl TokenWrites {
         });
         Self { batch }
     }
-}
 
-/// Stores the row of the refresh token a response `issues`. With `spends`, only if this call is the
-/// one that spends that refresh token: `false` means it had already been spent (reuse) and nothing
-/// was stored.
-pub async fn store(
-    ctx: &Ctx<'_>,
-    issues: Option<refresh_token::ActiveModel>,
-    spends: Option<&str>,
-) -> StoreResult<bool> {
-    if spends.is_none() && issues.is_none() {
-        return Ok(true);
+    /// Stores the row of the refresh token a response of `tenant_id` `issues`. With `spends`, only if
+    /// this call is the one that spends that refresh token: `false` means it had already been spent
+    /// (reuse) and nothing was stored.
+    pub async fn store(
+        &self,
+        tenant_id: &str,
+        issues: Option<refresh_token::ActiveModel>,
+        spends: Option<&str>,
+    ) -> StoreResult<bool> {
+        if spends.is_none() && issues.is_none() {
+            return Ok(true);
+        }
+        let write = Write { tenant_id: tenant_id.to_owned(), spends: spends.map(str::to_owned), issues };
+        Ok(self.batch.submit(write).await?)
     }
-    let write = Write { tenant_id: ctx.tenant.id.clone(), spends: spends.map(str::to_owned), issues };
-    Ok(ctx.app.token_writes.batch.submit(write).await?)
 }
 
 async fn write_batch(db: &DatabaseConnection, writes: Vec<Write>) -> StoreResult<Vec<bool>> {

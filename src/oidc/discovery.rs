@@ -1,6 +1,9 @@
 //! OpenID Provider metadata (OIDC Discovery 1.0 §3) and OAuth authorization server metadata (RFC 8414).
 //! Advertises exactly what is implemented.
 
+use latchkey_proto::Acr;
+
+use crate::{client::GrantType, oauth::scope::PERSON_SCOPES};
 use serde_json::{Value, json};
 
 /// What the tenant's registration policy lets in: `registration`, dynamic client registration
@@ -17,11 +20,10 @@ pub fn metadata(issuer: &str, registration: bool, metadata_documents: bool) -> V
         "introspection_endpoint": endpoint("introspect"),
         "end_session_endpoint": endpoint("logout"),
         // The person's scopes; a resource's own scopes are in its protected resource metadata (RFC 9728).
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "scopes_supported": PERSON_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials",
-            "urn:ietf:params:oauth:grant-type:token-exchange"],
+        "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
         "userinfo_signing_alg_values_supported": ["RS256", "ES256"],
@@ -35,7 +37,7 @@ pub fn metadata(issuer: &str, registration: bool, metadata_documents: bool) -> V
             "locale", "zoneinfo", "picture", "updated_at"],
         // The claims parameter: `acr` (docs/acr.md) and, in the ID token, the claims above by name.
         "claims_parameter_supported": true,
-        "acr_values_supported": ["phr", "urn:latchkey:acr:mfa", "urn:latchkey:acr:email-code"],
+        "acr_values_supported": Acr::REQUESTABLE,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,

@@ -11,6 +11,7 @@ use entity::{passkey as passkey_row, webauthn_ceremony};
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 use serde::{Serialize, de::DeserializeOwned};
 use url::Url;
+use latchkey_proto::{Acr, Amr};
 use webauthn_rs::prelude::{
     CreationChallengeResponse, Credential, DiscoverableAuthentication, DiscoverableKey, Passkey,
     PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
@@ -27,18 +28,18 @@ use crate::{
 pub const CEREMONY_LIFETIME: i64 = 300;
 
 /// `acr` of a session whose latest authentication was a passkey assertion with user verification:
-/// phishing-resistant (OpenID EAP ACR Values, `phr`). docs/acr.md lists every value.
-pub const PASSKEY_ACR: &str = "phr";
+/// phishing-resistant. docs/acr.md lists every value.
+pub const PASSKEY_ACR: Acr = Acr::Phr;
 /// `acr` right after enrolling a passkey in a session begun with an email or recovery code: two
 /// factors, but the first was phishable.
-pub const ENROLLED_ACR: &str = "urn:latchkey:acr:mfa";
+pub const ENROLLED_ACR: Acr = Acr::Mfa;
 
 /// `amr` values (RFC 8176) for a passkey assertion with user verification: proof of possession of a
 /// key (`hwk` for a device-bound credential, `swk` for a synced, backup-eligible one), the user
 /// verified by the authenticator (`user`), and more than one factor (`mfa`).
 pub fn assertion_amr(backup_eligible: bool) -> Vec<String> {
-    let key = if backup_eligible { "swk" } else { "hwk" };
-    vec![key.into(), "user".into(), "mfa".into()]
+    let key = if backup_eligible { Amr::Swk } else { Amr::Hwk };
+    [key, Amr::User, Amr::Mfa].map(|m| m.as_str().to_owned()).into()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -738,6 +738,17 @@ pub fn urlencode(value: &str) -> String {
 // ---------------------------------------------------------------------------------------------------
 // Permission API
 
+/// The `latchkey-permissions` binary, a crate of its own (src/permissions): built beside the test
+/// executables by `cargo build` / `cargo test` at the top of the workspace (its own command-line test
+/// makes cargo build it).
+pub fn permissions_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    // target/{profile}/deps/{test}-{hash} → target/{profile}/latchkey-permissions
+    let binary = exe.parent().and_then(|deps| deps.parent()).expect("target directory").join("latchkey-permissions");
+    assert!(binary.exists(), "{} is missing: run `cargo build -p latchkey-permissions` (./scripts/test does)", binary.display());
+    binary
+}
+
 /// A running `latchkey-permissions` process with its configuration and data in `dir`.
 pub struct PermissionApi {
     pub port: u16,
@@ -766,10 +777,10 @@ impl PermissionApi {
         let mut command = match std::env::var("LATCHKEY_TEST_SERVER_CPU").ok().filter(|c| !c.is_empty()) {
             Some(cpu) => {
                 let mut c = Command::new("taskset");
-                c.args(["-c", &cpu]).arg(env!("CARGO_BIN_EXE_latchkey-permissions"));
+                c.args(["-c", &cpu]).arg(permissions_binary());
                 c
             }
-            None => Command::new(env!("CARGO_BIN_EXE_latchkey-permissions")),
+            None => Command::new(permissions_binary()),
         };
         let child = command
             .arg(&config_path)

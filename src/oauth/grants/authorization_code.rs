@@ -87,11 +87,13 @@ pub async fn exchange(
         .map(str::to_owned)
         .collect();
     let amr = from_json_list(&row.amr)?;
+    let acr = crate::store::stored_acr(&row.acr)?;
     let id_token_claims = row.id_token_claims.as_deref().map(from_json_list).transpose()?.unwrap_or_default();
     // The family exists before the code is consumed, and the consuming UPDATE links it: a concurrent
     // replay that loses the race can always find (and revoke) what the winner issued.
     let family_id = families::create(
-        ctx,
+        scope,
+        ctx.lifetimes().refresh_absolute,
         NewFamily {
             client_id: &client.client_id,
             user_id: &row.user_id,
@@ -99,7 +101,7 @@ pub async fn exchange(
             scopes: &scopes,
             auth_time: row.auth_time,
             amr: &amr,
-            acr: &row.acr,
+            acr,
             resource: row.resource.as_deref(),
         },
     )
@@ -135,7 +137,7 @@ pub async fn exchange(
                 user: &user,
                 auth_time: row.auth_time,
                 amr: &amr,
-                acr: &row.acr,
+                acr,
                 session_id: Some(&row.session_id),
                 nonce: row.nonce.as_deref(),
                 membership: membership.as_ref(),

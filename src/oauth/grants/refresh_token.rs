@@ -10,7 +10,6 @@ use crate::{
         error::{ErrorCode, OAuthError},
         families,
         issue::{Issue, Prepared, TokenResponse, UserAuthentication, prepare},
-        token_writes,
         params::{Params, split_scope},
     },
     store::now,
@@ -61,7 +60,7 @@ pub async fn refresh(
                 user,
                 auth_time: family.auth_time,
                 amr: &family.amr,
-                acr: &family.acr,
+                acr: family.acr,
                 session_id: family.session_id.as_deref(),
                 nonce: None,
                 membership: token.membership.as_ref(),
@@ -77,7 +76,7 @@ pub async fn refresh(
     .await?;
     // Spent and replaced in one transaction; losing the spend means another request (maybe on
     // another node) rotated this token first: reuse.
-    if !token_writes::store(ctx, refresh_token_row, Some(&token.hash)).await? {
+    if !ctx.app.token_writes.store(&ctx.tenant.id, refresh_token_row, Some(&token.hash)).await? {
         return Err(reused(ctx, client, family).await?);
     }
     ctx.audit(

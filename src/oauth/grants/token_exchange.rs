@@ -5,6 +5,7 @@
 use crate::{
     app::Ctx,
     audit::Event,
+    client::GrantType,
     oauth::{
         error::{ErrorCode, OAuthError},
         issue::{Issue, TokenResponse, issue},
@@ -15,7 +16,7 @@ use crate::{
 
 use super::client_credentials::{machine_resource, machine_scopes};
 
-pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const GRANT_TYPE: &str = GrantType::TokenExchange.as_str();
 /// Our token type URI for agent tokens (RFC 8693 §3 allows any absolute URI).
 pub const AGENT_TOKEN_TYPE: &str = "urn:latchkey:params:oauth:token-type:agent-token";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";

@@ -3,19 +3,6 @@
 use std::path::Path;
 
 #[cfg(unix)]
-pub async fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use tokio::io::AsyncWriteExt;
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .await?;
-    file.write_all(contents).await?;
-    file.sync_all().await
-}
-
-#[cfg(unix)]
 pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()

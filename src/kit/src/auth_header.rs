@@ -12,9 +12,23 @@ pub fn credentials<'a>(header: &'a str, scheme: &str) -> Option<&'a str> {
     (!credentials.is_empty() && !credentials.contains(' ')).then_some(credentials)
 }
 
+/// An auth-param value as a quoted-string for a challenge (`WWW-Authenticate: Bearer error="…"`):
+/// RFC 9110 §5.6.4, with the characters it cannot carry (quotes, backslashes, controls, non-ASCII)
+/// dropped rather than escaped, so no value can end the string early.
+pub fn quoted_string(value: &str) -> String {
+    let clean: String = value.chars().filter(|c| *c == ' ' || (c.is_ascii_graphic() && *c != '"' && *c != '\\')).collect();
+    format!("\"{clean}\"")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::credentials;
+    use super::{credentials, quoted_string};
+
+    #[test]
+    fn a_quoted_string_cannot_be_broken_out_of() {
+        assert_eq!(quoted_string("insufficient_scope"), r#""insufficient_scope""#);
+        assert_eq!(quoted_string("a \"b\" \\c\r\nd"), r#""a b cd""#);
+    }
 
     #[test]
     fn the_scheme_is_case_insensitive_and_the_credentials_one_token() {

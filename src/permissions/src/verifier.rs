@@ -20,47 +20,14 @@ use jsonwebtoken::{
 };
 use serde::Deserialize;
 
-use crate::{cache::TtlCache, crypto::sha256, jwt::ACCESS_TOKEN_TYP};
+use latchkey_kit::cache::TtlCache;
+use latchkey_proto::{AccessClaims, crypto::sha256, jws::ACCESS_TOKEN_TYP};
+
+/// Signed and valid, but not what `latchkey_proto::AccessClaims` says a Latchkey token carries.
+const NOT_THE_CONTRACT: &str = "the claims do not follow the access-token contract";
 
 /// The longest a verified token is remembered (its own `exp` usually comes first).
 const VERIFIED_CACHE_TTL: Duration = Duration::from_secs(900);
-
-/// The claims the permission API acts on.
-#[derive(Debug, Clone, Deserialize)]
-pub struct TokenClaims {
-    pub iss: String,
-    pub sub: String,
-    pub client_id: String,
-    #[serde(default)]
-    pub scope: String,
-    pub exp: i64,
-    pub jti: String,
-    pub auth_time: Option<i64>,
-    pub acr: Option<String>,
-    /// `person` or `agent`, as Latchkey says.
-    #[serde(default)]
-    pub caller: Option<String>,
-    /// The subject's organization (slug) and its roles there.
-    #[serde(default)]
-    pub org: Option<String>,
-    #[serde(default)]
-    pub roles: Vec<String>,
-}
-
-impl TokenClaims {
-    pub fn has_scope(&self, wanted: &str) -> bool {
-        self.scope.split(' ').any(|s| s == wanted)
-    }
-
-    /// Latchkey's `caller` claim says; a token without it is an agent when it has no user sign-in and
-    /// its subject is the client itself (client credentials).
-    pub fn is_agent(&self) -> bool {
-        match self.caller.as_deref() {
-            Some(caller) => caller == "agent",
-            None => self.sub == self.client_id && self.auth_time.is_none(),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -129,7 +96,7 @@ pub struct Verifier {
     refetch_interval: Duration,
     http: reqwest::Client,
     issuers: HashMap<String, TrustedIssuer>,
-    verified: TtlCache<[u8; 32], TokenClaims>,
+    verified: TtlCache<[u8; 32], AccessClaims>,
 }
 
 #[derive(Deserialize)]
@@ -161,10 +128,10 @@ impl Verifier {
 
     /// Verifies `token`: signature with the issuer's key for its `kid`, `typ` at+jwt, `iss` one of
     /// ours, `aud` our resource, `exp`/`nbf` with the leeway.
-    pub async fn verify(&self, token: &str) -> Result<Arc<TokenClaims>, TokenError> {
+    pub async fn verify(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
         let cache_key = sha256(token.as_bytes());
         if let Some(claims) = self.verified.get(&cache_key) {
-            if claims.exp + self.leeway as i64 > crate::store::now() {
+            if claims.exp + self.leeway as i64 > latchkey_proto::now() {
                 return Ok(claims);
             }
             return Err(TokenError::Invalid("expired"));
@@ -198,9 +165,14 @@ impl Verifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = self.leeway;
-        let claims = decode::<TokenClaims>(token, &decoding, &validation)
+        // Signature and the registered claims first (jsonwebtoken checks them on a generic map), then
+        // the contract: a token can be signed, current and for us, and still not say what a Latchkey
+        // token says.
+        let verified = decode::<serde_json::Map<String, serde_json::Value>>(token, &decoding, &validation)
             .map_err(|e| TokenError::Invalid(reason(e.kind())))?
             .claims;
+        let claims: AccessClaims = serde_json::from_value(verified.into())
+            .map_err(|_| TokenError::Invalid(NOT_THE_CONTRACT))?;
         let claims = Arc::new(claims);
         self.verified.put(cache_key, claims.clone());
         Ok(claims)

@@ -2,7 +2,7 @@
 //! the identity server and the permission API alike: what an origin is, and the headers that let
 //! (or do not let) a page read a response or send a request.
 //!
-//! The identity server's three policies (`http::oauth`, `http::registration`, `http::wellknown`):
+//! The identity server's three policies (`latchkey::http::oauth`, `::registration`, `::wellknown`):
 //! - **public** (discovery, JWKS, dynamic registration): any origin may read the response, `*`.
 //!   Nothing there depends on who asks, and no request carries cookies.
 //! - **client** (token, revocation, UserInfo, registration management): the response is readable
@@ -12,7 +12,7 @@
 //!   decides for the client it names.
 //! - everything else (pages, introspection): no CORS headers, so browsers keep cross-origin pages out.
 //!
-//! The permission API's MCP endpoint allows its configured origins (`permission::http`).
+//! The permission API's MCP endpoint allows its configured origins (`latchkey_permissions::http`).
 //!
 //! `Access-Control-Allow-Credentials` is never sent: these endpoints take credentials in the request
 //! (a client secret, a bearer token), never from cookies, so a page cannot ride a person's session.

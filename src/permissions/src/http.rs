@@ -11,14 +11,15 @@ use actix_web::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::cors;
+use latchkey_kit::cors;
+use latchkey_proto::AccessClaims;
 
-use super::{
+use crate::{
     PermissionApi,
     mcp::{Caller, Governed},
     receipt,
     rules::{Outcome, STEP_UP_ACR},
-    verifier::{TokenClaims, TokenError},
+    verifier::TokenError,
 };
 
 /// RFC 9728 §3.2.
@@ -43,15 +44,12 @@ async fn jwks(api: web::Data<PermissionApi>) -> HttpResponse {
         .body(api.receipt_key.jwks.clone())
 }
 
-fn quoted(value: &str) -> String {
-    value.replace(['"', '\\'], "")
-}
 
 /// A `WWW-Authenticate: Bearer` challenge (RFC 6750 §3, RFC 9728 §5.1, RFC 9470 §3).
 fn challenge(api: &PermissionApi, status: StatusCode, params: &[(&str, String)], body: serde_json::Value) -> HttpResponse {
     let mut value = format!("Bearer resource_metadata=\"{}\"", api.endpoints.metadata_url);
     for (name, param) in params {
-        value.push_str(&format!(", {name}=\"{}\"", quoted(param)));
+        value.push_str(&format!(", {name}={}", latchkey_kit::auth_header::quoted_string(param)));
     }
     HttpResponse::build(status)
         .insert_header((header::WWW_AUTHENTICATE, value))
@@ -60,13 +58,13 @@ fn challenge(api: &PermissionApi, status: StatusCode, params: &[(&str, String)],
 }
 
 /// The verified caller, or the 401 to send.
-async fn caller(api: &PermissionApi, req: &HttpRequest) -> Result<Arc<TokenClaims>, HttpResponse> {
+async fn caller(api: &PermissionApi, req: &HttpRequest) -> Result<Arc<AccessClaims>, HttpResponse> {
     let scope = || api.config.scopes_supported.join(" ");
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| crate::auth_header::credentials(v, "Bearer"));
+        .and_then(|v| latchkey_kit::auth_header::credentials(v, "Bearer"));
     let Some(token) = presented else {
         // No token at all: no error code (RFC 6750 §3.1), just where to get one.
         return Err(challenge(api, StatusCode::UNAUTHORIZED, &[("scope", scope())], json!({ "error": "unauthorized" })));
@@ -159,7 +157,7 @@ fn outcome_challenge(api: &PermissionApi, outcome: &Outcome, body: impl Fn(serde
             &[
                 ("error", "insufficient_user_authentication".into()),
                 ("error_description", "a passkey sign-in is required".into()),
-                ("acr_values", STEP_UP_ACR.into()),
+                ("acr_values", STEP_UP_ACR.as_str().into()),
                 ("max_age", max_age.to_string()),
             ],
             body(json!({ "error": "insufficient_user_authentication", "acr_values": STEP_UP_ACR, "max_age": max_age })),
@@ -186,7 +184,7 @@ fn tool_call(body: &[u8]) -> Option<(String, String)> {
         return None;
     }
     let params = message.params?;
-    let digest = crate::crypto::base64url(&crate::crypto::sha256(params.arguments.to_string().as_bytes()));
+    let digest = latchkey_proto::crypto::base64url(&latchkey_proto::crypto::sha256(params.arguments.to_string().as_bytes()));
     Some((params.name, format!("sha256:{digest}")))
 }
 

@@ -4,6 +4,7 @@
 //! its decisions go to its own SQLite audit table, and each decision comes with a receipt signed by its
 //! own key (published at `/.well-known/jwks.json`).
 
+pub mod audit;
 pub mod http;
 pub mod mcp;
 pub mod receipt;
@@ -12,17 +13,14 @@ pub mod verifier;
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use latchkey_kit::cors;
+use latchkey_proto::{AccessClaims, crypto, now};
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    crypto,
-    batch::Batch,
-    store::now,
-};
+use audit::{AuditLog, DecisionRow};
 use receipt::ReceiptKey;
 use rules::{Outcome, Rule};
-use verifier::{TokenClaims, Verifier};
+use verifier::Verifier;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,10 +76,10 @@ pub enum PermissionError {
     Resource(String),
     #[error("receipt key: {0}")]
     Key(String),
-    #[error("audit database: {0}")]
-    Db(#[from] sea_orm::DbErr),
+    #[error("audit database {}: {source}", path.display())]
+    Db { path: PathBuf, source: sqlx::Error },
     #[error("audit row: {0}")]
-    Audit(#[from] crate::batch::BatchError),
+    Audit(#[from] latchkey_kit::batch::BatchError),
 }
 
 impl PermissionConfig {
@@ -95,7 +93,7 @@ impl PermissionConfig {
             return Err(PermissionError::Config(path.into(), "resource must be a URL and issuers must not be empty".into()));
         }
         rules::check(&config.rules).map_err(|why| PermissionError::Config(path.into(), why))?;
-        if let Some(bad) = config.allowed_origins.iter().find(|o| !crate::cors::valid_origin(o)) {
+        if let Some(bad) = config.allowed_origins.iter().find(|o| !cors::valid_origin(o)) {
             return Err(PermissionError::Config(path.into(), format!("allowed_origins: {bad:?} is not an origin (scheme://host[:port])")));
         }
         Ok(config)
@@ -135,7 +133,7 @@ pub struct PermissionApi {
     pub endpoints: Endpoints,
     pub verifier: Verifier,
     pub receipt_key: ReceiptKey,
-    audit: Batch<DecisionRow>,
+    audit: AuditLog,
     pub mcp: mcp::McpService,
 }
 
@@ -168,18 +166,15 @@ impl PermissionApi {
     /// Whether a page at `origin` may call the MCP endpoint: the resource's own origin, or one the
     /// configuration lists.
     pub fn allows_origin(&self, origin: &str) -> bool {
-        crate::cors::web_origin(&self.config.resource).as_deref() == Some(origin)
+        cors::web_origin(&self.config.resource).as_deref() == Some(origin)
             || self.config.allowed_origins.iter().any(|o| o == origin)
     }
 
     pub async fn start(config: PermissionConfig) -> Result<Self, PermissionError> {
-        crate::fsutil::create_private_dir(&config.data_dir)?;
+        latchkey_proto::fsutil::create_private_dir(&config.data_dir)?;
         let receipt_key = load_receipt_key(&config)?;
         let db_path = config.data_dir.join("permissions.db");
-        let audit = crate::store::connect(&format!("sqlite://{}?mode=rwc", db_path.display()), 4)
-            .await
-            .map_err(|e| PermissionError::Config(db_path.clone(), e.to_string()))?;
-        prepare_audit_table(&audit).await?;
+        let audit = AuditLog::open(&db_path).await.map_err(|source| PermissionError::Db { path: db_path.clone(), source })?;
         let verifier = Verifier::new(
             &config.issuers,
             &config.resource,
@@ -188,17 +183,16 @@ impl PermissionApi {
         );
         let resource = url::Url::parse(&config.resource).map_err(|e| PermissionError::Resource(e.to_string()))?;
         let mut origins = config.allowed_origins.clone();
-        origins.extend(crate::cors::web_origin(&config.resource));
+        origins.extend(cors::web_origin(&config.resource));
         let mcp = mcp::service(&resource, origins);
         let endpoints = Endpoints::of(&resource);
-        let audit = decision_writer(audit);
         Ok(Self { config, endpoints, verifier, receipt_key, audit, mcp })
     }
 
     /// Decides a tool call for a verified token, signs the receipt and writes the audit row.
     pub async fn decide(
         &self,
-        claims: &TokenClaims,
+        claims: &AccessClaims,
         tool: &str,
         action: &str,
         arguments_digest: Option<&str>,
@@ -226,7 +220,7 @@ impl PermissionApi {
             Outcome::Deny { rule, .. } => rule.map(|r| r as i64),
         };
         self.audit
-            .submit(DecisionRow {
+            .record(DecisionRow {
                 at: now,
                 issuer: claims.iss.clone(),
                 subject: claims.sub.clone(),
@@ -245,95 +239,6 @@ impl PermissionApi {
     }
 }
 
-/// One row of the `decisions` audit table.
-struct DecisionRow {
-    at: i64,
-    issuer: String,
-    subject: String,
-    client_id: String,
-    agent: bool,
-    organization: Option<String>,
-    tool: String,
-    action: String,
-    arguments_digest: Option<String>,
-    decision: &'static str,
-    rule: Option<i64>,
-    receipt_id: String,
-}
-
-/// Creates the decision audit table, or brings one made by an earlier version up to date (columns are
-/// only ever added, so old rows stay readable).
-async fn prepare_audit_table(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
-    db.execute_unprepared(
-        "CREATE TABLE IF NOT EXISTS decisions (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            at INTEGER NOT NULL,
-            issuer TEXT NOT NULL,
-            subject TEXT NOT NULL,
-            client_id TEXT NOT NULL,
-            agent INTEGER NOT NULL,
-            organization TEXT,
-            tool TEXT NOT NULL,
-            action TEXT NOT NULL,
-            arguments_digest TEXT,
-            decision TEXT NOT NULL,
-            rule INTEGER,
-            receipt_id TEXT NOT NULL
-        )",
-    )
-    .await?;
-    let has_organization = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM pragma_table_info('decisions') WHERE name = 'organization'",
-        ))
-        .await?
-        .map(|row| row.try_get::<i64>("", "n"))
-        .transpose()?
-        .unwrap_or(0)
-        > 0;
-    if !has_organization {
-        db.execute_unprepared("ALTER TABLE decisions ADD COLUMN organization TEXT").await?;
-    }
-    Ok(())
-}
-
-/// Decisions are stored by group commit: concurrent decisions share one multi-row INSERT.
-fn decision_writer(db: DatabaseConnection) -> Batch<DecisionRow> {
-    Batch::group_commit(move |rows: Vec<DecisionRow>| {
-        let db = db.clone();
-        async move {
-            let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
-            let values = rows.into_iter().flat_map(|r| {
-                [
-                    r.at.into(),
-                    r.issuer.into(),
-                    r.subject.into(),
-                    r.client_id.into(),
-                    r.agent.into(),
-                    r.organization.into(),
-                    r.tool.into(),
-                    r.action.into(),
-                    r.arguments_digest.into(),
-                    r.decision.into(),
-                    r.rule.into(),
-                    r.receipt_id.into(),
-                ]
-            });
-            db.execute_raw(Statement::from_sql_and_values(
-                db.get_database_backend(),
-                format!(
-                    "INSERT INTO decisions (at, issuer, subject, client_id, agent, organization, tool, action, arguments_digest, decision, rule, receipt_id) VALUES {placeholders}"
-                ),
-                values.collect::<Vec<sea_orm::Value>>(),
-            ))
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-        }
-    })
-}
-
 /// Opens the receipt key under the configured master key (generated in development).
 fn load_receipt_key(config: &PermissionConfig) -> Result<ReceiptKey, PermissionError> {
     let master_path = config.master_key_file.clone().unwrap_or_else(|| config.data_dir.join("master.key"));
@@ -344,31 +249,4 @@ fn load_receipt_key(config: &PermissionConfig) -> Result<ReceiptKey, PermissionE
     )
     .map_err(PermissionError::Key)?;
     ReceiptKey::load_or_generate(&config.data_dir, &master).map_err(PermissionError::Key)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn an_audit_table_from_before_organizations_gains_the_column() {
-        let dir = tempfile::tempdir().expect("dir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("permissions.db").display());
-        let db = crate::store::connect(&url, 1).await.expect("db");
-        db.execute_unprepared(
-            "CREATE TABLE decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, issuer TEXT NOT NULL,
-             subject TEXT NOT NULL, client_id TEXT NOT NULL, agent INTEGER NOT NULL, tool TEXT NOT NULL,
-             action TEXT NOT NULL, arguments_digest TEXT, decision TEXT NOT NULL, rule INTEGER, receipt_id TEXT NOT NULL)",
-        )
-        .await
-        .expect("old table");
-        prepare_audit_table(&db).await.expect("upgrade");
-        prepare_audit_table(&db).await.expect("idempotent");
-        db.execute_unprepared(
-            "INSERT INTO decisions (at, issuer, subject, client_id, agent, organization, tool, action, decision, receipt_id)
-             VALUES (1, 'i', 's', 'c', 0, 'acme', 't', 'a', 'allow', 'r')",
-        )
-        .await
-        .expect("the new column takes rows");
-    }
 }

@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::{
+use latchkey_proto::{
     crypto::{self, DataKey, MasterKey, base64url},
-    jwt::{self, JwtError},
+    jws,
 };
 
 pub const RECEIPT_TYP: &str = "decision+jwt";
@@ -78,15 +78,15 @@ impl ReceiptKey {
                     sealed_key: STANDARD.encode(data_key.seal(PURPOSE, &pkcs8)),
                 };
                 let json = serde_json::to_vec(&stored).map_err(|e| error(&e))?;
-                crate::fsutil::write_new_secret_file(&path, &json).map_err(|e| error(&e))?;
+                latchkey_proto::fsutil::write_new_secret_file(&path, &json).map_err(|e| error(&e))?;
                 Self::from_pkcs8(&pkcs8).map_err(|e| error(&e))
             }
             Err(other) => Err(error(&other)),
         }
     }
 
-    pub fn sign<T: Serialize>(&self, receipt: &T) -> Result<String, JwtError> {
-        jwt::compact_jws(RECEIPT_ALG, RECEIPT_TYP, &self.kid, receipt, |input| Ok(self.pair.sign(input).as_ref().to_vec()))
+    pub fn sign<T: Serialize>(&self, receipt: &T) -> Result<String, jws::SignError> {
+        jws::compact_jws(RECEIPT_ALG, RECEIPT_TYP, &self.kid, receipt, |input| Ok(self.pair.sign(input).as_ref().to_vec()))
     }
 }
 

@@ -23,19 +23,21 @@ use rmcp::{
     tool, tool_handler, tool_router,
 };
 
-use super::{rules::Outcome, verifier::TokenClaims};
+use latchkey_proto::AccessClaims;
+
+use crate::rules::Outcome;
 
 /// What the HTTP layer decided for one `tools/call`, handed to the tool layer with the request.
 #[derive(Clone)]
 pub struct Governed {
-    pub caller: Arc<TokenClaims>,
+    pub caller: Arc<AccessClaims>,
     pub outcome: Outcome,
     pub receipt: String,
 }
 
 /// The caller of any MCP request (set for every request, not only tool calls).
 #[derive(Clone)]
-pub struct Caller(pub Arc<TokenClaims>);
+pub struct Caller(pub Arc<AccessClaims>);
 
 /// `_meta` key under which an allowed call's result carries its decision receipt.
 pub const RECEIPT_META_KEY: &str = "io.latchkey/decision-receipt";

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::verifier::TokenClaims;
+use latchkey_proto::{AccessClaims, Acr, Caller};
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -30,9 +30,10 @@ pub enum AgentEffect {
     Allow,
 }
 
+/// Which callers a rule is for (`caller = "person"` / `"agent"`; any by default).
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
-pub enum Caller {
+pub enum CallerMatch {
     #[default]
     Any,
     Person,
@@ -51,7 +52,7 @@ pub struct Rule {
     #[serde(default)]
     pub scopes: Vec<String>,
     #[serde(default)]
-    pub caller: Caller,
+    pub caller: CallerMatch,
     /// Only for tokens of this issuer (with several issuers, organization slugs are per issuer).
     #[serde(default)]
     pub issuer: Option<String>,
@@ -82,7 +83,7 @@ fn default_max_age() -> i64 {
 pub fn check(rules: &[Rule]) -> Result<(), String> {
     for (index, rule) in rules.iter().enumerate() {
         let rule_no = index + 1;
-        if rule.effect == Effect::StepUp && rule.caller != Caller::Any {
+        if rule.effect == Effect::StepUp && rule.caller != CallerMatch::Any {
             return Err(format!(
                 "rule {rule_no} (tool {:?}): a step_up rule applies to every caller; drop `caller` and say what agents get with `agents = \"allow\"` or `\"deny\"` (the default)",
                 rule.tool
@@ -99,17 +100,17 @@ pub fn check(rules: &[Rule]) -> Result<(), String> {
 }
 
 impl Rule {
-    fn matches(&self, tool: &str, action: &str, claims: &TokenClaims) -> bool {
+    fn matches(&self, tool: &str, action: &str, claims: &AccessClaims) -> bool {
         (self.tool == "*" || self.tool == tool)
             && (self.action == "*" || self.action == action)
             && match self.caller {
-                Caller::Any => true,
-                Caller::Person => !claims.is_agent(),
-                Caller::Agent => claims.is_agent(),
+                CallerMatch::Any => true,
+                CallerMatch::Person => claims.caller == Caller::Person,
+                CallerMatch::Agent => claims.caller == Caller::Agent,
             }
             && self.issuer.as_ref().is_none_or(|issuer| *issuer == claims.iss)
             && self.organization.as_ref().is_none_or(|org| claims.org.as_ref() == Some(org))
-            && (self.roles.is_empty() || self.roles.iter().any(|role| claims.roles.contains(role)))
+            && (self.roles.is_empty() || self.roles.iter().any(|role| claims.roles().contains(role)))
     }
 }
 
@@ -135,9 +136,9 @@ impl Outcome {
 }
 
 /// The phishing-resistant level only a passkey assertion reaches (docs/acr.md).
-pub const STEP_UP_ACR: &str = "phr";
+pub const STEP_UP_ACR: Acr = Acr::Phr;
 
-pub fn decide(rules: &[Rule], claims: &TokenClaims, tool: &str, action: &str, now: i64) -> Outcome {
+pub fn decide(rules: &[Rule], claims: &AccessClaims, tool: &str, action: &str, now: i64) -> Outcome {
     let Some((index, rule)) = rules.iter().enumerate().find(|(_, r)| r.matches(tool, action, claims)) else {
         return Outcome::Deny { rule: None, reason: "no rule allows this call" };
     };
@@ -156,7 +157,7 @@ pub fn decide(rules: &[Rule], claims: &TokenClaims, tool: &str, action: &str, no
         // `agents = "allow"`: the rule's scopes were all it asked of an agent.
         Effect::StepUp if agent_on_step_up => Outcome::Allow { rule: index },
         Effect::StepUp => {
-            let fresh = claims.acr.as_deref() == Some(STEP_UP_ACR)
+            let fresh = claims.acr == Some(STEP_UP_ACR)
                 && claims.auth_time.is_some_and(|t| now - t <= rule.max_age);
             if fresh {
                 Outcome::Allow { rule: index }
@@ -171,19 +172,24 @@ pub fn decide(rules: &[Rule], claims: &TokenClaims, tool: &str, action: &str, no
 mod tests {
     use super::*;
 
-    fn claims(scope: &str, agent: bool, acr: Option<&str>, auth_time: Option<i64>) -> TokenClaims {
-        TokenClaims {
+    fn claims(scope: &str, agent: bool, acr: Option<Acr>, auth_time: Option<i64>) -> AccessClaims {
+        AccessClaims {
             iss: "https://issuer".into(),
             sub: if agent { "client".into() } else { "user".into() },
+            aud: "https://api".into(),
             client_id: "client".into(),
             scope: scope.into(),
             exp: 0,
+            iat: 0,
             jti: "j".into(),
             auth_time: if agent { None } else { auth_time },
-            acr: acr.map(str::to_owned),
-            caller: None,
+            acr,
+            amr: None,
+            sid: None,
+            caller: if agent { Caller::Agent } else { Caller::Person },
             org: None,
-            roles: vec![],
+            roles: None,
+            grant_id: None,
         }
     }
 
@@ -217,12 +223,12 @@ mod tests {
     fn first_match_wins_and_the_default_is_deny() {
         let rules = rules();
         let now = 10_000;
-        let person = claims("files:read files:write", false, Some("urn:latchkey:acr:mfa"), Some(now - 10));
+        let person = claims("files:read files:write", false, Some(Acr::Mfa), Some(now - 10));
         assert_eq!(decide(&rules, &person, "files.read", "call", now), Outcome::Allow { rule: 1 });
         assert_eq!(decide(&rules, &person, "files.delete", "call", now), Outcome::StepUp { rule: 0, max_age: 300 });
-        let fresh = claims("files:write", false, Some("phr"), Some(now - 10));
+        let fresh = claims("files:write", false, Some(Acr::Phr), Some(now - 10));
         assert_eq!(decide(&rules, &fresh, "files.delete", "call", now), Outcome::Allow { rule: 0 });
-        let stale = claims("files:write", false, Some("phr"), Some(now - 301));
+        let stale = claims("files:write", false, Some(Acr::Phr), Some(now - 301));
         assert!(matches!(decide(&rules, &stale, "files.delete", "call", now), Outcome::StepUp { .. }));
         let no_scope = claims("", false, None, Some(now));
         assert_eq!(
@@ -232,9 +238,9 @@ mod tests {
         // The step-up rule holds for agents too: the catch-all allow below never reaches them.
         let agent = claims("files:write", true, None, None);
         assert!(matches!(decide(&rules, &agent, "files.delete", "call", now), Outcome::Deny { rule: Some(0), .. }));
-        let agent_claiming_phr = TokenClaims {
-            caller: Some("agent".into()),
-            acr: Some("phr".into()),
+        let agent_claiming_phr = AccessClaims {
+            caller: Caller::Agent,
+            acr: Some(Acr::Phr),
             auth_time: Some(now),
             ..claims("files:write", true, None, None)
         };
@@ -265,7 +271,7 @@ mod tests {
         let now = 10_000;
         assert_eq!(decide(&rules, &claims("deploy", true, None, None), "deploy", "call", now), Outcome::Allow { rule: 0 });
         assert!(matches!(decide(&rules, &claims("", true, None, None), "deploy", "call", now), Outcome::InsufficientScope { .. }));
-        let person = claims("deploy", false, Some("urn:latchkey:acr:mfa"), Some(now));
+        let person = claims("deploy", false, Some(Acr::Mfa), Some(now));
         assert!(matches!(decide(&rules, &person, "deploy", "call", now), Outcome::StepUp { .. }));
     }
 
@@ -303,10 +309,10 @@ mod tests {
         .expect("rules")
         .remove("rules")
         .expect("rules");
-        let with = |org: Option<&str>, roles: &[&str], caller: &str| TokenClaims {
+        let with = |org: Option<&str>, roles: &[&str], caller: &str| AccessClaims {
             org: org.map(str::to_owned),
-            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
-            caller: Some(caller.to_owned()),
+            roles: Some(roles.iter().map(|r| (*r).to_owned()).collect()),
+            caller: if caller == "agent" { Caller::Agent } else { Caller::Person },
             ..claims("", false, None, Some(1))
         };
         assert_eq!(decide(&rules, &with(Some("acme"), &["admin"], "person"), "deploy", "call", 2), Outcome::Allow { rule: 0 });
@@ -315,7 +321,7 @@ mod tests {
         assert_eq!(decide(&rules, &with(Some("acme"), &[], "agent"), "deploy", "call", 2), Outcome::Allow { rule: 1 });
         assert!(matches!(decide(&rules, &with(Some("other"), &["admin"], "person"), "deploy", "call", 2), Outcome::Deny { rule: None, .. }));
         assert!(matches!(decide(&rules, &with(None, &["admin"], "agent"), "deploy", "call", 2), Outcome::Deny { rule: None, .. }));
-        let other_issuer = TokenClaims { iss: "https://elsewhere".into(), ..with(Some("acme"), &["admin"], "person") };
+        let other_issuer = AccessClaims { iss: "https://elsewhere".into(), ..with(Some("acme"), &["admin"], "person") };
         assert!(matches!(decide(&rules, &other_issuer, "deploy", "call", 2), Outcome::Deny { rule: None, .. }));
     }
 }

@@ -1,0 +1,94 @@
+//! What every page handler answers with and parses the same way: HTML and redirect responses, the
+//! CSRF-checked form and the query string (errors as HTML pages), ids we generate, where a sign-in
+//! continues, and the CSP of pages that run `passkey.js`.
+
+use actix_web::{
+    HttpRequest, HttpResponse,
+    cookie::Cookie,
+    http::{StatusCode, header},
+};
+
+use super::{HttpError, request};
+use crate::{app::Ctx, oauth::params::Params};
+
+pub fn html(
+    status: StatusCode,
+    body: Result<String, askama::Error>,
+    cookies: Vec<Cookie<'static>>,
+) -> Result<HttpResponse, HttpError> {
+    let body = body.map_err(|e| HttpError::internal_page(&e))?;
+    let mut response = HttpResponse::build(status);
+    response
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .content_type("text/html; charset=utf-8");
+    for cookie in cookies {
+        response.cookie(cookie);
+    }
+    Ok(response.body(body))
+}
+
+pub fn see_other(location: &str, cookies: Vec<Cookie<'static>>) -> HttpResponse {
+    let mut response = HttpResponse::SeeOther();
+    response
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    for cookie in cookies {
+        response.cookie(cookie);
+    }
+    response.finish()
+}
+
+pub fn form(ctx: &Ctx<'_>, req: &HttpRequest, body: &[u8]) -> Result<Params, HttpError> {
+    let params = request::form_params(req, body)
+        .map_err(|e| HttpError::bad_request_page(&ctx.tenant.display_name, e.description))?;
+    request::check_csrf(ctx.app, req, &params, &ctx.tenant.display_name)?;
+    Ok(params)
+}
+
+pub fn query(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Params, HttpError> {
+    request::query_params(req)
+        .map_err(|e| HttpError::bad_request_page(&ctx.tenant.display_name, e.description))
+}
+
+pub fn internal(error: impl std::fmt::Display) -> HttpError {
+    HttpError::internal_page(&error)
+}
+
+/// Ids we generate are short base64url strings; anything else is dropped rather than echoed or queried.
+pub fn opaque_id(value: &str) -> bool {
+    value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+pub fn request_id(params: &Params) -> Option<&str> {
+    params.get("req").filter(|r| opaque_id(r))
+}
+
+pub fn with_req(path: &str, req: Option<&str>) -> String {
+    match req {
+        Some(id) => format!("{path}?req={id}"),
+        None => path.to_owned(),
+    }
+}
+
+/// Where to go once signed in: back into the authorization request, or to the account page.
+pub fn after_sign_in(ctx: &Ctx<'_>, req: Option<&str>) -> String {
+    match req {
+        Some(id) => ctx.endpoint(&format!("authorize/resume?req={id}")),
+        None => ctx.endpoint("account"),
+    }
+}
+
+/// Pages that run `passkey.js`: the site-wide CSP plus this origin's scripts and fetches.
+const PASSKEY_PAGE_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Replaces the site-wide CSP (DefaultHeaders leaves a header the handler set) on a page that runs
+/// `passkey.js`.
+pub fn allow_passkey_script(response: &mut HttpResponse) {
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(PASSKEY_PAGE_CSP),
+    );
+}
