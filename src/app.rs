@@ -97,22 +97,44 @@ fn load_master_key(config: &Config) -> Result<MasterKey, StartupError> {
         .map_err(StartupError::MasterKey)
 }
 
+/// What an operator's command needs: the migrated database and the master key. Opening it starts
+/// nothing else (no mailer, WebAuthn relying party, metadata fetcher, GeoIP or background work).
+pub struct Storage {
+    pub db: DatabaseConnection,
+    pub master: MasterKey,
+}
+
+impl Storage {
+    /// Creates the data directory, loads the master key, connects and migrates. With
+    /// `ensure_default_tenant`, creates the `default` tenant on first start.
+    pub async fn open(config: &Config, ensure_default_tenant: bool) -> Result<Self, StartupError> {
+        fsutil::create_private_dir(&config.data_dir)
+            .map_err(|e| StartupError::DataDir(config.data_dir.display().to_string(), e))?;
+        let master = load_master_key(config)?;
+        let db = store::connect(&config.database_url(), config.database_pool_size()).await?;
+        store::migrate(&db).await?;
+        for file in ["latchkey.db", "latchkey.db-wal", "latchkey.db-shm"] {
+            let _ = fsutil::restrict(&config.data_dir.join(file));
+        }
+        if ensure_default_tenant && tenant::find_by_slug(&db, &master, DEFAULT_TENANT).await?.is_none() {
+            match tenant::create(&db, &master, DEFAULT_TENANT, "Latchkey", true).await {
+                // Another node created it first.
+                Ok(_) | Err(TenantError::Exists(_)) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Ok(Self { db, master })
+    }
+}
+
 impl App {
-    /// Opens storage, migrates, and loads keys. With `ensure_default_tenant`, creates the `default`
-    /// tenant on first start.
+    /// Opens storage (`Storage::open`) and builds everything a serving node needs.
     pub async fn start(
         config: Config,
         ensure_default_tenant: bool,
     ) -> Result<Arc<Self>, StartupError> {
-        fsutil::create_private_dir(&config.data_dir)
-            .map_err(|e| StartupError::DataDir(config.data_dir.display().to_string(), e))?;
-        let master = load_master_key(&config)?;
-        let db = store::connect(&config.database_url(), config.database_pool_size()).await?;
-        store::migrate(&db).await?;
+        let Storage { db, master } = Storage::open(&config, ensure_default_tenant).await?;
         let batch_writer = store::batch_writer(&db, &config.database_url(), config.database_pool_size()).await?;
-        for file in ["latchkey.db", "latchkey.db-wal", "latchkey.db-shm"] {
-            let _ = fsutil::restrict(&config.data_dir.join(file));
-        }
         let mailer = Mailer::from_config(&config.mail, &config.data_dir)?;
         let cache_ttl = Duration::from_secs(config.lifetimes.cache.max(0) as u64);
         let webauthn = crate::passkey::relying_party(&config.public_url, "Latchkey")
@@ -141,13 +163,6 @@ impl App {
             mail_doorbell: Doorbell::default(),
             config,
         };
-        if ensure_default_tenant && app.tenant(DEFAULT_TENANT).await?.is_none() {
-            match tenant::create(&app.db, &app.master, DEFAULT_TENANT, "Latchkey", true).await {
-                // Another node created it first.
-                Ok(_) | Err(TenantError::Exists(_)) => {}
-                Err(other) => return Err(other.into()),
-            }
-        }
         Ok(Arc::new(app))
     }
 

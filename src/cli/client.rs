@@ -1,0 +1,232 @@
+//! `latchkey client`: OAuth clients registered by the operator.
+
+use clap::Subcommand;
+use latchkey::{
+    client::{self, GrantType, Introspection, NewClient},
+    keys::SigningAlg,
+    resource,
+    tenant::Tenant,
+};
+use serde_json::json;
+
+use super::{Admin, CliError, DEFAULT_TENANT};
+
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Register a client. A confidential client's secret is printed once and never again.
+    Create {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        confidential: bool,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// authorization_code, refresh_token, client_credentials (default: the first two)
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// Allowed scopes (default: openid profile email offline_access)
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// A browser origin (scheme://host[:port]) that may call the token endpoints, beyond the
+        /// redirect URIs' own origins (repeatable).
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
+        /// Answer UserInfo as a JWT signed with this algorithm (RS256 or ES256).
+        #[arg(long)]
+        userinfo_alg: Option<SigningAlg>,
+        /// Skip the consent page for this client.
+        #[arg(long)]
+        first_party: bool,
+        #[arg(long, default_value = "RS256")]
+        id_token_alg: SigningAlg,
+        #[arg(long, default_value = "ES256")]
+        access_token_alg: SigningAlg,
+        /// Make it a resource server: it may introspect tokens for this registered resource (repeatable).
+        #[arg(long = "introspect", value_name = "RESOURCE_URI")]
+        introspect: Vec<String>,
+        /// It may introspect every token of the tenant.
+        #[arg(long, conflicts_with = "introspect")]
+        introspect_all: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Which tokens a client may introspect (RFC 7662): only resource servers an operator names.
+    Introspection {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        client_id: String,
+        /// Tokens for this registered resource (repeatable).
+        #[arg(long = "resource", value_name = "RESOURCE_URI")]
+        resources: Vec<String>,
+        /// Every token of the tenant.
+        #[arg(long, conflicts_with = "resources")]
+        all: bool,
+        /// None (the default for every client).
+        #[arg(long, conflicts_with_all = ["resources", "all"])]
+        none: bool,
+    },
+    List {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+    },
+    Delete {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        client_id: String,
+    },
+}
+
+pub async fn run(app: &Admin, command: ClientCommand) -> Result<(), CliError> {
+    match command {
+        ClientCommand::Create {
+            tenant,
+            name,
+            confidential,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grant_types,
+            scopes,
+            first_party,
+            id_token_alg,
+            access_token_alg,
+            introspect,
+            introspect_all,
+            allowed_origins,
+            userinfo_alg,
+            json: as_json,
+        } => {
+            let tenant = app.tenant(&tenant).await?;
+            let introspection = introspection_rights(app, &tenant, introspect, introspect_all).await?;
+            let grant_types = if grant_types.is_empty() {
+                vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+            } else {
+                grant_types
+                    .iter()
+                    .map(|g| {
+                        GrantType::parse_client_grant(g)
+                            .ok_or_else(|| CliError::Usage(format!("unknown grant type {g:?}")))
+                    })
+                    .collect::<Result<_, _>>()?
+            };
+            let scopes = if scopes.is_empty() {
+                latchkey::oauth::scope::PERSON_SCOPES.map(str::to_owned).to_vec()
+            } else {
+                scopes
+                    .iter()
+                    .flat_map(|s| s.split(' '))
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            };
+            let new = NewClient {
+                name,
+                confidential,
+                redirect_uris,
+                post_logout_redirect_uris,
+                grant_types,
+                scopes,
+                first_party,
+                id_token_alg,
+                access_token_alg,
+                registration: None,
+                introspection,
+                userinfo_alg,
+                allowed_origins,
+            };
+            let (created, secret) = client::create(tenant.scope(&app.db), new).await?;
+            latchkey::audit::record(
+                &app.db,
+                &Default::default(),
+                latchkey::audit::Event::new(&tenant.id, "operator", "client.create")
+                    .target(format!("client:{}", created.client_id)),
+            )
+            .await?;
+            if as_json {
+                println!(
+                    "{}",
+                    json!({ "client_id": created.client_id, "client_secret": secret })
+                );
+            } else {
+                println!("client_id:     {}", created.client_id);
+                if let Some(secret) = secret {
+                    println!(
+                        "client_secret: {secret}\n(shown once: store it now; only its hash is kept)"
+                    );
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::List { tenant } => {
+            let tenant = app.tenant(&tenant).await?;
+            for c in client::list(tenant.scope(&app.db)).await? {
+                let kind = if c.is_confidential() {
+                    "confidential"
+                } else {
+                    "public"
+                };
+                let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                println!(
+                    "{}\t{}\t{kind}\tsecret:{}\t{}\t{}",
+                    c.client_id,
+                    c.name,
+                    c.secret_prefix
+                        .as_deref()
+                        .map(|p| format!("{p}…"))
+                        .unwrap_or_else(|| "-".into()),
+                    grants.join(","),
+                    c.redirect_uris.join(",")
+                );
+            }
+            Ok(())
+        }
+        ClientCommand::Delete { tenant, client_id } => {
+            let tenant = app.tenant(&tenant).await?;
+            if !client::delete(tenant.scope(&app.db), &client_id).await? {
+                return Err(CliError::Usage(format!(
+                    "no client {client_id:?} in tenant {}",
+                    tenant.slug
+                )));
+            }
+            latchkey::audit::record(
+                &app.db,
+                &Default::default(),
+                latchkey::audit::Event::new(&tenant.id, "operator", "client.delete")
+                    .target(format!("client:{client_id}")),
+            )
+            .await?;
+            println!("deleted {client_id}");
+            Ok(())
+        }
+        ClientCommand::Introspection { tenant, client_id, resources, all, none } => {
+            let tenant = app.tenant(&tenant).await?;
+            if !none && !all && resources.is_empty() {
+                return Err(CliError::Usage("name --resource URI (repeatable), --all or --none".into()));
+            }
+            let introspection = introspection_rights(app, &tenant, resources, all).await?;
+            if !client::set_introspection(tenant.scope(&app.db), &client_id, &introspection).await? {
+                return Err(CliError::Usage(format!("no client {client_id:?} in tenant {}", tenant.slug)));
+            }
+            app.audit(&tenant, "client.introspection", format!("client:{client_id}")).await?;
+            println!("{client_id} may introspect: {introspection:?}");
+            Ok(())
+        }
+    }
+}
+
+/// `--introspect` / `--all`: registered resources only, so a typo does not silently grant nothing.
+async fn introspection_rights(app: &Admin, tenant: &Tenant, resources: Vec<String>, all: bool) -> Result<Introspection, CliError> {
+    if all {
+        return Ok(Introspection::All);
+    }
+    for uri in &resources {
+        if resource::find(tenant.scope(&app.db), uri).await?.is_none() {
+            return Err(CliError::Usage(format!("no resource {uri:?} in tenant {} (latchkey resource create first)", tenant.slug)));
+        }
+    }
+    Ok(if resources.is_empty() { Introspection::None } else { Introspection::Resources(resources) })
+}
