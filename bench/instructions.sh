@@ -2,7 +2,8 @@
 # User-space instructions per request, counted by callgrind: a yardstick for small CPU changes that
 # does not move with the machine's noise (throughput on a shared VM moves ±15% between runs).
 #
-#   bench/instructions.sh jwks|disco|cc [REQUESTS]      (needs valgrind; cargo build --release first)
+#   bench/instructions.sh jwks|disco|cc [REQUESTS]      (needs valgrind; cargo build --release first;
+#                                                      BIN=path/to/latchkey measures another build)
 #
 # The server runs under callgrind with one worker; 500 warm-up requests are sent, the counters are
 # zeroed, REQUESTS (default 5,000) are sent at c=8, and the counters are dumped. Callgrind counts each
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TEST=${1:?jwks, disco or cc}; N=${2:-5000}
-BIN=target/release/latchkey
+BIN=${BIN:-target/release/latchkey}
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 OHA=${OHA:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
 PORT=${PORT:-3410}

@@ -20,7 +20,7 @@ pub struct IssuedCode {
     /// Identifies the pending sign-in (kept in a cookie); not a secret on its own.
     pub flow_id: String,
     /// Goes only into the email.
-    pub code: String,
+    pub code: latchkey_proto::Secret,
 }
 
 fn hash_context(tenant_id: &str, flow_id: &str) -> String {
@@ -55,7 +55,7 @@ pub async fn issue(
         consumed_at: Set(None),
     };
     scope.insert::<email_code::Entity, _>(row).await?;
-    Ok(IssuedCode { flow_id, code })
+    Ok(IssuedCode { flow_id, code: code.into() })
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -37,6 +37,7 @@ pub mod resource;
 pub mod safe_fetch;
 pub mod service_account;
 pub mod session;
+pub mod signin;
 pub mod store;
 pub mod sweep;
 pub mod tenant;

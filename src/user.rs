@@ -67,6 +67,11 @@ pub async fn find(scope: Scoped<'_>, id: &str) -> StoreResult<Option<User>> {
         .await?)
 }
 
+/// The user, unless the account is disabled (a disabled account signs in to nothing).
+pub async fn find_active(scope: Scoped<'_>, id: &str) -> StoreResult<Option<User>> {
+    Ok(find(scope, id).await?.filter(|user| user.disabled_at.is_none()))
+}
+
 /// Returns the user with this (verified) email, creating it if absent. Two nodes racing to create the
 /// same user both end up with the row the unique index kept.
 pub async fn find_or_create(scope: Scoped<'_>, email: &Email) -> StoreResult<User> {

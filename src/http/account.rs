@@ -5,7 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 
-use super::{HttpError, current_session, page_context, request, respond};
+use super::{PageError, current_session, page_context, request, respond};
 use crate::{
     account::{self, AccountError},
     app::{App, Ctx},
@@ -30,7 +30,7 @@ const NOTICES: &[(&str, &str)] = &[
 ];
 
 /// The signed-in, multi-factor session of an account page request; otherwise where to send the browser.
-async fn full_session(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Result<Session, HttpResponse>, HttpError> {
+async fn full_session(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Result<Session, HttpResponse>, PageError> {
     match current_session(ctx, req).await? {
         None => Ok(Err(respond::see_other(&ctx.endpoint("login"), vec![]))),
         // An email-code or recovery session must first enroll or confirm a passkey.
@@ -39,7 +39,7 @@ async fn full_session(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Result<Session
     }
 }
 
-pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
+pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = respond::query(&ctx, &req)?;
     let session = match full_session(&ctx, &req).await? {
@@ -47,7 +47,7 @@ pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<Strin
         Err(redirect) => return Ok(redirect),
     };
     // Tenant policy: an authenticator app before anything else.
-    let has_totp = totp::enabled_since(ctx.scope(), &session.user_id).await.map_err(respond::internal)?.is_some();
+    let has_totp = totp::enabled_since(ctx.scope(), &session.user_id).await?.is_some();
     if ctx.tenant.require_totp && !has_totp {
         return Ok(respond::see_other(&ctx.endpoint("account/totp"), vec![]));
     }
@@ -65,16 +65,16 @@ async fn render(
     notice: Option<&'static str>,
     error: Option<String>,
     status: StatusCode,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let scope = ctx.scope();
-    let Some(user) = user::find(scope, &session.user_id).await.map_err(respond::internal)? else {
+    let Some(user) = user::find(scope, &session.user_id).await? else {
         return Ok(respond::see_other(&ctx.endpoint("login"), vec![]));
     };
-    let passkeys = passkey::list(scope, &user.id).await.map_err(respond::internal)?;
-    let recovery_left = recovery::remaining(scope, &user.id).await.map_err(respond::internal)?;
-    let sessions = session::list_for_user(scope, &user.id, ctx.lifetimes()).await.map_err(respond::internal)?;
-    let totp_since = totp::enabled_since(scope, &user.id).await.map_err(respond::internal)?;
-    let apps = account::apps(ctx, &user.id).await.map_err(respond::internal)?;
+    let passkeys = passkey::list(scope, &user.id).await?;
+    let recovery_left = recovery::remaining(scope, &user.id).await?;
+    let sessions = session::list_for_user(scope, &user.id, ctx.lifetimes()).await?;
+    let totp_since = totp::enabled_since(scope, &user.id).await?;
+    let apps = account::apps(ctx, &user.id).await?;
     let csrf = request::csrf(ctx.app, req);
     let chrome = Chrome::new(&ctx.tenant.display_name);
     let page = crate::pages::Account {
@@ -148,7 +148,7 @@ async fn submitted<'a>(
     req: &HttpRequest,
     tenant: &str,
     body: &[u8],
-) -> Result<Result<Submitted<'a>, HttpResponse>, HttpError> {
+) -> Result<Result<Submitted<'a>, HttpResponse>, PageError> {
     let ctx = page_context(app, req, tenant).await?;
     let params = respond::form(&ctx, req, body)?;
     Ok(match full_session(&ctx, req).await? {
@@ -164,12 +164,12 @@ async fn outcome(
     req: &HttpRequest,
     result: Result<(), AccountError>,
     done: &str,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let ctx = &form.ctx;
     match result {
         Ok(()) => Ok(respond::see_other(&ctx.endpoint(&format!("account?done={done}")), vec![])),
         Err(AccountError::StepUpRequired) => Ok(respond::see_other(&ctx.endpoint("passkey?step_up=1"), vec![])),
-        Err(AccountError::Store(e)) => Err(respond::internal(e)),
+        Err(AccountError::Store(e)) => Err(e.into()),
         Err(error @ (AccountError::NotFound | AccountError::LastPasskey | AccountError::Totp(_) | AccountError::Profile(_))) => {
             let status = match error {
                 AccountError::NotFound => StatusCode::NOT_FOUND,
@@ -195,7 +195,7 @@ pub async fn rename_passkey(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let form = account_form!(app, req, tenant, body);
     let id = form.params.get("id").unwrap_or("");
     let name = form.params.get("name").unwrap_or("");
@@ -208,7 +208,7 @@ pub async fn set_name(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let form = account_form!(app, req, tenant, body);
     let field = |name| form.params.get(name).unwrap_or("");
     let result = account::set_name(&form.ctx, &form.session, field("name"), field("given_name"), field("family_name")).await;
@@ -220,7 +220,7 @@ pub async fn remove_passkey(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let form = account_form!(app, req, tenant, body);
     let id = form.params.get("id").unwrap_or("");
     let result = account::remove_passkey(&form.ctx, &form.session, id).await;
@@ -232,7 +232,7 @@ pub async fn end_session(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let form = account_form!(app, req, tenant, body);
     let id = form.params.get("id").unwrap_or("");
     let result = account::end_session(&form.ctx, &form.session, id).await;
@@ -247,7 +247,7 @@ pub async fn revoke_app(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let form = account_form!(app, req, tenant, body);
     let client_id = form.params.get("client_id").unwrap_or("");
     let result = account::revoke_app(&form.ctx, &form.session, client_id).await;
@@ -260,11 +260,10 @@ pub async fn sign_out_everywhere(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let form = account_form!(app, req, tenant, body);
     account::sign_out_everywhere(&form.ctx, &form.session.user_id)
-        .await
-        .map_err(respond::internal)?;
+        .await?;
     Ok(signed_out(&form.ctx))
 }
 
@@ -279,7 +278,7 @@ pub async fn regenerate_recovery_codes(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let form = account_form!(app, req, tenant, body);
     let codes = match account::regenerate_recovery_codes(&form.ctx, &form.session).await {
         Ok(codes) => codes,
@@ -305,7 +304,7 @@ fn urlencode(text: &str) -> String {
 }
 
 /// `GET /account/totp`: the QR code and secret of a new authenticator app, and the confirmation form.
-pub async fn totp_setup(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
+pub async fn totp_setup(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let session = match full_session(&ctx, &req).await? {
         Ok(session) => session,
@@ -322,8 +321,8 @@ async fn render_totp_setup(
     pending: Option<&str>,
     error: Option<String>,
     status: StatusCode,
-) -> Result<HttpResponse, HttpError> {
-    let Some(user) = user::find(ctx.scope(), &session.user_id).await.map_err(respond::internal)? else {
+) -> Result<HttpResponse, PageError> {
+    let Some(user) = user::find(ctx.scope(), &session.user_id).await? else {
         return Ok(respond::see_other(&ctx.endpoint("login"), vec![]));
     };
     let enrollment = match account::begin_totp(ctx, session, &user.email).await {
@@ -334,7 +333,7 @@ async fn render_totp_setup(
             return Ok(respond::see_other(&format!("{step_up}{separator}step_up=1"), vec![]));
         }
         Err(AccountError::Totp(TotpError::AlreadyEnabled)) => return Ok(respond::see_other(&respond::after_sign_in(ctx, pending), vec![])),
-        Err(e) => return Err(respond::internal(e)),
+        Err(e) => return Err(PageError::internal(&e)),
     };
     let csrf = request::csrf(ctx.app, req);
     let chrome = Chrome::new(&ctx.tenant.display_name);
@@ -360,10 +359,10 @@ pub async fn totp_confirm(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let form = account_form!(app, req, tenant, body);
     crate::ratelimit::check(&app.limiters.code_check_per_ip, &request::client_ip(&app, &req))
-        .map_err(|retry| HttpError::too_many_page(&form.ctx.tenant.display_name, retry))?;
+        .map_err(|retry| PageError::too_many(&form.ctx.tenant.display_name, retry))?;
     let code = form.params.get("code").unwrap_or("");
     let pending = respond::request_id(&form.params);
     match account::confirm_totp(&form.ctx, &form.session, code).await {
@@ -382,7 +381,7 @@ pub async fn totp_remove(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let form = account_form!(app, req, tenant, body);
     let result = account::remove_totp(&form.ctx, &form.session).await;
     outcome(&form, &req, result, "totp-off").await

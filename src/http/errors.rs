@@ -1,5 +1,6 @@
-//! The HTTP layer's one error type and its one mapping to responses: OAuth JSON errors (RFC 6749 §5.2),
-//! bearer challenges (RFC 6750 §3), and HTML error pages for people.
+//! The HTTP layer's two error types, each mapped to a response once: [`ApiError`] for API endpoints
+//! (OAuth JSON errors, RFC 6749 §5.2; bearer challenges, RFC 6750 §3) and [`PageError`] for people
+//! (an HTML page).
 
 use actix_web::{
     HttpResponse, ResponseError,
@@ -15,8 +16,9 @@ use crate::{
     store::StoreError,
 };
 
+/// An error from an API endpoint: always JSON (or a bare bearer challenge), never a page.
 #[derive(Debug, thiserror::Error)]
-pub enum HttpError {
+pub enum ApiError {
     /// JSON error from an OAuth endpoint.
     #[error(transparent)]
     OAuth(#[from] OAuthError),
@@ -33,72 +35,87 @@ pub enum HttpError {
         error: &'static str,
         description: String,
     },
-    /// A page for a person.
-    #[error("{message}")]
-    Page {
-        status: StatusCode,
-        tenant_name: String,
-        heading: &'static str,
-        message: String,
-        retry_after: Option<RetryAfter>,
-    },
 }
 
-impl HttpError {
-    pub fn page(
-        status: StatusCode,
-        tenant_name: &str,
-        heading: &'static str,
-        message: impl Into<String>,
-    ) -> Self {
-        Self::Page {
-            status,
-            tenant_name: tenant_name.to_owned(),
-            heading,
-            message: message.into(),
-            retry_after: None,
-        }
+/// An error shown to a person: always an HTML page in the tenant's chrome. A storage or template
+/// failure converts into the generic "Something went wrong" page (logged here, once), so page
+/// handlers use `?` on domain results.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct PageError {
+    status: StatusCode,
+    tenant_name: String,
+    heading: &'static str,
+    message: String,
+    retry_after: Option<RetryAfter>,
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, tenant_name: &str, heading: &'static str, message: impl Into<String>) -> Self {
+        Self { status, tenant_name: tenant_name.to_owned(), heading, message: message.into(), retry_after: None }
     }
 
-    pub fn bad_request_page(tenant_name: &str, message: impl Into<String>) -> Self {
-        Self::page(
-            StatusCode::BAD_REQUEST,
-            tenant_name,
-            "Something is wrong with this request",
-            message,
-        )
+    pub fn bad_request(tenant_name: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, tenant_name, "Something is wrong with this request", message)
     }
 
-    pub fn not_found_page() -> Self {
-        Self::page(
-            StatusCode::NOT_FOUND,
-            "Latchkey",
-            "Not found",
-            "There is nothing at this address.",
-        )
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Latchkey", "Not found", "There is nothing at this address.")
     }
 
-    pub fn too_many_page(tenant_name: &str, retry_after: RetryAfter) -> Self {
-        Self::Page {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            tenant_name: tenant_name.to_owned(),
-            heading: "Slow down",
-            message: format!(
-                "Too many attempts. Please try again in {} seconds.",
-                retry_after.seconds()
-            ),
+    pub fn too_many(tenant_name: &str, retry_after: RetryAfter) -> Self {
+        Self {
             retry_after: Some(retry_after),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                tenant_name,
+                "Slow down",
+                format!("Too many attempts. Please try again in {} seconds.", retry_after.seconds()),
+            )
         }
     }
 
-    pub fn internal_page(error: &dyn std::fmt::Display) -> Self {
+    /// The page for a failure that is ours, not the person's. The cause is logged, never shown.
+    pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error while rendering a page");
-        Self::page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Latchkey",
-            "Something went wrong",
-            "Please try again in a moment.",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Latchkey", "Something went wrong", "Please try again in a moment.")
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(error: StoreError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(error: askama::Error) -> Self {
+        Self::internal(&error)
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Some(retry) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, retry.seconds().to_string()));
+        }
+        let chrome = Chrome::new(&self.tenant_name);
+        let page = Message {
+            tenant_name: chrome.tenant_name,
+            tenant_initial: chrome.tenant_initial,
+            heading: self.heading,
+            message: &self.message,
+            kind: "error",
+            link: None,
+        };
+        let body = page.render().unwrap_or_else(|_| self.message.clone());
+        response.content_type("text/html; charset=utf-8").body(body)
     }
 }
 
@@ -116,14 +133,14 @@ fn oauth_status(error: &OAuthError) -> StatusCode {
 }
 
 
-impl ResponseError for HttpError {
+impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::OAuth(error) => oauth_status(error),
             Self::Bearer(None) => StatusCode::UNAUTHORIZED,
             Self::Bearer(Some(error)) => oauth_status(error),
             Self::UnknownTenant => StatusCode::NOT_FOUND,
-            Self::Json { status, .. } | Self::Page { status, .. } => *status,
+            Self::Json { status, .. } => *status,
         }
     }
 
@@ -172,33 +189,11 @@ impl ResponseError for HttpError {
                 "error": "invalid_request",
                 "error_description": "unknown tenant",
             })),
-            Self::Page {
-                tenant_name,
-                heading,
-                message,
-                retry_after,
-                ..
-            } => {
-                if let Some(retry) = retry_after {
-                    response.insert_header((header::RETRY_AFTER, retry.seconds().to_string()));
-                }
-                let chrome = Chrome::new(tenant_name);
-                let page = Message {
-                    tenant_name: chrome.tenant_name,
-                    tenant_initial: chrome.tenant_initial,
-                    heading,
-                    message,
-                    kind: "error",
-                    link: None,
-                };
-                let body = page.render().unwrap_or_else(|_| message.clone());
-                response.content_type("text/html; charset=utf-8").body(body)
-            }
         }
     }
 }
 
-impl From<StoreError> for HttpError {
+impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         Self::OAuth(error.into())
     }

@@ -1,5 +1,6 @@
 //! HTTP: routes and thin handlers. Handlers parse the request, call a domain function, and render the
-//! result; every error goes through `errors::HttpError`.
+//! result; an API endpoint's errors go through `errors::ApiError` (JSON), a page's through
+//! `errors::PageError` (HTML).
 
 mod account;
 pub mod client_ip;
@@ -18,13 +19,14 @@ use actix_web::{
     App as ActixApp, HttpRequest, HttpResponse, HttpServer, http::Method, middleware::DefaultHeaders, web,
 };
 
-pub use errors::HttpError;
+pub use errors::{ApiError, PageError};
 
 use crate::{
     app::{App, Ctx},
     cors,
     audit::Origin,
     session::{self, Session},
+    store::StoreResult,
 };
 
 /// Bodies larger than this are refused with 413 before any parsing.
@@ -112,7 +114,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/.well-known/oauth-authorization-server/t/{tenant}", web::method(Method::OPTIONS).to(wellknown::preflight))
         .route("/.well-known/openid-configuration/t/{tenant}", web::method(Method::OPTIONS).to(wellknown::preflight))
         .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(HttpError::not_found_page())
+            Err::<HttpResponse, _>(PageError::not_found())
         }));
 }
 
@@ -156,18 +158,18 @@ async fn api_context<'a>(
     app: &'a App,
     req: &HttpRequest,
     slug: &str,
-) -> Result<Ctx<'a>, HttpError> {
+) -> Result<Ctx<'a>, ApiError> {
     app.context(slug, request::origin(app, req))
         .await?
-        .ok_or(HttpError::UnknownTenant)
+        .ok_or(ApiError::UnknownTenant)
 }
 
 /// The tenant context for a public document (discovery): it records nothing about the caller, so the
 /// request's origin is not read. JSON 404 for an unknown tenant.
-async fn public_context<'a>(app: &'a App, slug: &str) -> Result<Ctx<'a>, HttpError> {
+async fn public_context<'a>(app: &'a App, slug: &str) -> Result<Ctx<'a>, ApiError> {
     app.context(slug, Origin::default())
         .await?
-        .ok_or(HttpError::UnknownTenant)
+        .ok_or(ApiError::UnknownTenant)
 }
 
 /// The tenant context for a page (HTML 404 for an unknown tenant).
@@ -175,25 +177,23 @@ async fn page_context<'a>(
     app: &'a App,
     req: &HttpRequest,
     slug: &str,
-) -> Result<Ctx<'a>, HttpError> {
+) -> Result<Ctx<'a>, PageError> {
     app.context(slug, request::origin(app, req))
-        .await
-        .map_err(|e| HttpError::internal_page(&e))?
-        .ok_or_else(HttpError::not_found_page)
+        .await?
+        .ok_or_else(PageError::not_found)
 }
 
 /// The response (or the error's response) with the CORS headers `allow` calls for.
-fn with_cors(result: Result<HttpResponse, HttpError>, allow: cors::Allow) -> HttpResponse {
+fn with_cors(result: Result<HttpResponse, ApiError>, allow: cors::Allow) -> HttpResponse {
     let mut response = result.unwrap_or_else(|error| actix_web::ResponseError::error_response(&error));
     cors::add_headers(&mut response, &allow);
     response
 }
 
-async fn current_session(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Option<Session>, HttpError> {
+/// The browser's active session, if its cookie names one.
+async fn current_session(ctx: &Ctx<'_>, req: &HttpRequest) -> StoreResult<Option<Session>> {
     let Some(cookie) = req.cookie(&request::session_cookie_name(ctx.app, &ctx.tenant.slug)) else {
         return Ok(None);
     };
-    session::find_active(ctx.scope(), cookie.value(), ctx.lifetimes())
-        .await
-        .map_err(|e| HttpError::internal_page(&e))
+    session::find_active(ctx.scope(), cookie.value(), ctx.lifetimes()).await
 }

@@ -7,7 +7,7 @@ use actix_web::{
 };
 use askama::Template;
 
-use super::{HttpError, api_context, current_session, page_context, request, with_cors};
+use super::{ApiError, PageError, api_context, current_session, page_context, request, with_cors};
 use crate::{
     app::{App, Ctx},
     cors::{self, Allow, RequestOrigin},
@@ -41,20 +41,20 @@ fn no_store_json(body: impl serde::Serialize) -> HttpResponse {
 pub(super) fn authorize_error(
     ctx: &crate::app::Ctx<'_>,
     error: AuthorizeError,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     match error {
-        AuthorizeError::Page(message) => Err(HttpError::bad_request_page(
+        AuthorizeError::Page(message) => Err(PageError::bad_request(
             &ctx.tenant.display_name,
             message,
         )),
         AuthorizeError::Redirect(redirect_to) => back_to_client(ctx, &redirect_to),
-        AuthorizeError::Store(error) => Err(HttpError::internal_page(&error)),
+        AuthorizeError::Store(error) => Err(error.into()),
     }
 }
 
 /// An error for the client (RFC 6749 §4.1.2.1): a redirect, or, for a client nobody vetted, a page
 /// naming where the person would be sent, so this origin cannot serve as an open redirector.
-pub(super) fn back_to_client(ctx: &crate::app::Ctx<'_>, error: &ErrorRedirect) -> Result<HttpResponse, HttpError> {
+pub(super) fn back_to_client(ctx: &crate::app::Ctx<'_>, error: &ErrorRedirect) -> Result<HttpResponse, PageError> {
     let url = authorize::error_redirect_url(ctx, error);
     if !error.confirm {
         return Ok(redirect(&url));
@@ -72,7 +72,7 @@ pub(super) fn back_to_client(ctx: &crate::app::Ctx<'_>, error: &ErrorRedirect) -
 }
 
 /// The response for the next step of a pending authorization request.
-pub(super) fn next_step(ctx: &crate::app::Ctx<'_>, next: Next, pending_id: &str) -> Result<HttpResponse, HttpError> {
+pub(super) fn next_step(ctx: &crate::app::Ctx<'_>, next: Next, pending_id: &str) -> Result<HttpResponse, PageError> {
     let location = match next {
         Next::SignIn => ctx.endpoint(&format!("login?req={pending_id}")),
         Next::Passkey => ctx.endpoint(&format!("passkey?req={pending_id}")),
@@ -96,14 +96,14 @@ pub async fn authorize(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = if req.method() == actix_web::http::Method::POST {
         request::form_params(&req, &body)
     } else {
         request::query_params(&req)
     }
-    .map_err(|e| HttpError::bad_request_page(&ctx.tenant.display_name, e.description))?;
+    .map_err(|e| PageError::bad_request(&ctx.tenant.display_name, e.description))?;
     let (client, authz) = match authorize::validate(&ctx, &params).await {
         Ok(valid) => valid,
         Err(error) => return authorize_error(&ctx, error),
@@ -114,10 +114,9 @@ pub async fn authorize(
         Ok(next) => {
             // The one row an unauthenticated caller makes here: limited per address.
             crate::ratelimit::check(&app.limiters.authorization_requests_per_ip, &request::client_ip(&app, &req))
-                .map_err(|retry| HttpError::too_many_page(&ctx.tenant.display_name, retry))?;
+                .map_err(|retry| PageError::too_many(&ctx.tenant.display_name, retry))?;
             let pending_id = authorize::save_pending(&ctx, &authz)
-                .await
-                .map_err(|e| HttpError::internal_page(&e))?;
+                .await?;
             next_step(&ctx, next, &pending_id)
         }
         Err(error) => authorize_error(&ctx, error),
@@ -129,14 +128,13 @@ pub async fn resume(
     app: web::Data<App>,
     req: HttpRequest,
     tenant: web::Path<String>,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = request::query_params(&req)
-        .map_err(|e| HttpError::bad_request_page(&ctx.tenant.display_name, e.description))?;
+        .map_err(|e| PageError::bad_request(&ctx.tenant.display_name, e.description))?;
     let pending = match params.get("req") {
         Some(id) => authorize::load_pending(&ctx, id)
-            .await
-            .map_err(|e| HttpError::internal_page(&e))?,
+            .await?,
         None => None,
     };
     let Some(pending) = pending else {
@@ -144,10 +142,9 @@ pub async fn resume(
     };
     let client = ctx
         .client(&pending.request.client_id)
-        .await
-        .map_err(|e| HttpError::internal_page(&e))?
+        .await?
         .ok_or_else(|| {
-            HttpError::bad_request_page(
+            PageError::bad_request(
                 &ctx.tenant.display_name,
                 "The application is no longer registered.",
             )
@@ -157,8 +154,7 @@ pub async fn resume(
         Ok(next) => {
             if finishes(&next) {
                 authorize::delete_pending(&ctx, &pending.id)
-                    .await
-                    .map_err(|e| HttpError::internal_page(&e))?;
+                    .await?;
             }
             next_step(&ctx, next, &pending.id)
         }
@@ -166,8 +162,8 @@ pub async fn resume(
     }
 }
 
-pub fn expired_request_page(ctx: &crate::app::Ctx<'_>) -> HttpError {
-    HttpError::bad_request_page(
+pub fn expired_request_page(ctx: &crate::app::Ctx<'_>) -> PageError {
+    PageError::bad_request(
         &ctx.tenant.display_name,
         "This sign-in request has expired or was already completed. Return to the application and start again.",
     )
@@ -210,14 +206,14 @@ pub async fn token(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, ApiError> {
     let ctx = api_context(&app, &req, &tenant).await?;
     let (params, result) = match request::form_params(&req, &body) {
         Ok(params) => {
             let result = token::handle(&ctx, request::authorization_header(&req), &params).await;
-            (Some(params), result.map(no_store_json).map_err(HttpError::from))
+            (Some(params), result.map(no_store_json).map_err(ApiError::from))
         }
-        Err(error) => (None, Err(HttpError::OAuth(error))),
+        Err(error) => (None, Err(ApiError::OAuth(error))),
     };
     let allow = named_client_allows(&ctx, &req, params.as_ref()).await;
     Ok(with_cors(result, allow))
@@ -228,15 +224,15 @@ pub async fn revoke(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, ApiError> {
     let ctx = api_context(&app, &req, &tenant).await?;
     let (params, result) = match request::form_params(&req, &body) {
         Ok(params) => {
             let result = revocation::revoke(&ctx, request::authorization_header(&req), &params).await;
             let ok = |()| HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish();
-            (Some(params), result.map(ok).map_err(HttpError::from))
+            (Some(params), result.map(ok).map_err(ApiError::from))
         }
-        Err(error) => (None, Err(HttpError::OAuth(error))),
+        Err(error) => (None, Err(ApiError::OAuth(error))),
     };
     let allow = named_client_allows(&ctx, &req, params.as_ref()).await;
     Ok(with_cors(result, allow))
@@ -247,7 +243,7 @@ pub async fn preflight(
     app: web::Data<App>,
     req: HttpRequest,
     tenant: web::Path<String>,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, ApiError> {
     let ctx = api_context(&app, &req, &tenant).await?;
     let allow = any_client_allows(&ctx, &req).await;
     let methods = if req.path().ends_with("/userinfo") { "GET, POST" } else { "POST" };
@@ -259,7 +255,7 @@ pub async fn introspect(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, ApiError> {
     let ctx = api_context(&app, &req, &tenant).await?;
     let params = request::form_params(&req, &body)?;
     let response =
@@ -268,20 +264,20 @@ pub async fn introspect(
 }
 
 /// RFC 6750 §2.1 (header) or §2.2 (form body); never both, never the query string.
-fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, HttpError> {
+fn bearer_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
     let from_header = request::authorization_header(req)
         .and_then(|value| crate::auth_header::credentials(value, "Bearer"))
         .map(str::to_owned);
     let from_body = if req.method() == actix_web::http::Method::POST && !body.is_empty() {
         request::form_params(req, body)
-            .map_err(|e| HttpError::Bearer(Some(e)))?
+            .map_err(|e| ApiError::Bearer(Some(e)))?
             .get("access_token")
             .map(str::to_owned)
     } else {
         None
     };
     match (from_header, from_body) {
-        (Some(_), Some(_)) => Err(HttpError::Bearer(Some(OAuthError::invalid_request(
+        (Some(_), Some(_)) => Err(ApiError::Bearer(Some(OAuthError::invalid_request(
             "send the token in one place only",
         )))),
         (token, None) | (None, token) => Ok(token),
@@ -296,14 +292,14 @@ pub async fn userinfo(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, ApiError> {
     let ctx = api_context(&app, &req, &tenant).await?;
     let answer = match bearer_token(&req, &body) {
         Ok(Some(token)) => userinfo::userinfo(&ctx, &token).await.map_err(|error| match error.code {
-            ErrorCode::ServerError => HttpError::OAuth(error),
-            _ => HttpError::Bearer(Some(error)),
+            ErrorCode::ServerError => ApiError::OAuth(error),
+            _ => ApiError::Bearer(Some(error)),
         }),
-        Ok(None) => Err(HttpError::Bearer(None)),
+        Ok(None) => Err(ApiError::Bearer(None)),
         Err(error) => Err(error),
     };
     Ok(match answer {

@@ -8,18 +8,16 @@ use actix_web::{
 use askama::Template;
 
 use super::{
-    HttpError, current_session,
+    PageError, current_session,
     oauth::expired_request_page,
     page_context, request,
-    respond::{self, after_sign_in, form, html, internal, opaque_id, query, request_id, see_other, with_req},
+    respond::{self, after_sign_in, form, html, opaque_id, query, request_id, see_other, with_req},
 };
-use latchkey_proto::{Acr, Amr};
 use crate::{
     app::{App, Ctx},
     audit::Event,
     consent,
-    email_code::{self, Verification},
-    mail_queue::{Message, SendIf},
+    email_code,
     oauth::{
         authorize::{self, ErrorRedirect, Next},
         error::{ErrorCode, OAuthError},
@@ -29,14 +27,10 @@ use crate::{
     oidc::logout,
     pages::{self, Chrome},
     ratelimit,
-    session::{self, Authentication},
-    store, user,
+    session,
+    signin::{self, CodeOutcome},
+    user,
 };
-
-/// `amr` and `acr` of a sign-in by email code. A code proves control of a mailbox only: the passkey
-/// work builds the stronger levels on top (docs/acr.md).
-pub const EMAIL_CODE_AMR: Amr = Amr::Otp;
-pub const EMAIL_CODE_ACR: Acr = Acr::EmailCode;
 
 fn login_flow(ctx: &Ctx<'_>, req: &HttpRequest) -> Option<String> {
     req.cookie(&request::login_flow_cookie_name(ctx.app, &ctx.tenant.slug))
@@ -52,14 +46,14 @@ async fn render_login_form(
     email: &str,
     error: Option<String>,
     status: StatusCode,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let csrf = request::csrf(ctx.app, req);
     let pending = match pending_id {
-        Some(id) => authorize::load_pending(ctx, id).await.map_err(internal)?,
+        Some(id) => authorize::load_pending(ctx, id).await?,
         None => None,
     };
     let client = match &pending {
-        Some(p) => ctx.client(&p.request.client_id).await.map_err(internal)?,
+        Some(p) => ctx.client(&p.request.client_id).await?,
         None => None,
     };
     let hinted = pending
@@ -93,7 +87,7 @@ pub async fn login_form(
     app: web::Data<App>,
     req: HttpRequest,
     tenant: web::Path<String>,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = query(&ctx, &req)?;
     render_login_form(&ctx, &req, request_id(&params), "", None, StatusCode::OK).await
@@ -104,7 +98,7 @@ pub async fn login_submit(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = form(&ctx, &req, &body)?;
     let pending_id = request_id(&params);
@@ -129,34 +123,13 @@ pub async fn login_submit(
                 &format!("{}/{email}", ctx.tenant.id),
             )
         })
-        .map_err(|retry| HttpError::too_many_page(&ctx.tenant.display_name, retry))?;
+        .map_err(|retry| PageError::too_many(&ctx.tenant.display_name, retry))?;
 
-    let issued = email_code::issue(ctx.scope(), &app.hasher, &email, ctx.lifetimes().email_code)
-        .await
-        .map_err(internal)?;
-    // The same work for every address: the code is queued, and the mail worker (not this request)
-    // drops it when self sign-up is off and the address has no account. So neither the time this
-    // takes nor an SMTP outage tells who has an account here.
-    let minutes = ctx.lifetimes().email_code / 60;
-    let message = Message {
-        to: email.to_string(),
-        subject: format!("{} is your {} sign-in code", issued.code, ctx.tenant.display_name),
-        body: format!(
-            "Your {} sign-in code is {}\n\nIt expires in {minutes} minutes. If you did not try to sign in, you can ignore this email.\n",
-            ctx.tenant.display_name, issued.code,
-        ),
-        send_if: if ctx.tenant.self_signup { SendIf::Always } else { SendIf::AccountExists },
-    };
-    ctx.send_mail(message, store::now() + ctx.lifetimes().email_code).await.map_err(internal)?;
-    ctx.audit(
-        Event::new(&ctx.tenant.id, "anonymous", "signin.code_sent")
-            .target(format!("flow:{}", issued.flow_id)),
-    )
-    .await;
+    let flow_id = signin::send_code(&ctx, &email).await?;
     let flow_cookie = request::build_cookie(
         &app,
         request::login_flow_cookie_name(&app, &ctx.tenant.slug),
-        issued.flow_id,
+        flow_id,
         Some(ctx.lifetimes().email_code),
     );
     Ok(see_other(
@@ -171,11 +144,10 @@ async fn render_code_form(
     pending_id: Option<&str>,
     error: Option<String>,
     status: StatusCode,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let email = match login_flow(ctx, req) {
         Some(flow) => email_code::pending_email(ctx.scope(), &flow)
-            .await
-            .map_err(internal)?,
+            .await?,
         None => None,
     };
     let Some(email) = email else {
@@ -203,7 +175,7 @@ pub async fn code_form(
     app: web::Data<App>,
     req: HttpRequest,
     tenant: web::Path<String>,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = query(&ctx, &req)?;
     render_code_form(&ctx, &req, request_id(&params), None, StatusCode::OK).await
@@ -214,7 +186,7 @@ pub async fn code_submit(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = form(&ctx, &req, &body)?;
     let pending_id = request_id(&params);
@@ -222,7 +194,7 @@ pub async fn code_submit(
         &app.limiters.code_check_per_ip,
         &request::client_ip(&app, &req),
     )
-    .map_err(|retry| HttpError::too_many_page(&ctx.tenant.display_name, retry))?;
+    .map_err(|retry| PageError::too_many(&ctx.tenant.display_name, retry))?;
     let flow_cookie_name = request::login_flow_cookie_name(&app, &ctx.tenant.slug);
     let Some(flow_id) = login_flow(&ctx, &req) else {
         return Ok(see_other(
@@ -231,94 +203,42 @@ pub async fn code_submit(
         ));
     };
     let code = params.get("code").unwrap_or("");
-    let verification = email_code::verify(ctx.scope(), &app.hasher, &flow_id, code)
-        .await
-        .map_err(internal)?;
-    let email = match verification {
-        Verification::Accepted { email } => email,
-        Verification::Rejected { remaining } => {
-            ctx.audit(
-                Event::new(&ctx.tenant.id, "anonymous", "signin.code_failed")
-                    .target(format!("flow:{flow_id}"))
-                    .failed(),
-            )
-            .await;
+    let cookie_value = match signin::check_code(&ctx, &flow_id, code).await? {
+        CodeOutcome::SignedIn { cookie, .. } => cookie,
+        CodeOutcome::Rejected { remaining } => {
             let message = match remaining {
-                0 => "That code is not right, and there are no tries left. Request a new code."
-                    .to_owned(),
+                0 => "That code is not right, and there are no tries left. Request a new code.".to_owned(),
                 1 => "That code is not right. 1 try left.".to_owned(),
                 n => format!("That code is not right. {n} tries left."),
             };
-            return render_code_form(
-                &ctx,
-                &req,
-                pending_id,
-                Some(message),
-                StatusCode::BAD_REQUEST,
-            )
-            .await;
+            return render_code_form(&ctx, &req, pending_id, Some(message), StatusCode::BAD_REQUEST).await;
         }
-        Verification::NeedNewCode => {
-            ctx.audit(
-                Event::new(&ctx.tenant.id, "anonymous", "signin.code_failed")
-                    .target(format!("flow:{flow_id}"))
-                    .failed(),
-            )
-            .await;
-            return Err(HttpError::page(
+        CodeOutcome::NeedNewCode => {
+            return Err(PageError::new(
                 StatusCode::BAD_REQUEST,
                 &ctx.tenant.display_name,
                 "Request a new code",
                 "This code has expired, was replaced by a newer one, or was tried too many times. Go back and request a new code.",
             ));
         }
-    };
-    let existing = user::find_by_email(ctx.scope(), &email)
-        .await
-        .map_err(internal)?;
-    let user = match existing {
-        Some(user) => user,
-        None if ctx.tenant.self_signup => user::find_or_create(ctx.scope(), &email)
-            .await
-            .map_err(internal)?,
-        None => {
-            return Err(HttpError::page(
+        CodeOutcome::NoAccount => {
+            return Err(PageError::new(
                 StatusCode::FORBIDDEN,
                 &ctx.tenant.display_name,
                 "No account",
                 "There is no account for this address.",
             ));
         }
+        CodeOutcome::Disabled => {
+            return Err(PageError::new(
+                StatusCode::FORBIDDEN,
+                &ctx.tenant.display_name,
+                "Account disabled",
+                "This account has been disabled.",
+            ));
+        }
     };
-    if user.disabled_at.is_some() {
-        return Err(HttpError::page(
-            StatusCode::FORBIDDEN,
-            &ctx.tenant.display_name,
-            "Account disabled",
-            "This account has been disabled.",
-        ));
-    }
-    let authn = Authentication {
-        amr: vec![EMAIL_CODE_AMR.as_str().to_owned()],
-        acr: EMAIL_CODE_ACR,
-    };
-    let (cookie_value, session) =
-        session::create(ctx.scope(), &user.id, authn, &ctx.origin, ctx.lifetimes())
-            .await
-            .map_err(internal)?;
-    user::mark_signed_in(ctx.scope(), &user.id)
-        .await
-        .map_err(internal)?;
-    ctx.audit(
-        Event::new(
-            &ctx.tenant.id,
-            format!("user:{}", user.id),
-            "signin.email_code",
-        )
-        .target(format!("session:{}", &session.id[..16])),
-    )
-    .await;
-    let session_cookie = request::session_cookie(&ctx, cookie_value);
+    let session_cookie = request::session_cookie(&ctx, cookie_value.expose().to_owned());
     let clear_flow = request::removal_cookie(&app, flow_cookie_name);
     Ok(see_other(
         &after_sign_in(&ctx, pending_id),
@@ -332,9 +252,9 @@ async fn consent_inputs(
     ctx: &Ctx<'_>,
     req: &HttpRequest,
     params: &Params,
-) -> Result<Result<(authorize::Pending, session::Session, std::sync::Arc<crate::client::Client>), HttpResponse>, HttpError> {
+) -> Result<Result<(authorize::Pending, session::Session, std::sync::Arc<crate::client::Client>), HttpResponse>, PageError> {
     let pending = match request_id(params) {
-        Some(id) => authorize::load_pending(ctx, id).await.map_err(internal)?,
+        Some(id) => authorize::load_pending(ctx, id).await?,
         None => None,
     };
     let Some(pending) = pending else {
@@ -345,13 +265,12 @@ async fn consent_inputs(
     };
     let client = ctx
         .client(&pending.request.client_id)
-        .await
-        .map_err(internal)?
+        .await?
         .ok_or_else(|| expired_request_page(ctx))?;
     // Consent is an authorization step like any other: only a session that passed every step before
     // it (a passkey, not just an email code; fresh and strong enough; the tenant's authenticator app)
     // may see or answer it. Anything else goes back through `resume`, which sends it where it belongs.
-    let due = authorize::consent_is_due(ctx, &client, &pending.request, &session, pending.created_at).await.map_err(internal)?;
+    let due = authorize::consent_is_due(ctx, &client, &pending.request, &session, pending.created_at).await?;
     if !due {
         return Ok(Err(see_other(&ctx.endpoint(&format!("authorize/resume?req={}", pending.id)), vec![])));
     }
@@ -362,7 +281,7 @@ pub async fn consent_form(
     app: web::Data<App>,
     req: HttpRequest,
     tenant: web::Path<String>,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = query(&ctx, &req)?;
     let (pending, session, client) = match consent_inputs(&ctx, &req, &params).await? {
@@ -370,8 +289,7 @@ pub async fn consent_form(
         Err(sign_in) => return Ok(sign_in),
     };
     let user = user::find(ctx.scope(), &session.user_id)
-        .await
-        .map_err(internal)?
+        .await?
         .ok_or_else(|| expired_request_page(&ctx))?;
     let csrf = request::csrf(&app, &req);
     let redirect_host = url::Url::parse(&pending.request.redirect_uri)
@@ -412,7 +330,7 @@ pub async fn consent_submit(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = form(&ctx, &req, &body)?;
     let (pending, session, client) = match consent_inputs(&ctx, &req, &params).await? {
@@ -422,8 +340,7 @@ pub async fn consent_submit(
     let actor = format!("user:{}", session.user_id);
     if params.get("decision") != Some("allow") {
         authorize::delete_pending(&ctx, &pending.id)
-            .await
-            .map_err(internal)?;
+            .await?;
         ctx.audit(
             Event::new(&ctx.tenant.id, actor, "consent.deny")
                 .target(format!("client:{}", client.client_id)),
@@ -443,8 +360,7 @@ pub async fn consent_submit(
     }
     let resource = pending.request.resource.as_deref();
     consent::grant(ctx.scope(), &session.user_id, &client.client_id, resource, &pending.request.scopes)
-        .await
-        .map_err(internal)?;
+        .await?;
     ctx.audit(
         Event::new(&ctx.tenant.id, actor, "consent.grant")
             .target(format!("client:{}", client.client_id))
@@ -454,7 +370,7 @@ pub async fn consent_submit(
     match authorize::proceed(&ctx, &client, &pending.request, Some(&session), pending.created_at, true).await {
         Ok(next) => {
             if matches!(next, Next::Redirect(_) | Next::Error(_)) {
-                authorize::delete_pending(&ctx, &pending.id).await.map_err(internal)?;
+                authorize::delete_pending(&ctx, &pending.id).await?;
             }
             super::oauth::next_step(&ctx, next, &pending.id)
         }
@@ -469,7 +385,7 @@ pub async fn logout(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let is_post = req.method() == actix_web::http::Method::POST;
     let params = if is_post {
@@ -486,8 +402,8 @@ pub async fn logout(
     )
     .await
     .map_err(|e| match e {
-        logout::LogoutError::Store(e) => internal(e),
-        other => HttpError::bad_request_page(&ctx.tenant.display_name, other.to_string()),
+        logout::LogoutError::Store(e) => e.into(),
+        other => PageError::bad_request(&ctx.tenant.display_name, other.to_string()),
     })?;
     let session = current_session(&ctx, &req).await?;
     let confirmed = is_post
@@ -513,7 +429,7 @@ pub async fn logout(
         );
     }
     if let Some(session) = &session {
-        logout::end_session(&ctx, session).await.map_err(internal)?;
+        logout::end_session(&ctx, session).await?;
     }
     let clear = request::removal_cookie(&app, request::session_cookie_name(&app, &ctx.tenant.slug));
     if let Some(redirect) = validated.redirect {

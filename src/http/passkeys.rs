@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::{HttpError, current_session, page_context, request, respond};
+use super::{ApiError, PageError, api_context, current_session, page_context, request, respond};
 use latchkey_proto::Amr;
 use crate::{
     app::{App, Ctx},
@@ -25,7 +25,9 @@ use crate::{
     passkey::{self, PasskeyError},
     recovery,
     session::{self, Authentication, Session},
+    signin::{self, AssertionMode, PasskeySignIn},
     totp::{self, TotpError},
+    store::StoreResult,
     user,
 };
 
@@ -36,15 +38,15 @@ pub async fn script() -> HttpResponse {
         .body(include_str!("../../templates/passkey.js"))
 }
 
-fn api_error(status: StatusCode, error: &'static str, description: impl Into<String>) -> HttpError {
-    HttpError::Json {
+fn api_error(status: StatusCode, error: &'static str, description: impl Into<String>) -> ApiError {
+    ApiError::Json {
         status,
         error,
         description: description.into(),
     }
 }
 
-fn passkey_error(error: PasskeyError) -> HttpError {
+fn passkey_error(error: PasskeyError) -> ApiError {
     match error {
         PasskeyError::Store(e) => {
             tracing::error!(error = %e, "storage failure in a passkey ceremony");
@@ -61,7 +63,7 @@ fn passkey_error(error: PasskeyError) -> HttpError {
 
 /// JSON endpoints take `application/json` (a cross-site form cannot send it without a CORS preflight)
 /// and the CSRF token in `X-CSRF-Token`, checked against the cookie like the forms' hidden field.
-fn json_body<T: serde::de::DeserializeOwned>(ctx: &Ctx<'_>, req: &HttpRequest, body: &[u8]) -> Result<T, HttpError> {
+fn json_body<T: serde::de::DeserializeOwned>(ctx: &Ctx<'_>, req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -88,30 +90,30 @@ fn json_ok(value: serde_json::Value) -> HttpResponse {
 /// recovery-code or authenticator-app sign-in (a lost passkey is replaced, or a new device added), or a full session whose last assertion is
 /// fresh. An account that once had passkeys (it was given recovery codes) cannot get one back on an
 /// email code alone.
-async fn may_enroll(ctx: &Ctx<'_>, session: &Session, passkey_count: usize) -> Result<bool, HttpError> {
+async fn may_enroll(ctx: &Ctx<'_>, session: &Session, passkey_count: usize) -> StoreResult<bool> {
     if session.acr == recovery::RECOVERY_ACR || session.acr == totp::TOTP_ACR || session.is_fresh(ctx.lifetimes(), crate::store::now()) {
         return Ok(true);
     }
     if passkey_count > 0 {
         return Ok(false);
     }
-    let had_passkeys = recovery::ever_issued(ctx.scope(), &session.user_id).await.map_err(respond::internal)?;
+    let had_passkeys = recovery::ever_issued(ctx.scope(), &session.user_id).await?;
     Ok(!had_passkeys)
 }
 
 /// `GET /passkey`: the step between an email-code (or recovery-code) sign-in and anything else.
-pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
+pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = respond::query(&ctx, &req)?;
     let pending = respond::request_id(&params);
     let Some(session) = current_session(&ctx, &req).await? else {
         return Ok(respond::see_other(&respond::with_req(&ctx.endpoint("login"), pending), vec![]));
     };
-    let user = user::find(ctx.scope(), &session.user_id).await.map_err(respond::internal)?;
+    let user = user::find(ctx.scope(), &session.user_id).await?;
     let Some(user) = user else {
         return Ok(respond::see_other(&ctx.endpoint("login"), vec![]));
     };
-    let passkeys = passkey::list(ctx.scope(), &user.id).await.map_err(respond::internal)?;
+    let passkeys = passkey::list(ctx.scope(), &user.id).await?;
     let step_up = params.get("step_up").is_some();
     // `add`: the account page's "Add a passkey"; it needs a fresh assertion first, like any change.
     let add = params.get("add").is_some() && session.is_multi_factor();
@@ -119,7 +121,7 @@ pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<Strin
         return Ok(respond::see_other(&respond::after_sign_in(&ctx, pending), vec![]));
     }
     let enroll = may_enroll(&ctx, &session, passkeys.len()).await?;
-    let has_totp = totp::enabled_since(ctx.scope(), &user.id).await.map_err(respond::internal)?.is_some();
+    let has_totp = totp::enabled_since(ctx.scope(), &user.id).await?.is_some();
     // An email code for an account whose passkeys were all removed: only the authenticator app or a
     // recovery code gets back in.
     if passkeys.is_empty() && !enroll {
@@ -160,12 +162,12 @@ pub async fn register_options(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
-    let ctx = page_context(&app, &req, &tenant).await?;
+) -> Result<HttpResponse, ApiError> {
+    let ctx = api_context(&app, &req, &tenant).await?;
     let _: serde_json::Value = json_body(&ctx, &req, &body)?;
     let session = signed_in(&ctx, &req).await?;
     let user = session_user(&ctx, &session).await?;
-    let count = passkey::list(ctx.scope(), &user.id).await.map_err(passkey_error)?.len();
+    let count = passkey::list(ctx.scope(), &user.id).await?.len();
     if !may_enroll(&ctx, &session, count).await? {
         return Err(api_error(
             StatusCode::FORBIDDEN,
@@ -184,8 +186,8 @@ pub async fn register(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
-    let ctx = page_context(&app, &req, &tenant).await?;
+) -> Result<HttpResponse, ApiError> {
+    let ctx = api_context(&app, &req, &tenant).await?;
     let finish: RegisterFinish = json_body(&ctx, &req, &body)?;
     let session = signed_in(&ctx, &req).await?;
     let name = if finish.name.trim().is_empty() { default_name(&req) } else { finish.name.clone() };
@@ -199,43 +201,11 @@ pub async fn register(
     )
     .await
     .map_err(passkey_error)?;
-    let first = passkey::list(ctx.scope(), &user_id).await.map_err(passkey_error)?.len() == 1;
-    let actor = format!("user:{user_id}");
-    ctx.audit(Event::new(&ctx.tenant.id, actor.clone(), "passkey.register").target(format!("passkey:{}", stored.id)))
-        .await;
-    // Enrolled on the strength of an email code plus a recovery code or an app code, not an existing
-    // passkey: if that was someone with the mailbox and a stolen second factor, the owner must know.
-    let through = match session.acr {
-        recovery::RECOVERY_ACR => Some("a recovery code"),
-        totp::TOTP_ACR => Some("an authenticator-app code"),
-        _ => None,
-    };
-    if let Some(through) = through
-        && let Some(user) = user::find(ctx.scope(), &user_id).await.map_err(respond::internal)?
-    {
-        notices::send(&ctx, &user.email, Notice::PasskeyAdded { through }).await;
-    }
-    // A new account, or a recovery, ends with a full session: the user holds a freshly verified passkey.
-    if !session.is_multi_factor() {
-        let mut amr = session.amr.clone();
-        amr.extend(passkey::assertion_amr(stored.backup_eligible));
-        amr.dedup();
-        session::elevate(ctx.scope(), &session.id, Authentication { amr, acr: passkey::ENROLLED_ACR })
-            .await
-            .map_err(respond::internal)?;
-    }
-    // Ten recovery codes come with the first passkey, and replace any left from before a recovery.
-    let recovery_codes = if first || session.acr == recovery::RECOVERY_ACR {
-        let codes = recovery::regenerate(ctx.scope(), &app.hasher, &user_id).await.map_err(respond::internal)?;
-        ctx.audit(Event::new(&ctx.tenant.id, actor, "recovery_codes.generate")).await;
-        Some(codes)
-    } else {
-        None
-    };
+    let enrolled = signin::passkey_enrolled(&ctx, &session, &user_id, &stored).await?;
     let pending = finish.req.as_deref().filter(|r| respond::opaque_id(r));
     Ok(json_ok(json!({
         "next": respond::after_sign_in(&ctx, pending),
-        "recovery_codes": recovery_codes,
+        "recovery_codes": enrolled.recovery_codes,
     })))
 }
 
@@ -258,8 +228,8 @@ pub async fn authenticate_options(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
-    let ctx = page_context(&app, &req, &tenant).await?;
+) -> Result<HttpResponse, ApiError> {
+    let ctx = api_context(&app, &req, &tenant).await?;
     let start: AuthenticateStart = json_body(&ctx, &req, &body)?;
     let user = match start.mode.as_str() {
         "session" => {
@@ -286,54 +256,27 @@ pub async fn authenticate(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
-    let ctx = page_context(&app, &req, &tenant).await?;
+) -> Result<HttpResponse, ApiError> {
+    let ctx = api_context(&app, &req, &tenant).await?;
     let finish: AuthenticateFinish = json_body(&ctx, &req, &body)?;
-    let discoverable = match finish.mode.as_str() {
-        "session" => false,
-        "discoverable" => true,
+    let mode = match finish.mode.as_str() {
+        "session" => AssertionMode::Session,
+        "discoverable" => AssertionMode::Discoverable,
         _ => return Err(api_error(StatusCode::BAD_REQUEST, "invalid_request", "mode is session or discoverable")),
     };
     let session = current_session(&ctx, &req).await?;
-    let verified = match passkey::finish_authentication(
-        ctx.scope(),
-        &app.webauthn,
-        &finish.ceremony,
-        discoverable,
-        &finish.credential,
-    )
-    .await
-    {
-        Ok(verified) => verified,
-        Err(error) => {
-            let action = if matches!(error, PasskeyError::CounterRegression) { "passkey.cloned" } else { "passkey.rejected" };
-            ctx.audit(Event::new(&ctx.tenant.id, "anonymous", action).failed().details(json!({ "reason": error.to_string() })))
-                .await;
-            return Err(passkey_error(error));
-        }
-    };
-    if verified.user.disabled_at.is_some() {
-        return Err(api_error(StatusCode::FORBIDDEN, "access_denied", "this account has been disabled"));
-    }
-    let authn = Authentication { amr: verified.amr.clone(), acr: passkey::PASSKEY_ACR };
-    let actor = format!("user:{}", verified.user.id);
     let mut cookies = Vec::new();
-    match session.filter(|s| s.user_id == verified.user.id) {
-        // The signed-in user confirmed with their passkey: the same session, now multi-factor and fresh.
-        Some(session) => {
-            session::elevate(ctx.scope(), &session.id, authn).await.map_err(respond::internal)?;
+    match signin::passkey_asserted(&ctx, session, &finish.ceremony, mode, &finish.credential).await.map_err(passkey_error)? {
+        PasskeySignIn::SignedIn { new_cookie } => {
+            cookies.extend(new_cookie.map(|cookie| request::session_cookie(&ctx, cookie.expose().to_owned())));
         }
-        None if discoverable => {
-            let (cookie_value, _) = session::create(ctx.scope(), &verified.user.id, authn, &ctx.origin, ctx.lifetimes())
-                .await
-                .map_err(respond::internal)?;
-            cookies.push(request::session_cookie(&ctx, cookie_value));
+        PasskeySignIn::Disabled => {
+            return Err(api_error(StatusCode::FORBIDDEN, "access_denied", "this account has been disabled"));
         }
-        None => return Err(api_error(StatusCode::FORBIDDEN, "passkey_rejected", "this passkey belongs to another account")),
+        PasskeySignIn::OtherAccount => {
+            return Err(api_error(StatusCode::FORBIDDEN, "passkey_rejected", "this passkey belongs to another account"));
+        }
     }
-    user::mark_signed_in(ctx.scope(), &verified.user.id).await.map_err(respond::internal)?;
-    ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.passkey").target(format!("passkey:{}", verified.passkey_id)))
-        .await;
     let pending = finish.req.as_deref().filter(|r| respond::opaque_id(r));
     let mut response = HttpResponse::Ok();
     response.insert_header((header::CACHE_CONTROL, "no-store"));
@@ -343,17 +286,15 @@ pub async fn authenticate(
     Ok(response.json(json!({ "next": respond::after_sign_in(&ctx, pending) })))
 }
 
-async fn signed_in(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Session, HttpError> {
+async fn signed_in(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Session, ApiError> {
     current_session(ctx, req)
         .await?
         .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "login_required", "sign in first"))
 }
 
-async fn session_user(ctx: &Ctx<'_>, session: &Session) -> Result<user::User, HttpError> {
-    user::find(ctx.scope(), &session.user_id)
-        .await
-        .map_err(respond::internal)?
-        .filter(|u| u.disabled_at.is_none())
+async fn session_user(ctx: &Ctx<'_>, session: &Session) -> Result<user::User, ApiError> {
+    user::find_active(ctx.scope(), &session.user_id)
+        .await?
         .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "login_required", "sign in first"))
 }
 
@@ -364,7 +305,7 @@ fn default_name(req: &HttpRequest) -> String {
 }
 
 /// `GET/POST /login/recovery`: email + one recovery code → a session that can only enroll a passkey.
-pub async fn recovery_form(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
+pub async fn recovery_form(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = respond::query(&ctx, &req)?;
     render_recovery(&ctx, &req, respond::request_id(&params), "", None, StatusCode::OK)
@@ -377,7 +318,7 @@ fn render_recovery(
     email: &str,
     error: Option<&str>,
     status: StatusCode,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let csrf = request::csrf(ctx.app, req);
     let chrome = Chrome::new(&ctx.tenant.display_name);
     let page = RecoveryLogin {
@@ -398,16 +339,16 @@ pub async fn recovery_submit(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = respond::form(&ctx, &req, &body)?;
     let pending = respond::request_id(&params);
     crate::ratelimit::check(&app.limiters.code_check_per_ip, &request::client_ip(&app, &req))
-        .map_err(|retry| HttpError::too_many_page(&ctx.tenant.display_name, retry))?;
+        .map_err(|retry| PageError::too_many(&ctx.tenant.display_name, retry))?;
     let typed_email = params.get("email").unwrap_or("");
     let code = params.get("code").unwrap_or("");
     let user = match user::Email::parse(typed_email) {
-        Some(email) => user::find_by_email(ctx.scope(), &email).await.map_err(respond::internal)?,
+        Some(email) => user::find_by_email(ctx.scope(), &email).await?,
         None => None,
     };
     // Guesses are counted per account in the database (any node, any address); a locked account's
@@ -417,7 +358,7 @@ pub async fn recovery_submit(
         Some(user) if user.disabled_at.is_none() => {
             let check = recovery::consume(ctx.scope(), &app.hasher, &user.id, code);
             let lock = ctx.lifetimes().factor_lockout;
-            Some(lockout::guarded(ctx.scope(), &user.id, Factor::RecoveryCode, lock, crate::store::now(), check).await.map_err(respond::internal)?)
+            Some(lockout::guarded(ctx.scope(), &user.id, Factor::RecoveryCode, lock, crate::store::now(), check).await?)
         }
         _ => None,
     };
@@ -437,9 +378,8 @@ pub async fn recovery_submit(
     };
     let authn = Authentication { amr: vec![Amr::Otp.as_str().to_owned()], acr: recovery::RECOVERY_ACR };
     let (cookie_value, session) = session::create(ctx.scope(), &user.id, authn, &ctx.origin, ctx.lifetimes())
-        .await
-        .map_err(respond::internal)?;
-    let left = recovery::remaining(ctx.scope(), &user.id).await.map_err(respond::internal)?;
+        .await?;
+    let left = recovery::remaining(ctx.scope(), &user.id).await?;
     ctx.audit(
         Event::new(&ctx.tenant.id, format!("user:{}", user.id), "signin.recovery_code")
             .target(format!("session:{}", &session.id[..16]))
@@ -453,7 +393,7 @@ pub async fn recovery_submit(
 
 /// `GET/POST /login/totp`: an email-code session adds a code from the user's authenticator app and
 /// may then enroll a passkey on this device. Nothing else opens with it.
-pub async fn totp_form(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, HttpError> {
+pub async fn totp_form(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = respond::query(&ctx, &req)?;
     totp_step(&ctx, &req, respond::request_id(&params), None, StatusCode::OK).await
@@ -483,12 +423,12 @@ pub async fn totp_submit(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = respond::form(&ctx, &req, &body)?;
     let pending = respond::request_id(&params);
     crate::ratelimit::check(&app.limiters.code_check_per_ip, &request::client_ip(&app, &req))
-        .map_err(|retry| HttpError::too_many_page(&ctx.tenant.display_name, retry))?;
+        .map_err(|retry| PageError::too_many(&ctx.tenant.display_name, retry))?;
     let Some(session) = current_session(&ctx, &req).await? else {
         return Ok(respond::see_other(&respond::with_req(&ctx.endpoint("login"), pending), vec![]));
     };
@@ -503,8 +443,7 @@ pub async fn totp_submit(
     };
     let lock = ctx.lifetimes().factor_lockout;
     let outcome = lockout::guarded(ctx.scope(), &session.user_id, Factor::Totp, lock, crate::store::now(), check)
-        .await
-        .map_err(respond::internal)?;
+        .await?;
     let refused = match outcome {
         Outcome::Accepted => None,
         Outcome::Rejected { remaining } => Some((
@@ -512,7 +451,7 @@ pub async fn totp_submit(
             format!("That code is not right, or was already used. Wait for the next one and try again ({remaining} tries left)."),
         )),
         Outcome::JustLocked { until } => {
-            if let Some(user) = user::find(ctx.scope(), &session.user_id).await.map_err(respond::internal)? {
+            if let Some(user) = user::find(ctx.scope(), &session.user_id).await? {
                 locked_out(&ctx, actor.clone(), &user, Factor::Totp, until).await;
             }
             Some((StatusCode::TOO_MANY_REQUESTS, locked_message(Factor::Totp, until)))
@@ -526,7 +465,7 @@ pub async fn totp_submit(
     // The session keeps its email-code methods and gains the app's code; it is still not multi-factor
     // for anything but enrolling a passkey here.
     let authn = Authentication { amr: vec![Amr::Otp.as_str().to_owned()], acr: totp::TOTP_ACR };
-    session::elevate(ctx.scope(), &session.id, authn).await.map_err(respond::internal)?;
+    session::elevate(ctx.scope(), &session.id, authn).await?;
     ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.totp")).await;
     Ok(respond::see_other(&respond::with_req(&ctx.endpoint("passkey"), pending), vec![]))
 }
@@ -537,14 +476,16 @@ async fn totp_step(
     pending: Option<&str>,
     error: Option<&str>,
     status: StatusCode,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, PageError> {
     let Some(session) = current_session(ctx, req).await? else {
         return Ok(respond::see_other(&respond::with_req(&ctx.endpoint("login"), pending), vec![]));
     };
     if session.is_multi_factor() {
         return Ok(respond::see_other(&respond::after_sign_in(ctx, pending), vec![]));
     }
-    let user = session_user(ctx, &session).await?;
+    let Some(user) = user::find_active(ctx.scope(), &session.user_id).await? else {
+        return Ok(respond::see_other(&respond::with_req(&ctx.endpoint("login"), pending), vec![]));
+    };
     let csrf = request::csrf(ctx.app, req);
     let chrome = Chrome::new(&ctx.tenant.display_name);
     let page = TotpLogin {

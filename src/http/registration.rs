@@ -7,7 +7,7 @@ use actix_web::{
 };
 
 use super::{
-    HttpError, api_context, oauth::client_allows, request, with_cors,
+    ApiError, api_context, oauth::client_allows, request, with_cors,
 };
 use crate::{
     app::App,
@@ -19,18 +19,18 @@ use crate::{
     ratelimit,
 };
 
-fn error(error: RegistrationError) -> HttpError {
+fn error(error: RegistrationError) -> ApiError {
     match error {
-        RegistrationError::Store(e) => HttpError::from(e),
+        RegistrationError::Store(e) => ApiError::from(e),
         RegistrationError::InvalidToken | RegistrationError::InvalidInitialToken(_) => {
-            HttpError::Bearer(Some(OAuthError::new(ErrorCode::InvalidToken, error.to_string())))
+            ApiError::Bearer(Some(OAuthError::new(ErrorCode::InvalidToken, error.to_string())))
         }
-        RegistrationError::Closed => HttpError::Json {
+        RegistrationError::Closed => ApiError::Json {
             status: StatusCode::FORBIDDEN,
             error: error.code(),
             description: error.to_string(),
         },
-        other => HttpError::Json {
+        other => ApiError::Json {
             status: StatusCode::BAD_REQUEST,
             error: other.code(),
             description: other.to_string(),
@@ -43,7 +43,7 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 }
 
 /// Client metadata is a JSON object (RFC 7591 §3.1); anything else is `invalid_client_metadata`.
-fn metadata(req: &HttpRequest, body: &[u8]) -> Result<ClientMetadata, HttpError> {
+fn metadata(req: &HttpRequest, body: &[u8]) -> Result<ClientMetadata, ApiError> {
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -68,7 +68,7 @@ pub async fn register(
     req: HttpRequest,
     tenant: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, ApiError> {
     let ctx = api_context(&app, &req, &tenant).await?;
     let result = async {
         ratelimit::check(&app.limiters.registration_per_ip, &request::client_ip(&app, &req))
@@ -93,7 +93,7 @@ pub async fn preflight_client(
     app: web::Data<App>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, ApiError> {
     let (tenant, client_id) = path.into_inner();
     let ctx = api_context(&app, &req, &tenant).await?;
     let allow = client_allows(&ctx, &client_id, &req).await;
@@ -104,7 +104,7 @@ pub async fn read(
     app: web::Data<App>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, ApiError> {
     let (tenant, client_id) = path.into_inner();
     let ctx = api_context(&app, &req, &tenant).await?;
     // The origins of the client being managed, read before the request changes (or deletes) it.
@@ -118,7 +118,7 @@ pub async fn update(
     req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Bytes,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, ApiError> {
     let (tenant, client_id) = path.into_inner();
     let ctx = api_context(&app, &req, &tenant).await?;
     // The origins of the client being managed, read before the request changes (or deletes) it.
@@ -134,7 +134,7 @@ pub async fn delete(
     app: web::Data<App>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, ApiError> {
     let (tenant, client_id) = path.into_inner();
     let ctx = api_context(&app, &req, &tenant).await?;
     // The origins of the client being managed, read before the request changes (or deletes) it.

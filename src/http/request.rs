@@ -8,7 +8,7 @@ use actix_web::{
 
 use super::{
     client_ip::{self, Proxies},
-    errors::HttpError,
+    errors::PageError,
 };
 use crate::{
     app::App,
@@ -163,11 +163,11 @@ pub fn check_csrf(
     req: &HttpRequest,
     params: &Params,
     tenant_name: &str,
-) -> Result<(), HttpError> {
+) -> Result<(), PageError> {
     if csrf_matches(app, req, params.get("csrf")) {
         return Ok(());
     }
-    Err(HttpError::bad_request_page(
+    Err(PageError::bad_request(
         tenant_name,
         "This form has expired or was not sent from this site. Go back, reload the page and try again.",
     ))

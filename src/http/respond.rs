@@ -8,15 +8,15 @@ use actix_web::{
     http::{StatusCode, header},
 };
 
-use super::{HttpError, request};
+use super::{PageError, request};
 use crate::{app::Ctx, oauth::params::Params};
 
 pub fn html(
     status: StatusCode,
     body: Result<String, askama::Error>,
     cookies: Vec<Cookie<'static>>,
-) -> Result<HttpResponse, HttpError> {
-    let body = body.map_err(|e| HttpError::internal_page(&e))?;
+) -> Result<HttpResponse, PageError> {
+    let body = body?;
     let mut response = HttpResponse::build(status);
     response
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -38,21 +38,18 @@ pub fn see_other(location: &str, cookies: Vec<Cookie<'static>>) -> HttpResponse 
     response.finish()
 }
 
-pub fn form(ctx: &Ctx<'_>, req: &HttpRequest, body: &[u8]) -> Result<Params, HttpError> {
+pub fn form(ctx: &Ctx<'_>, req: &HttpRequest, body: &[u8]) -> Result<Params, PageError> {
     let params = request::form_params(req, body)
-        .map_err(|e| HttpError::bad_request_page(&ctx.tenant.display_name, e.description))?;
+        .map_err(|e| PageError::bad_request(&ctx.tenant.display_name, e.description))?;
     request::check_csrf(ctx.app, req, &params, &ctx.tenant.display_name)?;
     Ok(params)
 }
 
-pub fn query(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Params, HttpError> {
+pub fn query(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Params, PageError> {
     request::query_params(req)
-        .map_err(|e| HttpError::bad_request_page(&ctx.tenant.display_name, e.description))
+        .map_err(|e| PageError::bad_request(&ctx.tenant.display_name, e.description))
 }
 
-pub fn internal(error: impl std::fmt::Display) -> HttpError {
-    HttpError::internal_page(&error)
-}
 
 /// Ids we generate are short base64url strings; anything else is dropped rather than echoed or queried.
 pub fn opaque_id(value: &str) -> bool {

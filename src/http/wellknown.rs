@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, http::header, web};
 use bytes::Bytes;
 
-use super::{HttpError, public_context};
+use super::{ApiError, public_context};
 use crate::{app::App, cors};
 
 fn cacheable_json(body: Bytes, cache_control: &'static str) -> HttpResponse {
@@ -18,7 +18,7 @@ fn cacheable_json(body: Bytes, cache_control: &'static str) -> HttpResponse {
 pub async fn openid_configuration(
     app: web::Data<App>,
     tenant: web::Path<String>,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, ApiError> {
     let ctx = public_context(&app, &tenant).await?;
     Ok(cacheable_json(ctx.discovery_document(), "public, max-age=300"))
 }
@@ -27,16 +27,16 @@ pub async fn openid_configuration(
 pub async fn oauth_metadata(
     app: web::Data<App>,
     tenant: web::Path<String>,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, ApiError> {
     openid_configuration(app, tenant).await
 }
 
 pub async fn jwks(
     app: web::Data<App>,
     tenant: web::Path<String>,
-) -> Result<HttpResponse, HttpError> {
+) -> Result<HttpResponse, ApiError> {
     // The tenant and its keyring only: no issuer to format, no context to build.
-    let tenant = app.tenant(&tenant).await?.ok_or(HttpError::UnknownTenant)?;
+    let tenant = app.tenant(&tenant).await?.ok_or(ApiError::UnknownTenant)?;
     let keyring = app.keyring(&tenant).await?;
     // Short max-age: verifiers also refetch on an unknown kid after a rotation.
     Ok(cacheable_json(keyring.jwks_json.clone(), "public, max-age=60"))

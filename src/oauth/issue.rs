@@ -2,7 +2,7 @@
 //! ID token.
 
 use serde::Serialize;
-use latchkey_proto::{Acr, Caller};
+use latchkey_proto::{Acr, Caller, Secret};
 
 use super::{error::OAuthError, families};
 use crate::{
@@ -18,13 +18,13 @@ use crate::{
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
-    pub access_token: String,
+    pub access_token: Secret,
     pub token_type: &'static str,
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Secret>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
+    pub id_token: Option<Secret>,
     pub scope: String,
     /// Only in a token exchange response (RFC 8693 §2.2.1).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,11 +155,11 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
     };
 
     let response = TokenResponse {
-        access_token,
+        access_token: Secret::new(access_token),
         token_type: "Bearer",
         expires_in: lifetime,
-        refresh_token,
-        id_token,
+        refresh_token: refresh_token.map(Secret::new),
+        id_token: id_token.map(Secret::new),
         scope,
         issued_token_type: None,
     };

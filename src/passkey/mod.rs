@@ -21,7 +21,7 @@ use webauthn_rs_proto::{AuthenticatorSelectionCriteria, ResidentKeyRequirement, 
 
 use crate::{
     crypto::{self, base64url},
-    store::{Scoped, StoreError, now},
+    store::{Scoped, StoreError, StoreResult, now},
     user::{self, User},
 };
 
@@ -161,7 +161,7 @@ pub struct StoredPasskey {
     credential: Passkey,
 }
 
-fn from_row(row: passkey_row::Model) -> Result<StoredPasskey, PasskeyError> {
+fn from_row(row: passkey_row::Model) -> StoreResult<StoredPasskey> {
     Ok(StoredPasskey {
         credential: serde_json::from_str(&row.credential)
             .map_err(|e| StoreError::Corrupt(format!("passkey {}: {e}", row.id)))?,
@@ -174,7 +174,7 @@ fn from_row(row: passkey_row::Model) -> Result<StoredPasskey, PasskeyError> {
     })
 }
 
-pub async fn list(scope: Scoped<'_>, user_id: &str) -> Result<Vec<StoredPasskey>, PasskeyError> {
+pub async fn list(scope: Scoped<'_>, user_id: &str) -> StoreResult<Vec<StoredPasskey>> {
     scope
         .select::<passkey_row::Entity>()
         .filter(passkey_row::Column::UserId.eq(user_id))

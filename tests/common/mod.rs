@@ -257,8 +257,10 @@ pub struct Server {
     env: HashMap<String, String>,
 }
 
+/// The `latchkey` binary the tests start: this profile's, or `LATCHKEY_TEST_SERVER_BINARY` (the
+/// benchmarks drive a release server from a quickly built harness).
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_latchkey"))
+    std::env::var_os("LATCHKEY_TEST_SERVER_BINARY").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_latchkey")), PathBuf::from)
 }
 
 impl Server {
@@ -625,6 +627,10 @@ pub async fn exchange_code(server: &Server, client_id: &str, secret: &str, code:
 static AUTHENTICATORS: std::sync::LazyLock<Mutex<HashMap<String, SoftPasskey>>> =
     std::sync::LazyLock::new(Default::default);
 /// Recovery codes the server returned at each user's first enrollment.
+/// Each enrolled user's credential id and user handle (for `discoverable_assertion`).
+#[allow(clippy::type_complexity)]
+static CREDENTIALS: std::sync::LazyLock<Mutex<HashMap<String, (Vec<u8>, Vec<u8>)>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashMap::new()));
 static RECOVERY_CODES: std::sync::LazyLock<Mutex<HashMap<String, Vec<String>>>> =
     std::sync::LazyLock::new(Default::default);
 
@@ -677,11 +683,13 @@ pub async fn passkey_step(server: &Server, browser: &reqwest::Client, page: &str
             selection.require_resident_key = false;
             selection.resident_key = Some(webauthn_rs_proto::ResidentKeyRequirement::Discouraged);
         }
+        let user_handle = options.public_key.user.id.clone();
         let credential = {
             let mut authenticators = AUTHENTICATORS.lock().unwrap_or_else(|p| p.into_inner());
             let authenticator = authenticators.entry(email.to_owned()).or_insert_with(|| SoftPasskey::new(true));
             authenticator.do_registration(origin, options).expect("authenticator registers")
         };
+        CREDENTIALS.lock().unwrap_or_else(|p| p.into_inner()).insert(email.to_owned(), (credential.raw_id.clone(), user_handle));
         let (status, done) = passkey_post(server, browser, &csrf, "passkey/register", serde_json::json!({
             "ceremony": start["ceremony"], "name": "Test key", "credential": credential, "req": req,
         })).await;
@@ -713,6 +721,21 @@ pub fn software_assertion(email: &str, origin: url::Url, options: webauthn_rs_pr
     let mut authenticators = AUTHENTICATORS.lock().unwrap_or_else(|p| p.into_inner());
     let authenticator = authenticators.get_mut(email).expect("this user enrolled a passkey in this test");
     authenticator.do_authentication(origin, options).expect("authenticator asserts")
+}
+
+/// What a discoverable (resident) credential of `email` answers to a sign-in that names no user: the
+/// software authenticator keeps no resident keys, so the credential it made at enrollment is named for
+/// it, and the user handle a resident key would return is filled in (it is not signed over).
+pub fn discoverable_assertion(email: &str, origin: url::Url, mut options: webauthn_rs_proto::RequestChallengeResponse) -> webauthn_rs_proto::PublicKeyCredential {
+    let (credential_id, user_handle) = CREDENTIALS.lock().unwrap_or_else(|p| p.into_inner()).get(email).cloned().expect("this user enrolled a passkey in this test");
+    options.public_key.allow_credentials = vec![webauthn_rs_proto::AllowCredentials {
+        type_: "public-key".into(),
+        id: credential_id,
+        transports: None,
+    }];
+    let mut assertion = software_assertion(email, origin, options);
+    assertion.response.user_handle = Some(user_handle);
+    assertion
 }
 
 /// The key on an authenticator-app set-up page.

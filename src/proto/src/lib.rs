@@ -10,9 +10,11 @@ pub mod claims;
 pub mod crypto;
 pub mod fsutil;
 pub mod jws;
+pub mod secret;
 
 pub use acr::{Acr, Amr};
 pub use claims::{AccessClaims, Caller};
+pub use secret::Secret;
 
 /// Unix seconds now. Every stored timestamp and every token time uses this clock.
 pub fn now() -> i64 {

@@ -1,0 +1,230 @@
+//! What each sign-in step establishes (docs/acr.md). The email code, the first step of every sign-in:
+//! send a code, check it, apply the tenant's self-sign-up policy and begin a session at the
+//! `email-code` level. A passkey: enrolling one completes a session begun with a code (and hands out
+//! recovery codes), asserting one confirms or begins a phishing-resistant session. The handlers in
+//! `http::pages` and `http::passkeys` only parse the request and render what these functions decide.
+
+use latchkey_proto::{Acr, Amr, Secret};
+
+use webauthn_rs::prelude::PublicKeyCredential;
+
+use crate::{
+    app::Ctx,
+    audit::Event,
+    email_code::{self, Verification},
+    mail_queue::{Message, SendIf},
+    notices::{self, Notice},
+    passkey::{self, PasskeyError, StoredPasskey},
+    recovery,
+    session::{self, Authentication, Session},
+    store::{StoreResult, now},
+    totp,
+    user::{self, Email},
+};
+
+/// `amr` and `acr` of a sign-in by email code. A code proves control of a mailbox only: the passkey
+/// builds the stronger levels on top (docs/acr.md).
+pub const EMAIL_CODE_AMR: Amr = Amr::Otp;
+pub const EMAIL_CODE_ACR: Acr = Acr::EmailCode;
+
+/// The mail that carries a code: the code leads the subject, so it shows in a notification.
+fn code_message(tenant_name: &str, to: &Email, code: &Secret, minutes: i64, self_signup: bool) -> Message {
+    Message {
+        to: to.to_string(),
+        subject: format!("{} is your {tenant_name} sign-in code", code.expose()),
+        body: format!(
+            "Your {tenant_name} sign-in code is {}\n\nIt expires in {minutes} minutes. If you did not try to sign in, you can ignore this email.\n",
+            code.expose(),
+        ),
+        send_if: if self_signup { SendIf::Always } else { SendIf::AccountExists },
+    }
+}
+
+/// Issues a code for `email` and queues its mail; returns the flow id the browser keeps.
+///
+/// The same work for every address: the code is queued, and the mail worker (not this request) drops it
+/// when self sign-up is off and the address has no account. So neither the time this takes nor an SMTP
+/// outage tells who has an account here.
+pub async fn send_code(ctx: &Ctx<'_>, email: &Email) -> StoreResult<String> {
+    let lifetime = ctx.lifetimes().email_code;
+    let issued = email_code::issue(ctx.scope(), &ctx.app.hasher, email, lifetime).await?;
+    let message = code_message(&ctx.tenant.display_name, email, &issued.code, lifetime / 60, ctx.tenant.self_signup);
+    ctx.send_mail(message, now() + lifetime).await?;
+    ctx.audit(Event::new(&ctx.tenant.id, "anonymous", "signin.code_sent").target(format!("flow:{}", issued.flow_id)))
+        .await;
+    Ok(issued.flow_id)
+}
+
+/// What checking a code came to.
+#[derive(Debug)]
+pub enum CodeOutcome {
+    /// A new session at the `email-code` level; `cookie` is its value for the browser.
+    SignedIn { cookie: Secret, session: Session },
+    /// Wrong code; this many tries left on it.
+    Rejected { remaining: i32 },
+    /// The code expired, was replaced or was tried too often.
+    NeedNewCode,
+    /// Right code, but the address has no account and the tenant does not let people sign up.
+    NoAccount,
+    Disabled,
+}
+
+/// Checks `code` for the pending sign-in `flow_id` (consumed once, attempts counted in the database by
+/// `email_code::verify`) and, if it is right, begins a session for the address's account — created
+/// first when the tenant allows self sign-up.
+pub async fn check_code(ctx: &Ctx<'_>, flow_id: &str, code: &str) -> StoreResult<CodeOutcome> {
+    let email = match email_code::verify(ctx.scope(), &ctx.app.hasher, flow_id, code).await? {
+        Verification::Accepted { email } => email,
+        failed => {
+            ctx.audit(Event::new(&ctx.tenant.id, "anonymous", "signin.code_failed").target(format!("flow:{flow_id}")).failed())
+                .await;
+            return Ok(match failed {
+                Verification::Rejected { remaining } => CodeOutcome::Rejected { remaining },
+                _ => CodeOutcome::NeedNewCode,
+            });
+        }
+    };
+    let user = match user::find_by_email(ctx.scope(), &email).await? {
+        Some(user) => user,
+        None if ctx.tenant.self_signup => user::find_or_create(ctx.scope(), &email).await?,
+        None => return Ok(CodeOutcome::NoAccount),
+    };
+    if user.disabled_at.is_some() {
+        return Ok(CodeOutcome::Disabled);
+    }
+    let authn = Authentication { amr: vec![EMAIL_CODE_AMR.as_str().to_owned()], acr: EMAIL_CODE_ACR };
+    let (cookie, session) = session::create(ctx.scope(), &user.id, authn, &ctx.origin, ctx.lifetimes()).await?;
+    user::mark_signed_in(ctx.scope(), &user.id).await?;
+    ctx.audit(
+        Event::new(&ctx.tenant.id, format!("user:{}", user.id), "signin.email_code")
+            .target(format!("session:{}", &session.id[..16])),
+    )
+    .await;
+    Ok(CodeOutcome::SignedIn { cookie: Secret::new(cookie), session })
+}
+
+/// What enrolling a passkey gave the person.
+#[derive(Debug)]
+pub struct Enrolled {
+    /// Ten new recovery codes, to show once: with the first passkey, and after a recovery (they
+    /// replace any left from before).
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+/// A passkey was just enrolled for `user_id` in `session` (the ceremony is bound to that session). A session begun with a code becomes multi-factor (`mfa`:
+/// the person now holds a freshly verified passkey); an enrollment on the strength of a recovery or app
+/// code tells the owner, in case that was someone with the mailbox and a stolen second factor.
+pub async fn passkey_enrolled(ctx: &Ctx<'_>, session: &Session, user_id: &str, stored: &StoredPasskey) -> StoreResult<Enrolled> {
+    let first = passkey::list(ctx.scope(), user_id).await?.len() == 1;
+    let actor = format!("user:{user_id}");
+    ctx.audit(Event::new(&ctx.tenant.id, actor.clone(), "passkey.register").target(format!("passkey:{}", stored.id)))
+        .await;
+    let through = match session.acr {
+        recovery::RECOVERY_ACR => Some("a recovery code"),
+        totp::TOTP_ACR => Some("an authenticator-app code"),
+        _ => None,
+    };
+    if let Some(through) = through
+        && let Some(user) = user::find(ctx.scope(), user_id).await?
+    {
+        notices::send(ctx, &user.email, Notice::PasskeyAdded { through }).await;
+    }
+    if !session.is_multi_factor() {
+        let mut amr = session.amr.clone();
+        amr.extend(passkey::assertion_amr(stored.backup_eligible));
+        amr.dedup();
+        session::elevate(ctx.scope(), &session.id, Authentication { amr, acr: passkey::ENROLLED_ACR }).await?;
+    }
+    let recovery_codes = if first || session.acr == recovery::RECOVERY_ACR {
+        let codes = recovery::regenerate(ctx.scope(), &ctx.app.hasher, user_id).await?;
+        ctx.audit(Event::new(&ctx.tenant.id, actor, "recovery_codes.generate")).await;
+        Some(codes)
+    } else {
+        None
+    };
+    Ok(Enrolled { recovery_codes })
+}
+
+/// Whose passkey may answer an assertion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssertionMode {
+    /// The signed-in person confirms it is them (step-up, or the second factor).
+    Session,
+    /// Whoever the passkey belongs to signs in (the sign-in page's "Sign in with a passkey").
+    Discoverable,
+}
+
+/// What a passkey assertion came to.
+#[derive(Debug)]
+pub enum PasskeySignIn {
+    /// The browser's session is now `phr` and fresh; `new_cookie` when it is a new session.
+    SignedIn { new_cookie: Option<Secret> },
+    Disabled,
+    /// A session assertion answered by another account's passkey: nothing changes.
+    OtherAccount,
+}
+
+/// Verifies a passkey assertion (webauthn-rs, then the signature counter in `passkey`) and raises the
+/// browser's session to `phr`, or begins one for a discoverable sign-in. A refused assertion is audited
+/// (a counter regression as a possible clone) and returned as the error.
+pub async fn passkey_asserted(
+    ctx: &Ctx<'_>,
+    session: Option<Session>,
+    ceremony: &str,
+    mode: AssertionMode,
+    credential: &PublicKeyCredential,
+) -> Result<PasskeySignIn, PasskeyError> {
+    let discoverable = mode == AssertionMode::Discoverable;
+    let verified = match passkey::finish_authentication(ctx.scope(), &ctx.app.webauthn, ceremony, discoverable, credential).await {
+        Ok(verified) => verified,
+        Err(error) => {
+            let action = if matches!(error, PasskeyError::CounterRegression) { "passkey.cloned" } else { "passkey.rejected" };
+            ctx.audit(
+                Event::new(&ctx.tenant.id, "anonymous", action).failed().details(serde_json::json!({ "reason": error.to_string() })),
+            )
+            .await;
+            return Err(error);
+        }
+    };
+    if verified.user.disabled_at.is_some() {
+        return Ok(PasskeySignIn::Disabled);
+    }
+    let authn = Authentication { amr: verified.amr.clone(), acr: passkey::PASSKEY_ACR };
+    let new_cookie = match session.filter(|s| s.user_id == verified.user.id) {
+        // The signed-in user confirmed with their passkey: the same session, now multi-factor and fresh.
+        Some(session) => {
+            session::elevate(ctx.scope(), &session.id, authn).await?;
+            None
+        }
+        None if discoverable => {
+            let (cookie, _) = session::create(ctx.scope(), &verified.user.id, authn, &ctx.origin, ctx.lifetimes()).await?;
+            Some(Secret::new(cookie))
+        }
+        None => return Ok(PasskeySignIn::OtherAccount),
+    };
+    user::mark_signed_in(ctx.scope(), &verified.user.id).await?;
+    ctx.audit(
+        Event::new(&ctx.tenant.id, format!("user:{}", verified.user.id), "signin.passkey")
+            .target(format!("passkey:{}", verified.passkey_id)),
+    )
+    .await;
+    Ok(PasskeySignIn::SignedIn { new_cookie })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_code_leads_the_subject_and_the_policy_decides_delivery() {
+        let to = Email::parse("ada@example.com").expect("an address");
+        let code = Secret::new("123456".to_owned());
+        let open = code_message("Acme", &to, &code, 10, true);
+        assert_eq!(open.subject, "123456 is your Acme sign-in code");
+        assert!(open.body.contains("Your Acme sign-in code is 123456"));
+        assert!(open.body.contains("expires in 10 minutes"));
+        assert_eq!(open.send_if, SendIf::Always);
+        let closed = code_message("Acme", &to, &code, 10, false);
+        assert_eq!(closed.send_if, SendIf::AccountExists);
+    }
+}
