@@ -383,7 +383,6 @@ pub async fn create(
     let (introspect_all, introspect_resources) = new.introspection.columns();
     let row = client::ActiveModel {
         id: Set(crypto::random_id()),
-        tenant_id: Set(String::new()),
         client_id: Set(client_id.clone()),
         name: Set(new.name),
         secret_hash: Set(secret.as_ref().map(|s| sha256(s.as_bytes()).to_vec())),
@@ -405,6 +404,7 @@ pub async fn create(
         introspect_resources: Set(introspect_resources),
         userinfo_alg: Set(new.userinfo_alg.map(|a| a.as_str().to_owned())),
         allowed_origins: Set(Some(to_json_list(&new.allowed_origins))),
+        ..Default::default()
     };
     scope.insert::<client::Entity, _>(row).await?;
     store_origins(scope, &client_id, &cors_origins(&new.redirect_uris, &new.allowed_origins)).await?;
@@ -419,9 +419,9 @@ async fn store_origins(scope: Scoped<'_>, client_id: &str, origins: &[String]) -
     forget_origins(scope, client_id).await?;
     for origin in origins {
         let row = client_origin::ActiveModel {
-            tenant_id: Set(String::new()),
             origin: Set(origin.clone()),
             client_id: Set(client_id.to_owned()),
+            ..Default::default()
         };
         scope.insert::<client_origin::Entity, _>(row).await?;
     }

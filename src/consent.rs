@@ -65,12 +65,12 @@ pub async fn grant(scope: Scoped<'_>, user_id: &str, client_id: &str, resource: 
         None => {
             let row = consent::ActiveModel {
                 id: Set(crypto::random_id()),
-                tenant_id: Set(String::new()),
                 user_id: Set(user_id.to_owned()),
                 client_id: Set(client_id.to_owned()),
                 resource: Set(key(resource).to_owned()),
                 scopes: Set(to_json_list(scopes)),
                 granted_at: Set(now),
+                ..Default::default()
             };
             scope.insert::<consent::Entity, _>(row).await?;
         }

@@ -237,7 +237,6 @@ pub async fn generate_current_keys(
         let kid = jwk.common.key_id.clone().unwrap_or_default();
         let row = signing_key::ActiveModel {
             kid: Set(kid.clone()),
-            tenant_id: Set(String::new()),
             alg: Set(alg.as_str().to_owned()),
             sealed_private_key: Set(data_key.seal(&format!("signing-key/{kid}"), &der)),
             public_jwk: Set(
@@ -246,6 +245,7 @@ pub async fn generate_current_keys(
             created_at: Set(now()),
             retired_at: Set(None),
             publish_until: Set(None),
+            ..Default::default()
         };
         scope.insert::<signing_key::Entity, _>(row).await?;
         kids.push(kid);

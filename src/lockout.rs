@@ -70,11 +70,11 @@ where
 {
     let matching = this(user_id, factor);
     let fresh = factor_lockout::ActiveModel {
-        tenant_id: Set(String::new()),
         user_id: Set(user_id.to_owned()),
         factor: Set(factor.as_str().to_owned()),
         attempts: Set(0),
         locked_until: Set(None),
+        ..Default::default()
     };
     let key = [factor_lockout::Column::TenantId, factor_lockout::Column::UserId, factor_lockout::Column::Factor];
     scope.insert_if_absent::<factor_lockout::Entity, _>(fresh, key).await?;

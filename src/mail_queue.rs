@@ -74,7 +74,6 @@ pub async fn enqueue(scope: Scoped<'_>, data_key: &DataKey, message: &Message, d
     let row = mail_queue::ActiveModel {
         sealed: Set(data_key.seal(&purpose(&id), &plaintext)),
         id: Set(id),
-        tenant_id: Set(String::new()),
         created_at: Set(now),
         deliver_until: Set(deliver_until),
         next_attempt_at: Set(now),
@@ -82,6 +81,7 @@ pub async fn enqueue(scope: Scoped<'_>, data_key: &DataKey, message: &Message, d
         lease_until: Set(None),
         last_error: Set(None),
         failed_at: Set(None),
+        ..Default::default()
     };
     scope.insert::<mail_queue::Entity, _>(row).await
 }

@@ -72,7 +72,7 @@ pub async fn create(scope: Scoped<'_>, slug: &str, name: &str) -> Result<Organiz
     }
     let row = organization::Model {
         id: format!("org_{}", crypto::random_id()),
-        tenant_id: String::new(),
+        tenant_id: scope.tenant_id().to_owned(),
         slug: slug.to_owned(),
         name: name.to_owned(),
         created_at: now(),
@@ -143,11 +143,11 @@ pub async fn set_member(
         None => {
             let row = organization_member::ActiveModel {
                 id: Set(crypto::random_id()),
-                tenant_id: Set(String::new()),
                 organization_id: Set(organization.id.clone()),
                 user_id: Set(user_id.to_owned()),
                 roles: Set(to_json_list(roles)),
                 created_at: Set(now()),
+                ..Default::default()
             };
             scope.insert::<organization_member::Entity, _>(row).await?;
             Ok(())

@@ -146,7 +146,6 @@ pub async fn create(scope: Scoped<'_>, new: Resource) -> Result<Resource, Resour
     }
     let row = resource::ActiveModel {
         id: Set(crypto::random_id()),
-        tenant_id: Set(String::new()),
         uri: Set(new.uri.clone()),
         name: Set(new.name.clone()),
         scopes: Set(to_json_list(&new.scopes)),
@@ -154,6 +153,7 @@ pub async fn create(scope: Scoped<'_>, new: Resource) -> Result<Resource, Resour
         accepts_agents: Set(new.accepts_agents),
         default_scopes: Set(new.default_scopes.as_deref().map(to_json_list)),
         created_at: Set(now()),
+        ..Default::default()
     };
     scope.insert::<resource::Entity, _>(row).await?;
     Ok(new)

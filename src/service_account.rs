@@ -149,7 +149,7 @@ pub async fn create(
     let secret = secret.ok_or_else(|| StoreError::Corrupt("confidential client without a secret".into()))?;
     let row = service_account::Model {
         id: id.clone(),
-        tenant_id: String::new(),
+        tenant_id: scope.tenant_id().to_owned(),
         organization_id: organization.id.clone(),
         name: name.to_owned(),
         client_id: client.client_id.clone(),
@@ -247,7 +247,7 @@ pub async fn create_agent_token(
     let token = crypto::random_token(AGENT_TOKEN_PREFIX);
     let mut row = agent_token::Model {
         id: format!("agt_{}", crypto::random_id()),
-        tenant_id: String::new(),
+        tenant_id: scope.tenant_id().to_owned(),
         service_account_id: account.id.clone(),
         name: name.to_owned(),
         token_hash: crypto::sha256_hex(&token),

@@ -133,12 +133,12 @@ pub async fn begin(
             let secret = crypto::random_bytes::<SECRET_BYTES>().to_vec();
             let row = totp_authenticator::ActiveModel {
                 id: Set(id.clone()),
-                tenant_id: Set(String::new()),
                 user_id: Set(user_id.to_owned()),
                 sealed_secret: Set(data_key.seal(&sealing_purpose(&id), &secret)),
                 created_at: Set(now()),
                 confirmed_at: Set(None),
                 last_used_step: Set(None),
+                ..Default::default()
             };
             scope.insert::<totp_authenticator::Entity, _>(row).await?;
             secret

@@ -80,7 +80,6 @@ pub async fn find_or_create(scope: Scoped<'_>, email: &Email) -> StoreResult<Use
     }
     let row = user::ActiveModel {
         id: Set(crypto::random_id()),
-        tenant_id: Set(String::new()),
         email: Set(email.as_str().to_owned()),
         email_verified: Set(true),
         created_at: Set(now()),

@@ -534,7 +534,6 @@ async fn issue_code(
     let now = now();
     let row = authorization_code::ActiveModel {
         code_hash: Set(sha256_hex(&code)),
-        tenant_id: Set(String::new()),
         client_id: Set(request.client_id.clone()),
         user_id: Set(session.user_id.clone()),
         session_id: Set(session.id.clone()),
@@ -551,6 +550,7 @@ async fn issue_code(
         family_id: Set(None),
         resource: Set(request.resource.clone()),
         id_token_claims: Set((!request.id_token_claims.is_empty()).then(|| to_json_list(&request.id_token_claims))),
+        ..Default::default()
     };
     ctx.scope()
         .insert::<authorization_code::Entity, _>(row)
@@ -613,11 +613,11 @@ pub async fn save_pending(ctx: &Ctx<'_>, request: &AuthorizationRequest) -> Stor
     let now = now();
     let row = authorization_request::ActiveModel {
         id: Set(id.clone()),
-        tenant_id: Set(String::new()),
         client_id: Set(request.client_id.clone()),
         params: Set(serde_json::to_string(request).map_err(|e| StoreError::Corrupt(e.to_string()))?),
         created_at: Set(now),
         expires_at: Set(now + ctx.lifetimes().authorization_request),
+        ..Default::default()
     };
     ctx.scope()
         .insert::<authorization_request::Entity, _>(row)

@@ -81,7 +81,6 @@ pub async fn create(scope: Scoped<'_>, absolute_lifetime: i64, new: NewFamily<'_
     let now = now();
     let row = refresh_family::ActiveModel {
         id: Set(id.clone()),
-        tenant_id: Set(String::new()),
         client_id: Set(new.client_id.to_owned()),
         user_id: Set(new.user_id.to_owned()),
         session_id: Set(new.session_id.map(str::to_owned)),
@@ -95,6 +94,7 @@ pub async fn create(scope: Scoped<'_>, absolute_lifetime: i64, new: NewFamily<'_
         revoked_at: Set(None),
         revoked_reason: Set(None),
         resource: Set(new.resource.map(str::to_owned)),
+        ..Default::default()
     };
     scope.insert::<refresh_family::Entity, _>(row).await?;
     Ok(id)
@@ -116,11 +116,11 @@ pub fn new_refresh_token(family_id: &str) -> (String, refresh_token::ActiveModel
     let token = crypto::random_token(REFRESH_TOKEN_PREFIX);
     let row = refresh_token::ActiveModel {
         token_hash: Set(sha256_hex(&token)),
-        tenant_id: Set(String::new()),
         family_id: Set(family_id.to_owned()),
         prefix: Set(crypto::display_prefix(&token)),
         created_at: Set(now()),
         rotated_at: Set(None),
+        ..Default::default()
     };
     (token, row)
 }

@@ -161,11 +161,11 @@ pub async fn issue_initial_access_token(scope: Scoped<'_>, lifetime: i64) -> Sto
     let now = now();
     let row = initial_access_token::ActiveModel {
         token_hash: Set(sha256_hex(&token)),
-        tenant_id: Set(String::new()),
         prefix: Set(crypto::display_prefix(&token)),
         created_at: Set(now),
         expires_at: Set(now + lifetime),
         revoked_at: Set(None),
+        ..Default::default()
     };
     scope.insert::<initial_access_token::Entity, _>(row).await?;
     Ok(token)

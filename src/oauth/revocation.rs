@@ -55,11 +55,11 @@ async fn revoke_access_token(ctx: &Ctx<'_>, claims: &jwt::AccessClaims) -> Resul
         // Tokens outside a family (client_credentials) are not recorded until revoked.
         let row = access_token::ActiveModel {
             jti: Set(claims.jti.clone()),
-            tenant_id: Set(String::new()),
             family_id: Set(None),
             client_id: Set(claims.client_id.clone()),
             expires_at: Set(claims.exp),
             revoked_at: Set(Some(now())),
+            ..Default::default()
         };
         // A concurrent revocation may have inserted it first (the insert then fails on the primary key):
         // that is success. Any other failure must not be reported as a revocation.

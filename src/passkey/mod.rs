@@ -100,7 +100,6 @@ async fn save_ceremony<S: Serialize>(
     let now = now();
     let row = webauthn_ceremony::ActiveModel {
         id: Set(crypto::sha256_hex(&id)),
-        tenant_id: Set(String::new()),
         kind: Set(kind.as_str().to_owned()),
         user_id: Set(user_id.map(str::to_owned)),
         session_id: Set(session_id.map(str::to_owned)),
@@ -108,6 +107,7 @@ async fn save_ceremony<S: Serialize>(
         created_at: Set(now),
         expires_at: Set(now + CEREMONY_LIFETIME),
         consumed_at: Set(None),
+        ..Default::default()
     };
     scope.insert::<webauthn_ceremony::Entity, _>(row).await?;
     Ok(id)
@@ -233,7 +233,6 @@ pub async fn finish_registration(
     let now = now();
     let row = passkey_row::ActiveModel {
         id: Set(crypto::random_id()),
-        tenant_id: Set(String::new()),
         user_id: Set(user_id.clone()),
         credential_id: Set(credential_id),
         name: Set(clean_name(name)),
@@ -242,6 +241,7 @@ pub async fn finish_registration(
         backup_eligible: Set(backup_eligible),
         created_at: Set(now),
         last_used_at: Set(None),
+        ..Default::default()
     };
     // A credential registered before, to anyone, is refused; the unique index on (tenant, credential
     // id) settles a race between two nodes.
