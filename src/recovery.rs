@@ -1,12 +1,9 @@
 //! Recovery codes: ten single-use codes generated at the first passkey enrollment, shown exactly once,
 //! stored only as keyed hashes. Using one gives a session that can do nothing but enroll a new passkey.
 
-use entity::recovery_code;
-use sea_orm::{ActiveValue::Set, ColumnTrait, PaginatorTrait, QueryFilter};
-
 use crate::{
     crypto::{self, CodeHasher},
-    store::{Scoped, StoreResult, now},
+    store::{Scoped, StoreResult, now, recovery_codes},
 };
 
 pub const CODES_PER_SET: usize = 10;
@@ -54,21 +51,9 @@ pub async fn regenerate(
     hasher: &CodeHasher,
     user_id: &str,
 ) -> StoreResult<Vec<String>> {
-    scope
-        .delete::<recovery_code::Entity>()
-        .filter(recovery_code::Column::UserId.eq(user_id))
-        .exec(scope.db)
-        .await?;
-    let now = now();
     let codes: Vec<String> = (0..CODES_PER_SET).map(|_| generate_code()).collect();
-    let rows = codes.iter().map(|code| recovery_code::ActiveModel {
-        code_hash: Set(hash(hasher, scope.tenant_id(), user_id, code)),
-        tenant_id: Set(String::new()),
-        user_id: Set(user_id.to_owned()),
-        created_at: Set(now),
-        used_at: Set(None),
-    });
-    scope.insert_many::<recovery_code::Entity, _>(rows).await?;
+    let hashes = codes.iter().map(|code| hash(hasher, scope.tenant_id(), user_id, code)).collect();
+    recovery_codes::replace_set(scope, user_id, hashes, now()).await?;
     Ok(codes)
 }
 
@@ -79,35 +64,17 @@ pub async fn consume(
     user_id: &str,
     code: &str,
 ) -> StoreResult<bool> {
-    let result = scope
-        .update::<recovery_code::Entity>()
-        .col_expr(recovery_code::Column::UsedAt, now().into())
-        .filter(recovery_code::Column::UserId.eq(user_id))
-        .filter(recovery_code::Column::CodeHash.eq(hash(hasher, scope.tenant_id(), user_id, code)))
-        .filter(recovery_code::Column::UsedAt.is_null())
-        .exec(scope.db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    recovery_codes::use_once(scope, user_id, &hash(hasher, scope.tenant_id(), user_id, code), now()).await
 }
 
 pub async fn remaining(scope: Scoped<'_>, user_id: &str) -> StoreResult<u64> {
-    Ok(scope
-        .select::<recovery_code::Entity>()
-        .filter(recovery_code::Column::UserId.eq(user_id))
-        .filter(recovery_code::Column::UsedAt.is_null())
-        .count(scope.db)
-        .await?)
+    recovery_codes::count(scope, user_id, true).await
 }
 
 /// The user was given recovery codes at some point (used or not): the account has had a passkey, so
 /// an email code alone no longer suffices to enroll one.
 pub async fn ever_issued(scope: Scoped<'_>, user_id: &str) -> StoreResult<bool> {
-    Ok(scope
-        .select::<recovery_code::Entity>()
-        .filter(recovery_code::Column::UserId.eq(user_id))
-        .count(scope.db)
-        .await?
-        > 0)
+    Ok(recovery_codes::count(scope, user_id, false).await? > 0)
 }
 
 #[cfg(test)]

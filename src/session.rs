@@ -1,15 +1,13 @@
 //! Browser sessions: a server-side row (any node can read it) named by the SHA-256 of a random cookie
 //! value, with an idle and an absolute expiry.
 
-use entity::session;
-use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 use latchkey_proto::{Acr, Amr};
 
 use crate::{
     audit::Origin,
     config::Lifetimes,
     crypto::{self, sha256_hex},
-    store::{Scoped, StoreResult, from_json_list, now, to_json_list},
+    store::{Scoped, StoreResult, now, sessions},
 };
 
 #[derive(Debug, Clone)]
@@ -53,6 +51,12 @@ pub struct Authentication {
     pub acr: Acr,
 }
 
+impl From<sessions::StoredSession> for Session {
+    fn from(row: sessions::StoredSession) -> Self {
+        Self { id: row.id, user_id: row.user_id, auth_time: row.auth_time, amr: row.amr, acr: row.acr, created_at: row.created_at }
+    }
+}
+
 /// Creates a session and returns the cookie value (the only place it exists in clear).
 pub async fn create(
     scope: Scoped<'_>,
@@ -64,120 +68,57 @@ pub async fn create(
     let cookie_value = crypto::random_token("");
     let id = sha256_hex(&cookie_value);
     let now = now();
-    let row = session::ActiveModel {
-        id: Set(id.clone()),
-        tenant_id: Set(String::new()),
-        user_id: Set(user_id.to_owned()),
-        created_at: Set(now),
-        last_seen_at: Set(now),
-        expires_at: Set(now + lifetimes.session_absolute),
-        auth_time: Set(now),
-        amr: Set(to_json_list(&authn.amr)),
-        acr: Set(authn.acr.as_str().to_owned()),
-        ip: Set(origin.ip.clone()),
-        user_agent: Set(origin
-            .user_agent
-            .as_ref()
-            .map(|ua| ua.chars().take(512).collect())),
-        ended_at: Set(None),
-    };
-    scope.insert::<session::Entity, _>(row).await?;
-    let session = Session {
-        id,
-        user_id: user_id.to_owned(),
-        auth_time: now,
-        amr: authn.amr,
-        acr: authn.acr,
-        created_at: now,
-    };
+    sessions::insert(
+        scope,
+        sessions::NewSession {
+            id: &id,
+            user_id,
+            amr: &authn.amr,
+            acr: authn.acr,
+            created_at: now,
+            expires_at: now + lifetimes.session_absolute,
+            ip: origin.ip.clone(),
+            user_agent: origin.user_agent.as_ref().map(|ua| ua.chars().take(512).collect()),
+        },
+    )
+    .await?;
+    let session = Session { id, user_id: user_id.to_owned(), auth_time: now, amr: authn.amr, acr: authn.acr, created_at: now };
     Ok((cookie_value, session))
 }
 
 /// The live session for a cookie value, if any. Refreshes `last_seen_at` at most once a minute.
-pub async fn find_active(
-    scope: Scoped<'_>,
-    cookie_value: &str,
-    lifetimes: &Lifetimes,
-) -> StoreResult<Option<Session>> {
-    let id = sha256_hex(cookie_value);
+pub async fn find_active(scope: Scoped<'_>, cookie_value: &str, lifetimes: &Lifetimes) -> StoreResult<Option<Session>> {
     let now = now();
-    let Some(row) = scope
-        .select::<session::Entity>()
-        .filter(session::Column::Id.eq(&id))
-        .filter(session::Column::EndedAt.is_null())
-        .one(scope.db)
-        .await?
-    else {
+    let Some(row) = sessions::find_open(scope, &sha256_hex(cookie_value)).await? else {
         return Ok(None);
     };
     if row.expires_at <= now || row.last_seen_at + lifetimes.session_idle <= now {
         return Ok(None);
     }
     if now - row.last_seen_at >= 60 {
-        scope
-            .update::<session::Entity>()
-            .col_expr(session::Column::LastSeenAt, now.into())
-            .filter(session::Column::Id.eq(&id))
-            .exec(scope.db)
-            .await?;
+        sessions::touch(scope, &row.id, now).await?;
     }
-    Ok(Some(Session {
-        id: row.id,
-        user_id: row.user_id,
-        auth_time: row.auth_time,
-        amr: from_json_list(&row.amr)?,
-        acr: crate::store::stored_acr(&row.acr)?,
-        created_at: row.created_at,
-    }))
+    Ok(Some(row.into()))
 }
 
 /// Whether the session with this id (not a cookie value) is still live: not ended, not expired.
 /// An authorization code is redeemed only while the session it came from is.
 pub async fn is_live(scope: Scoped<'_>, session_id: &str, lifetimes: &Lifetimes) -> StoreResult<bool> {
     let now = now();
-    Ok(scope
-        .select::<session::Entity>()
-        .filter(session::Column::Id.eq(session_id))
-        .filter(session::Column::EndedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(now))
-        .filter(session::Column::LastSeenAt.gt(now - lifetimes.session_idle))
-        .one(scope.db)
-        .await?
-        .is_some())
+    sessions::is_live(scope, session_id, now, now - lifetimes.session_idle).await
 }
 
 /// Records a new, stronger authentication in an existing session (a passkey assertion or enrollment):
 /// its methods, level and time replace the old ones.
 pub async fn elevate(scope: Scoped<'_>, session_id: &str, authn: Authentication) -> StoreResult<()> {
-    scope
-        .update::<session::Entity>()
-        .col_expr(session::Column::Amr, to_json_list(&authn.amr).into())
-        .col_expr(session::Column::Acr, authn.acr.as_str().into())
-        .col_expr(session::Column::AuthTime, now().into())
-        .filter(session::Column::Id.eq(session_id))
-        .filter(session::Column::EndedAt.is_null())
-        .exec(scope.db)
-        .await?;
-    Ok(())
+    sessions::set_authentication(scope, session_id, &authn.amr, authn.acr, now()).await
 }
 
 /// The user's live sessions, most recently seen first.
-pub async fn list_for_user(
-    scope: Scoped<'_>,
-    user_id: &str,
-    lifetimes: &Lifetimes,
-) -> StoreResult<Vec<ActiveSession>> {
+pub async fn list_for_user(scope: Scoped<'_>, user_id: &str, lifetimes: &Lifetimes) -> StoreResult<Vec<ActiveSession>> {
     let now = now();
-    let rows = scope
-        .select::<session::Entity>()
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::EndedAt.is_null())
-        .filter(session::Column::ExpiresAt.gt(now))
-        .filter(session::Column::LastSeenAt.gt(now - lifetimes.session_idle))
-        .order_by_desc(session::Column::LastSeenAt)
-        .all(scope.db)
-        .await?;
-    Ok(rows
+    Ok(sessions::live_for_user(scope, user_id, now, now - lifetimes.session_idle)
+        .await?
         .into_iter()
         .map(|row| ActiveSession {
             id: row.id,
@@ -191,47 +132,17 @@ pub async fn list_for_user(
 
 /// Ends every live session of the user; returns their ids (their refresh-token families go too).
 pub async fn end_all_for_user(scope: Scoped<'_>, user_id: &str) -> StoreResult<Vec<String>> {
-    let ids: Vec<String> = scope
-        .select::<session::Entity>()
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::EndedAt.is_null())
-        .all(scope.db)
-        .await?
-        .into_iter()
-        .map(|row| row.id)
-        .collect();
-    scope
-        .update::<session::Entity>()
-        .col_expr(session::Column::EndedAt, now().into())
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::EndedAt.is_null())
-        .exec(scope.db)
-        .await?;
-    Ok(ids)
+    sessions::end_all_for_user(scope, user_id, now()).await
 }
 
 /// Ends one of the user's sessions (named by its id from the account page). False if it is not theirs
 /// or already ended.
 pub async fn end_for_user(scope: Scoped<'_>, user_id: &str, session_id: &str) -> StoreResult<bool> {
-    let result = scope
-        .update::<session::Entity>()
-        .col_expr(session::Column::EndedAt, now().into())
-        .filter(session::Column::Id.eq(session_id))
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::EndedAt.is_null())
-        .exec(scope.db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    sessions::end(scope, session_id, Some(user_id), now()).await
 }
 
 /// Ends the session. The caller also ends the refresh-token families bound to it.
 pub async fn end(scope: Scoped<'_>, session_id: &str) -> StoreResult<()> {
-    scope
-        .update::<session::Entity>()
-        .col_expr(session::Column::EndedAt, now().into())
-        .filter(session::Column::Id.eq(session_id))
-        .filter(session::Column::EndedAt.is_null())
-        .exec(scope.db)
-        .await?;
+    sessions::end(scope, session_id, None, now()).await?;
     Ok(())
 }

@@ -1,0 +1,211 @@
+//! The store's contract, on the engine the suite runs on (SQLite, or PostgreSQL when
+//! `LATCHKEY_TEST_POSTGRES_URL` is set; `scripts/test` runs both): what the repositories promise the
+//! domain — one-time values consumed once however many connections race, attempt counters in the
+//! database, ended sessions staying ended, and no tenant seeing another's rows.
+
+mod common;
+
+use latchkey::{
+    crypto::MasterKey,
+    store::{self, Scoped, email_codes, recovery_codes, sessions},
+    tenant, user,
+};
+use latchkey_proto::Acr;
+use sea_orm::DatabaseConnection;
+
+/// Several pooled connections, so racing calls really run on different connections.
+const POOL: u32 = 8;
+
+struct Fixture {
+    _deployment: common::Deployment,
+    db: DatabaseConnection,
+    tenant_id: String,
+    other_tenant_id: String,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let deployment = common::Deployment::new().await;
+        let url = deployment.database_url.clone().expect("a database");
+        let db = store::connect(&url, POOL).await.expect("connect");
+        store::migrate(&db).await.expect("migrate");
+        let master = MasterKey::generate();
+        let tenant = tenant::create(&db, &master, "acme", "Acme", true).await.expect("tenant");
+        let other = tenant::create(&db, &master, "globex", "Globex", true).await.expect("other tenant");
+        Self { _deployment: deployment, db, tenant_id: tenant.id.clone(), other_tenant_id: other.id.clone() }
+    }
+
+    fn scope(&self) -> Scoped<'_> {
+        Scoped::new(&self.db, &self.tenant_id)
+    }
+
+    fn other(&self) -> Scoped<'_> {
+        Scoped::new(&self.db, &self.other_tenant_id)
+    }
+
+    async fn user(&self, email: &str) -> String {
+        let email = user::Email::parse(email).expect("an address");
+        user::find_or_create(self.scope(), &email).await.expect("user").id
+    }
+}
+
+fn code<'a>(flow_id: &'a str, email: &'a str, now: i64) -> email_codes::NewCode<'a> {
+    email_codes::NewCode { flow_id, email, code_hash: vec![7; 32], created_at: now, expires_at: now + 600 }
+}
+
+#[tokio::test]
+async fn an_email_code_is_consumed_once_however_many_connections_race() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    email_codes::replace(fixture.scope(), code("flow-race", "ada@example.com", now)).await.expect("store");
+    let racers = (0..16).map(|_| email_codes::consume(fixture.scope(), "flow-race", now));
+    let won: Vec<bool> = futures_util::future::join_all(racers).await.into_iter().map(|r| r.expect("consume")).collect();
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    assert_eq!(email_codes::open_email(fixture.scope(), "flow-race", now).await.expect("read"), None);
+}
+
+#[tokio::test]
+async fn attempts_are_counted_in_the_database_up_to_the_limit_even_when_racing() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    email_codes::replace(fixture.scope(), code("flow-count", "ada@example.com", now)).await.expect("store");
+    let racers = (0..12).map(|_| email_codes::count_attempt(fixture.scope(), "flow-count", 5, now));
+    let counted = futures_util::future::join_all(racers).await;
+    let mut attempts: Vec<i32> = counted.into_iter().filter_map(|r| r.expect("count")).map(|c| c.attempts).collect();
+    attempts.sort_unstable();
+    assert_eq!(attempts.len(), 5, "exactly five checks are let through");
+    assert_eq!(*attempts.last().expect("some"), 5, "each counted check sees at least its own count");
+    assert!(email_codes::count_attempt(fixture.scope(), "flow-count", 5, now).await.expect("count").is_none());
+}
+
+#[tokio::test]
+async fn a_new_code_ends_the_old_one_and_an_expired_code_is_not_open() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    email_codes::replace(fixture.scope(), code("flow-old", "ada@example.com", now)).await.expect("store");
+    email_codes::replace(fixture.scope(), code("flow-new", "ada@example.com", now)).await.expect("store");
+    assert_eq!(email_codes::open_email(fixture.scope(), "flow-old", now).await.expect("read"), None);
+    assert!(email_codes::count_attempt(fixture.scope(), "flow-old", 5, now).await.expect("count").is_none());
+    assert!(!email_codes::consume(fixture.scope(), "flow-old", now).await.expect("consume"), "ended when replaced");
+    assert_eq!(email_codes::open_email(fixture.scope(), "flow-new", now).await.expect("read").as_deref(), Some("ada@example.com"));
+    assert_eq!(email_codes::open_email(fixture.scope(), "flow-new", now + 600).await.expect("read"), None, "expired");
+    assert!(email_codes::count_attempt(fixture.scope(), "flow-new", 5, now + 600).await.expect("count").is_none());
+}
+
+#[tokio::test]
+async fn codes_are_invisible_to_another_tenant() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    email_codes::replace(fixture.scope(), code("flow-mine", "ada@example.com", now)).await.expect("store");
+    assert_eq!(email_codes::open_email(fixture.other(), "flow-mine", now).await.expect("read"), None);
+    assert!(email_codes::count_attempt(fixture.other(), "flow-mine", 5, now).await.expect("count").is_none());
+    assert!(!email_codes::consume(fixture.other(), "flow-mine", now).await.expect("consume"));
+    // The other tenant's attempt changed nothing here.
+    assert!(email_codes::consume(fixture.scope(), "flow-mine", now).await.expect("consume"));
+}
+
+fn session<'a>(id: &'a str, user_id: &'a str, amr: &'a [String], now: i64) -> sessions::NewSession<'a> {
+    sessions::NewSession {
+        id,
+        user_id,
+        amr,
+        acr: Acr::EmailCode,
+        created_at: now,
+        expires_at: now + 3600,
+        ip: Some("192.0.2.1".into()),
+        user_agent: None,
+    }
+}
+
+#[tokio::test]
+async fn a_session_is_ended_once_and_stays_ended() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ada = fixture.user("ada@example.com").await;
+    let amr = vec!["otp".to_owned()];
+    sessions::insert(fixture.scope(), session("s-race", &ada, &amr, now)).await.expect("insert");
+    let stored = sessions::find_open(fixture.scope(), "s-race").await.expect("read").expect("open");
+    assert_eq!((stored.user_id.as_str(), stored.acr, stored.amr.as_slice()), (ada.as_str(), Acr::EmailCode, amr.as_slice()));
+    let racers = (0..16).map(|_| sessions::end(fixture.scope(), "s-race", None, now));
+    let ended: Vec<bool> = futures_util::future::join_all(racers).await.into_iter().map(|r| r.expect("end")).collect();
+    assert_eq!(ended.iter().filter(|e| **e).count(), 1, "{ended:?}");
+    assert!(sessions::find_open(fixture.scope(), "s-race").await.expect("read").is_none());
+    assert!(!sessions::is_live(fixture.scope(), "s-race", now, now - 60).await.expect("read"));
+    // An ended session is not raised again.
+    sessions::set_authentication(fixture.scope(), "s-race", &amr, Acr::Phr, now).await.expect("update");
+    assert!(sessions::find_open(fixture.scope(), "s-race").await.expect("read").is_none());
+}
+
+#[tokio::test]
+async fn only_the_owner_ends_a_session_and_ending_all_returns_each_id() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ada = fixture.user("ada@example.com").await;
+    let bob = fixture.user("bob@example.com").await;
+    let amr = vec!["otp".to_owned()];
+    for id in ["a1", "a2", "a3"] {
+        sessions::insert(fixture.scope(), session(id, &ada, &amr, now)).await.expect("insert");
+    }
+    sessions::insert(fixture.scope(), session("b1", &bob, &amr, now)).await.expect("insert");
+    assert!(!sessions::end(fixture.scope(), "a1", Some(&bob), now).await.expect("end"), "not bob's");
+    assert!(sessions::end(fixture.scope(), "a1", Some(&ada), now).await.expect("end"));
+    let mut ended = sessions::end_all_for_user(fixture.scope(), &ada, now).await.expect("end all");
+    ended.sort();
+    assert_eq!(ended, ["a2", "a3"], "the already-ended one is not ended again");
+    assert!(sessions::live_for_user(fixture.scope(), &ada, now, now - 60).await.expect("list").is_empty());
+    let bobs = sessions::live_for_user(fixture.scope(), &bob, now, now - 60).await.expect("list");
+    assert_eq!(bobs.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["b1"]);
+}
+
+#[tokio::test]
+async fn a_session_is_live_only_before_its_expiry_and_idle_limit() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ada = fixture.user("ada@example.com").await;
+    let amr = vec!["otp".to_owned()];
+    sessions::insert(fixture.scope(), session("s-time", &ada, &amr, now)).await.expect("insert");
+    assert!(sessions::is_live(fixture.scope(), "s-time", now, now - 60).await.expect("read"));
+    assert!(!sessions::is_live(fixture.scope(), "s-time", now + 3600, now - 60).await.expect("read"), "absolute expiry");
+    assert!(!sessions::is_live(fixture.scope(), "s-time", now, now).await.expect("read"), "not seen since");
+    sessions::touch(fixture.scope(), "s-time", now + 100).await.expect("touch");
+    assert!(sessions::is_live(fixture.scope(), "s-time", now + 100, now + 50).await.expect("read"));
+    let raised = ["hwk".to_owned(), "user".to_owned(), "mfa".to_owned()];
+    sessions::set_authentication(fixture.scope(), "s-time", &raised, Acr::Phr, now + 100).await.expect("update");
+    let stored = sessions::find_open(fixture.scope(), "s-time").await.expect("read").expect("open");
+    assert_eq!((stored.acr, stored.auth_time, stored.amr.as_slice()), (Acr::Phr, now + 100, raised.as_slice()));
+}
+
+#[tokio::test]
+async fn sessions_are_invisible_to_another_tenant() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ada = fixture.user("ada@example.com").await;
+    let amr = vec!["otp".to_owned()];
+    sessions::insert(fixture.scope(), session("s-mine", &ada, &amr, now)).await.expect("insert");
+    assert!(sessions::find_open(fixture.other(), "s-mine").await.expect("read").is_none());
+    assert!(!sessions::is_live(fixture.other(), "s-mine", now, now - 60).await.expect("read"));
+    assert!(!sessions::end(fixture.other(), "s-mine", None, now).await.expect("end"));
+    assert!(sessions::end_all_for_user(fixture.other(), &ada, now).await.expect("end all").is_empty());
+    sessions::set_authentication(fixture.other(), "s-mine", &amr, Acr::Phr, now).await.expect("update");
+    let stored = sessions::find_open(fixture.scope(), "s-mine").await.expect("read").expect("still open");
+    assert_eq!(stored.acr, Acr::EmailCode, "the other tenant's update reached nothing");
+}
+
+#[tokio::test]
+async fn a_recovery_code_is_used_once_however_many_connections_race() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ada = fixture.user("ada@example.com").await;
+    let hashes: Vec<String> = (0..10).map(|i| format!("hash-{i}")).collect();
+    recovery_codes::replace_set(fixture.scope(), &ada, hashes, now).await.expect("store");
+    let racers = (0..16).map(|_| recovery_codes::use_once(fixture.scope(), &ada, "hash-3", now));
+    let won: Vec<bool> = futures_util::future::join_all(racers).await.into_iter().map(|r| r.expect("use")).collect();
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    assert_eq!(recovery_codes::count(fixture.scope(), &ada, true).await.expect("count"), 9);
+    assert_eq!(recovery_codes::count(fixture.scope(), &ada, false).await.expect("count"), 10);
+    assert!(!recovery_codes::use_once(fixture.other(), &ada, "hash-4", now).await.expect("use"), "another tenant's scope");
+    // A new set replaces the old one entirely, used codes included.
+    recovery_codes::replace_set(fixture.scope(), &ada, vec!["fresh".into()], now).await.expect("store");
+    assert!(!recovery_codes::use_once(fixture.scope(), &ada, "hash-4", now).await.expect("use"));
+    assert_eq!(recovery_codes::count(fixture.scope(), &ada, false).await.expect("count"), 1);
+}
