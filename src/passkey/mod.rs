@@ -231,17 +231,17 @@ pub async fn finish_registration(
     let aaguid = aaguid::from_attestation_object(&response.response.attestation_object);
     let backup_eligible = Credential::from(credential.clone()).backup_eligible;
     let now = now();
-    let row = passkey_row::ActiveModel {
-        id: Set(crypto::random_id()),
-        user_id: Set(user_id.clone()),
-        credential_id: Set(credential_id),
-        name: Set(clean_name(name)),
-        credential: Set(serde_json::to_string(&credential).map_err(|e| StoreError::Corrupt(e.to_string()))?),
-        aaguid: Set(aaguid.map(|a| a.to_string())),
-        backup_eligible: Set(backup_eligible),
-        created_at: Set(now),
-        last_used_at: Set(None),
-        ..Default::default()
+    let row = passkey_row::Model {
+        id: crypto::random_id(),
+        tenant_id: scope.tenant_id().to_owned(),
+        user_id: user_id.clone(),
+        credential_id,
+        name: clean_name(name),
+        credential: serde_json::to_string(&credential).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        aaguid: aaguid.map(|a| a.to_string()),
+        backup_eligible,
+        created_at: now,
+        last_used_at: None,
     };
     // A credential registered before, to anyone, is refused; the unique index on (tenant, credential
     // id) settles a race between two nodes.
@@ -255,7 +255,7 @@ pub async fn finish_registration(
         return Err(PasskeyError::AlreadyRegistered);
     }
     scope.insert::<passkey_row::Entity, _>(row.clone()).await?;
-    let stored = from_row(sea_orm::TryIntoModel::try_into_model(row)?)?;
+    let stored = from_row(row)?;
     Ok((user_id, stored))
 }
 
