@@ -7,10 +7,7 @@
 //! limit without success locks the factor for `lifetimes.factor_lockout` (one conditional UPDATE:
 //! exactly one request sees that it locked it, and tells the owner). A success starts the count anew.
 
-use entity::factor_lockout;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ExprTrait, QueryFilter, sea_query::Expr};
-
-use crate::store::{Scoped, StoreResult};
+use crate::store::{Scoped, StoreResult, factor_lockouts};
 
 /// Wrong codes allowed before the factor locks.
 pub const MAX_ATTEMPTS: i32 = 5;
@@ -50,71 +47,28 @@ pub enum Outcome {
     Locked { until: i64 },
 }
 
-fn this<'a>(user_id: &'a str, factor: Factor) -> impl Fn(sea_orm::UpdateMany<factor_lockout::Entity>) -> sea_orm::UpdateMany<factor_lockout::Entity> + 'a {
-    move |update| update.filter(factor_lockout::Column::UserId.eq(user_id)).filter(factor_lockout::Column::Factor.eq(factor.as_str()))
-}
-
-async fn row(scope: Scoped<'_>, user_id: &str, factor: Factor) -> StoreResult<Option<factor_lockout::Model>> {
-    Ok(scope
-        .select::<factor_lockout::Entity>()
-        .filter(factor_lockout::Column::UserId.eq(user_id))
-        .filter(factor_lockout::Column::Factor.eq(factor.as_str()))
-        .one(scope.db)
-        .await?)
-}
-
 /// Runs `check` (which verifies, and on success spends, the presented code) under the limit.
 pub async fn guarded<F>(scope: Scoped<'_>, user_id: &str, factor: Factor, lock_seconds: i64, now: i64, check: F) -> StoreResult<Outcome>
 where
     F: Future<Output = StoreResult<bool>>,
 {
-    let matching = this(user_id, factor);
-    let fresh = factor_lockout::ActiveModel {
-        user_id: Set(user_id.to_owned()),
-        factor: Set(factor.as_str().to_owned()),
-        attempts: Set(0),
-        locked_until: Set(None),
-        ..Default::default()
-    };
-    let key = [factor_lockout::Column::TenantId, factor_lockout::Column::UserId, factor_lockout::Column::Factor];
-    scope.insert_if_absent::<factor_lockout::Entity, _>(fresh, key).await?;
-    // A lock that has run out starts a new count.
-    matching(scope.update::<factor_lockout::Entity>())
-        .col_expr(factor_lockout::Column::Attempts, 0.into())
-        .col_expr(factor_lockout::Column::LockedUntil, Option::<i64>::None.into())
-        .filter(factor_lockout::Column::LockedUntil.lte(now))
-        .exec(scope.db)
-        .await?;
-    let counted = matching(scope.update::<factor_lockout::Entity>())
-        .col_expr(factor_lockout::Column::Attempts, Expr::col(factor_lockout::Column::Attempts).add(1))
-        .filter(factor_lockout::Column::LockedUntil.is_null())
-        .filter(factor_lockout::Column::Attempts.lt(MAX_ATTEMPTS))
-        .exec(scope.db)
-        .await?;
-    if counted.rows_affected == 0 {
+    let factor = factor.as_str();
+    factor_lockouts::ensure(scope, user_id, factor).await?;
+    factor_lockouts::clear_expired_lock(scope, user_id, factor, now).await?;
+    if !factor_lockouts::count_attempt(scope, user_id, factor, MAX_ATTEMPTS).await? {
         // Locked, or the last attempts are in flight elsewhere and are about to lock it.
-        let until = row(scope, user_id, factor).await?.and_then(|r| r.locked_until).unwrap_or(now + lock_seconds);
+        let until = factor_lockouts::read(scope, user_id, factor).await?.and_then(|(_, until)| until).unwrap_or(now + lock_seconds);
         return Ok(Outcome::Locked { until });
     }
     if check.await? {
-        matching(scope.update::<factor_lockout::Entity>())
-            .col_expr(factor_lockout::Column::Attempts, 0.into())
-            .filter(factor_lockout::Column::LockedUntil.is_null())
-            .exec(scope.db)
-            .await?;
+        factor_lockouts::reset_count(scope, user_id, factor).await?;
         return Ok(Outcome::Accepted);
     }
     let until = now + lock_seconds;
-    let locked = matching(scope.update::<factor_lockout::Entity>())
-        .col_expr(factor_lockout::Column::LockedUntil, until.into())
-        .filter(factor_lockout::Column::LockedUntil.is_null())
-        .filter(factor_lockout::Column::Attempts.gte(MAX_ATTEMPTS))
-        .exec(scope.db)
-        .await?;
-    if locked.rows_affected == 1 {
+    if factor_lockouts::lock(scope, user_id, factor, MAX_ATTEMPTS, until).await? {
         return Ok(Outcome::JustLocked { until });
     }
-    let attempts = row(scope, user_id, factor).await?.map_or(MAX_ATTEMPTS, |r| r.attempts);
+    let attempts = factor_lockouts::read(scope, user_id, factor).await?.map_or(MAX_ATTEMPTS, |(attempts, _)| attempts);
     Ok(Outcome::Rejected { remaining: std::cmp::max(MAX_ATTEMPTS - attempts, 0) })
 }
 
@@ -131,7 +85,7 @@ mod tests {
         futures_util::future::join_all(handles).await.into_iter().map(|r| r.expect("task")).collect()
     }
 
-    async fn scope_db() -> sea_orm::DatabaseConnection {
+    async fn scope_db() -> crate::store::DatabaseConnection {
         let db = crate::store::connect("sqlite::memory:", 1).await.expect("db");
         crate::store::migrate(&db).await.expect("migrate");
         db

@@ -9,14 +9,12 @@
 //! device enroll a passkey (like a recovery code), and it keeps an account with no passkey left
 //! recoverable. It never replaces the passkey for a full sign-in (docs/passkeys.md).
 
-use entity::totp_authenticator;
-use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 
 use crate::{
     crypto::{self, DataKey},
-    store::{Scoped, StoreError, StoreResult, now},
+    store::{Scoped, StoreError, StoreResult, now, totp_authenticators::{self, StoredAuthenticator}},
 };
 
 /// `acr` of a session that added an authenticator-app code to an email code: it may enroll a passkey
@@ -42,12 +40,6 @@ pub enum TotpError {
     WrongCode,
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl From<sea_orm::DbErr> for TotpError {
-    fn from(error: sea_orm::DbErr) -> Self {
-        TotpError::Store(error.into())
-    }
 }
 
 /// What the set-up page shows, once.
@@ -79,7 +71,7 @@ fn generator(secret: Vec<u8>, issuer: &str, account: &str) -> Result<TOTP, TotpE
     .map_err(|e| TotpError::Store(StoreError::Corrupt(format!("totp parameters: {e}"))))
 }
 
-fn open_secret(data_key: &DataKey, row: &totp_authenticator::Model) -> Result<Vec<u8>, TotpError> {
+fn open_secret(data_key: &DataKey, row: &StoredAuthenticator) -> Result<Vec<u8>, TotpError> {
     data_key
         .open(&sealing_purpose(&row.id), &row.sealed_secret)
         .map_err(|e| TotpError::Store(StoreError::Corrupt(format!("totp secret {}: {e}", row.id))))
@@ -103,17 +95,9 @@ fn matching_step(totp: &TOTP, code: &str, now: i64) -> Option<i64> {
     found
 }
 
-async fn find(scope: Scoped<'_>, user_id: &str) -> StoreResult<Option<totp_authenticator::Model>> {
-    Ok(scope
-        .select::<totp_authenticator::Entity>()
-        .filter(totp_authenticator::Column::UserId.eq(user_id))
-        .one(scope.db)
-        .await?)
-}
-
 /// A confirmed authenticator app: since when.
 pub async fn enabled_since(scope: Scoped<'_>, user_id: &str) -> StoreResult<Option<i64>> {
-    Ok(find(scope, user_id).await?.and_then(|row| row.confirmed_at))
+    Ok(totp_authenticators::find(scope, user_id).await?.and_then(|row| row.confirmed_at))
 }
 
 /// Starts (or shows again) the set-up of an authenticator app: a new secret is made only when there
@@ -125,22 +109,13 @@ pub async fn begin(
     user_id: &str,
     account: &str,
 ) -> Result<Enrollment, TotpError> {
-    let secret = match find(scope, user_id).await? {
+    let secret = match totp_authenticators::find(scope, user_id).await? {
         Some(row) if row.confirmed_at.is_some() => return Err(TotpError::AlreadyEnabled),
         Some(row) => open_secret(data_key, &row)?,
         None => {
             let id = crypto::random_id();
             let secret = crypto::random_bytes::<SECRET_BYTES>().to_vec();
-            let row = totp_authenticator::ActiveModel {
-                id: Set(id.clone()),
-                user_id: Set(user_id.to_owned()),
-                sealed_secret: Set(data_key.seal(&sealing_purpose(&id), &secret)),
-                created_at: Set(now()),
-                confirmed_at: Set(None),
-                last_used_step: Set(None),
-                ..Default::default()
-            };
-            scope.insert::<totp_authenticator::Entity, _>(row).await?;
+            totp_authenticators::insert_pending(scope, &id, user_id, data_key.seal(&sealing_purpose(&id), &secret), now()).await?;
             secret
         }
     };
@@ -155,50 +130,25 @@ pub async fn begin(
 
 /// Confirms the pending app with its first code.
 pub async fn confirm(scope: Scoped<'_>, data_key: &DataKey, user_id: &str, code: &str) -> Result<(), TotpError> {
-    let row = find(scope, user_id).await?.ok_or(TotpError::NotSetUp)?;
+    let row = totp_authenticators::find(scope, user_id).await?.ok_or(TotpError::NotSetUp)?;
     if row.confirmed_at.is_some() {
         return Err(TotpError::AlreadyEnabled);
     }
     let step = matching_step(&generator(open_secret(data_key, &row)?, "-", "-")?, code, now()).ok_or(TotpError::WrongCode)?;
-    let result = scope
-        .update::<totp_authenticator::Entity>()
-        .col_expr(totp_authenticator::Column::ConfirmedAt, now().into())
-        .col_expr(totp_authenticator::Column::LastUsedStep, step.into())
-        .filter(totp_authenticator::Column::Id.eq(&row.id))
-        .filter(totp_authenticator::Column::ConfirmedAt.is_null())
-        .exec(scope.db)
-        .await?;
-    if result.rows_affected == 1 { Ok(()) } else { Err(TotpError::WrongCode) }
+    if totp_authenticators::confirm(scope, &row.id, step, now()).await? { Ok(()) } else { Err(TotpError::WrongCode) }
 }
 
 /// Checks a code of the user's confirmed app and spends it: the same code (or an older one) is never
 /// accepted again.
 pub async fn verify(scope: Scoped<'_>, data_key: &DataKey, user_id: &str, code: &str) -> Result<(), TotpError> {
-    let row = find(scope, user_id).await?.filter(|r| r.confirmed_at.is_some()).ok_or(TotpError::NotSetUp)?;
+    let row = totp_authenticators::find(scope, user_id).await?.filter(|r| r.confirmed_at.is_some()).ok_or(TotpError::NotSetUp)?;
     let step = matching_step(&generator(open_secret(data_key, &row)?, "-", "-")?, code, now()).ok_or(TotpError::WrongCode)?;
-    let result = scope
-        .update::<totp_authenticator::Entity>()
-        .col_expr(totp_authenticator::Column::LastUsedStep, step.into())
-        .filter(totp_authenticator::Column::Id.eq(&row.id))
-        .filter(totp_authenticator::Column::ConfirmedAt.is_not_null())
-        .filter(
-            sea_orm::Condition::any()
-                .add(totp_authenticator::Column::LastUsedStep.is_null())
-                .add(totp_authenticator::Column::LastUsedStep.lt(step)),
-        )
-        .exec(scope.db)
-        .await?;
-    if result.rows_affected == 1 { Ok(()) } else { Err(TotpError::WrongCode) }
+    if totp_authenticators::spend_step(scope, &row.id, step).await? { Ok(()) } else { Err(TotpError::WrongCode) }
 }
 
 /// Removes the user's app (pending or confirmed). Returns whether there was one.
 pub async fn remove(scope: Scoped<'_>, user_id: &str) -> Result<bool, TotpError> {
-    let result = scope
-        .delete::<totp_authenticator::Entity>()
-        .filter(totp_authenticator::Column::UserId.eq(user_id))
-        .exec(scope.db)
-        .await?;
-    Ok(result.rows_affected > 0)
+    Ok(totp_authenticators::remove(scope, user_id).await?)
 }
 
 /// The QR code of `text` as an SVG document: one path, dark modules on a light quiet zone.

@@ -7,7 +7,7 @@ mod common;
 
 use latchkey::{
     crypto::MasterKey,
-    store::{self, Scoped, email_codes, recovery_codes, sessions},
+    store::{self, Scoped, email_codes, recovery_codes, sessions, totp_authenticators},
     tenant, user,
 };
 use latchkey_proto::Acr;
@@ -208,4 +208,52 @@ async fn a_recovery_code_is_used_once_however_many_connections_race() {
     recovery_codes::replace_set(fixture.scope(), &ada, vec!["fresh".into()], now).await.expect("store");
     assert!(!recovery_codes::use_once(fixture.scope(), &ada, "hash-4", now).await.expect("use"));
     assert_eq!(recovery_codes::count(fixture.scope(), &ada, false).await.expect("count"), 1);
+}
+
+#[tokio::test]
+async fn racing_second_factor_guesses_check_at_most_five_codes_and_one_locks() {
+    use latchkey::lockout::{self, Factor, Outcome};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ada = fixture.user("ada@example.com").await;
+    let checked = AtomicUsize::new(0);
+    let guesses = (0..20).map(|_| {
+        lockout::guarded(fixture.scope(), &ada, Factor::Totp, 900, now, async {
+            checked.fetch_add(1, Ordering::SeqCst);
+            Ok(false)
+        })
+    });
+    let outcomes: Vec<Outcome> = futures_util::future::join_all(guesses).await.into_iter().map(|r| r.expect("guess")).collect();
+    assert_eq!(checked.load(Ordering::SeqCst), lockout::MAX_ATTEMPTS as usize, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, Outcome::JustLocked { .. })).count(), 1, "{outcomes:?}");
+    // Counted per tenant: the same user id elsewhere is not locked.
+    let elsewhere = lockout::guarded(fixture.other(), &ada, Factor::Totp, 900, now, async { Ok(true) }).await.expect("guess");
+    assert_eq!(elsewhere, Outcome::Accepted);
+    let here = lockout::guarded(fixture.scope(), &ada, Factor::Totp, 900, now, async { Ok(true) }).await.expect("guess");
+    assert_eq!(here, Outcome::Locked { until: now + 900 });
+}
+
+#[tokio::test]
+async fn an_authenticator_app_step_is_spent_once_and_never_an_older_one() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ada = fixture.user("ada@example.com").await;
+    totp_authenticators::insert_pending(fixture.scope(), "app-1", &ada, vec![1, 2, 3], now).await.expect("insert");
+    assert!(!totp_authenticators::spend_step(fixture.scope(), "app-1", 100).await.expect("spend"), "not confirmed yet");
+    let confirmers = (0..8).map(|_| totp_authenticators::confirm(fixture.scope(), "app-1", 100, now));
+    let confirmed: Vec<bool> = futures_util::future::join_all(confirmers).await.into_iter().map(|r| r.expect("confirm")).collect();
+    assert_eq!(confirmed.iter().filter(|c| **c).count(), 1, "{confirmed:?}");
+    assert!(!totp_authenticators::spend_step(fixture.scope(), "app-1", 100).await.expect("spend"), "the confirming code is spent");
+    let spenders = (0..8).map(|_| totp_authenticators::spend_step(fixture.scope(), "app-1", 101));
+    let spent: Vec<bool> = futures_util::future::join_all(spenders).await.into_iter().map(|r| r.expect("spend")).collect();
+    assert_eq!(spent.iter().filter(|s| **s).count(), 1, "{spent:?}");
+    assert!(!totp_authenticators::spend_step(fixture.scope(), "app-1", 99).await.expect("spend"), "an older step");
+    assert!(!totp_authenticators::spend_step(fixture.other(), "app-1", 102).await.expect("spend"), "another tenant");
+    assert!(totp_authenticators::find(fixture.other(), &ada).await.expect("find").is_none());
+    let stored = totp_authenticators::find(fixture.scope(), &ada).await.expect("find").expect("stored");
+    assert_eq!((stored.sealed_secret, stored.confirmed_at), (vec![1, 2, 3], Some(now)));
+    assert!(!totp_authenticators::remove(fixture.other(), &ada).await.expect("remove"));
+    assert!(totp_authenticators::remove(fixture.scope(), &ada).await.expect("remove"));
 }

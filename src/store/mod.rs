@@ -11,8 +11,10 @@
 //! fails when a new one appears.
 
 pub mod email_codes;
+pub mod factor_lockouts;
 pub mod recovery_codes;
 pub mod sessions;
+pub mod totp_authenticators;
 
 use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use std::time::Duration;
@@ -21,7 +23,7 @@ use entity::TenantOwned;
 use migration::MigratorTrait;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database, DbBackend,
-    DatabaseConnection, DbErr, DeleteMany, IntoActiveModel, QueryFilter, QuerySelect, QueryTrait, Related, Select, SelectThree, SelectTwo,
+    DbErr, DeleteMany, IntoActiveModel, QueryFilter, QuerySelect, QueryTrait, Related, Select, SelectThree, SelectTwo,
     TopologyChain, UpdateMany,
 };
 
@@ -36,6 +38,9 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The database handle (a pool) the store's functions take: named here so callers need not name sea-orm.
+pub use sea_orm::DatabaseConnection;
 
 /// An `acr` read back from a row: only values we wrote, so anything else is corruption.
 pub fn stored_acr(value: &str) -> StoreResult<latchkey_proto::Acr> {
