@@ -2,12 +2,9 @@
 //! resource is part of the key (RFC 8707): approving `files:read` for one resource says nothing about
 //! another resource that happens to use the same scope name.
 
-use entity::consent;
-use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
-
 use crate::{
     crypto,
-    store::{Scoped, StoreResult, from_json_list, now, to_json_list},
+    store::{Scoped, StoreResult, consents::{self, StoredConsent}, now},
 };
 
 /// The tenant's own endpoints (no `resource`) are stored as ''.
@@ -22,82 +19,63 @@ pub struct Granted {
     pub granted_at: i64,
 }
 
-fn from_row(row: consent::Model) -> StoreResult<Granted> {
-    Ok(Granted {
-        resource: (!row.resource.is_empty()).then_some(row.resource),
-        scopes: from_json_list(&row.scopes)?,
-        granted_at: row.granted_at,
-    })
+impl From<StoredConsent> for Granted {
+    fn from(row: StoredConsent) -> Self {
+        Self { resource: (!row.resource.is_empty()).then_some(row.resource), scopes: row.scopes, granted_at: row.granted_at }
+    }
 }
 
 pub async fn find(scope: Scoped<'_>, user_id: &str, client_id: &str, resource: Option<&str>) -> StoreResult<Option<Granted>> {
-    let row = scope
-        .select::<consent::Entity>()
-        .filter(consent::Column::UserId.eq(user_id))
-        .filter(consent::Column::ClientId.eq(client_id))
-        .filter(consent::Column::Resource.eq(key(resource)))
-        .one(scope.db)
-        .await?;
-    row.map(from_row).transpose()
+    Ok(consents::find(scope, user_id, client_id, key(resource)).await?.map(Granted::from))
+}
+
+/// `earlier` with the scopes of `now` it lacks added, in order.
+fn merged(mut earlier: Vec<String>, now: &[String]) -> Vec<String> {
+    for scope in now {
+        if !earlier.contains(scope) {
+            earlier.push(scope.clone());
+        }
+    }
+    earlier
 }
 
 /// Records approval of `scopes` for `resource` (merged with what was approved for it before).
 pub async fn grant(scope: Scoped<'_>, user_id: &str, client_id: &str, resource: Option<&str>, scopes: &[String]) -> StoreResult<()> {
     let now = now();
-    match find(scope, user_id, client_id, resource).await? {
+    match consents::find(scope, user_id, client_id, key(resource)).await? {
         Some(existing) => {
-            let mut merged = existing.scopes;
-            for s in scopes {
-                if !merged.contains(s) {
-                    merged.push(s.clone());
-                }
-            }
-            scope
-                .update::<consent::Entity>()
-                .col_expr(consent::Column::Scopes, to_json_list(&merged).into())
-                .col_expr(consent::Column::GrantedAt, now.into())
-                .filter(consent::Column::UserId.eq(user_id))
-                .filter(consent::Column::ClientId.eq(client_id))
-                .filter(consent::Column::Resource.eq(key(resource)))
-                .exec(scope.db)
-                .await?;
+            let scopes = merged(existing.scopes, scopes);
+            consents::set_scopes(scope, user_id, client_id, key(resource), &scopes, now).await
         }
-        None => {
-            let row = consent::ActiveModel {
-                id: Set(crypto::random_id()),
-                user_id: Set(user_id.to_owned()),
-                client_id: Set(client_id.to_owned()),
-                resource: Set(key(resource).to_owned()),
-                scopes: Set(to_json_list(scopes)),
-                granted_at: Set(now),
-                ..Default::default()
-            };
-            scope.insert::<consent::Entity, _>(row).await?;
-        }
+        None => consents::insert(scope, &crypto::random_id(), user_id, client_id, key(resource), scopes, now).await,
     }
-    Ok(())
 }
 
 /// Every approval the user gave, most recent first: (client id, what was approved).
 pub async fn list_for_user(scope: Scoped<'_>, user_id: &str) -> StoreResult<Vec<(String, Granted)>> {
-    scope
-        .select::<consent::Entity>()
-        .filter(consent::Column::UserId.eq(user_id))
-        .order_by_desc(consent::Column::GrantedAt)
-        .all(scope.db)
-        .await?
-        .into_iter()
-        .map(|row| Ok((row.client_id.clone(), from_row(row)?)))
-        .collect()
+    Ok(consents::for_user(scope, user_id).await?.into_iter().map(|row| (row.client_id.clone(), Granted::from(row))).collect())
 }
 
 /// Forgets the user's approvals of a client, for every resource: its next authorization asks again.
 pub async fn revoke(scope: Scoped<'_>, user_id: &str, client_id: &str) -> StoreResult<bool> {
-    let result = scope
-        .delete::<consent::Entity>()
-        .filter(consent::Column::UserId.eq(user_id))
-        .filter(consent::Column::ClientId.eq(client_id))
-        .exec(scope.db)
-        .await?;
-    Ok(result.rows_affected > 0)
+    consents::delete_for_client(scope, user_id, client_id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approvals_merge_without_duplicates_in_order() {
+        let list = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(merged(list(&["openid", "email"]), &list(&["email", "files:read"])), list(&["openid", "email", "files:read"]));
+        assert_eq!(merged(vec![], &list(&["openid"])), list(&["openid"]));
+        assert_eq!(merged(list(&["openid"]), &[]), list(&["openid"]));
+    }
+
+    #[test]
+    fn the_tenant_s_own_endpoints_have_the_empty_key() {
+        assert_eq!(key(None), "");
+        assert_eq!(key(Some("https://files.example")), "https://files.example");
+    }
 }

@@ -7,7 +7,7 @@ mod common;
 
 use latchkey::{
     crypto::MasterKey,
-    store::{self, Scoped, email_codes, recovery_codes, sessions, totp_authenticators},
+    store::{self, Scoped, consents, email_codes, recovery_codes, sessions, totp_authenticators},
     tenant, user,
 };
 use latchkey_proto::Acr;
@@ -256,4 +256,26 @@ async fn an_authenticator_app_step_is_spent_once_and_never_an_older_one() {
     assert_eq!((stored.sealed_secret, stored.confirmed_at), (vec![1, 2, 3], Some(now)));
     assert!(!totp_authenticators::remove(fixture.other(), &ada).await.expect("remove"));
     assert!(totp_authenticators::remove(fixture.scope(), &ada).await.expect("remove"));
+}
+
+#[tokio::test]
+async fn consent_is_kept_per_client_and_resource_and_per_tenant() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ada = fixture.user("ada@example.com").await;
+    let scopes = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+    consents::insert(fixture.scope(), "c1", &ada, "app", "", &scopes(&["openid"]), now).await.expect("insert");
+    consents::insert(fixture.scope(), "c2", &ada, "app", "https://files.example", &scopes(&["files:read"]), now + 1).await.expect("insert");
+    let own = consents::find(fixture.scope(), &ada, "app", "").await.expect("find").expect("own endpoints");
+    assert_eq!(own.scopes, ["openid"]);
+    consents::set_scopes(fixture.scope(), &ada, "app", "", &scopes(&["openid", "email"]), now + 2).await.expect("update");
+    let files = consents::find(fixture.scope(), &ada, "app", "https://files.example").await.expect("find").expect("resource");
+    assert_eq!(files.scopes, ["files:read"], "another resource's approval is untouched");
+    let listed: Vec<(String, String)> =
+        consents::for_user(fixture.scope(), &ada).await.expect("list").into_iter().map(|c| (c.resource, c.scopes.join(" "))).collect();
+    assert_eq!(listed, [("".to_owned(), "openid email".to_owned()), ("https://files.example".to_owned(), "files:read".to_owned())]);
+    assert!(consents::find(fixture.other(), &ada, "app", "").await.expect("find").is_none());
+    assert!(!consents::delete_for_client(fixture.other(), &ada, "app").await.expect("delete"));
+    assert!(consents::delete_for_client(fixture.scope(), &ada, "app").await.expect("delete"));
+    assert!(consents::for_user(fixture.scope(), &ada).await.expect("list").is_empty(), "every resource's approval goes");
 }
