@@ -1,14 +1,12 @@
 //! End users of a tenant, identified by a verified email address.
 
-use entity::user;
-use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
-
 use crate::{
     crypto,
-    store::{Scoped, StoreResult, now},
+    store::{Scoped, StoreError, StoreResult, now, users},
 };
 
-pub use entity::user::Model as User;
+/// A person as stored (`store::users`): id, verified email, status, passkey handle, profile.
+pub type User = users::UserRow;
 
 /// An email address as Latchkey keeps and compares it: trimmed, lower-cased, a plausible
 /// `local@domain` shape (the real check is receiving the code). Users are found by address only
@@ -52,19 +50,11 @@ impl std::fmt::Display for Email {
 }
 
 pub async fn find_by_email(scope: Scoped<'_>, email: &Email) -> StoreResult<Option<User>> {
-    Ok(scope
-        .select::<user::Entity>()
-        .filter(user::Column::Email.eq(email.as_str()))
-        .one(scope.db)
-        .await?)
+    users::find_by_email(scope, email.as_str()).await
 }
 
 pub async fn find(scope: Scoped<'_>, id: &str) -> StoreResult<Option<User>> {
-    Ok(scope
-        .select::<user::Entity>()
-        .filter(user::Column::Id.eq(id))
-        .one(scope.db)
-        .await?)
+    users::find(scope, id).await
 }
 
 /// The user, unless the account is disabled (a disabled account signs in to nothing).
@@ -72,31 +62,9 @@ pub async fn find_active(scope: Scoped<'_>, id: &str) -> StoreResult<Option<User
     Ok(find(scope, id).await?.filter(|user| user.disabled_at.is_none()))
 }
 
-/// Returns the user with this (verified) email, creating it if absent. Two nodes racing to create the
-/// same user both end up with the row the unique index kept.
+/// Returns the user with this (verified) email, creating it if absent (racing creators agree).
 pub async fn find_or_create(scope: Scoped<'_>, email: &Email) -> StoreResult<User> {
-    if let Some(user) = find_by_email(scope, email).await? {
-        return Ok(user);
-    }
-    let row = user::ActiveModel {
-        id: Set(crypto::random_id()),
-        email: Set(email.as_str().to_owned()),
-        email_verified: Set(true),
-        created_at: Set(now()),
-        last_sign_in_at: Set(None),
-        disabled_at: Set(None),
-        passkey_handle: Set(None),
-        ..Default::default()
-    };
-    if let Err(insert_error) = scope.insert::<user::Entity, _>(row).await {
-        return match find_by_email(scope, email).await? {
-            Some(user) => Ok(user),
-            None => Err(insert_error),
-        };
-    }
-    find_by_email(scope, email)
-        .await?
-        .ok_or_else(|| crate::store::StoreError::Corrupt("user vanished after insert".into()))
+    users::find_or_insert(scope, &crypto::random_id(), email.as_str(), now()).await
 }
 
 /// The standard profile claims (OIDC Core §5.1) a person has. Each is optional: filled by the person
@@ -201,30 +169,13 @@ pub fn profile_claims(user: &User) -> serde_json::Map<String, serde_json::Value>
 
 /// Replaces the profile (already `checked`) and records when it changed.
 pub async fn set_profile(scope: Scoped<'_>, user_id: &str, profile: Profile) -> StoreResult<bool> {
-    let result = scope
-        .update::<user::Entity>()
-        .col_expr(user::Column::Name, profile.name.into())
-        .col_expr(user::Column::GivenName, profile.given_name.into())
-        .col_expr(user::Column::FamilyName, profile.family_name.into())
-        .col_expr(user::Column::PreferredUsername, profile.preferred_username.into())
-        .col_expr(user::Column::Locale, profile.locale.into())
-        .col_expr(user::Column::Zoneinfo, profile.zoneinfo.into())
-        .col_expr(user::Column::Picture, profile.picture.into())
-        .col_expr(user::Column::UpdatedAt, now().into())
-        .filter(user::Column::Id.eq(user_id))
-        .exec(scope.db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    let Profile { name, given_name, family_name, preferred_username, locale, zoneinfo, picture } = profile;
+    let columns = users::ProfileColumns { name, given_name, family_name, preferred_username, locale, zoneinfo, picture };
+    users::set_profile(scope, user_id, columns, now()).await
 }
 
 pub async fn mark_signed_in(scope: Scoped<'_>, user_id: &str) -> StoreResult<()> {
-    scope
-        .update::<user::Entity>()
-        .col_expr(user::Column::LastSignInAt, now().into())
-        .filter(user::Column::Id.eq(user_id))
-        .exec(scope.db)
-        .await?;
-    Ok(())
+    users::set_last_sign_in(scope, user_id, now()).await
 }
 
 /// The user's WebAuthn user handle, created on first use. A random UUID: the authenticator stores it,
@@ -234,63 +185,21 @@ pub async fn passkey_handle(scope: Scoped<'_>, user: &User) -> StoreResult<uuid:
         return Ok(handle);
     }
     let handle = uuid::Uuid::from_bytes(crypto::random_bytes::<16>());
-    // Only set when still empty, so two first enrollments racing agree on one handle.
-    scope
-        .update::<user::Entity>()
-        .col_expr(user::Column::PasskeyHandle, handle.to_string().into())
-        .filter(user::Column::Id.eq(&user.id))
-        .filter(user::Column::PasskeyHandle.is_null())
-        .exec(scope.db)
-        .await?;
+    users::set_passkey_handle_once(scope, &user.id, &handle.to_string()).await?;
     find(scope, &user.id)
         .await?
         .and_then(|u| u.passkey_handle)
         .and_then(|h| h.parse().ok())
-        .ok_or_else(|| crate::store::StoreError::Corrupt("passkey handle not stored".into()))
+        .ok_or_else(|| StoreError::Corrupt("passkey handle not stored".into()))
 }
 
-pub async fn find_by_passkey_handle(
-    scope: Scoped<'_>,
-    handle: &uuid::Uuid,
-) -> StoreResult<Option<User>> {
-    Ok(scope
-        .select::<user::Entity>()
-        .filter(user::Column::PasskeyHandle.eq(handle.to_string()))
-        .one(scope.db)
-        .await?)
+pub async fn find_by_passkey_handle(scope: Scoped<'_>, handle: &uuid::Uuid) -> StoreResult<Option<User>> {
+    users::find_by_passkey_handle(scope, &handle.to_string()).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::Email;
-    use entity::user;
-    use migration::MigratorTrait;
-    use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder};
-
-    /// Migration 12 lower-cases addresses the CLI stored as typed, except where that would collide.
-    #[tokio::test]
-    async fn addresses_stored_as_typed_are_lower_cased_once() {
-        let db = crate::store::connect("sqlite::memory:", 1).await.expect("db");
-        migration::Migrator::up(&db, Some(11)).await.expect("migrations before 12");
-        for (id, email) in [("u1", "Mixed.Case@Example.COM"), ("u2", "Dup@Example.com"), ("u3", "dup@example.com")] {
-            let row = user::ActiveModel {
-                id: Set(id.into()),
-                tenant_id: Set("t".into()),
-                email: Set(email.into()),
-                email_verified: Set(true),
-                created_at: Set(0),
-                last_sign_in_at: Set(None),
-                disabled_at: Set(None),
-                passkey_handle: Set(None),
-                ..Default::default()
-            };
-            user::Entity::insert(row).exec_without_returning(&db).await.expect("insert");
-        }
-        migration::Migrator::up(&db, None).await.expect("migration 12");
-        let emails: Vec<String> =
-            user::Entity::find().order_by_asc(user::Column::Id).all(&db).await.expect("users").into_iter().map(|u| u.email).collect();
-        assert_eq!(emails, ["mixed.case@example.com", "Dup@Example.com", "dup@example.com"]);
-    }
 
     #[test]
     fn profiles_are_checked_for_what_each_claim_means() {

@@ -7,7 +7,7 @@ mod common;
 
 use latchkey::{
     crypto::MasterKey,
-    store::{self, Scoped, consents, email_codes, recovery_codes, sessions, totp_authenticators},
+    store::{self, Scoped, consents, email_codes, recovery_codes, sessions, totp_authenticators, users},
     tenant, user,
 };
 use latchkey_proto::Acr;
@@ -278,4 +278,27 @@ async fn consent_is_kept_per_client_and_resource_and_per_tenant() {
     assert!(!consents::delete_for_client(fixture.other(), &ada, "app").await.expect("delete"));
     assert!(consents::delete_for_client(fixture.scope(), &ada, "app").await.expect("delete"));
     assert!(consents::for_user(fixture.scope(), &ada).await.expect("list").is_empty(), "every resource's approval goes");
+}
+
+#[tokio::test]
+async fn racing_first_sign_ins_create_one_person_and_agree_on_one_passkey_handle() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ids: Vec<String> = (0..8).map(|i| format!("id-{i}")).collect();
+    let creators = ids.iter().map(|id| users::find_or_insert(fixture.scope(), id, "ada@example.com", now));
+    let created: Vec<String> = futures_util::future::join_all(creators).await.into_iter().map(|r| r.expect("create").id).collect();
+    assert!(created.iter().all(|id| *id == created[0]), "{created:?}");
+    let handles = ["h-1", "h-2", "h-3"].map(|h| users::set_passkey_handle_once(fixture.scope(), &created[0], h));
+    for result in futures_util::future::join_all(handles).await {
+        result.expect("set handle");
+    }
+    let handle = users::find(fixture.scope(), &created[0]).await.expect("find").expect("user").passkey_handle.expect("a handle");
+    assert!(["h-1", "h-2", "h-3"].contains(&handle.as_str()));
+    users::set_passkey_handle_once(fixture.scope(), &created[0], "h-late").await.expect("set handle");
+    assert_eq!(users::find_by_passkey_handle(fixture.scope(), &handle).await.expect("find").map(|u| u.id), Some(created[0].clone()));
+    // The same address in another tenant is another person.
+    let elsewhere = users::find_or_insert(fixture.other(), "id-other", "ada@example.com", now).await.expect("create");
+    assert_eq!(elsewhere.id, "id-other");
+    assert!(users::find(fixture.other(), &created[0]).await.expect("find").is_none());
+    assert!(users::find_by_passkey_handle(fixture.other(), &handle).await.expect("find").is_none());
 }

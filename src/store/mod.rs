@@ -16,6 +16,7 @@ pub mod factor_lockouts;
 pub mod recovery_codes;
 pub mod sessions;
 pub mod totp_authenticators;
+pub mod users;
 
 use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use std::time::Duration;
