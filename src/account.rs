@@ -138,7 +138,7 @@ pub async fn remove_passkey(
 pub async fn regenerate_recovery_codes(
     ctx: &Ctx<'_>,
     session: &Session,
-) -> Result<Vec<String>, AccountError> {
+) -> Result<Vec<latchkey_proto::Secret>, AccountError> {
     require_fresh(ctx, session)?;
     let codes = recovery::regenerate(ctx.scope(), &ctx.app.hasher, &session.user_id).await?;
     ctx.audit(Event::new(&ctx.tenant.id, actor(session), "recovery_codes.generate")).await;

@@ -2,6 +2,7 @@
 
 use entity::{client, client_origin};
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
+use latchkey_proto::Secret;
 use url::Url;
 
 use crate::{
@@ -371,10 +372,10 @@ fn validate(new: &NewClient) -> Result<(), ClientError> {
 pub async fn create(
     scope: Scoped<'_>,
     new: NewClient,
-) -> Result<(Client, Option<String>), ClientError> {
+) -> Result<(Client, Option<Secret>), ClientError> {
     validate(&new)?;
     let client_id = format!("lk_{}", crypto::random_id());
-    let secret = new.confidential.then(|| crypto::random_token("lk_cs_"));
+    let secret = new.confidential.then(|| Secret::new(crypto::random_token("lk_cs_")));
     let grant_types: Vec<String> = new
         .grant_types
         .iter()
@@ -385,8 +386,8 @@ pub async fn create(
         id: Set(crypto::random_id()),
         client_id: Set(client_id.clone()),
         name: Set(new.name),
-        secret_hash: Set(secret.as_ref().map(|s| sha256(s.as_bytes()).to_vec())),
-        secret_prefix: Set(secret.as_deref().map(crypto::display_prefix)),
+        secret_hash: Set(secret.as_ref().map(|s| sha256(s.expose().as_bytes()).to_vec())),
+        secret_prefix: Set(secret.as_ref().map(|s| crypto::display_prefix(s.expose()))),
         redirect_uris: Set(to_json_list(&new.redirect_uris)),
         post_logout_redirect_uris: Set(to_json_list(&new.post_logout_redirect_uris)),
         grant_types: Set(to_json_list(&grant_types)),

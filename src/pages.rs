@@ -133,7 +133,7 @@ pub struct AppRow {
 pub struct RecoveryCodes<'a> {
     pub tenant_name: &'a str,
     pub tenant_initial: char,
-    pub codes: Vec<String>,
+    pub codes: Vec<latchkey_proto::Secret>,
     pub download_href: String,
     pub continue_url: String,
 }

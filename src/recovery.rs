@@ -1,6 +1,8 @@
 //! Recovery codes: ten single-use codes generated at the first passkey enrollment, shown exactly once,
 //! stored only as keyed hashes. Using one gives a session that can do nothing but enroll a new passkey.
 
+use latchkey_proto::Secret;
+
 use crate::{
     crypto::{self, CodeHasher},
     store::{Scoped, StoreResult, now, recovery_codes},
@@ -50,9 +52,9 @@ pub async fn regenerate(
     scope: Scoped<'_>,
     hasher: &CodeHasher,
     user_id: &str,
-) -> StoreResult<Vec<String>> {
-    let codes: Vec<String> = (0..CODES_PER_SET).map(|_| generate_code()).collect();
-    let hashes = codes.iter().map(|code| hash(hasher, scope.tenant_id(), user_id, code)).collect();
+) -> StoreResult<Vec<Secret>> {
+    let codes: Vec<Secret> = (0..CODES_PER_SET).map(|_| Secret::new(generate_code())).collect();
+    let hashes = codes.iter().map(|code| hash(hasher, scope.tenant_id(), user_id, code.expose())).collect();
     recovery_codes::replace_set(scope, user_id, hashes, now()).await?;
     Ok(codes)
 }

@@ -121,7 +121,7 @@ pub async fn create(
     name: &str,
     scopes: &[String],
     roles: &[String],
-) -> Result<(ServiceAccount, String), ServiceAccountError> {
+) -> Result<(ServiceAccount, latchkey_proto::Secret), ServiceAccountError> {
     organization::check_roles(roles)?;
     if scopes.is_empty() {
         return Err(ServiceAccountError::NoScopes);
@@ -222,7 +222,7 @@ pub async fn create_agent_token(
     name: &str,
     scopes: Option<&[String]>,
     lifetime: i64,
-) -> Result<(AgentToken, String), ServiceAccountError> {
+) -> Result<(AgentToken, latchkey_proto::Secret), ServiceAccountError> {
     if !account.is_active() {
         return Err(ServiceAccountError::Disabled(account.id.clone()));
     }
@@ -277,7 +277,7 @@ pub async fn create_agent_token(
         };
         row.slot = Some(slot);
         match scope.insert::<agent_token::Entity, _>(row.clone()).await {
-            Ok(()) => return Ok((token_from_row(row)?, token)),
+            Ok(()) => return Ok((token_from_row(row)?, latchkey_proto::Secret::new(token))),
             Err(StoreError::Db(error)) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => continue,
             Err(other) => return Err(other.into()),
         }

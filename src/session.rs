@@ -1,7 +1,7 @@
 //! Browser sessions: a server-side row (any node can read it) named by the SHA-256 of a random cookie
 //! value, with an idle and an absolute expiry.
 
-use latchkey_proto::{Acr, Amr};
+use latchkey_proto::{Acr, Amr, Secret};
 
 use crate::{
     audit::Origin,
@@ -64,7 +64,7 @@ pub async fn create(
     authn: Authentication,
     origin: &Origin,
     lifetimes: &Lifetimes,
-) -> StoreResult<(String, Session)> {
+) -> StoreResult<(Secret, Session)> {
     let cookie_value = crypto::random_token("");
     let id = sha256_hex(&cookie_value);
     let now = now();
@@ -83,7 +83,7 @@ pub async fn create(
     )
     .await?;
     let session = Session { id, user_id: user_id.to_owned(), auth_time: now, amr: authn.amr, acr: authn.acr, created_at: now };
-    Ok((cookie_value, session))
+    Ok((Secret::new(cookie_value), session))
 }
 
 /// The live session for a cookie value, if any. Refreshes `last_seen_at` at most once a minute.

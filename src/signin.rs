@@ -100,7 +100,7 @@ pub async fn check_code(ctx: &Ctx<'_>, flow_id: &str, code: &str) -> StoreResult
             .target(format!("session:{}", &session.id[..16])),
     )
     .await;
-    Ok(CodeOutcome::SignedIn { cookie: Secret::new(cookie), session })
+    Ok(CodeOutcome::SignedIn { cookie, session })
 }
 
 /// What enrolling a passkey gave the person.
@@ -108,7 +108,7 @@ pub async fn check_code(ctx: &Ctx<'_>, flow_id: &str, code: &str) -> StoreResult
 pub struct Enrolled {
     /// Ten new recovery codes, to show once: with the first passkey, and after a recovery (they
     /// replace any left from before).
-    pub recovery_codes: Option<Vec<String>>,
+    pub recovery_codes: Option<Vec<Secret>>,
 }
 
 /// A passkey was just enrolled for `user_id` in `session` (the ceremony is bound to that session). A session begun with a code becomes multi-factor (`mfa`:
@@ -198,7 +198,7 @@ pub async fn passkey_asserted(
         }
         None if discoverable => {
             let (cookie, _) = session::create(ctx.scope(), &verified.user.id, authn, &ctx.origin, ctx.lifetimes()).await?;
-            Some(Secret::new(cookie))
+            Some(cookie)
         }
         None => return Ok(PasskeySignIn::OtherAccount),
     };

@@ -59,7 +59,7 @@ pub async fn run(app: &Admin, command: AgentTokenCommand) -> Result<(), CliError
             } else {
                 println!("agent token: {}
 expires:     {}
-token:       {secret}", token.id, when(token.expires_at));
+token:       {}", token.id, when(token.expires_at), secret.expose());
                 println!("(shown once: store it now; only its hash is kept)");
             }
         }

@@ -155,7 +155,8 @@ pub async fn run(app: &Admin, command: ClientCommand) -> Result<(), CliError> {
                 println!("client_id:     {}", created.client_id);
                 if let Some(secret) = secret {
                     println!(
-                        "client_secret: {secret}\n(shown once: store it now; only its hash is kept)"
+                        "client_secret: {}\n(shown once: store it now; only its hash is kept)",
+                        secret.expose()
                     );
                 }
             }

@@ -23,7 +23,7 @@ pub async fn run(app: &Admin, command: RegistrationTokenCommand) -> Result<(), C
         i64::from(days) * 24 * 3600,
     )
     .await?;
-    println!("{token}");
+    println!("{}", token.expose());
     eprintln!("initial access token for tenant {} (valid {days} days; shown once)", tenant.slug);
     Ok(())
 }

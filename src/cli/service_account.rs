@@ -51,8 +51,8 @@ pub async fn run(app: &Admin, command: ServiceAccountCommand) -> Result<(), CliE
             } else {
                 println!("service account: {}
 client_id:       {}", account.id, account.client_id);
-                println!("client_secret:   {secret}
-(shown once: store it now; only its hash is kept)");
+                println!("client_secret:   {}
+(shown once: store it now; only its hash is kept)", secret.expose());
             }
         }
         ServiceAccountCommand::List { tenant, org } => {

@@ -285,7 +285,7 @@ pub async fn regenerate_recovery_codes(
         Err(error) => return outcome(&form, &req, Err(error), "").await,
     };
     let ctx = &form.ctx;
-    let text: String = codes.iter().map(|c| format!("{c}\n")).collect();
+    let text: String = codes.iter().map(|c| format!("{}\n", c.expose())).collect();
     let chrome = Chrome::new(&ctx.tenant.display_name);
     let page = RecoveryCodes {
         tenant_name: chrome.tenant_name,

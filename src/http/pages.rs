@@ -238,7 +238,7 @@ pub async fn code_submit(
             ));
         }
     };
-    let session_cookie = request::session_cookie(&ctx, cookie_value.expose().to_owned());
+    let session_cookie = request::session_cookie(&ctx, &cookie_value);
     let clear_flow = request::removal_cookie(&app, flow_cookie_name);
     Ok(see_other(
         &after_sign_in(&ctx, pending_id),

@@ -268,7 +268,7 @@ pub async fn authenticate(
     let mut cookies = Vec::new();
     match signin::passkey_asserted(&ctx, session, &finish.ceremony, mode, &finish.credential).await.map_err(passkey_error)? {
         PasskeySignIn::SignedIn { new_cookie } => {
-            cookies.extend(new_cookie.map(|cookie| request::session_cookie(&ctx, cookie.expose().to_owned())));
+            cookies.extend(new_cookie.map(|cookie| request::session_cookie(&ctx, &cookie)));
         }
         PasskeySignIn::Disabled => {
             return Err(api_error(StatusCode::FORBIDDEN, "access_denied", "this account has been disabled"));
@@ -387,7 +387,7 @@ pub async fn recovery_submit(
     )
     .await;
     notices::send(&ctx, &user.email, Notice::RecoveryCodeUsed { codes_left: left }).await;
-    let cookie = request::session_cookie(&ctx, cookie_value);
+    let cookie = request::session_cookie(&ctx, &cookie_value);
     Ok(respond::see_other(&respond::with_req(&ctx.endpoint("passkey"), pending), vec![cookie]))
 }
 

@@ -108,11 +108,11 @@ pub fn session_cookie_name(app: &App, tenant_slug: &str) -> String {
 }
 
 /// The browser-session cookie for a new session of `ctx`'s tenant, living as long as the session may.
-pub fn session_cookie(ctx: &crate::app::Ctx<'_>, value: String) -> Cookie<'static> {
+pub fn session_cookie(ctx: &crate::app::Ctx<'_>, value: &latchkey_proto::Secret) -> Cookie<'static> {
     build_cookie(
         ctx.app,
         session_cookie_name(ctx.app, &ctx.tenant.slug),
-        value,
+        value.expose().to_owned(),
         Some(ctx.lifetimes().session_absolute),
     )
 }

@@ -7,7 +7,7 @@ use entity::{authorization_code, authorization_request};
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use url::Url;
-use latchkey_proto::Acr;
+use latchkey_proto::{Acr, Secret};
 
 use super::{
     error::{ErrorCode, OAuthError},
@@ -505,7 +505,7 @@ pub async fn proceed(
         Decision::Issue => match session {
             Some(session) => {
                 let code = issue_code(ctx, request, session).await?;
-                Next::Redirect(success_redirect_url(ctx, request, &code))
+                Next::Redirect(success_redirect_url(ctx, request, code.expose()))
             }
             None => Next::SignIn,
         },
@@ -529,7 +529,7 @@ async fn issue_code(
     ctx: &Ctx<'_>,
     request: &AuthorizationRequest,
     session: &Session,
-) -> StoreResult<String> {
+) -> StoreResult<Secret> {
     let code = crypto::random_token("");
     let now = now();
     let row = authorization_code::ActiveModel {
@@ -555,7 +555,7 @@ async fn issue_code(
     ctx.scope()
         .insert::<authorization_code::Entity, _>(row)
         .await?;
-    Ok(code)
+    Ok(Secret::new(code))
 }
 
 fn with_params(redirect_uri: &str, pairs: &[(&str, Option<&str>)]) -> String {

@@ -7,7 +7,7 @@ use entity::{
     user::{self, Model as User},
 };
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
-use latchkey_proto::Acr;
+use latchkey_proto::{Acr, Secret};
 
 use crate::{
     crypto::{self, sha256_hex},
@@ -112,7 +112,7 @@ pub async fn find(scope: Scoped<'_>, family_id: &str) -> StoreResult<Option<Fami
 
 /// A new refresh token in the family: the token for the client, and the row that keeps only its hash
 /// (stored by `token_writes`).
-pub fn new_refresh_token(family_id: &str) -> (String, refresh_token::ActiveModel) {
+pub fn new_refresh_token(family_id: &str) -> (Secret, refresh_token::ActiveModel) {
     let token = crypto::random_token(REFRESH_TOKEN_PREFIX);
     let row = refresh_token::ActiveModel {
         token_hash: Set(sha256_hex(&token)),
@@ -122,7 +122,7 @@ pub fn new_refresh_token(family_id: &str) -> (String, refresh_token::ActiveModel
         rotated_at: Set(None),
         ..Default::default()
     };
-    (token, row)
+    (Secret::new(token), row)
 }
 
 pub struct PresentedRefreshToken {

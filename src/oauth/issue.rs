@@ -158,7 +158,7 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
         access_token: Secret::new(access_token),
         token_type: "Bearer",
         expires_in: lifetime,
-        refresh_token: refresh_token.map(Secret::new),
+        refresh_token,
         id_token: id_token.map(Secret::new),
         scope,
         issued_token_type: None,

@@ -7,6 +7,7 @@
 
 use entity::initial_access_token;
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
+use latchkey_proto::Secret;
 use serde_json::{Value, json};
 
 pub use super::client_metadata::{ClientMetadata, RegistrationError, SelfDescribed};
@@ -83,8 +84,8 @@ async fn admit(ctx: &Ctx<'_>, bearer: Option<&str>) -> Result<(), RegistrationEr
 /// access token.
 pub async fn register(ctx: &Ctx<'_>, bearer: Option<&str>, metadata: &ClientMetadata) -> Result<Value, RegistrationError> {
     admit(ctx, bearer).await?;
-    let registration_token = crypto::random_token(REGISTRATION_TOKEN_PREFIX);
-    let new = to_new_client(metadata, SelfDescribed::of(&ctx.tenant), sha256_hex(&registration_token))?;
+    let registration_token = Secret::new(crypto::random_token(REGISTRATION_TOKEN_PREFIX));
+    let new = to_new_client(metadata, SelfDescribed::of(&ctx.tenant), sha256_hex(registration_token.expose()))?;
     let (client, secret) = client::create(ctx.scope(), new).await?;
     ctx.audit(
         Event::new(&ctx.tenant.id, "anonymous", "client.register")
@@ -156,7 +157,7 @@ pub async fn delete(ctx: &Ctx<'_>, client_id: &str, token: Option<&str>) -> Resu
 }
 
 /// Issues an initial access token for the `token` registration policy; returned once, kept as SHA-256.
-pub async fn issue_initial_access_token(scope: Scoped<'_>, lifetime: i64) -> StoreResult<String> {
+pub async fn issue_initial_access_token(scope: Scoped<'_>, lifetime: i64) -> StoreResult<Secret> {
     let token = crypto::random_token(INITIAL_ACCESS_TOKEN_PREFIX);
     let now = now();
     let row = initial_access_token::ActiveModel {
@@ -168,5 +169,5 @@ pub async fn issue_initial_access_token(scope: Scoped<'_>, lifetime: i64) -> Sto
         ..Default::default()
     };
     scope.insert::<initial_access_token::Entity, _>(row).await?;
-    Ok(token)
+    Ok(Secret::new(token))
 }
