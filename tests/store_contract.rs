@@ -7,7 +7,7 @@ mod common;
 
 use latchkey::{
     crypto::MasterKey,
-    store::{self, Scoped, consents, email_codes, recovery_codes, sessions, totp_authenticators, users},
+    store::{self, Scoped, consents, email_codes, passkeys, recovery_codes, sessions, totp_authenticators, users},
     tenant, user,
 };
 use latchkey_proto::Acr;
@@ -301,4 +301,29 @@ async fn racing_first_sign_ins_create_one_person_and_agree_on_one_passkey_handle
     assert_eq!(elsewhere.id, "id-other");
     assert!(users::find(fixture.other(), &created[0]).await.expect("find").is_none());
     assert!(users::find_by_passkey_handle(fixture.other(), &handle).await.expect("find").is_none());
+}
+
+#[tokio::test]
+async fn a_webauthn_ceremony_is_taken_once_by_its_own_kind_before_it_expires() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ceremony = |id: &str, expires_at: i64| passkeys::NewCeremony {
+        id_hash: id.to_owned(),
+        kind: "authentication",
+        user_id: None,
+        session_id: Some("s-1"),
+        state: "{}".into(),
+        created_at: now,
+        expires_at,
+    };
+    passkeys::insert_ceremony(fixture.scope(), ceremony("c-race", now + 300)).await.expect("insert");
+    assert!(passkeys::take_ceremony(fixture.scope(), "c-race", "registration", now).await.expect("take").is_none(), "another kind");
+    assert!(passkeys::take_ceremony(fixture.other(), "c-race", "authentication", now).await.expect("take").is_none(), "another tenant");
+    let takers = (0..16).map(|_| passkeys::take_ceremony(fixture.scope(), "c-race", "authentication", now));
+    let taken: Vec<_> = futures_util::future::join_all(takers).await.into_iter().map(|r| r.expect("take")).collect();
+    let winners: Vec<_> = taken.into_iter().flatten().collect();
+    assert_eq!(winners.len(), 1);
+    assert_eq!(winners[0].session_id.as_deref(), Some("s-1"));
+    passkeys::insert_ceremony(fixture.scope(), ceremony("c-old", now + 300)).await.expect("insert");
+    assert!(passkeys::take_ceremony(fixture.scope(), "c-old", "authentication", now + 300).await.expect("take").is_none(), "expired");
 }

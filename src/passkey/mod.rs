@@ -7,8 +7,6 @@
 
 pub mod aaguid;
 
-use entity::{passkey as passkey_row, webauthn_ceremony};
-use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 use serde::{Serialize, de::DeserializeOwned};
 use url::Url;
 use latchkey_proto::{Acr, Amr};
@@ -21,7 +19,7 @@ use webauthn_rs_proto::{AuthenticatorSelectionCriteria, ResidentKeyRequirement, 
 
 use crate::{
     crypto::{self, base64url},
-    store::{Scoped, StoreError, StoreResult, now},
+    store::{Scoped, StoreError, StoreResult, now, passkeys},
     user::{self, User},
 };
 
@@ -58,12 +56,6 @@ pub enum PasskeyError {
     Store(#[from] StoreError),
 }
 
-impl From<sea_orm::DbErr> for PasskeyError {
-    fn from(error: sea_orm::DbErr) -> Self {
-        Self::Store(error.into())
-    }
-}
-
 /// The relying party: RP ID is the public URL's host, the only accepted origin is the public URL's.
 pub fn relying_party(public_url: &Url, name: &str) -> Result<Webauthn, WebauthnError> {
     let rp_id = public_url.host_str().ok_or(WebauthnError::Configuration)?;
@@ -98,18 +90,16 @@ async fn save_ceremony<S: Serialize>(
 ) -> Result<String, PasskeyError> {
     let id = crypto::random_token("");
     let now = now();
-    let row = webauthn_ceremony::ActiveModel {
-        id: Set(crypto::sha256_hex(&id)),
-        kind: Set(kind.as_str().to_owned()),
-        user_id: Set(user_id.map(str::to_owned)),
-        session_id: Set(session_id.map(str::to_owned)),
-        state: Set(serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))?),
-        created_at: Set(now),
-        expires_at: Set(now + CEREMONY_LIFETIME),
-        consumed_at: Set(None),
-        ..Default::default()
+    let new = passkeys::NewCeremony {
+        id_hash: crypto::sha256_hex(&id),
+        kind: kind.as_str(),
+        user_id,
+        session_id,
+        state: serde_json::to_string(state).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        created_at: now,
+        expires_at: now + CEREMONY_LIFETIME,
     };
-    scope.insert::<webauthn_ceremony::Entity, _>(row).await?;
+    passkeys::insert_ceremony(scope, new).await?;
     Ok(id)
 }
 
@@ -121,24 +111,7 @@ async fn take_ceremony<S: DeserializeOwned>(
     ceremony_id: &str,
     session_id: Option<&str>,
 ) -> Result<(Option<String>, S), PasskeyError> {
-    let id = crypto::sha256_hex(ceremony_id);
-    let now = now();
-    let claimed = scope
-        .update::<webauthn_ceremony::Entity>()
-        .col_expr(webauthn_ceremony::Column::ConsumedAt, now.into())
-        .filter(webauthn_ceremony::Column::Id.eq(&id))
-        .filter(webauthn_ceremony::Column::Kind.eq(kind.as_str()))
-        .filter(webauthn_ceremony::Column::ConsumedAt.is_null())
-        .filter(webauthn_ceremony::Column::ExpiresAt.gt(now))
-        .exec(scope.db)
-        .await?;
-    if claimed.rows_affected != 1 {
-        return Err(PasskeyError::CeremonyGone);
-    }
-    let row = scope
-        .select::<webauthn_ceremony::Entity>()
-        .filter(webauthn_ceremony::Column::Id.eq(&id))
-        .one(scope.db)
+    let row = passkeys::take_ceremony(scope, &crypto::sha256_hex(ceremony_id), kind.as_str(), now())
         .await?
         .ok_or(PasskeyError::CeremonyGone)?;
     if session_id.is_some() && row.session_id.as_deref() != session_id {
@@ -161,7 +134,7 @@ pub struct StoredPasskey {
     credential: Passkey,
 }
 
-fn from_row(row: passkey_row::Model) -> StoreResult<StoredPasskey> {
+fn from_row(row: passkeys::PasskeyRow) -> StoreResult<StoredPasskey> {
     Ok(StoredPasskey {
         credential: serde_json::from_str(&row.credential)
             .map_err(|e| StoreError::Corrupt(format!("passkey {}: {e}", row.id)))?,
@@ -175,15 +148,7 @@ fn from_row(row: passkey_row::Model) -> StoreResult<StoredPasskey> {
 }
 
 pub async fn list(scope: Scoped<'_>, user_id: &str) -> StoreResult<Vec<StoredPasskey>> {
-    scope
-        .select::<passkey_row::Entity>()
-        .filter(passkey_row::Column::UserId.eq(user_id))
-        .order_by_asc(passkey_row::Column::CreatedAt)
-        .all(scope.db)
-        .await?
-        .into_iter()
-        .map(from_row)
-        .collect()
+    passkeys::for_user(scope, user_id).await?.into_iter().map(from_row).collect()
 }
 
 /// Starts enrolling a passkey for `user`, bound to the browser session doing it. The authenticator is
@@ -231,7 +196,7 @@ pub async fn finish_registration(
     let aaguid = aaguid::from_attestation_object(&response.response.attestation_object);
     let backup_eligible = Credential::from(credential.clone()).backup_eligible;
     let now = now();
-    let row = passkey_row::Model {
+    let row = passkeys::PasskeyRow {
         id: crypto::random_id(),
         tenant_id: scope.tenant_id().to_owned(),
         user_id: user_id.clone(),
@@ -245,16 +210,11 @@ pub async fn finish_registration(
     };
     // A credential registered before, to anyone, is refused; the unique index on (tenant, credential
     // id) settles a race between two nodes.
-    let taken = scope
-        .select::<passkey_row::Entity>()
-        .filter(passkey_row::Column::CredentialId.eq(base64url(credential.cred_id().as_ref())))
-        .one(scope.db)
-        .await?
-        .is_some();
+    let taken = passkeys::find_by_credential_id(scope, &row.credential_id).await?.is_some();
     if taken {
         return Err(PasskeyError::AlreadyRegistered);
     }
-    scope.insert::<passkey_row::Entity, _>(row.clone()).await?;
+    passkeys::insert(scope, row.clone()).await?;
     let stored = from_row(row)?;
     Ok((user_id, stored))
 }
@@ -310,11 +270,7 @@ pub async fn finish_authentication(
     response: &PublicKeyCredential,
 ) -> Result<Verified, PasskeyError> {
     let credential_id = base64url(response.get_credential_id());
-    let row = scope
-        .select::<passkey_row::Entity>()
-        .filter(passkey_row::Column::CredentialId.eq(&credential_id))
-        .one(scope.db)
-        .await?;
+    let row = passkeys::find_by_credential_id(scope, &credential_id).await?;
     // Consume the ceremony first: whatever happens next, this challenge is spent.
     let state = if discoverable {
         let (_, state) = take_ceremony(scope, Kind::Discoverable, ceremony_id, None).await?;
@@ -356,18 +312,8 @@ pub async fn finish_authentication(
         return Err(PasskeyError::CounterRegression);
     }
     stored.credential.update_credential(&result);
-    scope
-        .update::<passkey_row::Entity>()
-        .col_expr(
-            passkey_row::Column::Credential,
-            serde_json::to_string(&stored.credential)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?
-                .into(),
-        )
-        .col_expr(passkey_row::Column::LastUsedAt, now().into())
-        .filter(passkey_row::Column::Id.eq(&stored.id))
-        .exec(scope.db)
-        .await?;
+    let credential = serde_json::to_string(&stored.credential).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    passkeys::record_use(scope, &stored.id, credential, now()).await?;
     Ok(Verified {
         user,
         passkey_id: stored.id,
@@ -389,24 +335,11 @@ fn map_assertion_error(error: WebauthnError) -> PasskeyError {
 }
 
 pub async fn rename(scope: Scoped<'_>, user_id: &str, passkey_id: &str, name: &str) -> Result<bool, PasskeyError> {
-    let result = scope
-        .update::<passkey_row::Entity>()
-        .col_expr(passkey_row::Column::Name, clean_name(name).into())
-        .filter(passkey_row::Column::UserId.eq(user_id))
-        .filter(passkey_row::Column::Id.eq(passkey_id))
-        .exec(scope.db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    Ok(passkeys::rename(scope, user_id, passkey_id, &clean_name(name)).await?)
 }
 
 pub async fn remove(scope: Scoped<'_>, user_id: &str, passkey_id: &str) -> Result<bool, PasskeyError> {
-    let result = scope
-        .delete::<passkey_row::Entity>()
-        .filter(passkey_row::Column::UserId.eq(user_id))
-        .filter(passkey_row::Column::Id.eq(passkey_id))
-        .exec(scope.db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    Ok(passkeys::remove(scope, user_id, passkey_id).await?)
 }
 
 /// Names are the user's own labels: printable, at most 64 characters, never empty.

@@ -13,6 +13,7 @@
 pub mod consents;
 pub mod email_codes;
 pub mod factor_lockouts;
+pub mod passkeys;
 pub mod recovery_codes;
 pub mod sessions;
 pub mod totp_authenticators;
