@@ -7,7 +7,7 @@ mod common;
 
 use latchkey::{
     crypto::MasterKey,
-    store::{self, Scoped, consents, email_codes, passkeys, recovery_codes, sessions, totp_authenticators, users},
+    store::{self, Scoped, authorizations, consents, email_codes, passkeys, recovery_codes, sessions, totp_authenticators, users},
     tenant, user,
 };
 use latchkey_proto::Acr;
@@ -326,4 +326,56 @@ async fn a_webauthn_ceremony_is_taken_once_by_its_own_kind_before_it_expires() {
     assert_eq!(winners[0].session_id.as_deref(), Some("s-1"));
     passkeys::insert_ceremony(fixture.scope(), ceremony("c-old", now + 300)).await.expect("insert");
     assert!(passkeys::take_ceremony(fixture.scope(), "c-old", "authentication", now + 300).await.expect("take").is_none(), "expired");
+}
+
+#[tokio::test]
+async fn an_authorization_code_is_consumed_once_and_remembers_the_family_it_started() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ada = fixture.user("ada@example.com").await;
+    let row = authorizations::CodeRow {
+        code_hash: "code-hash".into(),
+        tenant_id: fixture.tenant_id.clone(),
+        client_id: "app".into(),
+        user_id: ada.clone(),
+        session_id: "s-1".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        scope: "openid".into(),
+        nonce: None,
+        code_challenge: "x".repeat(43),
+        auth_time: now,
+        amr: "[\"otp\"]".into(),
+        acr: "phr".into(),
+        created_at: now,
+        expires_at: now + 60,
+        consumed_at: None,
+        family_id: None,
+        resource: None,
+        id_token_claims: None,
+    };
+    authorizations::insert_code(fixture.scope(), row).await.expect("insert");
+    assert!(authorizations::find_code(fixture.other(), "code-hash").await.expect("find").is_none(), "another tenant");
+    assert!(!authorizations::consume_code(fixture.other(), "code-hash", "fam-x", now).await.expect("consume"));
+    let families: Vec<String> = (0..16).map(|i| format!("fam-{i}")).collect();
+    let consumers = families.iter().map(|family| authorizations::consume_code(fixture.scope(), "code-hash", family, now));
+    let won: Vec<bool> = futures_util::future::join_all(consumers).await.into_iter().map(|r| r.expect("consume")).collect();
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    let winner = &families[won.iter().position(|w| *w).expect("a winner")];
+    let stored = authorizations::find_code(fixture.scope(), "code-hash").await.expect("find").expect("kept");
+    assert_eq!((stored.consumed_at, stored.family_id.as_deref()), (Some(now), Some(winner.as_str())));
+}
+
+#[tokio::test]
+async fn a_pending_authorization_request_is_found_until_it_expires_and_only_in_its_tenant() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    authorizations::insert_request(fixture.scope(), "req-1", "app", "{}".into(), now, now + 600).await.expect("insert");
+    let found = authorizations::find_request(fixture.scope(), "req-1", now).await.expect("find").expect("pending");
+    assert_eq!((found.params.as_str(), found.created_at), ("{}", now));
+    assert!(authorizations::find_request(fixture.scope(), "req-1", now + 600).await.expect("find").is_none(), "expired");
+    assert!(authorizations::find_request(fixture.other(), "req-1", now).await.expect("find").is_none(), "another tenant");
+    authorizations::delete_request(fixture.other(), "req-1").await.expect("delete");
+    assert!(authorizations::find_request(fixture.scope(), "req-1", now).await.expect("find").is_some(), "untouched by another tenant");
+    authorizations::delete_request(fixture.scope(), "req-1").await.expect("delete");
+    assert!(authorizations::find_request(fixture.scope(), "req-1", now).await.expect("find").is_none());
 }

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use entity::{authorization_code, authorization_request};
-use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use url::Url;
 use latchkey_proto::{Acr, Secret};
@@ -21,7 +19,7 @@ use crate::{
     crypto::{self, sha256_hex},
     resource,
     session::Session,
-    store::{StoreError, StoreResult, now, to_json_list},
+    store::{StoreError, StoreResult, authorizations, now, to_json_list},
     totp,
 };
 
@@ -532,29 +530,27 @@ async fn issue_code(
 ) -> StoreResult<Secret> {
     let code = crypto::random_token("");
     let now = now();
-    let row = authorization_code::ActiveModel {
-        code_hash: Set(sha256_hex(&code)),
-        client_id: Set(request.client_id.clone()),
-        user_id: Set(session.user_id.clone()),
-        session_id: Set(session.id.clone()),
-        redirect_uri: Set(request.redirect_uri.clone()),
-        scope: Set(request.scopes.join(" ")),
-        nonce: Set(request.nonce.clone()),
-        code_challenge: Set(request.code_challenge.clone()),
-        auth_time: Set(session.auth_time),
-        amr: Set(to_json_list(&session.amr)),
-        acr: Set(session.acr.as_str().to_owned()),
-        created_at: Set(now),
-        expires_at: Set(now + ctx.lifetimes().authorization_code),
-        consumed_at: Set(None),
-        family_id: Set(None),
-        resource: Set(request.resource.clone()),
-        id_token_claims: Set((!request.id_token_claims.is_empty()).then(|| to_json_list(&request.id_token_claims))),
-        ..Default::default()
+    let row = authorizations::CodeRow {
+        code_hash: sha256_hex(&code),
+        tenant_id: ctx.tenant.id.clone(),
+        client_id: request.client_id.clone(),
+        user_id: session.user_id.clone(),
+        session_id: session.id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        scope: request.scopes.join(" "),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        auth_time: session.auth_time,
+        amr: to_json_list(&session.amr),
+        acr: session.acr.as_str().to_owned(),
+        created_at: now,
+        expires_at: now + ctx.lifetimes().authorization_code,
+        consumed_at: None,
+        family_id: None,
+        resource: request.resource.clone(),
+        id_token_claims: (!request.id_token_claims.is_empty()).then(|| to_json_list(&request.id_token_claims)),
     };
-    ctx.scope()
-        .insert::<authorization_code::Entity, _>(row)
-        .await?;
+    authorizations::insert_code(ctx.scope(), row).await?;
     Ok(Secret::new(code))
 }
 
@@ -611,47 +607,21 @@ pub struct Pending {
 pub async fn save_pending(ctx: &Ctx<'_>, request: &AuthorizationRequest) -> StoreResult<String> {
     let id = crypto::random_id();
     let now = now();
-    let row = authorization_request::ActiveModel {
-        id: Set(id.clone()),
-        client_id: Set(request.client_id.clone()),
-        params: Set(serde_json::to_string(request).map_err(|e| StoreError::Corrupt(e.to_string()))?),
-        created_at: Set(now),
-        expires_at: Set(now + ctx.lifetimes().authorization_request),
-        ..Default::default()
-    };
-    ctx.scope()
-        .insert::<authorization_request::Entity, _>(row)
-        .await?;
+    let params = serde_json::to_string(request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    authorizations::insert_request(ctx.scope(), &id, &request.client_id, params, now, now + ctx.lifetimes().authorization_request).await?;
     Ok(id)
 }
 
 pub async fn load_pending(ctx: &Ctx<'_>, id: &str) -> StoreResult<Option<Pending>> {
-    let row = ctx
-        .scope()
-        .select::<authorization_request::Entity>()
-        .filter(authorization_request::Column::Id.eq(id))
-        .filter(authorization_request::Column::ExpiresAt.gt(now()))
-        .one(&ctx.app.db)
-        .await?;
-    row.map(|row| {
-        let request =
-            serde_json::from_str(&row.params).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(Pending {
-            id: row.id,
-            request,
-            created_at: row.created_at,
-        })
-    })
-    .transpose()
+    let Some(row) = authorizations::find_request(ctx.scope(), id, now()).await? else {
+        return Ok(None);
+    };
+    let request = serde_json::from_str(&row.params).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Some(Pending { id: row.id, request, created_at: row.created_at }))
 }
 
 pub async fn delete_pending(ctx: &Ctx<'_>, id: &str) -> StoreResult<()> {
-    ctx.scope()
-        .delete::<authorization_request::Entity>()
-        .filter(authorization_request::Column::Id.eq(id))
-        .exec(&ctx.app.db)
-        .await?;
-    Ok(())
+    authorizations::delete_request(ctx.scope(), id).await
 }
 
 #[cfg(test)]

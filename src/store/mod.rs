@@ -10,6 +10,7 @@
 //! moved behind one still build their queries on [`Scoped`]; `scripts/check-boundaries` lists them and
 //! fails when a new one appears.
 
+pub mod authorizations;
 pub mod consents;
 pub mod email_codes;
 pub mod factor_lockouts;

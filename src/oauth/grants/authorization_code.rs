@@ -1,7 +1,5 @@
 //! Authorization code grant: RFC 6749 §4.1.3, RFC 7636 §4.6, OAuth 2.1 §4.1.3.
 
-use entity::authorization_code;
-use sea_orm::{ColumnTrait, QueryFilter};
 use serde_json::json;
 
 use crate::{
@@ -18,7 +16,7 @@ use crate::{
         pkce,
     },
     session,
-    store::{from_json_list, now},
+    store::{authorizations, from_json_list, now},
     user,
 };
 
@@ -41,12 +39,7 @@ pub async fn exchange(
     let invalid =
         || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
 
-    let row = scope
-        .select::<authorization_code::Entity>()
-        .filter(authorization_code::Column::CodeHash.eq(&code_hash))
-        .one(scope.db)
-        .await?
-        .ok_or_else(invalid)?;
+    let row = authorizations::find_code(scope, &code_hash).await?.ok_or_else(invalid)?;
     if row.consumed_at.is_some() {
         revoke_after_replay(ctx, &code_hash, &row.client_id).await?;
         return Err(invalid());
@@ -106,18 +99,7 @@ pub async fn exchange(
         },
     )
     .await?;
-    let consumed = scope
-        .update::<authorization_code::Entity>()
-        .col_expr(authorization_code::Column::ConsumedAt, now().into())
-        .col_expr(
-            authorization_code::Column::FamilyId,
-            family_id.clone().into(),
-        )
-        .filter(authorization_code::Column::CodeHash.eq(&code_hash))
-        .filter(authorization_code::Column::ConsumedAt.is_null())
-        .exec(scope.db)
-        .await?;
-    if consumed.rows_affected != 1 {
+    if !authorizations::consume_code(scope, &code_hash, &family_id, now()).await? {
         families::revoke(scope, &family_id, "unused").await?;
         revoke_after_replay(ctx, &code_hash, &client.client_id).await?;
         return Err(invalid());
@@ -171,12 +153,7 @@ async fn revoke_after_replay(
     client_id: &str,
 ) -> Result<(), OAuthError> {
     let scope = ctx.scope();
-    let family_id = scope
-        .select::<authorization_code::Entity>()
-        .filter(authorization_code::Column::CodeHash.eq(code_hash))
-        .one(scope.db)
-        .await?
-        .and_then(|row| row.family_id);
+    let family_id = authorizations::find_code(scope, code_hash).await?.and_then(|row| row.family_id);
     if let Some(family_id) = family_id {
         families::revoke(scope, &family_id, "authorization_code_replay").await?;
         ctx.audit(
