@@ -67,18 +67,9 @@ pub async fn find_or_create(scope: Scoped<'_>, email: &Email) -> StoreResult<Use
     users::find_or_insert(scope, &crypto::random_id(), email.as_str(), now()).await
 }
 
-/// The standard profile claims (OIDC Core §5.1) a person has. Each is optional: filled by the person
-/// (their name, on the account page), an operator, or later single sign-on and provisioning.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Profile {
-    pub name: Option<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub preferred_username: Option<String>,
-    pub locale: Option<String>,
-    pub zoneinfo: Option<String>,
-    pub picture: Option<String>,
-}
+/// The standard profile claims (OIDC Core §5.1) a person has; the columns are the store's, what each
+/// may hold is decided here (`Profile::checked`).
+pub use crate::store::users::Profile;
 
 /// The claims of the `profile` scope that Latchkey serves (OIDC Core §5.4), as named in
 /// `claims_supported`.
@@ -169,9 +160,7 @@ pub fn profile_claims(user: &User) -> serde_json::Map<String, serde_json::Value>
 
 /// Replaces the profile (already `checked`) and records when it changed.
 pub async fn set_profile(scope: Scoped<'_>, user_id: &str, profile: Profile) -> StoreResult<bool> {
-    let Profile { name, given_name, family_name, preferred_username, locale, zoneinfo, picture } = profile;
-    let columns = users::ProfileColumns { name, given_name, family_name, preferred_username, locale, zoneinfo, picture };
-    users::set_profile(scope, user_id, columns, now()).await
+    users::set_profile(scope, user_id, profile, now()).await
 }
 
 pub async fn mark_signed_in(scope: Scoped<'_>, user_id: &str) -> StoreResult<()> {

@@ -8,8 +8,11 @@ use super::{Scoped, StoreError, StoreResult};
 
 pub use entity::user::Model as UserRow;
 
-/// The profile columns, as `user::Profile` has checked them.
-pub struct ProfileColumns {
+/// The standard profile claims (OIDC Core §5.1) a person has. Each is optional: filled by the person
+/// (their name, on the account page), an operator, or later single sign-on and provisioning. Stored
+/// as `user::Profile::checked` left them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
     pub name: Option<String>,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
@@ -57,7 +60,7 @@ pub async fn find_or_insert(scope: Scoped<'_>, id: &str, email: &str, now: i64) 
 }
 
 /// Replaces the profile and records when it changed: whether the user exists.
-pub async fn set_profile(scope: Scoped<'_>, id: &str, profile: ProfileColumns, now: i64) -> StoreResult<bool> {
+pub async fn set_profile(scope: Scoped<'_>, id: &str, profile: Profile, now: i64) -> StoreResult<bool> {
     let result = scope
         .update::<user::Entity>()
         .col_expr(user::Column::Name, profile.name.into())
