@@ -262,8 +262,7 @@ pub async fn sign_out_everywhere(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let form = account_form!(app, req, tenant, body);
-    account::sign_out_everywhere(&form.ctx, &form.session.user_id)
-        .await?;
+    account::sign_out_everywhere(&form.ctx, &form.session.user_id).await?;
     Ok(signed_out(&form.ctx))
 }
 

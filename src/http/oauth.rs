@@ -115,8 +115,7 @@ pub async fn authorize(
             // The one row an unauthenticated caller makes here: limited per address.
             crate::ratelimit::check(&app.limiters.authorization_requests_per_ip, &request::client_ip(&app, &req))
                 .map_err(|retry| PageError::too_many(&ctx.tenant.display_name, retry))?;
-            let pending_id = authorize::save_pending(&ctx, &authz)
-                .await?;
+            let pending_id = authorize::save_pending(&ctx, &authz).await?;
             next_step(&ctx, next, &pending_id)
         }
         Err(error) => authorize_error(&ctx, error),
@@ -133,8 +132,7 @@ pub async fn resume(
     let params = request::query_params(&req)
         .map_err(|e| PageError::bad_request(&ctx.tenant.display_name, e.description))?;
     let pending = match params.get("req") {
-        Some(id) => authorize::load_pending(&ctx, id)
-            .await?,
+        Some(id) => authorize::load_pending(&ctx, id).await?,
         None => None,
     };
     let Some(pending) = pending else {
@@ -153,8 +151,7 @@ pub async fn resume(
     match authorize::proceed(&ctx, &client, &pending.request, session.as_ref(), pending.created_at, false).await {
         Ok(next) => {
             if finishes(&next) {
-                authorize::delete_pending(&ctx, &pending.id)
-                    .await?;
+                authorize::delete_pending(&ctx, &pending.id).await?;
             }
             next_step(&ctx, next, &pending.id)
         }

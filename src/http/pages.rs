@@ -146,8 +146,7 @@ async fn render_code_form(
     status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
     let email = match login_flow(ctx, req) {
-        Some(flow) => email_code::pending_email(ctx.scope(), &flow)
-            .await?,
+        Some(flow) => email_code::pending_email(ctx.scope(), &flow).await?,
         None => None,
     };
     let Some(email) = email else {
@@ -339,8 +338,7 @@ pub async fn consent_submit(
     };
     let actor = format!("user:{}", session.user_id);
     if params.get("decision") != Some("allow") {
-        authorize::delete_pending(&ctx, &pending.id)
-            .await?;
+        authorize::delete_pending(&ctx, &pending.id).await?;
         ctx.audit(
             Event::new(&ctx.tenant.id, actor, "consent.deny")
                 .target(format!("client:{}", client.client_id)),
@@ -359,8 +357,7 @@ pub async fn consent_submit(
         return Ok(see_other(&url, vec![]));
     }
     let resource = pending.request.resource.as_deref();
-    consent::grant(ctx.scope(), &session.user_id, &client.client_id, resource, &pending.request.scopes)
-        .await?;
+    consent::grant(ctx.scope(), &session.user_id, &client.client_id, resource, &pending.request.scopes).await?;
     ctx.audit(
         Event::new(&ctx.tenant.id, actor, "consent.grant")
             .target(format!("client:{}", client.client_id))

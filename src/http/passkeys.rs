@@ -377,8 +377,7 @@ pub async fn recovery_submit(
         );
     };
     let authn = Authentication { amr: vec![Amr::Otp.as_str().to_owned()], acr: recovery::RECOVERY_ACR };
-    let (cookie_value, session) = session::create(ctx.scope(), &user.id, authn, &ctx.origin, ctx.lifetimes())
-        .await?;
+    let (cookie_value, session) = session::create(ctx.scope(), &user.id, authn, &ctx.origin, ctx.lifetimes()).await?;
     let left = recovery::remaining(ctx.scope(), &user.id).await?;
     ctx.audit(
         Event::new(&ctx.tenant.id, format!("user:{}", user.id), "signin.recovery_code")
