@@ -12,13 +12,14 @@ use crate::{
     app::Ctx,
     audit::Event,
     email_code::{self, Verification},
+    lockout::{self, Factor, Outcome},
     mail_queue::{Message, SendIf},
     notices::{self, Notice},
     passkey::{self, PasskeyError, StoredPasskey},
     recovery,
     session::{self, Authentication, Session},
     store::{StoreResult, now},
-    totp,
+    totp::{self, TotpError},
     user::{self, Email},
 };
 
@@ -209,6 +210,100 @@ pub async fn passkey_asserted(
     )
     .await;
     Ok(PasskeySignIn::SignedIn { new_cookie })
+}
+
+/// The attempt that locked a factor: the owner is told by mail, and it is audited (`actor`: the
+/// session that tried, or `anonymous` on the recovery page).
+async fn locked_out(ctx: &Ctx<'_>, actor: String, user: &user::User, factor: Factor, until: i64) {
+    let minutes = (until - now() + 59) / 60;
+    ctx.audit(
+        Event::new(&ctx.tenant.id, actor, "factor.locked")
+            .target(format!("user:{}", user.id))
+            .failed()
+            .details(serde_json::json!({ "factor": factor.label(), "until": until })),
+    )
+    .await;
+    notices::send(ctx, &user.email, Notice::Locked { factor, minutes }).await;
+}
+
+/// Signs in with an email address and one recovery code: a session at the `recovery-code` level,
+/// which can only enroll a new passkey. Guesses are counted per account in the database (any node,
+/// any address), and a locked account's codes are not even checked; `None` says the same whatever
+/// went wrong (no account, disabled, wrong or used code, locked), so the page does not tell whether
+/// the address has an account. The owner is told by mail of a use and of a lock.
+pub async fn recovery_code(ctx: &Ctx<'_>, typed_email: &str, code: &str) -> StoreResult<Option<Secret>> {
+    let user = match Email::parse(typed_email) {
+        Some(email) => user::find_by_email(ctx.scope(), &email).await?,
+        None => None,
+    };
+    let outcome = match &user {
+        Some(user) if user.disabled_at.is_none() => {
+            let check = recovery::consume(ctx.scope(), &ctx.app.hasher, &user.id, code);
+            Some(lockout::guarded(ctx.scope(), &user.id, Factor::RecoveryCode, ctx.lifetimes().factor_lockout, now(), check).await?)
+        }
+        _ => None,
+    };
+    if let (Some(Outcome::JustLocked { until }), Some(user)) = (outcome, &user) {
+        locked_out(ctx, "anonymous".to_owned(), user, Factor::RecoveryCode, until).await;
+    }
+    let (Some(Outcome::Accepted), Some(user)) = (outcome, user) else {
+        ctx.audit(Event::new(&ctx.tenant.id, "anonymous", "signin.recovery_code").failed()).await;
+        return Ok(None);
+    };
+    let authn = Authentication { amr: vec![Amr::Otp.as_str().to_owned()], acr: recovery::RECOVERY_ACR };
+    let (cookie, session) = session::create(ctx.scope(), &user.id, authn, &ctx.origin, ctx.lifetimes()).await?;
+    let left = recovery::remaining(ctx.scope(), &user.id).await?;
+    ctx.audit(
+        Event::new(&ctx.tenant.id, format!("user:{}", user.id), "signin.recovery_code")
+            .target(format!("session:{}", &session.id[..16]))
+            .details(serde_json::json!({ "codes_left": left })),
+    )
+    .await;
+    notices::send(ctx, &user.email, Notice::RecoveryCodeUsed { codes_left: left }).await;
+    Ok(Some(cookie))
+}
+
+/// What an authenticator-app code in an email-code session came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppCode {
+    /// The session is now at the `totp` level: it may enroll a passkey on this device, nothing else.
+    Accepted,
+    Rejected { remaining: i32 },
+    /// The app is locked until then (this attempt may have locked it).
+    Locked { until: i64 },
+}
+
+/// Checks a code from the user's authenticator app under the guess limit and, if right, raises the
+/// session to `totp` (it keeps its email-code method and is still not multi-factor).
+pub async fn app_code(ctx: &Ctx<'_>, session: &Session, code: &str) -> StoreResult<AppCode> {
+    let actor = format!("user:{}", session.user_id);
+    let check = async {
+        match totp::verify(ctx.scope(), &ctx.tenant.data_key, &session.user_id, code).await {
+            Ok(()) => Ok(true),
+            Err(TotpError::Store(e)) => Err(e),
+            Err(_) => Ok(false),
+        }
+    };
+    let outcome = lockout::guarded(ctx.scope(), &session.user_id, Factor::Totp, ctx.lifetimes().factor_lockout, now(), check).await?;
+    let result = match outcome {
+        Outcome::Accepted => AppCode::Accepted,
+        Outcome::Rejected { remaining } => AppCode::Rejected { remaining },
+        Outcome::JustLocked { until } => {
+            if let Some(user) = user::find(ctx.scope(), &session.user_id).await? {
+                locked_out(ctx, actor.clone(), &user, Factor::Totp, until).await;
+            }
+            AppCode::Locked { until }
+        }
+        Outcome::Locked { until } => AppCode::Locked { until },
+    };
+    if result != AppCode::Accepted {
+        ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.totp").failed()).await;
+        return Ok(result);
+    }
+    let authn = Authentication { amr: vec![Amr::Otp.as_str().to_owned()], acr: totp::TOTP_ACR };
+    session::elevate(ctx.scope(), &session.id, authn).await?;
+    ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.totp")).await;
+    Ok(AppCode::Accepted)
 }
 
 #[cfg(test)]

@@ -15,20 +15,16 @@ use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
 use super::{ApiError, PageError, api_context, current_session, page_context, request, respond};
-use latchkey_proto::Amr;
 use crate::{
     app::{App, Ctx},
-    audit::Event,
-    lockout::{self, Factor, Outcome},
-    notices::{self, Notice},
+    lockout::Factor,
     pages::{Chrome, PasskeyPage, RecoveryLogin, TotpLogin},
     passkey::{self, PasskeyError},
     recovery,
-    session::{self, Authentication, Session},
-    signin::{self, AssertionMode, PasskeySignIn},
-    totp::{self, TotpError},
+    session::Session,
+    signin::{self, AppCode, AssertionMode, PasskeySignIn},
     store::StoreResult,
-    user,
+    totp, user,
 };
 
 pub async fn script() -> HttpResponse {
@@ -346,27 +342,7 @@ pub async fn recovery_submit(
     crate::ratelimit::check(&app.limiters.code_check_per_ip, &request::client_ip(&app, &req))
         .map_err(|retry| PageError::too_many(&ctx.tenant.display_name, retry))?;
     let typed_email = params.get("email").unwrap_or("");
-    let code = params.get("code").unwrap_or("");
-    let user = match user::Email::parse(typed_email) {
-        Some(email) => user::find_by_email(ctx.scope(), &email).await?,
-        None => None,
-    };
-    // Guesses are counted per account in the database (any node, any address); a locked account's
-    // codes are not even checked. The page says the same whatever happened, so it does not tell
-    // whether the address has an account or is locked; the owner is told by mail.
-    let outcome = match &user {
-        Some(user) if user.disabled_at.is_none() => {
-            let check = recovery::consume(ctx.scope(), &app.hasher, &user.id, code);
-            let lock = ctx.lifetimes().factor_lockout;
-            Some(lockout::guarded(ctx.scope(), &user.id, Factor::RecoveryCode, lock, crate::store::now(), check).await?)
-        }
-        _ => None,
-    };
-    if let (Some(Outcome::JustLocked { until }), Some(user)) = (outcome, &user) {
-        locked_out(&ctx, "anonymous".to_owned(), user, Factor::RecoveryCode, until).await;
-    }
-    let (Some(Outcome::Accepted), Some(user)) = (outcome, user) else {
-        ctx.audit(Event::new(&ctx.tenant.id, "anonymous", "signin.recovery_code").failed()).await;
+    let Some(cookie_value) = signin::recovery_code(&ctx, typed_email, params.get("code").unwrap_or("")).await? else {
         return render_recovery(
             &ctx,
             &req,
@@ -376,16 +352,6 @@ pub async fn recovery_submit(
             StatusCode::BAD_REQUEST,
         );
     };
-    let authn = Authentication { amr: vec![Amr::Otp.as_str().to_owned()], acr: recovery::RECOVERY_ACR };
-    let (cookie_value, session) = session::create(ctx.scope(), &user.id, authn, &ctx.origin, ctx.lifetimes()).await?;
-    let left = recovery::remaining(ctx.scope(), &user.id).await?;
-    ctx.audit(
-        Event::new(&ctx.tenant.id, format!("user:{}", user.id), "signin.recovery_code")
-            .target(format!("session:{}", &session.id[..16]))
-            .details(json!({ "codes_left": left })),
-    )
-    .await;
-    notices::send(&ctx, &user.email, Notice::RecoveryCodeUsed { codes_left: left }).await;
     let cookie = request::session_cookie(&ctx, &cookie_value);
     Ok(respond::see_other(&respond::with_req(&ctx.endpoint("passkey"), pending), vec![cookie]))
 }
@@ -403,20 +369,6 @@ fn locked_message(factor: Factor, until: i64) -> String {
     format!("Too many wrong codes: your {} is locked for {minutes} more minutes. Use another way in, or wait.", factor.label())
 }
 
-/// The attempt that locked a factor: the owner is told by mail, and it is audited (`actor`: the
-/// session that tried, or `anonymous` on the recovery page).
-async fn locked_out(ctx: &Ctx<'_>, actor: String, user: &user::User, factor: Factor, until: i64) {
-    let minutes = (until - crate::store::now() + 59) / 60;
-    ctx.audit(
-        Event::new(&ctx.tenant.id, actor, "factor.locked")
-            .target(format!("user:{}", user.id))
-            .failed()
-            .details(json!({ "factor": factor.label(), "until": until })),
-    )
-    .await;
-    notices::send(ctx, &user.email, Notice::Locked { factor, minutes }).await;
-}
-
 pub async fn totp_submit(
     app: web::Data<App>,
     req: HttpRequest,
@@ -431,42 +383,15 @@ pub async fn totp_submit(
     let Some(session) = current_session(&ctx, &req).await? else {
         return Ok(respond::see_other(&respond::with_req(&ctx.endpoint("login"), pending), vec![]));
     };
-    let code = params.get("code").unwrap_or("");
-    let actor = format!("user:{}", session.user_id);
-    let check = async {
-        match totp::verify(ctx.scope(), &ctx.tenant.data_key, &session.user_id, code).await {
-            Ok(()) => Ok(true),
-            Err(TotpError::Store(e)) => Err(e),
-            Err(_) => Ok(false),
-        }
-    };
-    let lock = ctx.lifetimes().factor_lockout;
-    let outcome = lockout::guarded(ctx.scope(), &session.user_id, Factor::Totp, lock, crate::store::now(), check)
-        .await?;
-    let refused = match outcome {
-        Outcome::Accepted => None,
-        Outcome::Rejected { remaining } => Some((
+    let refused = match signin::app_code(&ctx, &session, params.get("code").unwrap_or("")).await? {
+        AppCode::Accepted => return Ok(respond::see_other(&respond::with_req(&ctx.endpoint("passkey"), pending), vec![])),
+        AppCode::Rejected { remaining } => (
             StatusCode::BAD_REQUEST,
             format!("That code is not right, or was already used. Wait for the next one and try again ({remaining} tries left)."),
-        )),
-        Outcome::JustLocked { until } => {
-            if let Some(user) = user::find(ctx.scope(), &session.user_id).await? {
-                locked_out(&ctx, actor.clone(), &user, Factor::Totp, until).await;
-            }
-            Some((StatusCode::TOO_MANY_REQUESTS, locked_message(Factor::Totp, until)))
-        }
-        Outcome::Locked { until } => Some((StatusCode::TOO_MANY_REQUESTS, locked_message(Factor::Totp, until))),
+        ),
+        AppCode::Locked { until } => (StatusCode::TOO_MANY_REQUESTS, locked_message(Factor::Totp, until)),
     };
-    if let Some((status, message)) = refused {
-        ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.totp").failed()).await;
-        return totp_step(&ctx, &req, pending, Some(&message), status).await;
-    }
-    // The session keeps its email-code methods and gains the app's code; it is still not multi-factor
-    // for anything but enrolling a passkey here.
-    let authn = Authentication { amr: vec![Amr::Otp.as_str().to_owned()], acr: totp::TOTP_ACR };
-    session::elevate(ctx.scope(), &session.id, authn).await?;
-    ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.totp")).await;
-    Ok(respond::see_other(&respond::with_req(&ctx.endpoint("passkey"), pending), vec![]))
+    totp_step(&ctx, &req, pending, Some(&refused.1), refused.0).await
 }
 
 async fn totp_step(
