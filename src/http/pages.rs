@@ -15,15 +15,8 @@ use super::{
 };
 use crate::{
     app::{App, Ctx},
-    audit::Event,
-    consent,
     email_code,
-    oauth::{
-        authorize::{self, ErrorRedirect, Next},
-        error::{ErrorCode, OAuthError},
-        metadata_document,
-        params::Params,
-    },
+    oauth::{authorize, metadata_document, params::Params},
     oidc::logout,
     pages::{self, Chrome},
     ratelimit,
@@ -336,41 +329,9 @@ pub async fn consent_submit(
         Ok(inputs) => inputs,
         Err(sign_in) => return Ok(sign_in),
     };
-    let actor = format!("user:{}", session.user_id);
-    if params.get("decision") != Some("allow") {
-        authorize::delete_pending(&ctx, &pending.id).await?;
-        ctx.audit(
-            Event::new(&ctx.tenant.id, actor, "consent.deny")
-                .target(format!("client:{}", client.client_id)),
-        )
-        .await;
-        // The person chose this, on a page that named the client and where it returns to.
-        let url = authorize::error_redirect_url(
-            &ctx,
-            &ErrorRedirect {
-                redirect_uri: pending.request.redirect_uri.clone(),
-                state: pending.request.state.clone(),
-                error: OAuthError::new(ErrorCode::AccessDenied, "the user denied access"),
-                confirm: false,
-            },
-        );
-        return Ok(see_other(&url, vec![]));
-    }
-    let resource = pending.request.resource.as_deref();
-    consent::grant(ctx.scope(), &session.user_id, &client.client_id, resource, &pending.request.scopes).await?;
-    ctx.audit(
-        Event::new(&ctx.tenant.id, actor, "consent.grant")
-            .target(format!("client:{}", client.client_id))
-            .details(serde_json::json!({ "scopes": pending.request.scopes, "resource": resource })),
-    )
-    .await;
-    match authorize::proceed(&ctx, &client, &pending.request, Some(&session), pending.created_at, true).await {
-        Ok(next) => {
-            if matches!(next, Next::Redirect(_) | Next::Error(_)) {
-                authorize::delete_pending(&ctx, &pending.id).await?;
-            }
-            super::oauth::next_step(&ctx, next, &pending.id)
-        }
+    let allow = params.get("decision") == Some("allow");
+    match authorize::answer_consent(&ctx, &client, &pending, &session, allow).await {
+        Ok(next) => super::oauth::next_step(&ctx, next, &pending.id),
         Err(error) => super::oauth::authorize_error(&ctx, error),
     }
 }

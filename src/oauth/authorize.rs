@@ -14,6 +14,7 @@ use super::{
 };
 use crate::{
     app::{ClientLookupError, Ctx},
+    audit::Event,
     client::{Client, GrantType},
     consent,
     crypto::{self, sha256_hex},
@@ -508,6 +509,45 @@ pub async fn proceed(
             None => Next::SignIn,
         },
     })
+}
+
+/// The person's answer on the consent page, for a request whose consent is due (`consent_is_due`).
+/// A refusal ends the request with `access_denied`, straight back to the client: the person chose it
+/// on a page that named the client and where it returns to. An approval is remembered (for this
+/// client and resource, merged with earlier ones) and the request proceeds; a request that finishes
+/// is forgotten.
+pub async fn answer_consent(
+    ctx: &Ctx<'_>,
+    client: &Client,
+    pending: &Pending,
+    session: &Session,
+    allow: bool,
+) -> Result<Next, AuthorizeError> {
+    let actor = format!("user:{}", session.user_id);
+    let request = &pending.request;
+    if !allow {
+        delete_pending(ctx, &pending.id).await?;
+        ctx.audit(Event::new(&ctx.tenant.id, actor, "consent.deny").target(format!("client:{}", client.client_id))).await;
+        return Ok(Next::Error(ErrorRedirect {
+            redirect_uri: request.redirect_uri.clone(),
+            state: request.state.clone(),
+            error: OAuthError::new(ErrorCode::AccessDenied, "the user denied access"),
+            confirm: false,
+        }));
+    }
+    let resource = request.resource.as_deref();
+    consent::grant(ctx.scope(), &session.user_id, &client.client_id, resource, &request.scopes).await?;
+    ctx.audit(
+        Event::new(&ctx.tenant.id, actor, "consent.grant")
+            .target(format!("client:{}", client.client_id))
+            .details(serde_json::json!({ "scopes": request.scopes, "resource": resource })),
+    )
+    .await;
+    let next = proceed(ctx, client, request, Some(session), pending.created_at, true).await?;
+    if matches!(next, Next::Redirect(_) | Next::Error(_)) {
+        delete_pending(ctx, &pending.id).await?;
+    }
+    Ok(next)
 }
 
 /// Whether the consent page is this request's step now (its form may be shown and its answer taken):
