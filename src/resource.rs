@@ -2,30 +2,16 @@
 //! becomes the access token's `aud`, the scopes a token for it may carry, and whether it needs a
 //! phishing-resistant sign-in. An unregistered resource is refused with `invalid_target`.
 
-use entity::resource;
-use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 use url::Url;
 
 use crate::{
     client::valid_scope_token,
     crypto,
     oauth::error::{ErrorCode, OAuthError},
-    store::{Scoped, StoreError, StoreResult, from_json_list, now, to_json_list},
+    store::{Scoped, StoreError, StoreResult, now, resources},
 };
 
-#[derive(Debug, Clone)]
-pub struct Resource {
-    pub uri: String,
-    pub name: String,
-    pub scopes: Vec<String>,
-    /// Tokens for this resource need acr `phr` (a passkey assertion).
-    pub step_up: bool,
-    /// A step-up resource that nevertheless accepts machine tokens (client credentials, agent-token
-    /// exchange). Without it, a step-up resource is for people only: a machine cannot show a passkey.
-    pub accepts_agents: bool,
-    /// What a request naming this resource without a `scope` is granted; `None`: all its scopes.
-    pub default_scopes: Option<Vec<String>>,
-}
+pub use crate::store::resources::Resource;
 
 impl Resource {
     /// The scopes granted when a request names this resource and no scope.
@@ -85,24 +71,12 @@ pub fn same(a: Option<&str>, b: Option<&str>) -> bool {
     }
 }
 
-fn from_row(row: resource::Model) -> StoreResult<Resource> {
-    Ok(Resource {
-        default_scopes: row.default_scopes.as_deref().map(from_json_list).transpose()?,
-        scopes: from_json_list(&row.scopes)?,
-        uri: row.uri,
-        name: row.name,
-        step_up: row.step_up,
-        accepts_agents: row.accepts_agents,
-    })
-}
-
 /// The registered resource `uri` names, spelled as registered or in any equivalent form
 /// (`canonical`). The resource keeps its registered spelling: it is the tokens' `aud`.
 pub async fn find(scope: Scoped<'_>, uri: &str) -> StoreResult<Option<Resource>> {
     // The spelling clients copy from the resource's metadata, answered by the index.
-    let exact = scope.select::<resource::Entity>().filter(resource::Column::Uri.eq(uri)).one(scope.db).await?;
-    if let Some(row) = exact {
-        return from_row(row).map(Some);
+    if let Some(exact) = resources::find_exact(scope, uri).await? {
+        return Ok(Some(exact));
     }
     // Otherwise compare canonical forms. A tenant has few resources (operators register them), and
     // this runs only for a spelling that missed.
@@ -121,14 +95,7 @@ pub async fn requested(scope: Scoped<'_>, uri: &str) -> Result<Resource, OAuthEr
 }
 
 pub async fn list(scope: Scoped<'_>) -> StoreResult<Vec<Resource>> {
-    scope
-        .select::<resource::Entity>()
-        .order_by_asc(resource::Column::Uri)
-        .all(scope.db)
-        .await?
-        .into_iter()
-        .map(from_row)
-        .collect()
+    resources::all(scope).await
 }
 
 pub async fn create(scope: Scoped<'_>, new: Resource) -> Result<Resource, ResourceError> {
@@ -144,28 +111,12 @@ pub async fn create(scope: Scoped<'_>, new: Resource) -> Result<Resource, Resour
     if let Some(bad) = new.default_scopes.iter().flatten().find(|s| !new.scopes.contains(s)) {
         return Err(ResourceError::UnknownDefault(bad.clone()));
     }
-    let row = resource::ActiveModel {
-        id: Set(crypto::random_id()),
-        uri: Set(new.uri.clone()),
-        name: Set(new.name.clone()),
-        scopes: Set(to_json_list(&new.scopes)),
-        step_up: Set(new.step_up),
-        accepts_agents: Set(new.accepts_agents),
-        default_scopes: Set(new.default_scopes.as_deref().map(to_json_list)),
-        created_at: Set(now()),
-        ..Default::default()
-    };
-    scope.insert::<resource::Entity, _>(row).await?;
+    resources::insert(scope, &crypto::random_id(), &new, now()).await?;
     Ok(new)
 }
 
 pub async fn delete(scope: Scoped<'_>, uri: &str) -> StoreResult<bool> {
-    let result = scope
-        .delete::<resource::Entity>()
-        .filter(resource::Column::Uri.eq(uri))
-        .exec(scope.db)
-        .await?;
-    Ok(result.rows_affected > 0)
+    resources::delete(scope, uri).await
 }
 
 #[cfg(test)]

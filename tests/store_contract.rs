@@ -7,7 +7,10 @@ mod common;
 
 use latchkey::{
     crypto::MasterKey,
-    store::{self, Scoped, authorizations, consents, email_codes, passkeys, recovery_codes, sessions, totp_authenticators, users},
+    store::{
+        self, Scoped, authorizations, consents, email_codes, passkeys, recovery_codes, resources, sessions, totp_authenticators,
+        users,
+    },
     tenant, user,
 };
 use latchkey_proto::Acr;
@@ -378,4 +381,29 @@ async fn a_pending_authorization_request_is_found_until_it_expires_and_only_in_i
     assert!(authorizations::find_request(fixture.scope(), "req-1", now).await.expect("find").is_some(), "untouched by another tenant");
     authorizations::delete_request(fixture.scope(), "req-1").await.expect("delete");
     assert!(authorizations::find_request(fixture.scope(), "req-1", now).await.expect("find").is_none());
+}
+
+#[tokio::test]
+async fn resources_are_found_by_their_exact_spelling_and_only_in_their_tenant() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let files = latchkey::resource::Resource {
+        uri: "https://files.example/mcp".into(),
+        name: "Files".into(),
+        scopes: vec!["files:read".into(), "files:write".into()],
+        step_up: true,
+        accepts_agents: false,
+        default_scopes: Some(vec!["files:read".into()]),
+    };
+    resources::insert(fixture.scope(), "r-1", &files, now).await.expect("insert");
+    let found = resources::find_exact(fixture.scope(), "https://files.example/mcp").await.expect("find").expect("registered");
+    assert_eq!((found.scopes, found.default_scopes, found.step_up), (files.scopes.clone(), files.default_scopes.clone(), true));
+    assert!(resources::find_exact(fixture.scope(), "https://FILES.example/mcp").await.expect("find").is_none(), "exact only");
+    assert!(resources::find_exact(fixture.other(), "https://files.example/mcp").await.expect("find").is_none());
+    assert!(resources::all(fixture.other()).await.expect("list").is_empty());
+    assert!(resources::insert(fixture.scope(), "r-2", &files, now).await.is_err(), "one row per URI in a tenant");
+    resources::insert(fixture.other(), "r-3", &files, now).await.expect("the same URI in another tenant");
+    assert!(!resources::delete(fixture.other(), "https://files.example/mcp/").await.expect("delete"));
+    assert!(resources::delete(fixture.other(), "https://files.example/mcp").await.expect("delete"));
+    assert_eq!(resources::all(fixture.scope()).await.expect("list").len(), 1, "untouched by the other tenant's delete");
 }

@@ -16,6 +16,7 @@ pub mod email_codes;
 pub mod factor_lockouts;
 pub mod passkeys;
 pub mod recovery_codes;
+pub mod resources;
 pub mod sessions;
 pub mod totp_authenticators;
 pub mod users;
