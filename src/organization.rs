@@ -6,29 +6,13 @@
 //! see docs/organizations.md). Slugs are immutable: tokens and permission rules name organizations by
 //! them.
 
-use entity::{organization, organization_member};
-use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
-
 use crate::{
     client::valid_scope_token,
     crypto,
-    store::{Scoped, StoreError, StoreResult, from_json_list, now, to_json_list},
+    store::{Scoped, StoreError, StoreResult, now, organizations},
 };
 
-#[derive(Debug, Clone)]
-pub struct Organization {
-    pub id: String,
-    pub slug: String,
-    pub name: String,
-    pub created_at: i64,
-}
-
-/// What a token says about its subject's organization.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Membership {
-    pub organization: String,
-    pub roles: Vec<String>,
-}
+pub use crate::store::organizations::{Membership, Organization, from_row, membership};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrganizationError {
@@ -59,10 +43,6 @@ pub fn check_roles(roles: &[String]) -> Result<(), OrganizationError> {
     }
 }
 
-pub(crate) fn from_row(row: organization::Model) -> Organization {
-    Organization { id: row.id, slug: row.slug, name: row.name, created_at: row.created_at }
-}
-
 pub async fn create(scope: Scoped<'_>, slug: &str, name: &str) -> Result<Organization, OrganizationError> {
     if !valid_slug(slug) {
         return Err(OrganizationError::InvalidSlug);
@@ -70,48 +50,24 @@ pub async fn create(scope: Scoped<'_>, slug: &str, name: &str) -> Result<Organiz
     if find_by_slug(scope, slug).await?.is_some() {
         return Err(OrganizationError::Exists(slug.to_owned()));
     }
-    let row = organization::Model {
-        id: format!("org_{}", crypto::random_id()),
-        tenant_id: scope.tenant_id().to_owned(),
-        slug: slug.to_owned(),
-        name: name.to_owned(),
-        created_at: now(),
-    };
     // Two racing creators: the unique index lets one win, the other gets a database error.
-    scope.insert::<organization::Entity, _>(row.clone()).await?;
-    Ok(from_row(row))
+    Ok(organizations::insert(scope, &format!("org_{}", crypto::random_id()), slug, name, now()).await?)
 }
 
 pub async fn find_by_slug(scope: Scoped<'_>, slug: &str) -> StoreResult<Option<Organization>> {
-    Ok(scope
-        .select::<organization::Entity>()
-        .filter(organization::Column::Slug.eq(slug))
-        .one(scope.db)
-        .await?
-        .map(from_row))
+    organizations::find_by_slug(scope, slug).await
 }
 
 pub async fn find(scope: Scoped<'_>, id: &str) -> StoreResult<Option<Organization>> {
-    Ok(scope
-        .select::<organization::Entity>()
-        .filter(organization::Column::Id.eq(id))
-        .one(scope.db)
-        .await?
-        .map(from_row))
+    organizations::find(scope, id).await
 }
 
 pub async fn list(scope: Scoped<'_>) -> StoreResult<Vec<Organization>> {
-    Ok(scope
-        .select::<organization::Entity>()
-        .order_by_asc(organization::Column::Slug)
-        .all(scope.db)
-        .await?
-        .into_iter()
-        .map(from_row)
-        .collect())
+    organizations::all(scope).await
 }
 
-/// Makes a person a member with these roles, or changes the roles of an existing member.
+/// Makes a person a member with these roles, or changes the roles of an existing member. A person
+/// belongs to at most one organization of the tenant.
 pub async fn set_member(
     scope: Scoped<'_>,
     organization: &Organization,
@@ -119,78 +75,23 @@ pub async fn set_member(
     roles: &[String],
 ) -> Result<(), OrganizationError> {
     check_roles(roles)?;
-    let existing = scope
-        .select::<organization_member::Entity>()
-        .filter(organization_member::Column::UserId.eq(user_id))
-        .one(scope.db)
-        .await
-        .map_err(StoreError::from)?;
-    match existing {
+    match organizations::member(scope, user_id).await? {
         Some(member) if member.organization_id != organization.id => {
             let other = find(scope, &member.organization_id).await?.map(|o| o.slug).unwrap_or_default();
             Err(OrganizationError::AlreadyMember(other))
         }
-        Some(_) => {
-            scope
-                .update::<organization_member::Entity>()
-                .col_expr(organization_member::Column::Roles, to_json_list(roles).into())
-                .filter(organization_member::Column::UserId.eq(user_id))
-                .exec(scope.db)
-                .await
-                .map_err(StoreError::from)?;
-            Ok(())
-        }
-        None => {
-            let row = organization_member::ActiveModel {
-                id: Set(crypto::random_id()),
-                organization_id: Set(organization.id.clone()),
-                user_id: Set(user_id.to_owned()),
-                roles: Set(to_json_list(roles)),
-                created_at: Set(now()),
-                ..Default::default()
-            };
-            scope.insert::<organization_member::Entity, _>(row).await?;
-            Ok(())
-        }
+        Some(_) => Ok(organizations::set_roles(scope, user_id, roles).await?),
+        None => Ok(organizations::insert_member(scope, &crypto::random_id(), &organization.id, user_id, roles, now()).await?),
     }
 }
 
 pub async fn remove_member(scope: Scoped<'_>, organization: &Organization, user_id: &str) -> StoreResult<bool> {
-    let result = scope
-        .delete::<organization_member::Entity>()
-        .filter(organization_member::Column::OrganizationId.eq(&organization.id))
-        .filter(organization_member::Column::UserId.eq(user_id))
-        .exec(scope.db)
-        .await?;
-    Ok(result.rows_affected > 0)
+    organizations::delete_member(scope, &organization.id, user_id).await
 }
 
-/// The organization a person belongs to, and their roles there (one query: it runs for every token
-/// issued to a person, refreshes included).
+/// The organization a person belongs to, and their roles there.
 pub async fn membership_of(scope: Scoped<'_>, user_id: &str) -> StoreResult<Option<Membership>> {
-    let found = scope
-        .select_with::<organization_member::Entity, organization::Entity>()
-        .filter(organization_member::Column::UserId.eq(user_id))
-        .one(scope.db)
-        .await?;
-    match found {
-        Some((member, organization)) => membership(Some(member), organization),
-        None => Ok(None),
-    }
-}
-
-/// A membership row joined with its organization (both tenant-scoped; a membership always comes with
-/// its organization).
-pub fn membership(
-    member: Option<organization_member::Model>,
-    organization: Option<organization::Model>,
-) -> StoreResult<Option<Membership>> {
-    match (member, organization) {
-        (Some(member), Some(organization)) => {
-            Ok(Some(Membership { organization: organization.slug, roles: from_json_list(&member.roles)? }))
-        }
-        _ => Ok(None),
-    }
+    organizations::membership_of(scope, user_id).await
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ mod common;
 use latchkey::{
     crypto::MasterKey,
     store::{
-        self, Scoped, authorizations, consents, email_codes, passkeys, recovery_codes, resources, sessions, totp_authenticators,
-        users,
+        self, Scoped, authorizations, consents, email_codes, organizations, passkeys, recovery_codes, resources, sessions,
+        totp_authenticators, users,
     },
     tenant, user,
 };
@@ -406,4 +406,26 @@ async fn resources_are_found_by_their_exact_spelling_and_only_in_their_tenant() 
     assert!(!resources::delete(fixture.other(), "https://files.example/mcp/").await.expect("delete"));
     assert!(resources::delete(fixture.other(), "https://files.example/mcp").await.expect("delete"));
     assert_eq!(resources::all(fixture.scope()).await.expect("list").len(), 1, "untouched by the other tenant's delete");
+}
+
+#[tokio::test]
+async fn a_person_is_in_one_organization_of_a_tenant_and_the_token_join_finds_it() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ada = fixture.user("ada@example.com").await;
+    let acme = organizations::insert(fixture.scope(), "org-1", "acme", "Acme", now).await.expect("insert");
+    let initech = organizations::insert(fixture.scope(), "org-2", "initech", "Initech", now).await.expect("insert");
+    assert!(organizations::insert(fixture.scope(), "org-3", "acme", "Acme again", now).await.is_err(), "one slug per tenant");
+    let roles = vec!["admin".to_owned()];
+    organizations::insert_member(fixture.scope(), "m-1", &acme.id, &ada, &roles, now).await.expect("member");
+    assert!(organizations::insert_member(fixture.scope(), "m-2", &initech.id, &ada, &roles, now).await.is_err(), "one organization per person");
+    let membership = organizations::membership_of(fixture.scope(), &ada).await.expect("read").expect("a member");
+    assert_eq!((membership.organization.as_str(), membership.roles.as_slice()), ("acme", roles.as_slice()));
+    organizations::set_roles(fixture.scope(), &ada, &["viewer".to_owned()]).await.expect("roles");
+    assert_eq!(organizations::membership_of(fixture.scope(), &ada).await.expect("read").expect("member").roles, ["viewer"]);
+    assert!(organizations::membership_of(fixture.other(), &ada).await.expect("read").is_none(), "another tenant");
+    assert!(organizations::find_by_slug(fixture.other(), "acme").await.expect("find").is_none());
+    assert!(!organizations::delete_member(fixture.scope(), &initech.id, &ada).await.expect("delete"), "not in that one");
+    assert!(organizations::delete_member(fixture.scope(), &acme.id, &ada).await.expect("delete"));
+    assert!(organizations::membership_of(fixture.scope(), &ada).await.expect("read").is_none());
 }

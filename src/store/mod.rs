@@ -14,6 +14,7 @@ pub mod authorizations;
 pub mod consents;
 pub mod email_codes;
 pub mod factor_lockouts;
+pub mod organizations;
 pub mod passkeys;
 pub mod recovery_codes;
 pub mod resources;
