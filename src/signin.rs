@@ -1,11 +1,12 @@
 //! What each sign-in step establishes (docs/acr.md). The email code, the first step of every sign-in:
 //! send a code, check it, apply the tenant's self-sign-up policy and begin a session at the
-//! `email-code` level. A passkey: enrolling one completes a session begun with a code (and hands out
-//! recovery codes), asserting one confirms or begins a phishing-resistant session. The handlers in
-//! `http::pages` and `http::passkeys` only parse the request and render what these functions decide.
+//! `email-code` level. A recovery code begins a session that can only enroll a passkey; an
+//! authenticator-app code raises an email-code session to the same. A passkey: enrolling one completes
+//! a session begun with a code (and hands out recovery codes), asserting one confirms or begins a
+//! phishing-resistant session. The handlers in `http::pages` and `http::passkeys` only parse the
+//! request and render what these functions decide.
 
 use latchkey_proto::{Acr, Amr, Secret};
-
 use webauthn_rs::prelude::PublicKeyCredential;
 
 use crate::{
