@@ -2,15 +2,13 @@
 
 use std::sync::Arc;
 
-use entity::tenant;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-};
-
 use crate::{
     crypto::{DataKey, MasterKey},
     keys,
-    store::{Scoped, StoreError, StoreResult, now},
+    store::{
+        DatabaseConnection, Scoped, StoreError, StoreResult, now,
+        tenants::{self, Setting, TenantRow},
+    },
 };
 
 #[derive(Debug)]
@@ -93,7 +91,7 @@ pub fn valid_slug(slug: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
 }
 
-fn from_row(row: tenant::Model, master: &MasterKey) -> StoreResult<Tenant> {
+fn from_row(row: TenantRow, master: &MasterKey) -> StoreResult<Tenant> {
     let data_key = master.unwrap(&row.id, &row.wrapped_data_key).map_err(|e| {
         StoreError::Corrupt(format!(
             "tenant {} data key: {e} (is this the right master key?)",
@@ -120,42 +118,24 @@ pub async fn find_by_slug(
     if !valid_slug(slug) {
         return Ok(None);
     }
-    let row = tenant::Entity::find()
-        .filter(tenant::Column::Slug.eq(slug))
-        .one(db)
-        .await?;
-    row.map(|row| from_row(row, master)).transpose()
+    tenants::find_by_slug(db, slug).await?.map(|row| from_row(row, master)).transpose()
 }
 
-pub async fn list(db: &DatabaseConnection) -> StoreResult<Vec<tenant::Model>> {
-    Ok(tenant::Entity::find()
-        .order_by_asc(tenant::Column::Slug)
-        .all(db)
-        .await?)
+/// Every tenant's row (slug, name, policy), by slug; the data keys stay wrapped.
+pub async fn list(db: &DatabaseConnection) -> StoreResult<Vec<TenantRow>> {
+    tenants::all(db).await
 }
 
 /// Turns the "every user needs an authenticator app" policy on or off. Nodes see it within the
 /// tenant cache lifetime.
 pub async fn set_require_totp(db: &DatabaseConnection, slug: &str, required: bool) -> Result<bool, TenantError> {
-    let result = tenant::Entity::update_many()
-        .col_expr(tenant::Column::RequireTotp, required.into())
-        .filter(tenant::Column::Slug.eq(slug))
-        .exec(db)
-        .await
-        .map_err(StoreError::from)?;
-    Ok(result.rows_affected == 1)
+    Ok(tenants::set(db, slug, Setting::RequireTotp(required)).await?)
 }
 
 /// Lets self-registered clients use client credentials (or stops it; existing registrations that
 /// asked for the grant keep it in their metadata but are refused at the token endpoint).
 pub async fn set_registration_client_credentials(db: &DatabaseConnection, slug: &str, allowed: bool) -> Result<bool, TenantError> {
-    let result = tenant::Entity::update_many()
-        .col_expr(tenant::Column::RegistrationClientCredentials, allowed.into())
-        .filter(tenant::Column::Slug.eq(slug))
-        .exec(db)
-        .await
-        .map_err(StoreError::from)?;
-    Ok(result.rows_affected == 1)
+    Ok(tenants::set(db, slug, Setting::RegistrationClientCredentials(allowed)).await?)
 }
 
 pub async fn set_registration_policy(
@@ -163,13 +143,7 @@ pub async fn set_registration_policy(
     slug: &str,
     policy: RegistrationPolicy,
 ) -> Result<bool, TenantError> {
-    let result = tenant::Entity::update_many()
-        .col_expr(tenant::Column::RegistrationPolicy, policy.as_str().into())
-        .filter(tenant::Column::Slug.eq(slug))
-        .exec(db)
-        .await
-        .map_err(StoreError::from)?;
-    Ok(result.rows_affected == 1)
+    Ok(tenants::set(db, slug, Setting::RegistrationPolicy(policy.as_str())).await?)
 }
 
 /// Creates a tenant with a fresh data key and a first set of signing keys.
@@ -188,21 +162,18 @@ pub async fn create(
     }
     let id = crate::crypto::random_id();
     let data_key = DataKey::generate();
-    let row = tenant::ActiveModel {
-        id: Set(id.clone()),
-        slug: Set(slug.to_owned()),
-        display_name: Set(display_name.to_owned()),
-        self_signup: Set(self_signup),
-        require_totp: Set(false),
-        registration_policy: Set(RegistrationPolicy::Open.as_str().to_owned()),
-        registration_client_credentials: Set(false),
-        wrapped_data_key: Set(master.wrap(&id, &data_key)),
-        created_at: Set(now()),
+    let row = TenantRow {
+        id: id.clone(),
+        slug: slug.to_owned(),
+        display_name: display_name.to_owned(),
+        self_signup,
+        require_totp: false,
+        registration_policy: RegistrationPolicy::Open.as_str().to_owned(),
+        registration_client_credentials: false,
+        wrapped_data_key: master.wrap(&id, &data_key),
+        created_at: now(),
     };
-    tenant::Entity::insert(row)
-        .exec_without_returning(db)
-        .await
-        .map_err(StoreError::from)?;
+    tenants::insert(db, row).await?;
     let tenant = Tenant {
         id,
         slug: slug.to_owned(),

@@ -9,7 +9,7 @@ use latchkey::{
     crypto::MasterKey,
     store::{
         self, Scoped, authorizations, consents, email_codes, organizations, passkeys, recovery_codes, resources, sessions,
-        totp_authenticators, users,
+        tenants, totp_authenticators, users,
     },
     tenant, user,
 };
@@ -428,4 +428,16 @@ async fn a_person_is_in_one_organization_of_a_tenant_and_the_token_join_finds_it
     assert!(!organizations::delete_member(fixture.scope(), &initech.id, &ada).await.expect("delete"), "not in that one");
     assert!(organizations::delete_member(fixture.scope(), &acme.id, &ada).await.expect("delete"));
     assert!(organizations::membership_of(fixture.scope(), &ada).await.expect("read").is_none());
+}
+
+#[tokio::test]
+async fn a_tenant_slug_is_taken_once_and_settings_change_only_the_named_tenant() {
+    let fixture = Fixture::new().await;
+    let acme = tenants::find_by_slug(&fixture.db, "acme").await.expect("find").expect("created by the fixture");
+    let copy = tenants::TenantRow { id: "another-id".into(), ..acme.clone() };
+    assert!(tenants::insert(&fixture.db, copy).await.is_err(), "one tenant per slug");
+    assert!(tenants::set(&fixture.db, "acme", tenants::Setting::RequireTotp(true)).await.expect("set"));
+    assert!(!tenants::set(&fixture.db, "nobody", tenants::Setting::RequireTotp(true)).await.expect("set"), "no such tenant");
+    let after: Vec<(String, bool)> = tenants::all(&fixture.db).await.expect("list").into_iter().map(|t| (t.slug, t.require_totp)).collect();
+    assert_eq!(after, [("acme".to_owned(), true), ("globex".to_owned(), false)]);
 }

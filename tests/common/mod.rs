@@ -506,8 +506,10 @@ pub async fn walk_pages(
             next = absolute(server, &location(&response));
             continue;
         }
-        assert_eq!(response.status(), StatusCode::OK, "page {next}");
+        let status = response.status();
         let page = response.text().await.expect("body");
+        // The page's own text says why (the heading and message of an error page).
+        assert_eq!(status, StatusCode::OK, "page {next}: {}", page.chars().take(2000).collect::<String>());
         if stop(&page) {
             return (next, Some(page));
         }

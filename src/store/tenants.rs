@@ -1,0 +1,56 @@
+//! Tenants: one row per issuer, holding its data key wrapped by the master key. Not tenant-scoped (a
+//! tenant is the scope); `tenant` unwraps the key and decides what a slug may be.
+
+use entity::tenant;
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+
+use super::StoreResult;
+
+pub use entity::tenant::Model as TenantRow;
+
+/// One setting of a tenant's policy.
+#[derive(Debug, Clone, Copy)]
+pub enum Setting<'a> {
+    RequireTotp(bool),
+    RegistrationClientCredentials(bool),
+    RegistrationPolicy(&'a str),
+}
+
+pub async fn find_by_slug(db: &DatabaseConnection, slug: &str) -> StoreResult<Option<TenantRow>> {
+    Ok(tenant::Entity::find().filter(tenant::Column::Slug.eq(slug)).one(db).await?)
+}
+
+/// Every tenant, by slug.
+pub async fn all(db: &DatabaseConnection) -> StoreResult<Vec<TenantRow>> {
+    Ok(tenant::Entity::find().order_by_asc(tenant::Column::Slug).all(db).await?)
+}
+
+/// Changes one setting of the tenant with this slug: whether there is one.
+pub async fn set(db: &DatabaseConnection, slug: &str, setting: Setting<'_>) -> StoreResult<bool> {
+    let update = tenant::Entity::update_many().filter(tenant::Column::Slug.eq(slug));
+    let update = match setting {
+        Setting::RequireTotp(required) => update.col_expr(tenant::Column::RequireTotp, required.into()),
+        Setting::RegistrationClientCredentials(allowed) => {
+            update.col_expr(tenant::Column::RegistrationClientCredentials, allowed.into())
+        }
+        Setting::RegistrationPolicy(policy) => update.col_expr(tenant::Column::RegistrationPolicy, policy.into()),
+    };
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
+/// Stores a tenant; a slug already taken fails on the unique index.
+pub async fn insert(db: &DatabaseConnection, row: TenantRow) -> StoreResult<()> {
+    let row = tenant::ActiveModel {
+        id: Set(row.id),
+        slug: Set(row.slug),
+        display_name: Set(row.display_name),
+        self_signup: Set(row.self_signup),
+        require_totp: Set(row.require_totp),
+        registration_policy: Set(row.registration_policy),
+        registration_client_credentials: Set(row.registration_client_credentials),
+        wrapped_data_key: Set(row.wrapped_data_key),
+        created_at: Set(row.created_at),
+    };
+    tenant::Entity::insert(row).exec_without_returning(db).await?;
+    Ok(())
+}
