@@ -7,7 +7,6 @@
 use std::{collections::HashMap, str::FromStr};
 
 use bytes::Bytes;
-use entity::signing_key;
 use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey,
     jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash},
@@ -17,11 +16,10 @@ use aws_lc_rs::{
     signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256, RsaKeyPair},
 };
 use rand::rngs::OsRng;
-use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, QueryFilter, QueryOrder};
 
 use crate::{
     crypto::DataKey,
-    store::{Scoped, StoreError, StoreResult, now},
+    store::{Scoped, StoreError, StoreResult, now, signing_keys},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -203,21 +201,7 @@ pub async fn rotate(
     publish_grace: i64,
 ) -> StoreResult<Vec<String>> {
     let now = now();
-    scope
-        .update::<signing_key::Entity>()
-        .col_expr(signing_key::Column::RetiredAt, now.into())
-        .col_expr(
-            signing_key::Column::PublishUntil,
-            (now + publish_grace).into(),
-        )
-        .filter(signing_key::Column::RetiredAt.is_null())
-        .exec(scope.db)
-        .await?;
-    scope
-        .delete::<signing_key::Entity>()
-        .filter(signing_key::Column::PublishUntil.lt(now))
-        .exec(scope.db)
-        .await?;
+    signing_keys::retire_current(scope, now, now + publish_grace).await?;
     generate_current_keys(scope, data_key).await
 }
 
@@ -235,19 +219,14 @@ pub async fn generate_current_keys(
         let jwk = public_jwk(alg, &encoding_key(alg, &der))
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let kid = jwk.common.key_id.clone().unwrap_or_default();
-        let row = signing_key::ActiveModel {
-            kid: Set(kid.clone()),
-            alg: Set(alg.as_str().to_owned()),
-            sealed_private_key: Set(data_key.seal(&format!("signing-key/{kid}"), &der)),
-            public_jwk: Set(
-                serde_json::to_string(&jwk).map_err(|e| StoreError::Corrupt(e.to_string()))?
-            ),
-            created_at: Set(now()),
-            retired_at: Set(None),
-            publish_until: Set(None),
-            ..Default::default()
+        let new = signing_keys::NewKey {
+            kid: &kid,
+            alg: alg.as_str(),
+            sealed_private_key: data_key.seal(&format!("signing-key/{kid}"), &der),
+            public_jwk: serde_json::to_string(&jwk).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            created_at: now(),
         };
-        scope.insert::<signing_key::Entity, _>(row).await?;
+        signing_keys::insert(scope, new).await?;
         kids.push(kid);
     }
     Ok(kids)
@@ -256,16 +235,7 @@ pub async fn generate_current_keys(
 /// Loads the tenant's published keys, unseals the current private keys, and prepares the JWKS.
 pub async fn load_keyring(scope: Scoped<'_>, data_key: &DataKey) -> StoreResult<Keyring> {
     let now = now();
-    let rows = scope
-        .select::<signing_key::Entity>()
-        .filter(
-            Condition::any()
-                .add(signing_key::Column::RetiredAt.is_null())
-                .add(signing_key::Column::PublishUntil.gt(now)),
-        )
-        .order_by_desc(signing_key::Column::CreatedAt)
-        .all(scope.db)
-        .await?;
+    let rows = signing_keys::published(scope, now).await?;
     let mut current = HashMap::new();
     let mut verifying = HashMap::new();
     let mut jwks = JwkSet { keys: Vec::new() };

@@ -9,7 +9,7 @@ use latchkey::{
     crypto::MasterKey,
     store::{
         self, Scoped, authorizations, consents, email_codes, organizations, passkeys, recovery_codes, resources, sessions,
-        tenants, totp_authenticators, users,
+        signing_keys, tenants, totp_authenticators, users,
     },
     tenant, user,
 };
@@ -440,4 +440,26 @@ async fn a_tenant_slug_is_taken_once_and_settings_change_only_the_named_tenant()
     assert!(!tenants::set(&fixture.db, "nobody", tenants::Setting::RequireTotp(true)).await.expect("set"), "no such tenant");
     let after: Vec<(String, bool)> = tenants::all(&fixture.db).await.expect("list").into_iter().map(|t| (t.slug, t.require_totp)).collect();
     assert_eq!(after, [("acme".to_owned(), true), ("globex".to_owned(), false)]);
+}
+
+#[tokio::test]
+async fn a_retired_signing_key_stays_published_for_its_window_and_then_goes() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    // The fixture's tenants were created with their first keys (one per algorithm).
+    let first: Vec<String> = signing_keys::published(fixture.scope(), now).await.expect("keys").into_iter().map(|k| k.kid).collect();
+    assert_eq!(first.len(), 2, "{first:?}");
+    let new = signing_keys::NewKey { kid: "kid-new", alg: "ES256", sealed_private_key: vec![1], public_jwk: "{}".into(), created_at: now + 1 };
+    signing_keys::retire_current(fixture.scope(), now, now + 100).await.expect("retire");
+    signing_keys::insert(fixture.scope(), new).await.expect("insert");
+    let during: Vec<_> = signing_keys::published(fixture.scope(), now + 50).await.expect("keys");
+    assert_eq!(during.len(), 3, "the retired keys are still published");
+    assert_eq!(during[0].kid, "kid-new", "newest first");
+    assert!(during[1..].iter().all(|k| k.retired_at == Some(now) && k.publish_until == Some(now + 100)));
+    let after: Vec<String> = signing_keys::published(fixture.scope(), now + 100).await.expect("keys").into_iter().map(|k| k.kid).collect();
+    assert_eq!(after, ["kid-new"]);
+    // The other tenant's keys were not touched.
+    let other = signing_keys::published(fixture.other(), now + 100).await.expect("keys");
+    assert_eq!(other.len(), 2);
+    assert!(other.iter().all(|k| k.retired_at.is_none()));
 }

@@ -19,6 +19,7 @@ pub mod passkeys;
 pub mod recovery_codes;
 pub mod resources;
 pub mod sessions;
+pub mod signing_keys;
 pub mod tenants;
 pub mod totp_authenticators;
 pub mod users;
