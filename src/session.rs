@@ -35,15 +35,8 @@ impl Session {
     }
 }
 
-/// A live session as the account page lists it.
-#[derive(Debug, Clone)]
-pub struct ActiveSession {
-    pub id: String,
-    pub created_at: i64,
-    pub last_seen_at: i64,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
+/// A live session as the account page lists it (when it began, was last seen, from where).
+pub use crate::store::sessions::StoredSession as ActiveSession;
 
 /// How the user proved who they are in this session.
 pub struct Authentication {
@@ -117,17 +110,7 @@ pub async fn elevate(scope: Scoped<'_>, session_id: &str, authn: Authentication)
 /// The user's live sessions, most recently seen first.
 pub async fn list_for_user(scope: Scoped<'_>, user_id: &str, lifetimes: &Lifetimes) -> StoreResult<Vec<ActiveSession>> {
     let now = now();
-    Ok(sessions::live_for_user(scope, user_id, now, now - lifetimes.session_idle)
-        .await?
-        .into_iter()
-        .map(|row| ActiveSession {
-            id: row.id,
-            created_at: row.created_at,
-            last_seen_at: row.last_seen_at,
-            ip: row.ip,
-            user_agent: row.user_agent,
-        })
-        .collect())
+    sessions::live_for_user(scope, user_id, now, now - lifetimes.session_idle).await
 }
 
 /// Ends every live session of the user; returns their ids (their refresh-token families go too).

@@ -61,7 +61,7 @@ pub async fn send_code(ctx: &Ctx<'_>, email: &Email) -> StoreResult<String> {
 #[derive(Debug)]
 pub enum CodeOutcome {
     /// A new session at the `email-code` level; `cookie` is its value for the browser.
-    SignedIn { cookie: Secret, session: Session },
+    SignedIn { cookie: Secret },
     /// Wrong code; this many tries left on it.
     Rejected { remaining: i32 },
     /// The code expired, was replaced or was tried too often.
@@ -102,7 +102,7 @@ pub async fn check_code(ctx: &Ctx<'_>, flow_id: &str, code: &str) -> StoreResult
             .target(format!("session:{}", &session.id[..16])),
     )
     .await;
-    Ok(CodeOutcome::SignedIn { cookie, session })
+    Ok(CodeOutcome::SignedIn { cookie })
 }
 
 /// What enrolling a passkey gave the person.

@@ -196,7 +196,7 @@ pub async fn code_submit(
     };
     let code = params.get("code").unwrap_or("");
     let cookie_value = match signin::check_code(&ctx, &flow_id, code).await? {
-        CodeOutcome::SignedIn { cookie, .. } => cookie,
+        CodeOutcome::SignedIn { cookie } => cookie,
         CodeOutcome::Rejected { remaining } => {
             let message = match remaining {
                 0 => "That code is not right, and there are no tries left. Request a new code.".to_owned(),

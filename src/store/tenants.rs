@@ -2,7 +2,7 @@
 //! tenant is the scope); `tenant` unwraps the key and decides what a slug may be.
 
 use entity::tenant;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
 
 use super::StoreResult;
 
@@ -40,17 +40,6 @@ pub async fn set(db: &DatabaseConnection, slug: &str, setting: Setting<'_>) -> S
 
 /// Stores a tenant; a slug already taken fails on the unique index.
 pub async fn insert(db: &DatabaseConnection, row: TenantRow) -> StoreResult<()> {
-    let row = tenant::ActiveModel {
-        id: Set(row.id),
-        slug: Set(row.slug),
-        display_name: Set(row.display_name),
-        self_signup: Set(row.self_signup),
-        require_totp: Set(row.require_totp),
-        registration_policy: Set(row.registration_policy),
-        registration_client_credentials: Set(row.registration_client_credentials),
-        wrapped_data_key: Set(row.wrapped_data_key),
-        created_at: Set(row.created_at),
-    };
-    tenant::Entity::insert(row).exec_without_returning(db).await?;
+    tenant::Entity::insert(row.into_active_model()).exec_without_returning(db).await?;
     Ok(())
 }
