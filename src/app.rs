@@ -4,7 +4,6 @@
 use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use sea_orm::DatabaseConnection;
 
 use crate::{
     audit::{AuditLog, Event, Origin},
@@ -23,7 +22,7 @@ use crate::{
         token_writes::TokenWrites,
     },
     ratelimit::{self, Limiters},
-    store::{self, Scoped, StoreError, StoreResult},
+    store::{self, DatabaseConnection, Scoped, StoreError, StoreResult},
     oidc::discovery,
     tenant::{self, RegistrationPolicy, Tenant, TenantError},
 };

@@ -3,12 +3,13 @@
 //! rows of a tenant past `maintenance.audit_retention_days`. Ordering by `id` gives the sequence a later
 //! hash chain or export can follow.
 
-use entity::audit_event;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, NotSet, QueryOrder, QuerySelect};
-
 use crate::{
     batch::{Batch, BatchError},
-    store::{StoreResult, now},
+    store::{
+        DatabaseConnection, StoreResult,
+        audit_events::{self, AuditRow, NewEvent},
+        now,
+    },
 };
 
 /// Who did it, from where. Built once per request by the HTTP layer.
@@ -73,68 +74,36 @@ impl<'a> Event<'a> {
     }
 }
 
-fn row(origin: &Origin, event: Event<'_>) -> audit_event::ActiveModel {
-    audit_event::ActiveModel {
-        id: NotSet,
-        tenant_id: Set(event.tenant_id.map(str::to_owned)),
-        occurred_at: Set(now()),
-        actor: Set(event.actor),
-        action: Set(event.action.to_owned()),
-        target: Set(event.target),
-        outcome: Set(event.outcome.as_str().to_owned()),
-        ip: Set(origin.ip.clone()),
-        user_agent: Set(origin
-            .user_agent
-            .as_ref()
-            .map(|ua| ua.chars().take(512).collect())),
-        details: Set(event.details.map(|d| d.to_string())),
+fn row(origin: &Origin, event: Event<'_>) -> NewEvent {
+    NewEvent {
+        tenant_id: event.tenant_id.map(str::to_owned),
+        occurred_at: now(),
+        actor: event.actor,
+        action: event.action.to_owned(),
+        target: event.target,
+        outcome: event.outcome.as_str(),
+        ip: origin.ip.clone(),
+        user_agent: origin.user_agent.as_ref().map(|ua| ua.chars().take(512).collect()),
+        details: event.details.map(|d| d.to_string()),
     }
 }
 
 /// Retention: deletes a tenant's events (`None`: those of no tenant) that occurred before `cutoff`,
 /// oldest first, in batches. Returns how many.
 pub async fn forget_before(db: &DatabaseConnection, tenant_id: Option<&str>, cutoff: i64, batch: u64) -> StoreResult<u64> {
-    use sea_orm::{ColumnTrait, QueryFilter, QueryTrait};
-    let of_tenant = || match tenant_id {
-        Some(id) => audit_event::Column::TenantId.eq(id),
-        None => audit_event::Column::TenantId.is_null(),
-    };
-    let mut total = 0;
-    loop {
-        let oldest = audit_event::Entity::find()
-            .select_only()
-            .column(audit_event::Column::Id)
-            .filter(of_tenant())
-            .filter(audit_event::Column::OccurredAt.lt(cutoff))
-            .order_by_asc(audit_event::Column::Id)
-            .limit(batch)
-            .into_query();
-        let deleted = audit_event::Entity::delete_many()
-            .filter(of_tenant())
-            .filter(audit_event::Column::Id.in_subquery(oldest))
-            .exec(db)
-            .await?
-            .rows_affected;
-        total += deleted;
-        if deleted < batch {
-            return Ok(total);
-        }
-    }
+    audit_events::forget_before(db, tenant_id, cutoff, batch).await
 }
 
 /// Writes one event directly (operator commands, which run once and exit).
 pub async fn record(db: &DatabaseConnection, origin: &Origin, event: Event<'_>) -> StoreResult<()> {
-    audit_event::Entity::insert(row(origin, event))
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    audit_events::insert(db, row(origin, event)).await
 }
 
 /// The server's audit writer: rows are stored by group commit (`crate::batch`), so a response
 /// still implies its audit row exists while concurrent requests share one INSERT.
 #[derive(Clone)]
 pub struct AuditLog {
-    writer: Batch<audit_event::ActiveModel>,
+    writer: Batch<NewEvent>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,15 +114,9 @@ pub enum AuditError {
 
 impl AuditLog {
     pub fn new(db: DatabaseConnection) -> Self {
-        let writer = Batch::group_commit(move |rows: Vec<audit_event::ActiveModel>| {
+        let writer = Batch::group_commit(move |events: Vec<NewEvent>| {
             let db = db.clone();
-            async move {
-                audit_event::Entity::insert_many(rows)
-                    .exec_without_returning(&db)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
+            async move { audit_events::insert_many(&db, events).await.map_err(|e| e.to_string()) }
         });
         Self { writer }
     }
@@ -164,10 +127,6 @@ impl AuditLog {
 }
 
 /// The most recent events, newest first (operator CLI and tests).
-pub async fn recent(db: &DatabaseConnection, limit: u64) -> StoreResult<Vec<audit_event::Model>> {
-    Ok(audit_event::Entity::find()
-        .order_by_desc(audit_event::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await?)
+pub async fn recent(db: &DatabaseConnection, limit: u64) -> StoreResult<Vec<AuditRow>> {
+    audit_events::recent(db, limit).await
 }

@@ -1,7 +1,5 @@
 //! OAuth clients registered in a tenant.
 
-use entity::{client, client_origin};
-use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 use latchkey_proto::Secret;
 use url::Url;
 
@@ -9,7 +7,11 @@ use crate::{
     cors::{valid_origin, web_origin},
     crypto::{self, constant_time_eq, sha256},
     keys::SigningAlg,
-    store::{Scoped, StoreError, StoreResult, from_json_list, now, to_json_list},
+    store::{
+        Scoped, StoreError, StoreResult,
+        clients::{self, ClientRow},
+        from_json_list, now, to_json_list,
+    },
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,7 +245,7 @@ fn loopback_equal_but_port(registered: &str, presented: &str) -> bool {
     a == b
 }
 
-fn from_row(row: client::Model) -> StoreResult<Client> {
+fn from_row(row: ClientRow) -> StoreResult<Client> {
     let grant_types = from_json_list(&row.grant_types)?
         .iter()
         .map(|g| {
@@ -382,87 +384,50 @@ pub async fn create(
         .map(|g| g.as_str().to_owned())
         .collect();
     let (introspect_all, introspect_resources) = new.introspection.columns();
-    let row = client::ActiveModel {
-        id: Set(crypto::random_id()),
-        client_id: Set(client_id.clone()),
-        name: Set(new.name),
-        secret_hash: Set(secret.as_ref().map(|s| sha256(s.expose().as_bytes()).to_vec())),
-        secret_prefix: Set(secret.as_ref().map(|s| crypto::display_prefix(s.expose()))),
-        redirect_uris: Set(to_json_list(&new.redirect_uris)),
-        post_logout_redirect_uris: Set(to_json_list(&new.post_logout_redirect_uris)),
-        grant_types: Set(to_json_list(&grant_types)),
-        scopes: Set(to_json_list(&new.scopes)),
-        first_party: Set(new.first_party),
-        id_token_alg: Set(new.id_token_alg.as_str().to_owned()),
-        access_token_alg: Set(new.access_token_alg.as_str().to_owned()),
-        created_at: Set(now()),
-        registered_dynamically: Set(new.registration.is_some()),
-        registration_token_hash: Set(new.registration.as_ref().map(|r| r.token_hash.clone())),
-        first_used_at: Set(None),
-        registration_metadata: Set(new.registration.as_ref().map(|r| r.metadata.to_string())),
-        service_account_id: Set(None),
-        introspect_all: Set(introspect_all),
-        introspect_resources: Set(introspect_resources),
-        userinfo_alg: Set(new.userinfo_alg.map(|a| a.as_str().to_owned())),
-        allowed_origins: Set(Some(to_json_list(&new.allowed_origins))),
-        ..Default::default()
+    let row = ClientRow {
+        id: crypto::random_id(),
+        tenant_id: scope.tenant_id().to_owned(),
+        client_id: client_id.clone(),
+        name: new.name,
+        secret_hash: secret.as_ref().map(|s| sha256(s.expose().as_bytes()).to_vec()),
+        secret_prefix: secret.as_ref().map(|s| crypto::display_prefix(s.expose())),
+        redirect_uris: to_json_list(&new.redirect_uris),
+        post_logout_redirect_uris: to_json_list(&new.post_logout_redirect_uris),
+        grant_types: to_json_list(&grant_types),
+        scopes: to_json_list(&new.scopes),
+        first_party: new.first_party,
+        id_token_alg: new.id_token_alg.as_str().to_owned(),
+        access_token_alg: new.access_token_alg.as_str().to_owned(),
+        created_at: now(),
+        registered_dynamically: new.registration.is_some(),
+        registration_token_hash: new.registration.as_ref().map(|r| r.token_hash.clone()),
+        first_used_at: None,
+        registration_metadata: new.registration.as_ref().map(|r| r.metadata.to_string()),
+        service_account_id: None,
+        introspect_all,
+        introspect_resources,
+        userinfo_alg: new.userinfo_alg.map(|a| a.as_str().to_owned()),
+        allowed_origins: Some(to_json_list(&new.allowed_origins)),
     };
-    scope.insert::<client::Entity, _>(row).await?;
-    store_origins(scope, &client_id, &cors_origins(&new.redirect_uris, &new.allowed_origins)).await?;
+    clients::insert(scope, row, &cors_origins(&new.redirect_uris, &new.allowed_origins)).await?;
     let client = find(scope, &client_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("client vanished".into()))?;
     Ok((client, secret))
 }
 
-/// Replaces the rows naming the origins a client allows (`client_origins`).
-async fn store_origins(scope: Scoped<'_>, client_id: &str, origins: &[String]) -> StoreResult<()> {
-    forget_origins(scope, client_id).await?;
-    for origin in origins {
-        let row = client_origin::ActiveModel {
-            origin: Set(origin.clone()),
-            client_id: Set(client_id.to_owned()),
-            ..Default::default()
-        };
-        scope.insert::<client_origin::Entity, _>(row).await?;
-    }
-    Ok(())
-}
-
-async fn forget_origins(scope: Scoped<'_>, client_id: &str) -> StoreResult<()> {
-    scope.delete::<client_origin::Entity>().filter(client_origin::Column::ClientId.eq(client_id)).exec(scope.db).await?;
-    Ok(())
-}
-
 /// Whether any client of the tenant may be called from `origin` (a CORS preflight names no client):
 /// one primary-key lookup, whatever the number of clients.
 pub async fn any_allows_origin(scope: Scoped<'_>, origin: &str) -> StoreResult<bool> {
-    Ok(scope
-        .select::<client_origin::Entity>()
-        .filter(client_origin::Column::Origin.eq(origin))
-        .one(scope.db)
-        .await?
-        .is_some())
+    clients::any_allows_origin(scope, origin).await
 }
 
 pub async fn find(scope: Scoped<'_>, client_id: &str) -> StoreResult<Option<Client>> {
-    let row = scope
-        .select::<client::Entity>()
-        .filter(client::Column::ClientId.eq(client_id))
-        .one(scope.db)
-        .await?;
-    row.map(from_row).transpose()
+    clients::find(scope, client_id).await?.map(from_row).transpose()
 }
 
 pub async fn list(scope: Scoped<'_>) -> StoreResult<Vec<Client>> {
-    scope
-        .select::<client::Entity>()
-        .order_by_asc(client::Column::CreatedAt)
-        .all(scope.db)
-        .await?
-        .into_iter()
-        .map(from_row)
-        .collect()
+    clients::all(scope).await?.into_iter().map(from_row).collect()
 }
 
 /// Replaces a dynamically registered client's metadata (RFC 7592 §2.2): same client id, secret and
@@ -470,23 +435,19 @@ pub async fn list(scope: Scoped<'_>) -> StoreResult<Vec<Client>> {
 pub async fn replace_registration(scope: Scoped<'_>, client_id: &str, new: NewClient) -> Result<Client, ClientError> {
     validate(&new)?;
     let grant_types: Vec<String> = new.grant_types.iter().map(|g| g.as_str().to_owned()).collect();
-    let metadata = new.registration.as_ref().map(|r| r.metadata.to_string());
-    scope
-        .update::<client::Entity>()
-        .col_expr(client::Column::Name, new.name.into())
-        .col_expr(client::Column::RedirectUris, to_json_list(&new.redirect_uris).into())
-        .col_expr(client::Column::PostLogoutRedirectUris, to_json_list(&new.post_logout_redirect_uris).into())
-        .col_expr(client::Column::GrantTypes, to_json_list(&grant_types).into())
-        .col_expr(client::Column::Scopes, to_json_list(&new.scopes).into())
-        .col_expr(client::Column::RegistrationMetadata, metadata.into())
-        .col_expr(client::Column::UserinfoAlg, new.userinfo_alg.map(|a| a.as_str().to_owned()).into())
-        .col_expr(client::Column::AllowedOrigins, Some(to_json_list(&new.allowed_origins)).into())
-        .filter(client::Column::ClientId.eq(client_id))
-        .filter(client::Column::RegisteredDynamically.eq(true))
-        .exec(scope.db)
-        .await
-        .map_err(StoreError::from)?;
-    store_origins(scope, client_id, &cors_origins(&new.redirect_uris, &new.allowed_origins)).await?;
+    let metadata = clients::Metadata {
+        name: &new.name,
+        redirect_uris: &new.redirect_uris,
+        post_logout_redirect_uris: &new.post_logout_redirect_uris,
+        grant_types: &grant_types,
+        scopes: &new.scopes,
+        registration_metadata: new.registration.as_ref().map(|r| r.metadata.to_string()),
+        userinfo_alg: new.userinfo_alg.map(|a| a.as_str()),
+        allowed_origins: &new.allowed_origins,
+    };
+    // No row changed: the client is gone (or never was dynamic); `find` then says so as it always did.
+    clients::replace_registration(scope, client_id, metadata, &cors_origins(&new.redirect_uris, &new.allowed_origins))
+        .await?;
     find(scope, client_id)
         .await?
         .ok_or_else(|| StoreError::Corrupt("client vanished".into()).into())
@@ -495,48 +456,22 @@ pub async fn replace_registration(scope: Scoped<'_>, client_id: &str, new: NewCl
 /// Designates a client as a resource server for introspection, or takes that away.
 pub async fn set_introspection(scope: Scoped<'_>, client_id: &str, introspection: &Introspection) -> StoreResult<bool> {
     let (all, resources) = introspection.columns();
-    let result = scope
-        .update::<client::Entity>()
-        .col_expr(client::Column::IntrospectAll, all.into())
-        .col_expr(client::Column::IntrospectResources, resources.into())
-        .filter(client::Column::ClientId.eq(client_id))
-        .exec(scope.db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    clients::set_introspection(scope, client_id, all, resources).await
 }
 
 /// Marks a client as the client-credentials identity of a service account.
 pub async fn link_service_account(scope: Scoped<'_>, client_id: &str, service_account_id: &str) -> StoreResult<()> {
-    scope
-        .update::<client::Entity>()
-        .col_expr(client::Column::ServiceAccountId, service_account_id.into())
-        .filter(client::Column::ClientId.eq(client_id))
-        .exec(scope.db)
-        .await?;
-    Ok(())
+    clients::link_service_account(scope, client_id, service_account_id).await
 }
 
 /// Records the first successful use of a dynamically registered client (it then never expires as
 /// unused). One conditional UPDATE, at most once per client.
 pub async fn mark_used(scope: Scoped<'_>, client_id: &str) -> StoreResult<()> {
-    scope
-        .update::<client::Entity>()
-        .col_expr(client::Column::FirstUsedAt, now().into())
-        .filter(client::Column::ClientId.eq(client_id))
-        .filter(client::Column::FirstUsedAt.is_null())
-        .exec(scope.db)
-        .await?;
-    Ok(())
+    clients::mark_first_use(scope, client_id, now()).await
 }
 
 pub async fn delete(scope: Scoped<'_>, client_id: &str) -> StoreResult<bool> {
-    forget_origins(scope, client_id).await?;
-    let result = scope
-        .delete::<client::Entity>()
-        .filter(client::Column::ClientId.eq(client_id))
-        .exec(scope.db)
-        .await?;
-    Ok(result.rows_affected > 0)
+    clients::delete(scope, client_id).await
 }
 
 #[cfg(test)]

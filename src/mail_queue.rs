@@ -11,15 +11,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use entity::mail_queue;
-use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, ExprTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::{
     crypto::{self, DataKey},
     mail::Mailer,
-    store::{Scoped, StoreError, StoreResult, now},
+    store::{Scoped, StoreError, StoreResult, mail_outbox, now},
     user::{self, Email},
 };
 
@@ -70,20 +68,7 @@ pub fn backoff(attempts: i32) -> i64 {
 pub async fn enqueue(scope: Scoped<'_>, data_key: &DataKey, message: &Message, deliver_until: i64) -> StoreResult<()> {
     let id = crypto::random_id();
     let plaintext = serde_json::to_vec(message).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let now = now();
-    let row = mail_queue::ActiveModel {
-        sealed: Set(data_key.seal(&purpose(&id), &plaintext)),
-        id: Set(id),
-        created_at: Set(now),
-        deliver_until: Set(deliver_until),
-        next_attempt_at: Set(now),
-        attempts: Set(0),
-        lease_until: Set(None),
-        last_error: Set(None),
-        failed_at: Set(None),
-        ..Default::default()
-    };
-    scope.insert::<mail_queue::Entity, _>(row).await
+    mail_outbox::insert(scope, &id, data_key.seal(&purpose(&id), &plaintext), now(), deliver_until).await
 }
 
 /// A message claimed by this worker.
@@ -94,37 +79,13 @@ struct Claimed {
     message: Message,
 }
 
-fn claimable(now: i64) -> Condition {
-    Condition::all()
-        .add(mail_queue::Column::FailedAt.is_null())
-        .add(mail_queue::Column::NextAttemptAt.lte(now))
-        .add(Condition::any().add(mail_queue::Column::LeaseUntil.is_null()).add(mail_queue::Column::LeaseUntil.lt(now)))
-}
-
 /// Claims up to [`CLAIM_BATCH`] due messages of one tenant: each by a conditional UPDATE that only one
 /// node can win.
 async fn claim(scope: Scoped<'_>, data_key: &DataKey) -> StoreResult<Vec<Claimed>> {
     let now = now();
-    let due = scope
-        .select::<mail_queue::Entity>()
-        .filter(claimable(now))
-        .order_by_asc(mail_queue::Column::NextAttemptAt)
-        .limit(CLAIM_BATCH)
-        .all(scope.db)
-        .await?;
     let mut claimed = Vec::new();
-    for row in due {
-        let won = scope
-            .update::<mail_queue::Entity>()
-            .col_expr(mail_queue::Column::LeaseUntil, (now + LEASE_SECONDS).into())
-            .col_expr(mail_queue::Column::Attempts, Expr::col(mail_queue::Column::Attempts).add(1))
-            .filter(mail_queue::Column::Id.eq(&row.id))
-            .filter(claimable(now))
-            .exec(scope.db)
-            .await?
-            .rows_affected
-            == 1;
-        if !won {
+    for row in mail_outbox::due(scope, now, CLAIM_BATCH).await? {
+        if !mail_outbox::claim(scope, &row.id, now, now + LEASE_SECONDS).await? {
             continue;
         }
         let opened = data_key.open(&purpose(&row.id), &row.sealed).ok().and_then(|plain| serde_json::from_slice(&plain).ok());
@@ -132,40 +93,11 @@ async fn claim(scope: Scoped<'_>, data_key: &DataKey) -> StoreResult<Vec<Claimed
             Some(message) => claimed.push(Claimed { id: row.id, attempts: row.attempts + 1, deliver_until: row.deliver_until, message }),
             None => {
                 tracing::error!(id = %row.id, "a queued message cannot be opened; giving up on it");
-                give_up(scope, &row.id, "cannot be opened").await?;
+                mail_outbox::give_up(scope, &row.id, "cannot be opened", now).await?;
             }
         }
     }
     Ok(claimed)
-}
-
-async fn delete(scope: Scoped<'_>, id: &str) -> StoreResult<()> {
-    scope.delete::<mail_queue::Entity>().filter(mail_queue::Column::Id.eq(id)).exec(scope.db).await?;
-    Ok(())
-}
-
-async fn give_up(scope: Scoped<'_>, id: &str, why: &str) -> StoreResult<()> {
-    scope
-        .update::<mail_queue::Entity>()
-        .col_expr(mail_queue::Column::FailedAt, now().into())
-        .col_expr(mail_queue::Column::LeaseUntil, Option::<i64>::None.into())
-        .col_expr(mail_queue::Column::LastError, why.chars().take(200).collect::<String>().into())
-        .filter(mail_queue::Column::Id.eq(id))
-        .exec(scope.db)
-        .await?;
-    Ok(())
-}
-
-async fn retry_later(scope: Scoped<'_>, claimed: &Claimed, why: &str) -> StoreResult<()> {
-    scope
-        .update::<mail_queue::Entity>()
-        .col_expr(mail_queue::Column::NextAttemptAt, (now() + backoff(claimed.attempts)).into())
-        .col_expr(mail_queue::Column::LeaseUntil, Option::<i64>::None.into())
-        .col_expr(mail_queue::Column::LastError, why.chars().take(200).collect::<String>().into())
-        .filter(mail_queue::Column::Id.eq(&claimed.id))
-        .exec(scope.db)
-        .await?;
-    Ok(())
 }
 
 /// Whether the message may go out at all: a sign-in code for an address without an account (where
@@ -187,21 +119,25 @@ pub async fn deliver_due(scope: Scoped<'_>, data_key: &DataKey, mailer: &Mailer)
     for claimed in batch {
         if claimed.deliver_until < now() {
             tracing::warn!(id = %claimed.id, "a queued message expired before it could be delivered");
-            delete(scope, &claimed.id).await?;
+            mail_outbox::delete(scope, &claimed.id).await?;
             continue;
         }
         if !wanted(scope, &claimed.message).await? {
-            delete(scope, &claimed.id).await?;
+            mail_outbox::delete(scope, &claimed.id).await?;
             continue;
         }
         let message = &claimed.message;
         match mailer.send(&message.to, &message.subject, message.body.clone()).await {
-            Ok(()) => delete(scope, &claimed.id).await?,
+            Ok(()) => mail_outbox::delete(scope, &claimed.id).await?,
             Err(error) => {
                 let why = error.to_string();
                 let last_chance = claimed.attempts >= MAX_ATTEMPTS || now() + backoff(claimed.attempts) > claimed.deliver_until;
                 tracing::warn!(id = %claimed.id, attempts = claimed.attempts, error = %why, last_chance, "mail delivery failed");
-                if last_chance { give_up(scope, &claimed.id, &why).await? } else { retry_later(scope, &claimed, &why).await? }
+                if last_chance {
+                    mail_outbox::give_up(scope, &claimed.id, &why, now()).await?
+                } else {
+                    mail_outbox::retry_at(scope, &claimed.id, now() + backoff(claimed.attempts), &why).await?
+                }
             }
         }
     }

@@ -8,22 +8,21 @@
 //! most three active per account; one year by default; scoped (a subset of the account's scopes);
 //! revocable. Disabling the account stops its client and every agent token at once.
 
-use entity::{agent_token, service_account};
-use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, SqlErr};
-
 use crate::{
     client::{self, ClientError, GrantType, Introspection, NewClient},
     crypto,
     keys::SigningAlg,
     organization::{self, Membership, Organization, OrganizationError},
-    store::{Scoped, StoreError, StoreResult, from_json_list, now, to_json_list},
+    store::{
+        Scoped, StoreError, StoreResult, from_json_list, now,
+        service_accounts::{self, AgentTokenRow, ServiceAccountRow},
+        to_json_list,
+    },
 };
 
 pub const AGENT_TOKEN_PREFIX: &str = "lk_agt_";
 pub const MAX_ACTIVE_AGENT_TOKENS: usize = 3;
 pub const DEFAULT_AGENT_TOKEN_LIFETIME: i64 = 365 * 24 * 3600;
-/// The `slot` of a token that no longer counts toward the cap.
-const NO_SLOT: Option<i32> = None;
 
 #[derive(Debug, Clone)]
 pub struct ServiceAccount {
@@ -87,7 +86,7 @@ pub enum ServiceAccountError {
     Store(#[from] StoreError),
 }
 
-fn token_from_row(row: agent_token::Model) -> StoreResult<AgentToken> {
+fn token_from_row(row: AgentTokenRow) -> StoreResult<AgentToken> {
     Ok(AgentToken {
         id: row.id,
         name: row.name,
@@ -100,7 +99,7 @@ fn token_from_row(row: agent_token::Model) -> StoreResult<AgentToken> {
     })
 }
 
-fn from_row(row: service_account::Model, organization: Organization) -> StoreResult<ServiceAccount> {
+fn from_row(row: ServiceAccountRow, organization: Organization) -> StoreResult<ServiceAccount> {
     Ok(ServiceAccount {
         id: row.id,
         organization,
@@ -147,7 +146,7 @@ pub async fn create(
     )
     .await?;
     let secret = secret.ok_or_else(|| StoreError::Corrupt("confidential client without a secret".into()))?;
-    let row = service_account::Model {
+    let row = ServiceAccountRow {
         id: id.clone(),
         tenant_id: scope.tenant_id().to_owned(),
         organization_id: organization.id.clone(),
@@ -158,7 +157,7 @@ pub async fn create(
         created_at: now(),
         disabled_at: None,
     };
-    scope.insert::<service_account::Entity, _>(row.clone()).await?;
+    service_accounts::insert(scope, row.clone()).await?;
     client::link_service_account(scope, &client.client_id, &id).await?;
     Ok((from_row(row, organization.clone())?, secret))
 }
@@ -166,53 +165,21 @@ pub async fn create(
 /// One query (joined with its organization): it runs on every exchange, service-account
 /// client_credentials grant and introspection of a service account's token.
 pub async fn find(scope: Scoped<'_>, id: &str) -> StoreResult<Option<ServiceAccount>> {
-    let found = scope
-        .select_with::<service_account::Entity, entity::organization::Entity>()
-        .filter(service_account::Column::Id.eq(id))
-        .one(scope.db)
-        .await?;
-    match found {
-        Some((row, Some(org))) => Ok(Some(from_row(row, organization::from_row(org))?)),
-        // The join is tenant-scoped on both sides: an account always comes with its organization.
-        _ => Ok(None),
+    match service_accounts::find(scope, id).await? {
+        Some((row, organization)) => Ok(Some(from_row(row, organization)?)),
+        None => Ok(None),
     }
 }
 
 pub async fn list(scope: Scoped<'_>, organization: &Organization) -> StoreResult<Vec<ServiceAccount>> {
-    let rows = scope
-        .select::<service_account::Entity>()
-        .filter(service_account::Column::OrganizationId.eq(&organization.id))
-        .order_by_asc(service_account::Column::CreatedAt)
-        .all(scope.db)
-        .await?;
+    let rows = service_accounts::for_organization(scope, &organization.id).await?;
     rows.into_iter().map(|row| from_row(row, organization.clone())).collect()
 }
 
 /// Disables the account: its client stops authenticating, its agent tokens stop exchanging. Returns
 /// how many agent tokens were revoked with it.
 pub async fn disable(scope: Scoped<'_>, id: &str) -> Result<u64, ServiceAccountError> {
-    let at = now();
-    let updated = scope
-        .update::<service_account::Entity>()
-        .col_expr(service_account::Column::DisabledAt, at.into())
-        .filter(service_account::Column::Id.eq(id))
-        .filter(service_account::Column::DisabledAt.is_null())
-        .exec(scope.db)
-        .await
-        .map_err(StoreError::from)?;
-    if updated.rows_affected == 0 {
-        return Err(ServiceAccountError::NotFound(id.to_owned()));
-    }
-    let revoked = scope
-        .update::<agent_token::Entity>()
-        .col_expr(agent_token::Column::RevokedAt, at.into())
-        .col_expr(agent_token::Column::Slot, NO_SLOT.into())
-        .filter(agent_token::Column::ServiceAccountId.eq(id))
-        .filter(agent_token::Column::RevokedAt.is_null())
-        .exec(scope.db)
-        .await
-        .map_err(StoreError::from)?;
-    Ok(revoked.rows_affected)
+    service_accounts::disable(scope, id, now()).await?.ok_or_else(|| ServiceAccountError::NotFound(id.to_owned()))
 }
 
 /// Issues an agent token; returns its record and the token itself (shown once, never stored).
@@ -235,17 +202,9 @@ pub async fn create_agent_token(
     }
     let at = now();
     // Expired tokens give their slot back.
-    scope
-        .update::<agent_token::Entity>()
-        .col_expr(agent_token::Column::Slot, NO_SLOT.into())
-        .filter(agent_token::Column::ServiceAccountId.eq(&account.id))
-        .filter(agent_token::Column::ExpiresAt.lte(at))
-        .filter(agent_token::Column::Slot.is_not_null())
-        .exec(scope.db)
-        .await
-        .map_err(StoreError::from)?;
+    service_accounts::release_expired_slots(scope, &account.id, at).await?;
     let token = crypto::random_token(AGENT_TOKEN_PREFIX);
-    let mut row = agent_token::Model {
+    let mut row = AgentTokenRow {
         id: format!("agt_{}", crypto::random_id()),
         tenant_id: scope.tenant_id().to_owned(),
         service_account_id: account.id.clone(),
@@ -262,52 +221,24 @@ pub async fn create_agent_token(
     // Each active token holds one of three slots, unique per account in the database: of two
     // creators racing for the last slot, one insert fails and that creator looks again.
     for _ in 0..MAX_ACTIVE_AGENT_TOKENS {
-        let taken: Vec<i32> = scope
-            .select::<agent_token::Entity>()
-            .filter(agent_token::Column::ServiceAccountId.eq(&account.id))
-            .filter(agent_token::Column::Slot.is_not_null())
-            .all(scope.db)
-            .await
-            .map_err(StoreError::from)?
-            .into_iter()
-            .filter_map(|t| t.slot)
-            .collect();
+        let taken = service_accounts::taken_slots(scope, &account.id).await?;
         let Some(slot) = (1..=MAX_ACTIVE_AGENT_TOKENS as i32).find(|s| !taken.contains(s)) else {
             return Err(ServiceAccountError::TooManyTokens);
         };
         row.slot = Some(slot);
-        match scope.insert::<agent_token::Entity, _>(row.clone()).await {
-            Ok(()) => return Ok((token_from_row(row)?, latchkey_proto::Secret::new(token))),
-            Err(StoreError::Db(error)) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => continue,
-            Err(other) => return Err(other.into()),
+        if service_accounts::insert_token(scope, row.clone()).await? {
+            return Ok((token_from_row(row)?, latchkey_proto::Secret::new(token)));
         }
     }
     Err(ServiceAccountError::TooManyTokens)
 }
 
 pub async fn agent_tokens(scope: Scoped<'_>, account_id: &str) -> StoreResult<Vec<AgentToken>> {
-    scope
-        .select::<agent_token::Entity>()
-        .filter(agent_token::Column::ServiceAccountId.eq(account_id))
-        .order_by_asc(agent_token::Column::CreatedAt)
-        .all(scope.db)
-        .await?
-        .into_iter()
-        .map(token_from_row)
-        .collect()
+    service_accounts::tokens(scope, account_id).await?.into_iter().map(token_from_row).collect()
 }
 
 pub async fn revoke_agent_token(scope: Scoped<'_>, account_id: &str, token_id: &str) -> StoreResult<bool> {
-    let result = scope
-        .update::<agent_token::Entity>()
-        .col_expr(agent_token::Column::RevokedAt, now().into())
-        .col_expr(agent_token::Column::Slot, NO_SLOT.into())
-        .filter(agent_token::Column::ServiceAccountId.eq(account_id))
-        .filter(agent_token::Column::Id.eq(token_id))
-        .filter(agent_token::Column::RevokedAt.is_null())
-        .exec(scope.db)
-        .await?;
-    Ok(result.rows_affected > 0)
+    service_accounts::revoke_token(scope, account_id, token_id, now()).await
 }
 
 /// The active service account and agent token a presented agent token belongs to, or `None`. The
@@ -320,14 +251,7 @@ pub async fn authenticate_agent_token(
         return Ok(None);
     }
     let at = now();
-    let Some(row) = scope
-        .select::<agent_token::Entity>()
-        .filter(agent_token::Column::TokenHash.eq(crypto::sha256_hex(presented)))
-        .filter(agent_token::Column::RevokedAt.is_null())
-        .filter(agent_token::Column::ExpiresAt.gt(at))
-        .one(scope.db)
-        .await?
-    else {
+    let Some(row) = service_accounts::find_live_token(scope, &crypto::sha256_hex(presented), at).await? else {
         return Ok(None);
     };
     let account_id = row.service_account_id.clone();
@@ -343,13 +267,7 @@ pub async fn authenticate_agent_token(
 
 /// Records a successful exchange (shown by `agent-token list`).
 pub async fn mark_agent_token_used(scope: Scoped<'_>, token_id: &str) -> StoreResult<()> {
-    scope
-        .update::<agent_token::Entity>()
-        .col_expr(agent_token::Column::LastUsedAt, now().into())
-        .filter(agent_token::Column::Id.eq(token_id))
-        .exec(scope.db)
-        .await?;
-    Ok(())
+    service_accounts::mark_token_used(scope, token_id, now()).await
 }
 
 /// The service account a client belongs to, if any (for client_credentials).

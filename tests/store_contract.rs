@@ -7,14 +7,15 @@ mod common;
 
 use latchkey::{
     crypto::MasterKey,
+    organization, service_account,
     store::{
-        self, Scoped, authorizations, consents, email_codes, organizations, passkeys, recovery_codes, resources, sessions,
-        signing_keys, tenants, totp_authenticators, users,
+        self, DatabaseConnection, Scoped, access_tokens, audit_events, authorizations, consents, email_codes,
+        initial_access_tokens, mail_outbox, organizations, passkeys, recovery_codes, refresh_families, resources,
+        service_accounts, sessions, signing_keys, tenants, totp_authenticators, users,
     },
     tenant, user,
 };
 use latchkey_proto::Acr;
-use sea_orm::DatabaseConnection;
 
 /// Several pooled connections, so racing calls really run on different connections.
 const POOL: u32 = 8;
@@ -462,4 +463,219 @@ async fn a_retired_signing_key_stays_published_for_its_window_and_then_goes() {
     let other = signing_keys::published(fixture.other(), now + 100).await.expect("keys");
     assert_eq!(other.len(), 2);
     assert!(other.iter().all(|k| k.retired_at.is_none()));
+}
+
+fn family<'a>(client_id: &'a str, user_id: &'a str, session_id: Option<&'a str>) -> refresh_families::NewFamily<'a> {
+    refresh_families::NewFamily {
+        client_id,
+        user_id,
+        session_id,
+        scopes: &[],
+        auth_time: 0,
+        amr: &[],
+        acr: Acr::Phr,
+        resource: None,
+    }
+}
+
+fn refresh_token(hash: &str, family_id: &str, now: i64) -> refresh_families::NewRefreshToken {
+    refresh_families::NewRefreshToken { token_hash: hash.into(), family_id: family_id.into(), prefix: "lk_rt_ab".into(), created_at: now }
+}
+
+fn write(tenant_id: &str, spends: Option<&str>, issues: Option<refresh_families::NewRefreshToken>) -> refresh_families::TokenWrite {
+    refresh_families::TokenWrite { tenant_id: tenant_id.into(), spends: spends.map(str::to_owned), issues }
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_spent_once_however_many_batches_race_and_only_the_winner_issues() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ada = fixture.user("ada@example.com").await;
+    refresh_families::insert(fixture.scope(), "fam-1", family("c", &ada, None), now, now + 3600).await.expect("family");
+    let stored = refresh_families::write_batch(&fixture.db, vec![write(&fixture.tenant_id, None, Some(refresh_token("h0", "fam-1", now)))], now)
+        .await
+        .expect("issue");
+    assert_eq!(stored, [true]);
+    let racers = (0..8).map(|n| {
+        let next = refresh_token(&format!("h1-{n}"), "fam-1", now);
+        refresh_families::write_batch(&fixture.db, vec![write(&fixture.tenant_id, Some("h0"), Some(next))], now)
+    });
+    let won: Vec<bool> = futures_util::future::join_all(racers).await.into_iter().map(|r| r.expect("rotate")[0]).collect();
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    for (n, won) in won.iter().enumerate() {
+        let issued = refresh_families::find_token(fixture.scope(), &format!("h1-{n}")).await.expect("read");
+        assert_eq!(issued.is_some(), *won, "only the winner's new token is stored");
+    }
+    let spent = refresh_families::find_token(fixture.scope(), "h0").await.expect("read").expect("kept for reuse detection");
+    assert!(spent.rotated);
+    assert_eq!((spent.family.id.as_str(), spent.user.id.as_str()), ("fam-1", ada.as_str()));
+    assert!(spent.membership.is_none());
+
+    // One batch presenting the same token twice: the first write wins.
+    let winner = won.iter().position(|w| *w).expect("a winner");
+    let live = format!("h1-{winner}");
+    let twice = vec![
+        write(&fixture.tenant_id, Some(&live), Some(refresh_token("h2-a", "fam-1", now))),
+        write(&fixture.tenant_id, Some(&live), Some(refresh_token("h2-b", "fam-1", now))),
+    ];
+    assert_eq!(refresh_families::write_batch(&fixture.db, twice, now).await.expect("rotate"), [true, false]);
+
+    // Another tenant neither finds nor spends it.
+    assert!(refresh_families::find_token(fixture.other(), "h2-a").await.expect("read").is_none());
+    let foreign = vec![write(&fixture.other_tenant_id, Some("h2-a"), None)];
+    assert_eq!(refresh_families::write_batch(&fixture.db, foreign, now).await.expect("spend"), [false]);
+    assert!(!refresh_families::find_token(fixture.scope(), "h2-a").await.expect("read").expect("stored").rotated);
+}
+
+#[tokio::test]
+async fn a_family_is_revoked_once_and_revoking_what_someone_holds_counts_each_family_once() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ada = fixture.user("ada@example.com").await;
+    let bob = fixture.user("bob@example.com").await;
+    refresh_families::insert(fixture.scope(), "ada-c1", family("c1", &ada, Some("s1")), now, now + 3600).await.expect("family");
+    refresh_families::insert(fixture.scope(), "ada-c2", family("c2", &ada, None), now, now + 3600).await.expect("family");
+    refresh_families::insert(fixture.scope(), "bob-c1", family("c1", &bob, None), now, now + 3600).await.expect("family");
+    refresh_families::insert(fixture.scope(), "bob-old", family("c2", &bob, None), now - 7200, now - 1).await.expect("family");
+    let counts = refresh_families::live_count_by_client(fixture.scope(), &ada, now).await.expect("count");
+    assert_eq!(counts.into_iter().collect::<Vec<_>>(), [("c1".to_owned(), 1), ("c2".to_owned(), 1)]);
+    let bob_counts = refresh_families::live_count_by_client(fixture.scope(), &bob, now).await.expect("count");
+    assert_eq!(bob_counts.into_iter().collect::<Vec<_>>(), [("c1".to_owned(), 1)], "past its absolute lifetime");
+
+    let holding = refresh_families::Holding::User { user_id: &ada, client_id: None };
+    let racers = (0..6).map(|_| refresh_families::revoke_held(fixture.scope(), holding, "signed_out_everywhere", now));
+    let revoked: usize = futures_util::future::join_all(racers).await.into_iter().map(|r| r.expect("revoke")).sum();
+    assert_eq!(revoked, 2, "each of ada's families is counted by one caller");
+    assert!(refresh_families::find(fixture.scope(), "ada-c1").await.expect("read").expect("kept").revoked);
+    assert!(refresh_families::live_count_by_client(fixture.scope(), &ada, now).await.expect("count").is_empty());
+    assert!(!refresh_families::find(fixture.scope(), "bob-c1").await.expect("read").expect("kept").revoked, "bob's untouched");
+
+    // Another tenant can revoke nothing here.
+    let foreign = refresh_families::Holding::Client("c1");
+    assert_eq!(refresh_families::revoke_held(fixture.other(), foreign, "client_deleted", now).await.expect("revoke"), 0);
+    assert!(!refresh_families::revoke(fixture.other(), "bob-c1", "x", now).await.expect("revoke"));
+    assert!(refresh_families::find(fixture.other(), "bob-c1").await.expect("read").is_none());
+    assert_eq!(refresh_families::revoke_held(fixture.scope(), foreign, "client_deleted", now).await.expect("revoke"), 1);
+    assert!(!refresh_families::revoke(fixture.scope(), "bob-c1", "again", now).await.expect("revoke"), "revoked once");
+}
+
+#[tokio::test]
+async fn an_access_token_revocation_is_recorded_once_and_dead_families_are_named() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ada = fixture.user("ada@example.com").await;
+    refresh_families::insert(fixture.scope(), "live", family("c", &ada, None), now, now + 3600).await.expect("family");
+    refresh_families::insert(fixture.scope(), "dead", family("c", &ada, None), now, now + 3600).await.expect("family");
+    assert!(refresh_families::revoke(fixture.scope(), "dead", "test", now).await.expect("revoke"));
+    // Concurrent revocations of a token that has no row yet: every one reports success.
+    let racers = (0..8).map(|_| access_tokens::revoke(fixture.scope(), "jti-1", "c", now + 900, now));
+    for result in futures_util::future::join_all(racers).await {
+        result.expect("a concurrent revocation is a success");
+    }
+    let found = access_tokens::revoked_among(
+        fixture.scope(),
+        ["jti-1", "jti-unknown"].into(),
+        ["live", "dead", "never-existed"].into(),
+    )
+    .await
+    .expect("read");
+    assert_eq!(found.jtis.into_iter().collect::<Vec<_>>(), ["jti-1"]);
+    let mut dead: Vec<String> = found.dead_families.into_iter().collect();
+    dead.sort();
+    assert_eq!(dead, ["dead", "never-existed"], "a family nothing knows counts as dead");
+    let elsewhere = access_tokens::revoked_among(fixture.other(), ["jti-1"].into(), ["live"].into()).await.expect("read");
+    assert!(elsewhere.jtis.is_empty(), "another tenant's revocation is not this tenant's");
+    assert_eq!(elsewhere.dead_families.into_iter().collect::<Vec<_>>(), ["live"], "nor is its family");
+}
+
+#[tokio::test]
+async fn a_queued_message_is_claimed_by_one_worker_until_its_lease_runs_out() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    mail_outbox::insert(fixture.scope(), "mail-1", vec![1, 2, 3], now, now + 3600).await.expect("enqueue");
+    assert!(mail_outbox::due(fixture.other(), now, 20).await.expect("due").is_empty(), "another tenant's queue");
+    let racers = (0..8).map(|_| mail_outbox::claim(fixture.scope(), "mail-1", now, now + 60));
+    let won: Vec<bool> = futures_util::future::join_all(racers).await.into_iter().map(|r| r.expect("claim")).collect();
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+    assert!(mail_outbox::due(fixture.scope(), now + 60, 20).await.expect("due").is_empty(), "leased");
+    let again = mail_outbox::due(fixture.scope(), now + 61, 20).await.expect("due");
+    assert_eq!(again.iter().map(|m| (m.id.as_str(), m.attempts, m.sealed.as_slice())).collect::<Vec<_>>(), [("mail-1", 1, &[1u8, 2, 3][..])]);
+    mail_outbox::retry_at(fixture.scope(), "mail-1", now + 300, "smtp said no").await.expect("retry");
+    assert!(mail_outbox::due(fixture.scope(), now + 299, 20).await.expect("due").is_empty(), "backing off");
+    assert!(mail_outbox::claim(fixture.scope(), "mail-1", now + 300, now + 360).await.expect("claim"));
+    mail_outbox::give_up(fixture.scope(), "mail-1", "bounced", now + 300).await.expect("give up");
+    assert!(mail_outbox::due(fixture.scope(), now + 100_000, 20).await.expect("due").is_empty(), "never again");
+    assert!(!mail_outbox::claim(fixture.scope(), "mail-1", now + 100_000, now + 100_060).await.expect("claim"));
+}
+
+#[tokio::test]
+async fn racing_agent_token_creators_never_hold_more_than_three_and_disabling_revokes_them() {
+    let fixture = Fixture::new().await;
+    let org = organization::create(fixture.scope(), "acme-corp", "Acme Corp").await.expect("organization");
+    let scopes = vec!["tools:call".to_owned()];
+    let (account, _secret) = service_account::create(fixture.scope(), &org, "ci-bot", &scopes, &[]).await.expect("account");
+    let names: Vec<String> = (0..8).map(|n| format!("t{n}")).collect();
+    let racers = names.iter().map(|name| service_account::create_agent_token(fixture.scope(), &account, name, None, 3600));
+    let results = futures_util::future::join_all(racers).await;
+    let created: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(created.len(), service_account::MAX_ACTIVE_AGENT_TOKENS, "{:?}", results.iter().map(|r| r.is_ok()).collect::<Vec<_>>());
+    assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| matches!(e, service_account::ServiceAccountError::TooManyTokens)));
+    let mut slots = service_accounts::taken_slots(fixture.scope(), &account.id).await.expect("slots");
+    slots.sort_unstable();
+    assert_eq!(slots, [1, 2, 3]);
+    assert!(service_accounts::taken_slots(fixture.other(), &account.id).await.expect("slots").is_empty());
+
+    let (first, token) = created[0];
+    let now = store::now();
+    let hash = latchkey::crypto::sha256_hex(token.expose());
+    assert_eq!(service_accounts::find_live_token(fixture.scope(), &hash, now).await.expect("find").map(|t| t.id), Some(first.id.clone()));
+    assert!(service_accounts::find_live_token(fixture.other(), &hash, now).await.expect("find").is_none());
+    assert!(service_accounts::revoke_token(fixture.scope(), &account.id, &first.id, now).await.expect("revoke"));
+    assert!(!service_accounts::revoke_token(fixture.scope(), &account.id, &first.id, now).await.expect("revoke"), "once");
+    assert!(service_accounts::find_live_token(fixture.scope(), &hash, now).await.expect("find").is_none());
+    service_account::create_agent_token(fixture.scope(), &account, "replacement", None, 3600).await.expect("a slot came free");
+
+    assert_eq!(service_accounts::disable(fixture.other(), &account.id, now).await.expect("disable"), None, "not that tenant's");
+    assert_eq!(service_accounts::disable(fixture.scope(), &account.id, now).await.expect("disable"), Some(3));
+    assert_eq!(service_accounts::disable(fixture.scope(), &account.id, now).await.expect("disable"), None, "already disabled");
+    assert!(service_accounts::taken_slots(fixture.scope(), &account.id).await.expect("slots").is_empty());
+}
+
+#[tokio::test]
+async fn an_initial_access_token_is_valid_until_it_expires_and_only_in_its_tenant() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    initial_access_tokens::insert(fixture.scope(), "iat-hash".into(), "lk_iat_ab".into(), now, now + 60).await.expect("insert");
+    assert!(initial_access_tokens::is_valid(fixture.scope(), "iat-hash", now + 59).await.expect("read"));
+    assert!(!initial_access_tokens::is_valid(fixture.scope(), "iat-hash", now + 60).await.expect("read"), "expired");
+    assert!(!initial_access_tokens::is_valid(fixture.other(), "iat-hash", now).await.expect("read"), "another tenant");
+}
+
+#[tokio::test]
+async fn audit_retention_forgets_only_the_named_tenants_old_events() {
+    let fixture = Fixture::new().await;
+    let event = |tenant_id: Option<&str>, occurred_at: i64| audit_events::NewEvent {
+        tenant_id: tenant_id.map(str::to_owned),
+        occurred_at,
+        actor: "operator".into(),
+        action: "test".into(),
+        target: None,
+        outcome: "success",
+        ip: None,
+        user_agent: None,
+        details: None,
+    };
+    let (acme, globex) = (Some(fixture.tenant_id.as_str()), Some(fixture.other_tenant_id.as_str()));
+    let events = (0..5).map(|n| event(acme, 100 + n)).chain([event(acme, 500), event(globex, 100), event(None, 100)]).collect();
+    audit_events::insert_many(&fixture.db, events).await.expect("insert");
+    let before = audit_events::recent(&fixture.db, 100).await.expect("read").len();
+    // Batches of two: the loop must go on until a short batch.
+    assert_eq!(audit_events::forget_before(&fixture.db, acme, 200, 2).await.expect("forget"), 5);
+    let left: Vec<(Option<String>, i64)> =
+        audit_events::recent(&fixture.db, 100).await.expect("read").into_iter().map(|e| (e.tenant_id, e.occurred_at)).collect();
+    assert_eq!(left.len(), before - 5);
+    assert!(left.contains(&(Some(fixture.tenant_id.clone()), 500)));
+    assert!(left.contains(&(Some(fixture.other_tenant_id.clone()), 100)), "another tenant's old event stays");
+    assert!(left.contains(&(None, 100)), "an operator event stays");
+    assert_eq!(audit_events::forget_before(&fixture.db, None, 200, 2).await.expect("forget"), 1);
 }

@@ -107,12 +107,6 @@ impl From<StoreError> for OAuthError {
     }
 }
 
-impl From<sea_orm::DbErr> for OAuthError {
-    fn from(error: sea_orm::DbErr) -> Self {
-        StoreError::from(error).into()
-    }
-}
-
 impl From<JwtError> for OAuthError {
     fn from(error: JwtError) -> Self {
         match error {

@@ -70,7 +70,7 @@ pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAu
 /// Signed tokens not yet handed out, and the refresh token's row to store before they are.
 pub struct Prepared {
     pub response: TokenResponse,
-    pub refresh_token_row: Option<entity::refresh_token::ActiveModel>,
+    pub refresh_token_row: Option<crate::store::refresh_families::NewRefreshToken>,
 }
 
 /// Signs the tokens and builds their rows without storing anything: the refresh grant stores them

@@ -5,8 +5,6 @@
 //! a registration access token (stored as SHA-256) to read, update or delete itself. A registration
 //! that never obtains a token is deleted after `lifetimes.unused_registration`.
 
-use entity::initial_access_token;
-use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
 use latchkey_proto::Secret;
 use serde_json::{Value, json};
 
@@ -18,7 +16,7 @@ use crate::{
     client::{self, Client},
     crypto::{self, sha256_hex},
     oauth::families,
-    store::{Scoped, StoreError, StoreResult, now},
+    store::{Scoped, StoreResult, initial_access_tokens, now},
     tenant::RegistrationPolicy,
 };
 
@@ -65,16 +63,7 @@ async fn admit(ctx: &Ctx<'_>, bearer: Option<&str>) -> Result<(), RegistrationEr
         RegistrationPolicy::Closed => Err(RegistrationError::Closed),
         RegistrationPolicy::InitialAccessToken => {
             let token = bearer.ok_or(RegistrationError::InvalidInitialToken("an initial access token is required"))?;
-            let valid = ctx
-                .scope()
-                .select::<initial_access_token::Entity>()
-                .filter(initial_access_token::Column::TokenHash.eq(sha256_hex(token)))
-                .filter(initial_access_token::Column::RevokedAt.is_null())
-                .filter(initial_access_token::Column::ExpiresAt.gt(now()))
-                .one(ctx.scope().db)
-                .await
-                .map_err(StoreError::from)?
-                .is_some();
+            let valid = initial_access_tokens::is_valid(ctx.scope(), &sha256_hex(token), now()).await?;
             if valid { Ok(()) } else { Err(RegistrationError::InvalidInitialToken("the initial access token is not valid")) }
         }
     }
@@ -160,14 +149,6 @@ pub async fn delete(ctx: &Ctx<'_>, client_id: &str, token: Option<&str>) -> Resu
 pub async fn issue_initial_access_token(scope: Scoped<'_>, lifetime: i64) -> StoreResult<Secret> {
     let token = crypto::random_token(INITIAL_ACCESS_TOKEN_PREFIX);
     let now = now();
-    let row = initial_access_token::ActiveModel {
-        token_hash: Set(sha256_hex(&token)),
-        prefix: Set(crypto::display_prefix(&token)),
-        created_at: Set(now),
-        expires_at: Set(now + lifetime),
-        revoked_at: Set(None),
-        ..Default::default()
-    };
-    scope.insert::<initial_access_token::Entity, _>(row).await?;
+    initial_access_tokens::insert(scope, sha256_hex(&token), crypto::display_prefix(&token), now, now + lifetime).await?;
     Ok(Secret::new(token))
 }

@@ -5,14 +5,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use entity::{access_token, refresh_family};
-use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter, QuerySelect};
-
 use crate::{
     batch::Batch,
     jwt::AccessClaims,
     service_account,
-    store::{Scoped, StoreResult},
+    store::{
+        DatabaseConnection, Scoped, StoreResult,
+        access_tokens::{self, Revoked},
+    },
 };
 
 /// One question: is this token of this tenant revoked?
@@ -53,12 +53,6 @@ impl RevocationCheck {
     }
 }
 
-/// What one tenant's reads found: revoked token ids, and families that are revoked or gone.
-struct Found {
-    revoked_jtis: HashSet<String>,
-    dead_families: HashSet<String>,
-}
-
 /// One answer per question, in order; one or two reads per tenant in the batch.
 async fn revoked_in_batch(db: &DatabaseConnection, asked: &[Asked]) -> StoreResult<Vec<bool>> {
     let mut by_tenant: HashMap<&str, (HashSet<&str>, HashSet<&str>)> = HashMap::new();
@@ -67,57 +61,17 @@ async fn revoked_in_batch(db: &DatabaseConnection, asked: &[Asked]) -> StoreResu
         jtis.insert(&question.jti);
         families.extend(question.grant_id.as_deref());
     }
-    let mut found: HashMap<&str, Found> = HashMap::new();
+    let mut found: HashMap<&str, Revoked> = HashMap::new();
     for (tenant, (jtis, families)) in by_tenant {
-        found.insert(tenant, revoked_among(Scoped::new(db, tenant), jtis, families).await?);
+        found.insert(tenant, access_tokens::revoked_among(Scoped::new(db, tenant), jtis, families).await?);
     }
     Ok(asked
         .iter()
         .map(|question| {
             found.get(question.tenant_id.as_str()).is_some_and(|found| {
-                found.revoked_jtis.contains(&question.jti)
+                found.jtis.contains(&question.jti)
                     || question.grant_id.as_ref().is_some_and(|family| found.dead_families.contains(family))
             })
         })
         .collect())
-}
-
-/// Among `jtis`, the revoked ones; among `families` (and the families of those tokens' rows), the dead
-/// ones. A token has a row only once revoked through RFC 7009 (or, before `grant_id`, when issued
-/// under a family); a family id nothing knows counts as dead.
-async fn revoked_among(scope: Scoped<'_>, jtis: HashSet<&str>, mut families: HashSet<&str>) -> StoreResult<Found> {
-    let rows: Vec<(String, Option<String>, Option<i64>)> = scope
-        .select::<access_token::Entity>()
-        .select_only()
-        .columns([access_token::Column::Jti, access_token::Column::FamilyId, access_token::Column::RevokedAt])
-        .filter(access_token::Column::Jti.is_in(jtis))
-        .into_tuple()
-        .all(scope.db)
-        .await?;
-    families.extend(rows.iter().filter_map(|(_, family, _)| family.as_deref()));
-    let live_families: HashSet<String> = if families.is_empty() {
-        HashSet::new()
-    } else {
-        scope
-            .select::<refresh_family::Entity>()
-            .select_only()
-            .column(refresh_family::Column::Id)
-            .filter(refresh_family::Column::Id.is_in(families.iter().copied()))
-            .filter(refresh_family::Column::RevokedAt.is_null())
-            .into_tuple()
-            .all(scope.db)
-            .await?
-            .into_iter()
-            .collect()
-    };
-    let dead_families: HashSet<String> =
-        families.into_iter().filter(|f| !live_families.contains(*f)).map(str::to_owned).collect();
-    let revoked_jtis = rows
-        .into_iter()
-        .filter(|(_, family, revoked_at)| {
-            revoked_at.is_some() || family.as_ref().is_some_and(|f| dead_families.contains(f))
-        })
-        .map(|(jti, _, _)| jti)
-        .collect();
-    Ok(Found { revoked_jtis, dead_families })
 }

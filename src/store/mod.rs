@@ -10,16 +10,24 @@
 //! moved behind one still build their queries on [`Scoped`]; `scripts/check-boundaries` lists them and
 //! fails when a new one appears.
 
+pub mod access_tokens;
+pub mod audit_events;
 pub mod authorizations;
+pub mod clients;
 pub mod consents;
 pub mod email_codes;
 pub mod factor_lockouts;
+pub mod initial_access_tokens;
+pub mod mail_outbox;
 pub mod organizations;
 pub mod passkeys;
 pub mod recovery_codes;
+pub mod refresh_families;
 pub mod resources;
+pub mod service_accounts;
 pub mod sessions;
 pub mod signing_keys;
+pub mod sweep;
 pub mod tenants;
 pub mod totp_authenticators;
 pub mod users;
