@@ -6,9 +6,8 @@
 //!
 //! The submodules are repositories: each owns its tables' entities and queries and offers operations
 //! in the domain's words ("replace this address's code", "consume this code once", "end this user's
-//! sessions"), so the domain modules that use them import neither sea-orm nor `entity`. Modules not yet
-//! moved behind one still build their queries on [`Scoped`]; `scripts/check-boundaries` lists them and
-//! fails when a new one appears.
+//! sessions"), so no module outside `store` imports sea-orm or `entity` (`scripts/check-boundaries`
+//! fails if one starts).
 
 pub mod access_tokens;
 pub mod audit_events;
