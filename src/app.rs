@@ -18,12 +18,9 @@ use crate::{
     mail_queue::{self, Doorbell, Message},
     oauth::{
         metadata_document::{self, DocumentError, MetadataDocuments},
-        revocation_check::RevocationCheck,
-        token_writes::TokenWrites,
     },
     ratelimit::{self, Limiters},
-    store::{self, DatabaseConnection, Scoped, StoreError, StoreResult},
-    oidc::discovery,
+    store::{self, DatabaseConnection, Scoped, StoreError, StoreResult, access_tokens::RevocationReads, token_writes::TokenWrites},
     tenant::{self, RegistrationPolicy, Tenant, TenantError},
 };
 
@@ -69,7 +66,7 @@ pub struct App {
     pub webauthn: webauthn_rs::Webauthn,
     pub geo: crate::geo::GeoIp,
     audit_log: AuditLog,
-    pub(crate) revocations: RevocationCheck,
+    pub(crate) revocations: RevocationReads,
     pub(crate) token_writes: TokenWrites,
     tenants: TtlCache<String, Tenant>,
     keyrings: TtlCache<String, Keyring>,
@@ -77,7 +74,7 @@ pub struct App {
     metadata_documents: MetadataDocuments,
     /// Each tenant's discovery document, serialised once per cache period (it depends only on the
     /// issuer and the registration policy, kept beside it so a policy change is seen at once).
-    discovery_documents: TtlCache<String, (RegistrationPolicy, Bytes)>,
+    pub(crate) discovery_documents: TtlCache<String, (RegistrationPolicy, Bytes)>,
     /// Access tokens whose signature this node has checked, by tenant and SHA-256 of the token, so a
     /// resource server introspecting the same token again costs a lookup instead of an ECDSA
     /// verification. Expiry and revocation are still checked on every use.
@@ -149,7 +146,7 @@ impl App {
             hasher: CodeHasher::new(&master),
             limiters: Limiters::new(&config.rate_limits),
             audit_log: AuditLog::new(batch_writer.clone()),
-            revocations: RevocationCheck::new(db.clone()),
+            revocations: RevocationReads::new(db.clone()),
             token_writes: TokenWrites::new(batch_writer),
             tenants: TtlCache::new(cache_ttl),
             keyrings: TtlCache::new(cache_ttl),
@@ -224,28 +221,6 @@ impl<'a> Ctx<'a> {
 
     pub async fn keyring(&self) -> StoreResult<Arc<Keyring>> {
         self.app.keyring(&self.tenant).await
-    }
-
-    /// The tenant's OpenID Provider / authorization server metadata, serialised.
-    pub fn discovery_document(&self) -> Bytes {
-        let registration = self.tenant.registration;
-        if let Some(cached) = self.app.discovery_documents.get(self.tenant.id.as_str())
-            && cached.0 == registration
-        {
-            return cached.1.clone();
-        }
-        let document = Bytes::from(
-            discovery::metadata(
-                &self.issuer,
-                registration != RegistrationPolicy::Closed,
-                metadata_document::accepted_by(&self.tenant),
-            )
-            .to_string(),
-        );
-        self.app
-            .discovery_documents
-            .put(self.tenant.id.clone(), Arc::new((registration, document.clone())));
-        document
     }
 
     /// Drops this node's cached copy of a client after it changed here (other nodes re-read it

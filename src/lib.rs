@@ -33,7 +33,6 @@ pub mod pages;
 pub mod passkey;
 pub mod ratelimit;
 pub mod recovery;
-pub mod resource;
 pub mod safe_fetch;
 pub mod service_account;
 pub mod session;

@@ -388,7 +388,7 @@ async fn a_pending_authorization_request_is_found_until_it_expires_and_only_in_i
 async fn resources_are_found_by_their_exact_spelling_and_only_in_their_tenant() {
     let fixture = Fixture::new().await;
     let now = store::now();
-    let files = latchkey::resource::Resource {
+    let files = latchkey::oauth::resource::Resource {
         uri: "https://files.example/mcp".into(),
         name: "Files".into(),
         scopes: vec!["files:read".into(), "files:write".into()],

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use latchkey::{
     client::{self, GrantType, Introspection, NewClient},
     keys::SigningAlg,
-    resource,
+    oauth::resource,
     tenant::Tenant,
 };
 use serde_json::json;

@@ -36,7 +36,7 @@ pub enum CliError {
     #[error(transparent)]
     Client(#[from] latchkey::client::ClientError),
     #[error(transparent)]
-    Resource(#[from] latchkey::resource::ResourceError),
+    Resource(#[from] latchkey::oauth::resource::ResourceError),
     #[error(transparent)]
     Organization(#[from] latchkey::organization::OrganizationError),
     #[error(transparent)]

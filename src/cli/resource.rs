@@ -1,7 +1,7 @@
 //! `latchkey resource`: protected resources (RFC 8707), the audiences access tokens may be issued for.
 
 use clap::Subcommand;
-use latchkey::resource;
+use latchkey::oauth::resource;
 
 use super::{Admin, CliError, DEFAULT_TENANT};
 

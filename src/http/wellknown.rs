@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, http::header, web};
 use bytes::Bytes;
 
 use super::{ApiError, public_context};
-use crate::{app::App, cors};
+use crate::{app::App, cors, oidc::discovery};
 
 fn cacheable_json(body: Bytes, cache_control: &'static str) -> HttpResponse {
     HttpResponse::Ok()
@@ -20,7 +20,7 @@ pub async fn openid_configuration(
     tenant: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = public_context(&app, &tenant).await?;
-    Ok(cacheable_json(ctx.discovery_document(), "public, max-age=300"))
+    Ok(cacheable_json(discovery::document(&ctx), "public, max-age=300"))
 }
 
 /// RFC 8414 §3, both at the path-inserted location and under the issuer.

@@ -10,7 +10,7 @@ use latchkey_proto::{Acr, Secret};
 use super::{
     error::{ErrorCode, OAuthError},
     params::{Params, split_scope},
-    pkce, scope,
+    pkce, resource, scope,
 };
 use crate::{
     app::{ClientLookupError, Ctx},
@@ -18,7 +18,6 @@ use crate::{
     client::{Client, GrantType},
     consent,
     crypto::{self, sha256_hex},
-    resource,
     session::Session,
     store::{StoreError, StoreResult, authorizations, now, to_json_list},
     totp,

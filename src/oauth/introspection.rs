@@ -10,6 +10,7 @@ use super::{
     error::{ErrorCode, OAuthError},
     families,
     params::Params,
+    revocation_check,
 };
 use crate::{app::Ctx, client::Introspection, store::now};
 
@@ -50,7 +51,7 @@ pub async fn introspect(
     };
     // Tokens without a resource carry the issuer as `aud` (the tenant's own endpoints).
     let audience = (claims.aud != ctx.issuer).then_some(claims.aud.as_str());
-    if claims.exp <= now() || !client.introspection.covers(audience) || ctx.app.revocations.is_revoked(ctx.scope(), &claims).await? {
+    if claims.exp <= now() || !client.introspection.covers(audience) || revocation_check::is_revoked(ctx, &claims).await? {
         return Ok(inactive);
     }
     let mut body = json!({

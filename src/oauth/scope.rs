@@ -5,7 +5,7 @@
 //! Machine tokens (client credentials, agent tokens) follow stricter rules: `grants::client_credentials`.
 
 use super::params::split_scope;
-use crate::resource::Resource;
+use super::resource::Resource;
 
 /// The scopes of a person's own data that Latchkey serves (OIDC Core §5.4, plus `offline_access`
 /// for refresh tokens): what discovery advertises, and what a client registered without scopes gets.

@@ -1,10 +1,37 @@
 //! OpenID Provider metadata (OIDC Discovery 1.0 §3) and OAuth authorization server metadata (RFC 8414).
 //! Advertises exactly what is implemented.
 
-use latchkey_proto::Acr;
+use std::sync::Arc;
 
-use crate::{client::GrantType, oauth::scope::PERSON_SCOPES};
+use bytes::Bytes;
+use latchkey_proto::Acr;
 use serde_json::{Value, json};
+
+use crate::{
+    app::Ctx,
+    client::GrantType,
+    oauth::{metadata_document, scope::PERSON_SCOPES},
+    tenant::RegistrationPolicy,
+};
+
+/// The tenant's OpenID Provider / authorization server metadata, serialised once per cache period
+/// (it depends only on the issuer and the registration policy, kept beside it so a policy change is
+/// seen at once).
+pub fn document(ctx: &Ctx<'_>) -> Bytes {
+    let registration = ctx.tenant.registration;
+    let cache = &ctx.app.discovery_documents;
+    if let Some(cached) = cache.get(ctx.tenant.id.as_str())
+        && cached.0 == registration
+    {
+        return cached.1.clone();
+    }
+    let document = Bytes::from(
+        metadata(&ctx.issuer, registration != RegistrationPolicy::Closed, metadata_document::accepted_by(&ctx.tenant))
+            .to_string(),
+    );
+    cache.put(ctx.tenant.id.clone(), Arc::new((registration, document.clone())));
+    document
+}
 
 /// What the tenant's registration policy lets in: `registration`, dynamic client registration
 /// (RFC 7591); `metadata_documents`, clients identified by the URL of their metadata document.

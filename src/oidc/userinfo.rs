@@ -53,7 +53,7 @@ pub async fn userinfo(ctx: &Ctx<'_>, access_token: &str) -> Result<UserInfo, OAu
         .verify_access_token(access_token)
         .await?
         .ok_or_else(invalid)?;
-    if claims.aud != ctx.issuer || ctx.app.revocations.is_revoked(ctx.scope(), &claims).await? {
+    if claims.aud != ctx.issuer || crate::oauth::revocation_check::is_revoked(ctx, &claims).await? {
         return Err(invalid());
     }
     let scopes: Vec<&str> = claims.scopes().collect();

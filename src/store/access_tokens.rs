@@ -2,12 +2,13 @@
 //! RFC 7009 revokes it, and the token's family (`grant_id`) says whether its grant still lives. The
 //! revocation check reads both in one or two statements for a whole batch of tokens.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use entity::{access_token, refresh_family};
-use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, QueryFilter, QuerySelect};
 
 use super::{Scoped, StoreResult};
+use crate::batch::Batch;
 
 /// Records the token as revoked; the same for a token already revoked, by this call or a concurrent one.
 pub async fn revoke(scope: Scoped<'_>, jti: &str, client_id: &str, expires_at: i64, now: i64) -> StoreResult<()> {
@@ -89,4 +90,62 @@ pub async fn revoked_among(scope: Scoped<'_>, jtis: HashSet<&str>, mut families:
         .map(|(jti, _, _)| jti)
         .collect();
     Ok(Revoked { jtis, dead_families })
+}
+
+/// One question: is this token of this tenant revoked?
+struct Asked {
+    tenant_id: String,
+    jti: String,
+    /// The family the token names (`grant_id`), if it was issued under one.
+    grant_id: Option<String>,
+}
+
+/// Revocation reads shared by concurrent callers (`crate::batch`): each caller's answer comes from
+/// a query that started after it asked, never from a cache.
+pub struct RevocationReads {
+    batch: Batch<Asked, bool>,
+}
+
+impl RevocationReads {
+    pub fn new(db: DatabaseConnection) -> Self {
+        let batch = Batch::new(move |asked: Vec<Asked>| {
+            let db = db.clone();
+            async move { revoked_in_batch(&db, &asked).await.map_err(|e| e.to_string()) }
+        });
+        Self { batch }
+    }
+
+    /// Whether the token `jti` of the tenant `scope` is for was revoked, directly or through the family
+    /// it names (`grant_id`; a family nothing knows counts as revoked).
+    pub async fn is_revoked(&self, scope: Scoped<'_>, jti: &str, grant_id: Option<&str>) -> StoreResult<bool> {
+        let asked = Asked {
+            tenant_id: scope.tenant_id().to_owned(),
+            jti: jti.to_owned(),
+            grant_id: grant_id.map(str::to_owned),
+        };
+        Ok(self.batch.submit(asked).await?)
+    }
+}
+
+/// One answer per question, in order; one or two reads per tenant in the batch.
+async fn revoked_in_batch(db: &DatabaseConnection, asked: &[Asked]) -> StoreResult<Vec<bool>> {
+    let mut by_tenant: HashMap<&str, (HashSet<&str>, HashSet<&str>)> = HashMap::new();
+    for question in asked {
+        let (jtis, families) = by_tenant.entry(&question.tenant_id).or_default();
+        jtis.insert(&question.jti);
+        families.extend(question.grant_id.as_deref());
+    }
+    let mut found: HashMap<&str, Revoked> = HashMap::new();
+    for (tenant, (jtis, families)) in by_tenant {
+        found.insert(tenant, revoked_among(Scoped::new(db, tenant), jtis, families).await?);
+    }
+    Ok(asked
+        .iter()
+        .map(|question| {
+            found.get(question.tenant_id.as_str()).is_some_and(|found| {
+                found.jtis.contains(&question.jti)
+                    || question.grant_id.as_ref().is_some_and(|family| found.dead_families.contains(family))
+            })
+        })
+        .collect())
 }

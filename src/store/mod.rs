@@ -27,6 +27,7 @@ pub mod service_accounts;
 pub mod sessions;
 pub mod signing_keys;
 pub mod sweep;
+pub mod token_writes;
 pub mod tenants;
 pub mod totp_authenticators;
 pub mod users;
@@ -131,7 +132,7 @@ async fn query_planner_stability(
     Ok(enabled)
 }
 
-/// The connection the batched writers (`audit`, `oauth::token_writes`) share. SQLite has one writer at
+/// The connection the batched writers (`audit`, `store::token_writes`) share. SQLite has one writer at
 /// a time and makes a blocked writer sleep (its busy handler polls in milliseconds), so writers on
 /// separate connections left the core idle; on one connection of their own they queue on the pool
 /// instead. PostgreSQL locks rows, not the database: there it is the shared pool.

@@ -8,7 +8,7 @@
 //! it submitted, so a write is stored before its response and a read sees every earlier commit.
 //! Uses: group commit of audit rows (`audit`, `permission`), revocation reads
 //! (`oauth::revocation_check`), the rows a token response issues and the refresh token it spends
-//! (`oauth::token_writes`).
+//! (`store::token_writes` in the identity server).
 //!
 //! The batch runs as a task on the runtime of the caller that found none in flight — an HTTP worker's
 //! own thread — rather than on a dedicated task, which measured as one more thread hand-off per request.

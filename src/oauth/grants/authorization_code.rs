@@ -66,7 +66,7 @@ pub async fn exchange(
 
     // RFC 8707 §2.2: the token request may name the resource again; it must be the one authorized.
     if let Some(requested) = params.get("resource")
-        && !crate::resource::same(Some(requested), row.resource.as_deref())
+        && !crate::oauth::resource::same(Some(requested), row.resource.as_deref())
     {
         return Err(OAuthError::new(
             ErrorCode::InvalidTarget,

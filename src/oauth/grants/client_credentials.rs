@@ -9,8 +9,8 @@ use crate::{
         error::{ErrorCode, OAuthError},
         issue::{Issue, TokenResponse, issue},
         params::{Params, split_scope},
+        resource::{self, Resource},
     },
-    resource::{self, Resource},
     service_account,
 };
 

@@ -113,7 +113,7 @@ fn invalid() -> OAuthError {
 /// resource, if named, must be the family's (RFC 8707: a refresh cannot move the audience).
 fn checked_request(family: &families::Family, params: &Params) -> Result<Vec<String>, OAuthError> {
     if let Some(requested) = params.get("resource")
-        && !crate::resource::same(Some(requested), family.resource.as_deref())
+        && !crate::oauth::resource::same(Some(requested), family.resource.as_deref())
     {
         return Err(OAuthError::new(
             ErrorCode::InvalidTarget,

@@ -9,13 +9,11 @@
 //! RFC 9700 §4.14.2). Within one batch the same token can be presented twice; the first in the
 //! batch wins.
 
-use crate::{
-    batch::Batch,
-    store::{
-        DatabaseConnection, StoreResult, now,
-        refresh_families::{self, NewRefreshToken, TokenWrite},
-    },
+use super::{
+    DatabaseConnection, StoreResult, now,
+    refresh_families::{self, NewRefreshToken, TokenWrite},
 };
+use crate::batch::Batch;
 
 pub struct TokenWrites {
     batch: Batch<TokenWrite, bool>,
