@@ -37,7 +37,7 @@ pub struct IdTokenClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
     pub acr: latchkey_proto::Acr,
-    pub amr: Vec<String>,
+    pub amr: Vec<latchkey_proto::Amr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,7 +16,7 @@ pub struct Session {
     pub id: String,
     pub user_id: String,
     pub auth_time: i64,
-    pub amr: Vec<String>,
+    pub amr: Vec<Amr>,
     pub acr: Acr,
     pub created_at: i64,
 }
@@ -25,7 +25,7 @@ impl Session {
     /// Multi-factor: a passkey was verified in this session. An email or recovery code alone is a
     /// bootstrap that can only enroll or confirm a passkey.
     pub fn is_multi_factor(&self) -> bool {
-        self.amr.iter().any(|m| m == Amr::Mfa.as_str())
+        self.amr.contains(&Amr::Mfa)
     }
 
     /// A full session whose last passkey assertion is recent enough for a sensitive account action
@@ -40,7 +40,7 @@ pub use crate::store::sessions::StoredSession as ActiveSession;
 
 /// How the user proved who they are in this session.
 pub struct Authentication {
-    pub amr: Vec<String>,
+    pub amr: Vec<Amr>,
     pub acr: Acr,
 }
 

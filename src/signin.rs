@@ -94,7 +94,7 @@ pub async fn check_code(ctx: &Ctx<'_>, flow_id: &str, code: &str) -> StoreResult
     if user.disabled_at.is_some() {
         return Ok(CodeOutcome::Disabled);
     }
-    let authn = Authentication { amr: vec![EMAIL_CODE_AMR.as_str().to_owned()], acr: EMAIL_CODE_ACR };
+    let authn = Authentication { amr: vec![EMAIL_CODE_AMR], acr: EMAIL_CODE_ACR };
     let (cookie, session) = session::create(ctx.scope(), &user.id, authn, &ctx.origin, ctx.lifetimes()).await?;
     user::mark_signed_in(ctx.scope(), &user.id).await?;
     ctx.audit(
@@ -251,7 +251,7 @@ pub async fn recovery_code(ctx: &Ctx<'_>, typed_email: &str, code: &str) -> Stor
         ctx.audit(Event::new(&ctx.tenant.id, "anonymous", "signin.recovery_code").failed()).await;
         return Ok(None);
     };
-    let authn = Authentication { amr: vec![Amr::Otp.as_str().to_owned()], acr: recovery::RECOVERY_ACR };
+    let authn = Authentication { amr: vec![Amr::Otp], acr: recovery::RECOVERY_ACR };
     let (cookie, session) = session::create(ctx.scope(), &user.id, authn, &ctx.origin, ctx.lifetimes()).await?;
     let left = recovery::remaining(ctx.scope(), &user.id).await?;
     ctx.audit(
@@ -301,7 +301,7 @@ pub async fn app_code(ctx: &Ctx<'_>, session: &Session, code: &str) -> StoreResu
         ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.totp").failed()).await;
         return Ok(result);
     }
-    let authn = Authentication { amr: vec![Amr::Otp.as_str().to_owned()], acr: totp::TOTP_ACR };
+    let authn = Authentication { amr: vec![Amr::Otp], acr: totp::TOTP_ACR };
     session::elevate(ctx.scope(), &session.id, authn).await?;
     ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.totp")).await;
     Ok(AppCode::Accepted)

@@ -15,7 +15,7 @@ use latchkey::{
     },
     tenant, user,
 };
-use latchkey_proto::Acr;
+use latchkey_proto::{Acr, Amr};
 
 /// Several pooled connections, so racing calls really run on different connections.
 const POOL: u32 = 8;
@@ -108,7 +108,7 @@ async fn codes_are_invisible_to_another_tenant() {
     assert!(email_codes::consume(fixture.scope(), "flow-mine", now).await.expect("consume"));
 }
 
-fn session<'a>(id: &'a str, user_id: &'a str, amr: &'a [String], now: i64) -> sessions::NewSession<'a> {
+fn session<'a>(id: &'a str, user_id: &'a str, amr: &'a [Amr], now: i64) -> sessions::NewSession<'a> {
     sessions::NewSession {
         id,
         user_id,
@@ -126,7 +126,7 @@ async fn a_session_is_ended_once_and_stays_ended() {
     let fixture = Fixture::new().await;
     let now = store::now();
     let ada = fixture.user("ada@example.com").await;
-    let amr = vec!["otp".to_owned()];
+    let amr = vec![Amr::Otp];
     sessions::insert(fixture.scope(), session("s-race", &ada, &amr, now)).await.expect("insert");
     let stored = sessions::find_open(fixture.scope(), "s-race").await.expect("read").expect("open");
     assert_eq!((stored.user_id.as_str(), stored.acr, stored.amr.as_slice()), (ada.as_str(), Acr::EmailCode, amr.as_slice()));
@@ -146,7 +146,7 @@ async fn only_the_owner_ends_a_session_and_ending_all_returns_each_id() {
     let now = store::now();
     let ada = fixture.user("ada@example.com").await;
     let bob = fixture.user("bob@example.com").await;
-    let amr = vec!["otp".to_owned()];
+    let amr = vec![Amr::Otp];
     for id in ["a1", "a2", "a3"] {
         sessions::insert(fixture.scope(), session(id, &ada, &amr, now)).await.expect("insert");
     }
@@ -166,14 +166,14 @@ async fn a_session_is_live_only_before_its_expiry_and_idle_limit() {
     let fixture = Fixture::new().await;
     let now = store::now();
     let ada = fixture.user("ada@example.com").await;
-    let amr = vec!["otp".to_owned()];
+    let amr = vec![Amr::Otp];
     sessions::insert(fixture.scope(), session("s-time", &ada, &amr, now)).await.expect("insert");
     assert!(sessions::is_live(fixture.scope(), "s-time", now, now - 60).await.expect("read"));
     assert!(!sessions::is_live(fixture.scope(), "s-time", now + 3600, now - 60).await.expect("read"), "absolute expiry");
     assert!(!sessions::is_live(fixture.scope(), "s-time", now, now).await.expect("read"), "not seen since");
     sessions::touch(fixture.scope(), "s-time", now + 100).await.expect("touch");
     assert!(sessions::is_live(fixture.scope(), "s-time", now + 100, now + 50).await.expect("read"));
-    let raised = ["hwk".to_owned(), "user".to_owned(), "mfa".to_owned()];
+    let raised = [Amr::Hwk, Amr::User, Amr::Mfa];
     sessions::set_authentication(fixture.scope(), "s-time", &raised, Acr::Phr, now + 100).await.expect("update");
     let stored = sessions::find_open(fixture.scope(), "s-time").await.expect("read").expect("open");
     assert_eq!((stored.acr, stored.auth_time, stored.amr.as_slice()), (Acr::Phr, now + 100, raised.as_slice()));
@@ -184,7 +184,7 @@ async fn sessions_are_invisible_to_another_tenant() {
     let fixture = Fixture::new().await;
     let now = store::now();
     let ada = fixture.user("ada@example.com").await;
-    let amr = vec!["otp".to_owned()];
+    let amr = vec![Amr::Otp];
     sessions::insert(fixture.scope(), session("s-mine", &ada, &amr, now)).await.expect("insert");
     assert!(sessions::find_open(fixture.other(), "s-mine").await.expect("read").is_none());
     assert!(!sessions::is_live(fixture.other(), "s-mine", now, now - 60).await.expect("read"));

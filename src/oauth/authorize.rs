@@ -19,7 +19,7 @@ use crate::{
     consent,
     crypto::{self, sha256_hex},
     session::Session,
-    store::{StoreError, StoreResult, authorizations, now, to_json_list},
+    store::{self, StoreError, StoreResult, authorizations, now, to_json_list},
     totp,
 };
 
@@ -580,7 +580,7 @@ async fn issue_code(
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
         auth_time: session.auth_time,
-        amr: to_json_list(&session.amr),
+        amr: store::to_amr_json(&session.amr),
         acr: session.acr.as_str().to_owned(),
         created_at: now,
         expires_at: now + ctx.lifetimes().authorization_code,
@@ -691,7 +691,7 @@ mod tests {
             id: "s".into(),
             user_id: "u".into(),
             auth_time,
-            amr: amr.iter().map(|a| (*a).to_owned()).collect(),
+            amr: amr.iter().map(|a| latchkey_proto::Amr::parse(a).expect("an amr value")).collect(),
             acr,
             created_at: auth_time,
         }

@@ -35,7 +35,7 @@ pub struct TokenResponse {
 pub struct UserAuthentication<'a> {
     pub user: &'a User,
     pub auth_time: i64,
-    pub amr: &'a [String],
+    pub amr: &'a [latchkey_proto::Amr],
     pub acr: Acr,
     pub session_id: Option<&'a str>,
     pub nonce: Option<&'a str>,

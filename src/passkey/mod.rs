@@ -35,9 +35,9 @@ pub const ENROLLED_ACR: Acr = Acr::Mfa;
 /// `amr` values (RFC 8176) for a passkey assertion with user verification: proof of possession of a
 /// key (`hwk` for a device-bound credential, `swk` for a synced, backup-eligible one), the user
 /// verified by the authenticator (`user`), and more than one factor (`mfa`).
-pub fn assertion_amr(backup_eligible: bool) -> Vec<String> {
+pub fn assertion_amr(backup_eligible: bool) -> Vec<Amr> {
     let key = if backup_eligible { Amr::Swk } else { Amr::Hwk };
-    [key, Amr::User, Amr::Mfa].map(|m| m.as_str().to_owned()).into()
+    vec![key, Amr::User, Amr::Mfa]
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -256,7 +256,7 @@ pub async fn start_authentication(
 pub struct Verified {
     pub user: User,
     pub passkey_id: String,
-    pub amr: Vec<String>,
+    pub amr: Vec<Amr>,
 }
 
 /// Finishes a sign-in started by [`start_authentication`]. Checks the challenge, origin, RP ID, user

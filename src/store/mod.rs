@@ -281,6 +281,16 @@ impl<'a, C: ConnectionTrait> Scoped<'a, C> {
 /// Unix seconds now. All stored timestamps use this clock (the one tokens carry).
 pub use latchkey_proto::now;
 
+/// An `amr` list as stored (JSON text of RFC 8176 values).
+pub fn to_amr_json(amr: &[latchkey_proto::Amr]) -> String {
+    serde_json::to_string(amr).unwrap_or_else(|_| "[]".into())
+}
+
+/// An `amr` list read back: only values we wrote, so anything else is corruption.
+pub fn stored_amr(text: &str) -> StoreResult<Vec<latchkey_proto::Amr>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("amr column: {e}")))
+}
+
 /// Lists are stored as JSON text.
 pub fn to_json_list(items: &[String]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())

@@ -6,11 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use entity::{organization, organization_member, refresh_family, refresh_token, user};
-use latchkey_proto::Acr;
+use latchkey_proto::{Acr, Amr};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, QueryFilter, TransactionTrait};
 
 use super::{
-    Scoped, StoreResult, from_json_list, organizations::Membership, stored_acr, to_json_list, users::UserRow,
+    Scoped, StoreResult, organizations::Membership, stored_acr, stored_amr, to_amr_json, users::UserRow,
 };
 
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub struct Family {
     pub session_id: Option<String>,
     pub scopes: Vec<String>,
     pub auth_time: i64,
-    pub amr: Vec<String>,
+    pub amr: Vec<Amr>,
     pub acr: Acr,
     pub last_used_at: i64,
     pub absolute_expires_at: i64,
@@ -38,7 +38,7 @@ fn from_row(row: refresh_family::Model) -> StoreResult<Family> {
         session_id: row.session_id,
         scopes: row.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         auth_time: row.auth_time,
-        amr: from_json_list(&row.amr)?,
+        amr: stored_amr(&row.amr)?,
         acr: stored_acr(&row.acr)?,
         last_used_at: row.last_used_at,
         absolute_expires_at: row.absolute_expires_at,
@@ -53,7 +53,7 @@ pub struct NewFamily<'a> {
     pub session_id: Option<&'a str>,
     pub scopes: &'a [String],
     pub auth_time: i64,
-    pub amr: &'a [String],
+    pub amr: &'a [Amr],
     pub acr: Acr,
     pub resource: Option<&'a str>,
 }
@@ -66,7 +66,7 @@ pub async fn insert(scope: Scoped<'_>, id: &str, new: NewFamily<'_>, now: i64, a
         session_id: Set(new.session_id.map(str::to_owned)),
         scope: Set(new.scopes.join(" ")),
         auth_time: Set(new.auth_time),
-        amr: Set(to_json_list(new.amr)),
+        amr: Set(to_amr_json(new.amr)),
         acr: Set(new.acr.as_str().to_owned()),
         created_at: Set(now),
         last_used_at: Set(now),

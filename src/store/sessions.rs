@@ -2,15 +2,15 @@
 //! conditional UPDATE (`ended_at IS NULL`), so an ended session never comes back.
 
 use entity::session;
-use latchkey_proto::Acr;
+use latchkey_proto::{Acr, Amr};
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 
-use super::{Scoped, StoreResult, from_json_list, stored_acr, to_json_list};
+use super::{Scoped, StoreResult, stored_acr, stored_amr, to_amr_json};
 
 pub struct NewSession<'a> {
     pub id: &'a str,
     pub user_id: &'a str,
-    pub amr: &'a [String],
+    pub amr: &'a [Amr],
     pub acr: Acr,
     pub created_at: i64,
     pub expires_at: i64,
@@ -23,7 +23,7 @@ pub struct StoredSession {
     pub id: String,
     pub user_id: String,
     pub auth_time: i64,
-    pub amr: Vec<String>,
+    pub amr: Vec<Amr>,
     pub acr: Acr,
     pub created_at: i64,
     pub last_seen_at: i64,
@@ -34,7 +34,7 @@ pub struct StoredSession {
 
 fn from_row(row: session::Model) -> StoreResult<StoredSession> {
     Ok(StoredSession {
-        amr: from_json_list(&row.amr)?,
+        amr: stored_amr(&row.amr)?,
         acr: stored_acr(&row.acr)?,
         id: row.id,
         user_id: row.user_id,
@@ -55,7 +55,7 @@ pub async fn insert(scope: Scoped<'_>, new: NewSession<'_>) -> StoreResult<()> {
         last_seen_at: Set(new.created_at),
         expires_at: Set(new.expires_at),
         auth_time: Set(new.created_at),
-        amr: Set(to_json_list(new.amr)),
+        amr: Set(to_amr_json(new.amr)),
         acr: Set(new.acr.as_str().to_owned()),
         ip: Set(new.ip),
         user_agent: Set(new.user_agent),
@@ -101,10 +101,10 @@ pub async fn is_live(scope: Scoped<'_>, id: &str, now: i64, seen_since: i64) -> 
 }
 
 /// Replaces an open session's methods, level and authentication time.
-pub async fn set_authentication(scope: Scoped<'_>, id: &str, amr: &[String], acr: Acr, auth_time: i64) -> StoreResult<()> {
+pub async fn set_authentication(scope: Scoped<'_>, id: &str, amr: &[Amr], acr: Acr, auth_time: i64) -> StoreResult<()> {
     scope
         .update::<session::Entity>()
-        .col_expr(session::Column::Amr, to_json_list(amr).into())
+        .col_expr(session::Column::Amr, to_amr_json(amr).into())
         .col_expr(session::Column::Acr, acr.as_str().into())
         .col_expr(session::Column::AuthTime, auth_time.into())
         .filter(session::Column::Id.eq(id))

@@ -16,7 +16,7 @@ use crate::{
         pkce,
     },
     session,
-    store::{authorizations, from_json_list, now},
+    store::{authorizations, from_json_list, now, stored_amr},
     user,
 };
 
@@ -79,7 +79,7 @@ pub async fn exchange(
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    let amr = from_json_list(&row.amr)?;
+    let amr = stored_amr(&row.amr)?;
     let acr = crate::store::stored_acr(&row.acr)?;
     let id_token_claims = row.id_token_claims.as_deref().map(from_json_list).transpose()?.unwrap_or_default();
     // The family exists before the code is consumed, and the consuming UPDATE links it: a concurrent

@@ -94,6 +94,12 @@ pub enum Amr {
 }
 
 impl Amr {
+    pub const ALL: [Amr; 5] = [Amr::Otp, Amr::Hwk, Amr::Swk, Amr::User, Amr::Mfa];
+
+    pub fn parse(value: &str) -> Option<Amr> {
+        Amr::ALL.into_iter().find(|amr| amr.as_str() == value)
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Amr::Otp => "otp",
@@ -126,6 +132,16 @@ mod tests {
         assert!(serde_json::from_str::<Acr>(r#""urn:example:gold""#).is_err());
         let completing: Vec<Acr> = Acr::ALL.into_iter().filter(|a| a.completes_authorization()).collect();
         assert_eq!(completing, [Acr::Mfa, Acr::Phr]);
+    }
+
+    #[test]
+    fn every_method_round_trips_as_its_rfc_8176_name() {
+        for amr in Amr::ALL {
+            assert_eq!(Amr::parse(amr.as_str()), Some(amr));
+            assert_eq!(serde_json::to_string(&amr).expect("serialise"), format!("\"{amr}\""));
+        }
+        assert_eq!(Amr::parse("pwd"), None, "not a method Latchkey records");
+        assert!(serde_json::from_str::<Amr>(r#""pwd""#).is_err());
     }
 
     #[test]

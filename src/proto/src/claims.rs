@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::acr::Acr;
+use crate::acr::{Acr, Amr};
 
 /// Who a token speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -41,7 +41,7 @@ pub struct AccessClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<Acr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amr: Option<Vec<String>>,
+    pub amr: Option<Vec<Amr>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
     /// Always present, so a resource server can tell a person from an agent without guessing.
