@@ -30,6 +30,9 @@ pub enum SigningAlg {
 
 impl SigningAlg {
     pub const ALL: [SigningAlg; 2] = [SigningAlg::ES256, SigningAlg::RS256];
+    /// Every algorithm, in the order discovery lists them: RS256 first, the one OIDC Core §15.1
+    /// requires of every provider, for clients that take the first listed.
+    pub const ADVERTISED: [SigningAlg; 2] = [SigningAlg::RS256, SigningAlg::ES256];
 
     pub fn as_str(self) -> &'static str {
         match self {

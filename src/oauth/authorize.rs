@@ -66,6 +66,9 @@ fn acr_rank(acr: &str) -> Option<u8> {
     Acr::parse(acr).and_then(Acr::rank)
 }
 
+/// The `prompt` values served (OIDC Core §3.1.2.1): what validation accepts and discovery advertises.
+pub const PROMPTS: [&str; 3] = ["none", "login", "consent"];
+
 impl AuthorizationRequest {
     /// The rank the session's level must reach. `acr_values` are alternatives: the weakest known one
     /// suffices. An unknown value is never met: asked for nothing but unknown values, we go as far as
@@ -215,7 +218,7 @@ pub async fn validate(
         )
     })?;
     match params.get("code_challenge_method") {
-        Some("S256") => {}
+        Some(pkce::METHOD) => {}
         Some("plain") => {
             return Err(fail(
                 ErrorCode::InvalidRequest,
@@ -260,7 +263,7 @@ pub async fn validate(
     let prompt = params.get("prompt").map(split_scope).unwrap_or_default();
     if prompt
         .iter()
-        .any(|p| !matches!(p.as_str(), "none" | "login" | "consent"))
+        .any(|p| !PROMPTS.contains(&p.as_str()))
     {
         return Err(fail(
             ErrorCode::InvalidRequest,

@@ -10,7 +10,7 @@ use crate::{
     client::{ClientError, GrantType, Introspection, NewClient, NewRegistration},
     display_text,
     keys::SigningAlg,
-    oauth::scope::PERSON_SCOPES,
+    oauth::{client_auth::AuthMethod, scope::PERSON_SCOPES},
     store::StoreError,
     tenant::Tenant,
 };
@@ -208,10 +208,9 @@ pub(crate) fn checked_metadata(
         check_redirect_uri(uri)?;
     }
     let auth_method = metadata.token_endpoint_auth_method.as_deref().unwrap_or(default_auth_method);
-    let confidential = match auth_method {
-        "none" => false,
-        "client_secret_basic" | "client_secret_post" => true,
-        other => return Err(invalid(format!("token_endpoint_auth_method {other:?} is not supported"))),
+    let confidential = match AuthMethod::parse(auth_method) {
+        Some(method) => method.uses_secret(),
+        None => return Err(invalid(format!("token_endpoint_auth_method {auth_method:?} is not supported"))),
     };
     if let Some(types) = &metadata.response_types
         && types.iter().any(|t| t != "code")

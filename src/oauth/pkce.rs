@@ -5,6 +5,9 @@ use oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 
 use crate::crypto::constant_time_eq;
 
+/// The one `code_challenge_method` accepted (and advertised).
+pub const METHOD: &str = "S256";
+
 /// A code challenge is the base64url of a SHA-256: exactly 43 characters of the base64url alphabet.
 pub fn valid_challenge(challenge: &str) -> bool {
     challenge.len() == 43

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use crate::{
     app::Ctx,
     client::GrantType,
-    oauth::{metadata_document, scope::PERSON_SCOPES},
+    keys::SigningAlg,
+    oauth::{authorize::PROMPTS, client_auth::AuthMethod, metadata_document, pkce, scope::PERSON_SCOPES},
     tenant::RegistrationPolicy,
 };
 
@@ -37,6 +38,8 @@ pub fn document(ctx: &Ctx<'_>) -> Bytes {
 /// (RFC 7591); `metadata_documents`, clients identified by the URL of their metadata document.
 pub fn metadata(issuer: &str, registration: bool, metadata_documents: bool) -> Value {
     let endpoint = |path: &str| format!("{issuer}/{path}");
+    let algs = SigningAlg::ADVERTISED.map(SigningAlg::as_str);
+    let auth_methods = AuthMethod::ALL.map(AuthMethod::as_str);
     let mut metadata = json!({
         "issuer": issuer,
         "authorization_endpoint": endpoint("authorize"),
@@ -52,13 +55,13 @@ pub fn metadata(issuer: &str, registration: bool, metadata_documents: bool) -> V
         "response_modes_supported": ["query"],
         "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256", "ES256"],
-        "userinfo_signing_alg_values_supported": ["RS256", "ES256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "code_challenge_methods_supported": ["S256"],
-        "prompt_values_supported": ["none", "login", "consent"],
+        "id_token_signing_alg_values_supported": algs,
+        "userinfo_signing_alg_values_supported": algs,
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": AuthMethod::WITH_SECRET.map(AuthMethod::as_str),
+        "code_challenge_methods_supported": [pkce::METHOD],
+        "prompt_values_supported": PROMPTS,
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
             "at_hash", "email", "email_verified", "name", "given_name", "family_name", "preferred_username",
             "locale", "zoneinfo", "picture", "updated_at"],
@@ -77,4 +80,45 @@ pub fn metadata(issuer: &str, registration: bool, metadata_documents: bool) -> V
         metadata["client_id_metadata_document_supported"] = json!(true);
     }
     metadata
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(document: &Value, field: &str) -> Vec<String> {
+        let values = document[field].as_array().unwrap_or_else(|| panic!("{field} is a list"));
+        values.iter().map(|v| v.as_str().expect("a string").to_owned()).collect()
+    }
+
+    /// Each advertised value is one the code that handles it accepts: the lists come from the types
+    /// those parsers use, so a value cannot be advertised without being served.
+    #[test]
+    fn every_advertised_value_is_one_the_server_accepts() {
+        let document = metadata("https://id.example/t/acme", true, true);
+        for alg in strings(&document, "id_token_signing_alg_values_supported") {
+            assert!(alg.parse::<SigningAlg>().is_ok(), "{alg}");
+        }
+        assert_eq!(document["id_token_signing_alg_values_supported"], document["userinfo_signing_alg_values_supported"]);
+        let mut advertised = SigningAlg::ADVERTISED.to_vec();
+        advertised.sort_by_key(|a| a.as_str());
+        let mut all = SigningAlg::ALL.to_vec();
+        all.sort_by_key(|a| a.as_str());
+        assert_eq!(advertised, all, "every algorithm is advertised, and only those");
+        for field in ["token_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"] {
+            let methods = strings(&document, field);
+            assert!(methods.iter().all(|m| AuthMethod::parse(m).is_some()), "{field}: {methods:?}");
+        }
+        let introspection = strings(&document, "introspection_endpoint_auth_methods_supported");
+        assert!(introspection.iter().all(|m| AuthMethod::parse(m).is_some_and(AuthMethod::uses_secret)), "{introspection:?}");
+        for grant in strings(&document, "grant_types_supported") {
+            assert!(GrantType::parse(&grant).is_some(), "{grant}");
+        }
+        for acr in strings(&document, "acr_values_supported") {
+            assert!(Acr::parse(&acr).is_some_and(|a| a.rank().is_some()), "{acr}");
+        }
+        assert_eq!(strings(&document, "code_challenge_methods_supported"), ["S256"], "PKCE with S256 only");
+        assert_eq!(strings(&document, "prompt_values_supported"), ["none", "login", "consent"]);
+        assert!(metadata("https://id.example/t/acme", false, false).get("registration_endpoint").is_none());
+    }
 }
