@@ -445,7 +445,8 @@ pub async fn replace_registration(scope: Scoped<'_>, client_id: &str, new: NewCl
         userinfo_alg: new.userinfo_alg.map(|a| a.as_str()),
         allowed_origins: &new.allowed_origins,
     };
-    // No row changed: the client is gone (or never was dynamic); `find` then says so as it always did.
+    // Only a dynamically registered client changes (RFC 7592 reaches no other: it needs a registration
+    // access token); the client as stored afterwards is the answer either way.
     clients::replace_registration(scope, client_id, metadata, &cors_origins(&new.redirect_uris, &new.allowed_origins))
         .await?;
     find(scope, client_id)
