@@ -304,6 +304,16 @@ pub fn from_json_list(text: &str) -> StoreResult<Vec<String>> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_amr_list_round_trips_and_a_value_never_written_is_corruption() {
+        use latchkey_proto::Amr;
+        let written = to_amr_json(&[Amr::Otp, Amr::Hwk, Amr::User, Amr::Mfa]);
+        assert_eq!(written, r#"["otp","hwk","user","mfa"]"#, "the RFC 8176 names, as before the type");
+        assert_eq!(stored_amr(&written).expect("read"), [Amr::Otp, Amr::Hwk, Amr::User, Amr::Mfa]);
+        assert!(matches!(stored_amr(r#"["otp","pwd"]"#), Err(StoreError::Corrupt(_))));
+        assert!(matches!(stored_amr("otp"), Err(StoreError::Corrupt(_))));
+    }
+
     /// A SQLite database in a directory that lives as long as the returned handle.
     async fn temporary_sqlite(pool_size: u32) -> (tempfile::TempDir, DatabaseConnection) {
         let dir = tempfile::tempdir().expect("tempdir");
