@@ -74,32 +74,26 @@ pub async fn delete(scope: Scoped<'_>, id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-fn reason(why: &str) -> String {
-    why.chars().take(200).collect()
+/// Ends a claim after a failed attempt: the lease released, why recorded, and `outcome` (the column
+/// that says what happens next) set.
+async fn release(scope: Scoped<'_>, id: &str, why: &str, outcome: (mail_queue::Column, i64)) -> StoreResult<()> {
+    scope
+        .update::<mail_queue::Entity>()
+        .col_expr(outcome.0, outcome.1.into())
+        .col_expr(mail_queue::Column::LeaseUntil, Option::<i64>::None.into())
+        .col_expr(mail_queue::Column::LastError, why.chars().take(200).collect::<String>().into())
+        .filter(mail_queue::Column::Id.eq(id))
+        .exec(scope.db)
+        .await?;
+    Ok(())
 }
 
 /// Never tries the message again (kept, with why, until swept).
 pub async fn give_up(scope: Scoped<'_>, id: &str, why: &str, now: i64) -> StoreResult<()> {
-    scope
-        .update::<mail_queue::Entity>()
-        .col_expr(mail_queue::Column::FailedAt, now.into())
-        .col_expr(mail_queue::Column::LeaseUntil, Option::<i64>::None.into())
-        .col_expr(mail_queue::Column::LastError, reason(why).into())
-        .filter(mail_queue::Column::Id.eq(id))
-        .exec(scope.db)
-        .await?;
-    Ok(())
+    release(scope, id, why, (mail_queue::Column::FailedAt, now)).await
 }
 
 /// Releases the lease; the message is due again at `next_attempt_at`.
 pub async fn retry_at(scope: Scoped<'_>, id: &str, next_attempt_at: i64, why: &str) -> StoreResult<()> {
-    scope
-        .update::<mail_queue::Entity>()
-        .col_expr(mail_queue::Column::NextAttemptAt, next_attempt_at.into())
-        .col_expr(mail_queue::Column::LeaseUntil, Option::<i64>::None.into())
-        .col_expr(mail_queue::Column::LastError, reason(why).into())
-        .filter(mail_queue::Column::Id.eq(id))
-        .exec(scope.db)
-        .await?;
-    Ok(())
+    release(scope, id, why, (mail_queue::Column::NextAttemptAt, next_attempt_at)).await
 }
