@@ -509,7 +509,7 @@ pub async fn walk_pages(
         let status = response.status();
         let page = response.text().await.expect("body");
         // The page's own text says why (the heading and message of an error page).
-        assert_eq!(status, StatusCode::OK, "page {next}: {}", page.chars().take(2000).collect::<String>());
+        assert_eq!(status, StatusCode::OK, "page {next}: {}", page_text(&page));
         if stop(&page) {
             return (next, Some(page));
         }
@@ -1050,4 +1050,24 @@ impl DocumentHost {
             ("LATCHKEY_CLIENT_METADATA_EXTRA_ROOTS", self.ca_file.display().to_string()),
         ]
     }
+}
+
+/// A page's visible text (what follows its style sheet, tags removed), short enough for a failure
+/// message: an error page's heading and message, not its CSS.
+pub fn page_text(page: &str) -> String {
+    let body = page.rsplit_once("</style>").map_or(page, |(_, rest)| rest);
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(1000).collect()
 }
