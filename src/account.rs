@@ -4,7 +4,7 @@
 //! (signing out, removing an app's access, renaming) do not.
 
 use crate::{
-    app::Ctx,
+    context::Ctx,
     audit::Event,
     consent,
     oauth::{families, metadata_document},
@@ -140,7 +140,7 @@ pub async fn regenerate_recovery_codes(
     session: &Session,
 ) -> Result<Vec<latchkey_proto::Secret>, AccountError> {
     require_fresh(ctx, session)?;
-    let codes = recovery::regenerate(ctx.scope(), &ctx.app.hasher, &session.user_id).await?;
+    let codes = recovery::regenerate(ctx.scope(), &ctx.services.hasher, &session.user_id).await?;
     ctx.audit(Event::new(&ctx.tenant.id, actor(session), "recovery_codes.generate")).await;
     Ok(codes)
 }

@@ -1,27 +1,23 @@
-//! Application state, built once at start-up and passed explicitly (no globals: tests run many servers
-//! in one process), and the per-request tenant context that domain functions receive.
+//! The composition root: a serving node's state, built once at start-up and passed explicitly (no
+//! globals: tests run many servers in one process), and the storage an operator's command opens. Only
+//! the edges (`http`, `cli`, `background`, `main`) use this module; domain code receives a
+//! `context::Ctx` (scripts/check-boundaries holds that).
 
 use std::{sync::Arc, time::Duration};
 
-use bytes::Bytes;
-
 use crate::{
-    audit::{AuditLog, Event, Origin},
+    audit::Origin,
     cache::TtlCache,
-    client::{self, Client},
     config::{Config, Lifetimes},
-    crypto::{self, CodeHasher, MasterKey},
+    context::{Ctx, Services},
+    crypto::MasterKey,
     fsutil,
-    jwt::{self, AccessClaims},
-    keys::{self, Keyring},
+    keys::Keyring,
     mail::{MailError, Mailer},
-    mail_queue::{self, Doorbell, Message},
-    oauth::{
-        metadata_document::{self, DocumentError, MetadataDocuments},
-    },
-    ratelimit::{self, Limiters},
-    store::{self, DatabaseConnection, Scoped, StoreError, StoreResult, access_tokens::RevocationReads, token_writes::TokenWrites},
-    tenant::{self, RegistrationPolicy, Tenant, TenantError},
+    mail_queue::Doorbell,
+    oauth::metadata_document::MetadataDocuments,
+    store::{self, DatabaseConnection, StoreError, StoreResult},
+    tenant::{self, Tenant, TenantError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -44,47 +40,22 @@ pub enum StartupError {
     MetadataDocuments(String),
 }
 
-/// Why a `client_id` names no usable client.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientLookupError {
-    #[error(transparent)]
-    Document(#[from] DocumentError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
+/// The composition root: everything a serving node builds once at start-up. HTTP handlers, the
+/// background workers and `main` hold it; domain code never sees it, only the request's `Ctx` and the
+/// `Services` that it borrows.
 pub struct App {
-    pub db: DatabaseConnection,
     pub config: Config,
-    pub master: MasterKey,
-    pub hasher: CodeHasher,
+    /// For this node's background work (the sweeper, the mail worker), not for requests: a request's
+    /// storage is `Ctx::scope`, scoped to its tenant.
+    pub db: DatabaseConnection,
     pub mailer: Mailer,
-    /// Wakes this node's mail worker when a request queued a message (`mail_queue`).
-    pub mail_doorbell: Doorbell,
-    pub limiters: Limiters,
-    /// The WebAuthn relying party: RP ID and origin from the public URL.
-    pub webauthn: webauthn_rs::Webauthn,
     pub geo: crate::geo::GeoIp,
-    audit_log: AuditLog,
-    pub(crate) revocations: RevocationReads,
-    pub(crate) token_writes: TokenWrites,
+    pub services: Services,
+    master: MasterKey,
     tenants: TtlCache<String, Tenant>,
-    keyrings: TtlCache<String, Keyring>,
-    clients: TtlCache<(String, String), Client>,
-    metadata_documents: MetadataDocuments,
-    /// Each tenant's discovery document, serialised once per cache period (it depends only on the
-    /// issuer and the registration policy, kept beside it so a policy change is seen at once).
-    pub(crate) discovery_documents: TtlCache<String, (RegistrationPolicy, Bytes)>,
-    /// Access tokens whose signature this node has checked, by tenant and SHA-256 of the token, so a
-    /// resource server introspecting the same token again costs a lookup instead of an ECDSA
-    /// verification. Expiry and revocation are still checked on every use.
-    verified_tokens: TtlCache<(String, [u8; 32]), AccessClaims>,
 }
 
 pub const DEFAULT_TENANT: &str = "default";
-
-/// How long a verified signature is remembered; never beyond the token's own `exp`.
-const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(300);
 
 /// Loads the master key from configuration or from its file; in the embedded default, generates one.
 fn load_master_key(config: &Config) -> Result<MasterKey, StartupError> {
@@ -132,33 +103,23 @@ impl App {
         let Storage { db, master } = Storage::open(&config, ensure_default_tenant).await?;
         let batch_writer = store::batch_writer(&db, &config.database_url(), config.database_pool_size()).await?;
         let mailer = Mailer::from_config(&config.mail, &config.data_dir)?;
-        let cache_ttl = Duration::from_secs(config.lifetimes.cache.max(0) as u64);
         let webauthn = crate::passkey::relying_party(&config.public_url, "Latchkey")
             .map_err(|e| StartupError::Passkeys(e.to_string()))?;
         let geo = crate::geo::GeoIp::open(config.geoip_city_database.as_deref())
             .map_err(|e| StartupError::GeoIp(e.to_string()))?;
         let metadata_documents = MetadataDocuments::new(&config.client_metadata_documents)
             .map_err(StartupError::MetadataDocuments)?;
-        let app = Self {
-            metadata_documents,
+        let cache_ttl = Duration::from_secs(config.lifetimes.cache.max(0) as u64);
+        let services = Services::new(
+            db.clone(),
+            batch_writer,
+            &master,
+            &config,
             webauthn,
-            geo,
-            hasher: CodeHasher::new(&master),
-            limiters: Limiters::new(&config.rate_limits),
-            audit_log: AuditLog::new(batch_writer.clone()),
-            revocations: RevocationReads::new(db.clone()),
-            token_writes: TokenWrites::new(batch_writer),
-            tenants: TtlCache::new(cache_ttl),
-            keyrings: TtlCache::new(cache_ttl),
-            clients: TtlCache::new(cache_ttl),
-            discovery_documents: TtlCache::new(cache_ttl),
-            verified_tokens: TtlCache::new(VERIFIED_TOKEN_TTL),
-            db,
-            master,
-            mailer,
-            mail_doorbell: Doorbell::default(),
-            config,
-        };
+            metadata_documents,
+            cache_ttl,
+        );
+        let app = Self { services, geo, db, master, mailer, tenants: TtlCache::new(cache_ttl), config };
         Ok(Arc::new(app))
     }
 
@@ -178,13 +139,14 @@ impl App {
         Ok(Some(tenant))
     }
 
+    /// A tenant's signing keys, for the JWKS document (which needs no request context).
     pub async fn keyring(&self, tenant: &Tenant) -> StoreResult<Arc<Keyring>> {
-        if let Some(keyring) = self.keyrings.get(&tenant.id) {
-            return Ok(keyring);
-        }
-        let keyring = Arc::new(keys::load_keyring(tenant.scope(&self.db), &tenant.data_key).await?);
-        self.keyrings.put(tenant.id.clone(), keyring.clone());
-        Ok(keyring)
+        self.services.keyring(tenant).await
+    }
+
+    /// Wakes when a request on this node queued mail (the mail worker waits on it).
+    pub fn mail_doorbell(&self) -> &Doorbell {
+        self.services.mail_doorbell()
     }
 
     /// The tenant context for one request, or `None` for an unknown tenant.
@@ -194,115 +156,10 @@ impl App {
         };
         let issuer = tenant.issuer(self.config.base_url());
         Ok(Some(Ctx {
-            app: self,
+            services: &self.services,
             tenant,
             issuer,
             origin,
         }))
-    }
-}
-
-/// Everything domain code needs for one request to one tenant.
-pub struct Ctx<'a> {
-    pub app: &'a App,
-    pub tenant: Arc<Tenant>,
-    pub issuer: String,
-    pub origin: Origin,
-}
-
-impl<'a> Ctx<'a> {
-    pub fn scope(&self) -> Scoped<'_> {
-        self.tenant.scope(&self.app.db)
-    }
-
-    pub fn lifetimes(&self) -> &Lifetimes {
-        &self.app.config.lifetimes
-    }
-
-    pub async fn keyring(&self) -> StoreResult<Arc<Keyring>> {
-        self.app.keyring(&self.tenant).await
-    }
-
-    /// Drops this node's cached copy of a client after it changed here (other nodes re-read it
-    /// within the cache lifetime).
-    pub fn forget_client(&self, client_id: &str) {
-        self.app.clients.invalidate(&(self.tenant.id.clone(), client_id.to_owned()));
-    }
-
-    /// The client a request names, or `None` when there is no such client (including a metadata
-    /// document that cannot be used: `find_client` says why).
-    pub async fn client(&self, client_id: &str) -> StoreResult<Option<Arc<Client>>> {
-        match self.find_client(client_id).await {
-            Ok(found) => Ok(found),
-            Err(ClientLookupError::Store(error)) => Err(error),
-            Err(ClientLookupError::Document(_)) => Ok(None),
-        }
-    }
-
-    /// A registered client by its id, or, for an https `client_id`, the client its metadata document
-    /// describes (if this tenant accepts those).
-    pub async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, ClientLookupError> {
-        if metadata_document::is_document_client_id(client_id) {
-            if !metadata_document::accepted_by(&self.tenant) {
-                return Err(DocumentError::NotAccepted.into());
-            }
-            let documents = &self.app.metadata_documents;
-            if let Some(known) = documents.cached(client_id) {
-                return Ok(Some(known?));
-            }
-            // Each miss is an outbound request someone else chose: limited per caller address.
-            if let Some(ip) = self.origin.ip.as_deref().and_then(|ip| ip.parse().ok()) {
-                ratelimit::check(&self.app.limiters.metadata_fetch_per_ip, &ip)
-                    .map_err(|_| DocumentError::TooManyFetches)?;
-            }
-            return Ok(Some(documents.fetch_client(client_id).await?));
-        }
-        let key = (self.tenant.id.clone(), client_id.to_owned());
-        if let Some(client) = self.app.clients.get(&key) {
-            return Ok(Some(client));
-        }
-        let Some(client) = client::find(self.scope(), client_id).await? else {
-            return Ok(None);
-        };
-        let client = Arc::new(client);
-        self.app.clients.put(key, client.clone());
-        Ok(Some(client))
-    }
-
-    /// Verifies one of this tenant's access tokens (signature, `typ`, `iss`, `exp`), remembering the
-    /// verified signature. `None` for a token that is not valid. Revocation is the caller's check.
-    pub async fn verify_access_token(&self, token: &str) -> StoreResult<Option<Arc<AccessClaims>>> {
-        let key = (self.tenant.id.clone(), crypto::sha256(token.as_bytes()));
-        if let Some(claims) = self.app.verified_tokens.get(&key) {
-            let unexpired = claims.exp + jwt::LEEWAY_SECONDS as i64 > store::now();
-            return Ok(unexpired.then_some(claims));
-        }
-        let keyring = self.keyring().await?;
-        let Ok(claims) = jwt::verify_access_token(&keyring, &self.issuer, token) else {
-            return Ok(None);
-        };
-        let claims = Arc::new(claims);
-        self.app.verified_tokens.put(key, claims.clone());
-        Ok(Some(claims))
-    }
-
-    /// Queues a message (sealed in the database) and wakes this node's mail worker; nothing is sent
-    /// while the request waits. `deliver_until`: not worth sending after (a code's expiry).
-    pub async fn send_mail(&self, message: Message, deliver_until: i64) -> StoreResult<()> {
-        mail_queue::enqueue(self.scope(), &self.tenant.data_key, &message, deliver_until).await?;
-        self.app.mail_doorbell.ring();
-        Ok(())
-    }
-
-    /// Records an audit event. A failed audit write is logged, not surfaced: the action it describes
-    /// already happened.
-    pub async fn audit(&self, event: Event<'_>) {
-        if let Err(error) = self.app.audit_log.record(&self.origin, event).await {
-            tracing::error!(%error, "audit write failed");
-        }
-    }
-
-    pub fn endpoint(&self, path: &str) -> String {
-        format!("{}/{path}", self.issuer)
     }
 }

@@ -27,7 +27,7 @@ pub fn spawn(app: &Arc<App>) {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            shrinker.limiters.shrink();
+            shrinker.services.limiters.shrink();
         }
     });
     tokio::spawn(deliver_mail(app.clone()));
@@ -94,7 +94,7 @@ async fn deliver_mail(app: Arc<App>) {
             Err(error) => tracing::error!(%error, "mail worker cannot load the tenants"),
         }
         if !more {
-            app.mail_doorbell.wait().await;
+            app.mail_doorbell().wait().await;
         }
     }
 }

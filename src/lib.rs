@@ -16,6 +16,7 @@ pub mod background;
 pub mod client;
 pub mod config;
 pub mod consent;
+pub mod context;
 pub mod display_text;
 pub mod email_code;
 pub mod geo;

@@ -3,7 +3,7 @@
 //! turned into an error for the action it reports (that action already happened).
 
 use crate::{
-    app::Ctx,
+    context::Ctx,
     lockout::Factor,
     mail_queue::{Message, SendIf},
     store::now,

@@ -10,7 +10,7 @@ use latchkey_proto::{Acr, Amr, Secret};
 use webauthn_rs::prelude::PublicKeyCredential;
 
 use crate::{
-    app::Ctx,
+    context::Ctx,
     audit::Event,
     email_code::{self, Verification},
     lockout::{self, Factor, Outcome},
@@ -49,7 +49,7 @@ fn code_message(tenant_name: &str, to: &Email, code: &Secret, minutes: i64, self
 /// outage tells who has an account here.
 pub async fn send_code(ctx: &Ctx<'_>, email: &Email) -> StoreResult<String> {
     let lifetime = ctx.lifetimes().email_code;
-    let issued = email_code::issue(ctx.scope(), &ctx.app.hasher, email, lifetime).await?;
+    let issued = email_code::issue(ctx.scope(), &ctx.services.hasher, email, lifetime).await?;
     let message = code_message(&ctx.tenant.display_name, email, &issued.code, lifetime / 60, ctx.tenant.self_signup);
     ctx.send_mail(message, now() + lifetime).await?;
     ctx.audit(Event::new(&ctx.tenant.id, "anonymous", "signin.code_sent").target(format!("flow:{}", issued.flow_id)))
@@ -75,7 +75,7 @@ pub enum CodeOutcome {
 /// `email_code::verify`) and, if it is right, begins a session for the address's account — created
 /// first when the tenant allows self sign-up.
 pub async fn check_code(ctx: &Ctx<'_>, flow_id: &str, code: &str) -> StoreResult<CodeOutcome> {
-    let email = match email_code::verify(ctx.scope(), &ctx.app.hasher, flow_id, code).await? {
+    let email = match email_code::verify(ctx.scope(), &ctx.services.hasher, flow_id, code).await? {
         Verification::Accepted { email } => email,
         failed => {
             ctx.audit(Event::new(&ctx.tenant.id, "anonymous", "signin.code_failed").target(format!("flow:{flow_id}")).failed())
@@ -138,7 +138,7 @@ pub async fn passkey_enrolled(ctx: &Ctx<'_>, session: &Session, user_id: &str, s
         session::elevate(ctx.scope(), &session.id, Authentication { amr, acr: passkey::ENROLLED_ACR }).await?;
     }
     let recovery_codes = if first || session.acr == recovery::RECOVERY_ACR {
-        let codes = recovery::regenerate(ctx.scope(), &ctx.app.hasher, user_id).await?;
+        let codes = recovery::regenerate(ctx.scope(), &ctx.services.hasher, user_id).await?;
         ctx.audit(Event::new(&ctx.tenant.id, actor, "recovery_codes.generate")).await;
         Some(codes)
     } else {
@@ -177,7 +177,7 @@ pub async fn passkey_asserted(
     credential: &PublicKeyCredential,
 ) -> Result<PasskeySignIn, PasskeyError> {
     let discoverable = mode == AssertionMode::Discoverable;
-    let verified = match passkey::finish_authentication(ctx.scope(), &ctx.app.webauthn, ceremony, discoverable, credential).await {
+    let verified = match passkey::finish_authentication(ctx.scope(), &ctx.services.webauthn, ceremony, discoverable, credential).await {
         Ok(verified) => verified,
         Err(error) => {
             let action = if matches!(error, PasskeyError::CounterRegression) { "passkey.cloned" } else { "passkey.rejected" };
@@ -239,7 +239,7 @@ pub async fn recovery_code(ctx: &Ctx<'_>, typed_email: &str, code: &str) -> Stor
     };
     let outcome = match &user {
         Some(user) if user.disabled_at.is_none() => {
-            let check = recovery::consume(ctx.scope(), &ctx.app.hasher, &user.id, code);
+            let check = recovery::consume(ctx.scope(), &ctx.services.hasher, &user.id, code);
             Some(lockout::guarded(ctx.scope(), &user.id, Factor::RecoveryCode, ctx.lifetimes().factor_lockout, now(), check).await?)
         }
         _ => None,

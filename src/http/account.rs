@@ -5,10 +5,10 @@
 use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 
-use super::{PageError, current_session, page_context, request, respond};
+use super::{HttpCtx, PageError, current_session, page_context, request, respond};
 use crate::{
     account::{self, AccountError},
-    app::{App, Ctx},
+    app::App,
     oauth::params::Params,
     pages::{AppRow, Chrome, PasskeyRow, RecoveryCodes, SessionRow, TotpSetup, when},
     passkey, recovery,
@@ -30,7 +30,7 @@ const NOTICES: &[(&str, &str)] = &[
 ];
 
 /// The signed-in, multi-factor session of an account page request; otherwise where to send the browser.
-async fn full_session(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Result<Session, HttpResponse>, PageError> {
+async fn full_session(ctx: &HttpCtx<'_>, req: &HttpRequest) -> Result<Result<Session, HttpResponse>, PageError> {
     match current_session(ctx, req).await? {
         None => Ok(Err(respond::see_other(&ctx.endpoint("login"), vec![]))),
         // An email-code or recovery session must first enroll or confirm a passkey.
@@ -59,7 +59,7 @@ pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<Strin
 }
 
 async fn render(
-    ctx: &Ctx<'_>,
+    ctx: &HttpCtx<'_>,
     req: &HttpRequest,
     session: &Session,
     notice: Option<&'static str>,
@@ -138,7 +138,7 @@ async fn render(
 
 /// A submitted account form: its context, the full session, and the CSRF-checked fields.
 struct Submitted<'a> {
-    ctx: Ctx<'a>,
+    ctx: HttpCtx<'a>,
     session: Session,
     params: Params,
 }
@@ -267,7 +267,7 @@ pub async fn sign_out_everywhere(
 }
 
 /// Back to the sign-in page without the (now ended) session cookie.
-fn signed_out(ctx: &Ctx<'_>) -> HttpResponse {
+fn signed_out(ctx: &HttpCtx<'_>) -> HttpResponse {
     let clear = request::removal_cookie(ctx.app, request::session_cookie_name(ctx.app, &ctx.tenant.slug));
     respond::see_other(&ctx.endpoint("login"), vec![clear])
 }
@@ -314,7 +314,7 @@ pub async fn totp_setup(app: web::Data<App>, req: HttpRequest, tenant: web::Path
 }
 
 async fn render_totp_setup(
-    ctx: &Ctx<'_>,
+    ctx: &HttpCtx<'_>,
     req: &HttpRequest,
     session: &Session,
     pending: Option<&str>,
@@ -360,7 +360,7 @@ pub async fn totp_confirm(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let form = account_form!(app, req, tenant, body);
-    crate::ratelimit::check(&app.limiters.code_check_per_ip, &request::client_ip(&app, &req))
+    crate::ratelimit::check(&app.services.limiters.code_check_per_ip, &request::client_ip(&app, &req))
         .map_err(|retry| PageError::too_many(&form.ctx.tenant.display_name, retry))?;
     let code = form.params.get("code").unwrap_or("");
     let pending = respond::request_id(&form.params);

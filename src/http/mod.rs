@@ -22,7 +22,8 @@ use actix_web::{
 pub use errors::{ApiError, PageError};
 
 use crate::{
-    app::{App, Ctx},
+    app::App,
+    context::Ctx,
     cors,
     audit::Origin,
     session::{self, Session},
@@ -153,21 +154,43 @@ pub async fn serve(app: Arc<App>) -> std::io::Result<()> {
     server.run().await
 }
 
+/// A request's tenant context as handlers see it: the domain's `Ctx`, which is what they pass on
+/// (`&HttpCtx` coerces to `&Ctx`), beside the node's `App` for what only HTTP needs (cookie names and
+/// flags from the public URL, trusted proxy hops, GeoIP for the account page). Domain code never sees
+/// the `App`.
+pub struct HttpCtx<'a> {
+    pub app: &'a App,
+    ctx: Ctx<'a>,
+}
+
+impl<'a> std::ops::Deref for HttpCtx<'a> {
+    type Target = Ctx<'a>;
+
+    fn deref(&self) -> &Ctx<'a> {
+        &self.ctx
+    }
+}
+
+/// `App::context` for a handler: `None` for an unknown tenant.
+async fn http_context<'a>(app: &'a App, slug: &str, origin: Origin) -> StoreResult<Option<HttpCtx<'a>>> {
+    Ok(app.context(slug, origin).await?.map(|ctx| HttpCtx { app, ctx }))
+}
+
 /// The tenant context for an API endpoint (JSON 404 for an unknown tenant).
 async fn api_context<'a>(
     app: &'a App,
     req: &HttpRequest,
     slug: &str,
-) -> Result<Ctx<'a>, ApiError> {
-    app.context(slug, request::origin(app, req))
+) -> Result<HttpCtx<'a>, ApiError> {
+    http_context(app, slug, request::origin(app, req))
         .await?
         .ok_or(ApiError::UnknownTenant)
 }
 
 /// The tenant context for a public document (discovery): it records nothing about the caller, so the
 /// request's origin is not read. JSON 404 for an unknown tenant.
-async fn public_context<'a>(app: &'a App, slug: &str) -> Result<Ctx<'a>, ApiError> {
-    app.context(slug, Origin::default())
+async fn public_context<'a>(app: &'a App, slug: &str) -> Result<HttpCtx<'a>, ApiError> {
+    http_context(app, slug, Origin::default())
         .await?
         .ok_or(ApiError::UnknownTenant)
 }
@@ -177,8 +200,8 @@ async fn page_context<'a>(
     app: &'a App,
     req: &HttpRequest,
     slug: &str,
-) -> Result<Ctx<'a>, PageError> {
-    app.context(slug, request::origin(app, req))
+) -> Result<HttpCtx<'a>, PageError> {
+    http_context(app, slug, request::origin(app, req))
         .await?
         .ok_or_else(PageError::not_found)
 }
@@ -191,7 +214,7 @@ fn with_cors(result: Result<HttpResponse, ApiError>, allow: cors::Allow) -> Http
 }
 
 /// The browser's active session, if its cookie names one.
-async fn current_session(ctx: &Ctx<'_>, req: &HttpRequest) -> StoreResult<Option<Session>> {
+async fn current_session(ctx: &HttpCtx<'_>, req: &HttpRequest) -> StoreResult<Option<Session>> {
     let Some(cookie) = req.cookie(&request::session_cookie_name(ctx.app, &ctx.tenant.slug)) else {
         return Ok(None);
     };

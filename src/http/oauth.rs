@@ -7,9 +7,9 @@ use actix_web::{
 };
 use askama::Template;
 
-use super::{ApiError, PageError, api_context, current_session, page_context, request, with_cors};
+use super::{ApiError, HttpCtx, PageError, api_context, current_session, page_context, request, with_cors};
 use crate::{
-    app::{App, Ctx},
+    app::App,
     cors::{self, Allow, RequestOrigin},
     oauth::{
         authorize::{self, AuthorizeError, ErrorRedirect, Next},
@@ -39,7 +39,7 @@ fn no_store_json(body: impl serde::Serialize) -> HttpResponse {
 }
 
 pub(super) fn authorize_error(
-    ctx: &crate::app::Ctx<'_>,
+    ctx: &HttpCtx<'_>,
     error: AuthorizeError,
 ) -> Result<HttpResponse, PageError> {
     match error {
@@ -54,7 +54,7 @@ pub(super) fn authorize_error(
 
 /// An error for the client (RFC 6749 §4.1.2.1): a redirect, or, for a client nobody vetted, a page
 /// naming where the person would be sent, so this origin cannot serve as an open redirector.
-pub(super) fn back_to_client(ctx: &crate::app::Ctx<'_>, error: &ErrorRedirect) -> Result<HttpResponse, PageError> {
+pub(super) fn back_to_client(ctx: &HttpCtx<'_>, error: &ErrorRedirect) -> Result<HttpResponse, PageError> {
     let url = authorize::error_redirect_url(ctx, error);
     if !error.confirm {
         return Ok(redirect(&url));
@@ -72,7 +72,7 @@ pub(super) fn back_to_client(ctx: &crate::app::Ctx<'_>, error: &ErrorRedirect) -
 }
 
 /// The response for the next step of a pending authorization request.
-pub(super) fn next_step(ctx: &crate::app::Ctx<'_>, next: Next, pending_id: &str) -> Result<HttpResponse, PageError> {
+pub(super) fn next_step(ctx: &HttpCtx<'_>, next: Next, pending_id: &str) -> Result<HttpResponse, PageError> {
     let location = match next {
         Next::SignIn => ctx.endpoint(&format!("login?req={pending_id}")),
         Next::Passkey => ctx.endpoint(&format!("passkey?req={pending_id}")),
@@ -113,7 +113,7 @@ pub async fn authorize(
         Ok(next) if finishes(&next) => next_step(&ctx, next, ""),
         Ok(next) => {
             // The one row an unauthenticated caller makes here: limited per address.
-            crate::ratelimit::check(&app.limiters.authorization_requests_per_ip, &request::client_ip(&app, &req))
+            crate::ratelimit::check(&app.services.limiters.authorization_requests_per_ip, &request::client_ip(&app, &req))
                 .map_err(|retry| PageError::too_many(&ctx.tenant.display_name, retry))?;
             let pending_id = authorize::save_pending(&ctx, &authz).await?;
             next_step(&ctx, next, &pending_id)
@@ -159,7 +159,7 @@ pub async fn resume(
     }
 }
 
-pub fn expired_request_page(ctx: &crate::app::Ctx<'_>) -> PageError {
+pub fn expired_request_page(ctx: &HttpCtx<'_>) -> PageError {
     PageError::bad_request(
         &ctx.tenant.display_name,
         "This sign-in request has expired or was already completed. Return to the application and start again.",
@@ -169,7 +169,7 @@ pub fn expired_request_page(ctx: &crate::app::Ctx<'_>) -> PageError {
 /// CORS for an endpoint where the request names its client (token, revocation): a page may read
 /// the answer when its origin is one that client allows. Requests without `Origin` (servers, native
 /// apps) skip the lookup.
-async fn named_client_allows(ctx: &Ctx<'_>, req: &HttpRequest, params: Option<&Params>) -> Allow {
+async fn named_client_allows(ctx: &HttpCtx<'_>, req: &HttpRequest, params: Option<&Params>) -> Allow {
     if !req.headers().contains_key(header::ORIGIN) {
         return Allow::Nobody;
     }
@@ -180,7 +180,7 @@ async fn named_client_allows(ctx: &Ctx<'_>, req: &HttpRequest, params: Option<&P
 }
 
 /// Whether the client `client_id` allows the requesting page's origin to read its responses.
-pub(super) async fn client_allows(ctx: &Ctx<'_>, client_id: &str, req: &HttpRequest) -> Allow {
+pub(super) async fn client_allows(ctx: &HttpCtx<'_>, client_id: &str, req: &HttpRequest) -> Allow {
     let Some(origin) = RequestOrigin::of(req) else { return Allow::Nobody };
     match ctx.client(client_id).await {
         Ok(Some(client)) if client.allows_origin(origin.as_str()) => Allow::Origin(origin),
@@ -190,7 +190,7 @@ pub(super) async fn client_allows(ctx: &Ctx<'_>, client_id: &str, req: &HttpRequ
 
 /// CORS for a request that names no client (a preflight; an invalid bearer token): the origin is
 /// allowed when some client of the tenant allows it.
-async fn any_client_allows(ctx: &Ctx<'_>, req: &HttpRequest) -> Allow {
+async fn any_client_allows(ctx: &HttpCtx<'_>, req: &HttpRequest) -> Allow {
     let Some(origin) = RequestOrigin::of(req) else { return Allow::Nobody };
     match crate::client::any_allows_origin(ctx.scope(), origin.as_str()).await {
         Ok(true) => Allow::Origin(origin),

@@ -8,13 +8,13 @@ use actix_web::{
 use askama::Template;
 
 use super::{
-    PageError, current_session,
+    HttpCtx, PageError, current_session,
     oauth::expired_request_page,
     page_context, request,
     respond::{self, after_sign_in, form, html, opaque_id, query, request_id, see_other, with_req},
 };
 use crate::{
-    app::{App, Ctx},
+    app::App,
     email_code,
     oauth::{authorize, metadata_document, params::Params},
     oidc::logout,
@@ -25,7 +25,7 @@ use crate::{
     user,
 };
 
-fn login_flow(ctx: &Ctx<'_>, req: &HttpRequest) -> Option<String> {
+fn login_flow(ctx: &HttpCtx<'_>, req: &HttpRequest) -> Option<String> {
     req.cookie(&request::login_flow_cookie_name(ctx.app, &ctx.tenant.slug))
         .map(|c| c.value().to_owned())
         .filter(|v| opaque_id(v))
@@ -33,7 +33,7 @@ fn login_flow(ctx: &Ctx<'_>, req: &HttpRequest) -> Option<String> {
 
 
 async fn render_login_form(
-    ctx: &Ctx<'_>,
+    ctx: &HttpCtx<'_>,
     req: &HttpRequest,
     pending_id: Option<&str>,
     email: &str,
@@ -108,7 +108,7 @@ pub async fn login_submit(
         )
         .await;
     };
-    let limiters = &app.limiters;
+    let limiters = &app.services.limiters;
     ratelimit::check(&limiters.code_send_per_ip, &request::client_ip(&app, &req))
         .and_then(|()| {
             ratelimit::check(
@@ -132,7 +132,7 @@ pub async fn login_submit(
 }
 
 async fn render_code_form(
-    ctx: &Ctx<'_>,
+    ctx: &HttpCtx<'_>,
     req: &HttpRequest,
     pending_id: Option<&str>,
     error: Option<String>,
@@ -183,7 +183,7 @@ pub async fn code_submit(
     let params = form(&ctx, &req, &body)?;
     let pending_id = request_id(&params);
     ratelimit::check(
-        &app.limiters.code_check_per_ip,
+        &app.services.limiters.code_check_per_ip,
         &request::client_ip(&app, &req),
     )
     .map_err(|retry| PageError::too_many(&ctx.tenant.display_name, retry))?;
@@ -241,7 +241,7 @@ pub async fn code_submit(
 /// What both consent handlers need: the pending request, the signed-in session and the client; or, with
 /// no session, the redirect to sign in first.
 async fn consent_inputs(
-    ctx: &Ctx<'_>,
+    ctx: &HttpCtx<'_>,
     req: &HttpRequest,
     params: &Params,
 ) -> Result<Result<(authorize::Pending, session::Session, std::sync::Arc<crate::client::Client>), HttpResponse>, PageError> {

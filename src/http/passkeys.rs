@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::{ApiError, PageError, api_context, current_session, page_context, request, respond};
+use super::{ApiError, HttpCtx, PageError, api_context, current_session, page_context, request, respond};
 use crate::{
-    app::{App, Ctx},
+    app::App,
     lockout::Factor,
     pages::{Chrome, PasskeyPage, RecoveryLogin, TotpLogin},
     passkey::{self, PasskeyError},
@@ -59,7 +59,7 @@ fn passkey_error(error: PasskeyError) -> ApiError {
 
 /// JSON endpoints take `application/json` (a cross-site form cannot send it without a CORS preflight)
 /// and the CSRF token in `X-CSRF-Token`, checked against the cookie like the forms' hidden field.
-fn json_body<T: serde::de::DeserializeOwned>(ctx: &Ctx<'_>, req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
+fn json_body<T: serde::de::DeserializeOwned>(ctx: &HttpCtx<'_>, req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -86,7 +86,7 @@ fn json_ok(value: serde_json::Value) -> HttpResponse {
 /// recovery-code or authenticator-app sign-in (a lost passkey is replaced, or a new device added), or a full session whose last assertion is
 /// fresh. An account that once had passkeys (it was given recovery codes) cannot get one back on an
 /// email code alone.
-async fn may_enroll(ctx: &Ctx<'_>, session: &Session, passkey_count: usize) -> StoreResult<bool> {
+async fn may_enroll(ctx: &HttpCtx<'_>, session: &Session, passkey_count: usize) -> StoreResult<bool> {
     if session.acr == recovery::RECOVERY_ACR || session.acr == totp::TOTP_ACR || session.is_fresh(ctx.lifetimes(), crate::store::now()) {
         return Ok(true);
     }
@@ -171,7 +171,7 @@ pub async fn register_options(
             "confirm it is you with one of your passkeys first",
         ));
     }
-    let (ceremony, options) = passkey::start_registration(ctx.scope(), &app.webauthn, &user, &session.id)
+    let (ceremony, options) = passkey::start_registration(ctx.scope(), &app.services.webauthn, &user, &session.id)
         .await
         .map_err(passkey_error)?;
     Ok(json_ok(json!({ "ceremony": ceremony, "options": options })))
@@ -189,7 +189,7 @@ pub async fn register(
     let name = if finish.name.trim().is_empty() { default_name(&req) } else { finish.name.clone() };
     let (user_id, stored) = passkey::finish_registration(
         ctx.scope(),
-        &app.webauthn,
+        &app.services.webauthn,
         &session.id,
         &finish.ceremony,
         &finish.credential,
@@ -234,14 +234,14 @@ pub async fn authenticate_options(
         }
         "discoverable" => {
             // Anyone may start one (the sign-in page's "Sign in with a passkey"), and each is a row.
-            crate::ratelimit::check(&app.limiters.passkey_ceremonies_per_ip, &request::client_ip(&app, &req)).map_err(|retry| {
+            crate::ratelimit::check(&app.services.limiters.passkey_ceremonies_per_ip, &request::client_ip(&app, &req)).map_err(|retry| {
                 api_error(StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable", format!("too many attempts; retry in {} seconds", retry.seconds()))
             })?;
             None
         }
         _ => return Err(api_error(StatusCode::BAD_REQUEST, "invalid_request", "mode is session or discoverable")),
     };
-    let (ceremony, options) = passkey::start_authentication(ctx.scope(), &app.webauthn, user.as_ref())
+    let (ceremony, options) = passkey::start_authentication(ctx.scope(), &app.services.webauthn, user.as_ref())
         .await
         .map_err(passkey_error)?;
     Ok(json_ok(json!({ "ceremony": ceremony, "options": options })))
@@ -282,13 +282,13 @@ pub async fn authenticate(
     Ok(response.json(json!({ "next": respond::after_sign_in(&ctx, pending) })))
 }
 
-async fn signed_in(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Session, ApiError> {
+async fn signed_in(ctx: &HttpCtx<'_>, req: &HttpRequest) -> Result<Session, ApiError> {
     current_session(ctx, req)
         .await?
         .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "login_required", "sign in first"))
 }
 
-async fn session_user(ctx: &Ctx<'_>, session: &Session) -> Result<user::User, ApiError> {
+async fn session_user(ctx: &HttpCtx<'_>, session: &Session) -> Result<user::User, ApiError> {
     user::find_active(ctx.scope(), &session.user_id)
         .await?
         .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "login_required", "sign in first"))
@@ -308,7 +308,7 @@ pub async fn recovery_form(app: web::Data<App>, req: HttpRequest, tenant: web::P
 }
 
 fn render_recovery(
-    ctx: &Ctx<'_>,
+    ctx: &HttpCtx<'_>,
     req: &HttpRequest,
     pending: Option<&str>,
     email: &str,
@@ -339,7 +339,7 @@ pub async fn recovery_submit(
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = respond::form(&ctx, &req, &body)?;
     let pending = respond::request_id(&params);
-    crate::ratelimit::check(&app.limiters.code_check_per_ip, &request::client_ip(&app, &req))
+    crate::ratelimit::check(&app.services.limiters.code_check_per_ip, &request::client_ip(&app, &req))
         .map_err(|retry| PageError::too_many(&ctx.tenant.display_name, retry))?;
     let typed_email = params.get("email").unwrap_or("");
     let Some(cookie_value) = signin::recovery_code(&ctx, typed_email, params.get("code").unwrap_or("")).await? else {
@@ -378,7 +378,7 @@ pub async fn totp_submit(
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = respond::form(&ctx, &req, &body)?;
     let pending = respond::request_id(&params);
-    crate::ratelimit::check(&app.limiters.code_check_per_ip, &request::client_ip(&app, &req))
+    crate::ratelimit::check(&app.services.limiters.code_check_per_ip, &request::client_ip(&app, &req))
         .map_err(|retry| PageError::too_many(&ctx.tenant.display_name, retry))?;
     let Some(session) = current_session(&ctx, &req).await? else {
         return Ok(respond::see_other(&respond::with_req(&ctx.endpoint("login"), pending), vec![]));
@@ -395,7 +395,7 @@ pub async fn totp_submit(
 }
 
 async fn totp_step(
-    ctx: &Ctx<'_>,
+    ctx: &HttpCtx<'_>,
     req: &HttpRequest,
     pending: Option<&str>,
     error: Option<&str>,

@@ -71,7 +71,7 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let ctx = api_context(&app, &req, &tenant).await?;
     let result = async {
-        ratelimit::check(&app.limiters.registration_per_ip, &request::client_ip(&app, &req))
+        ratelimit::check(&app.services.limiters.registration_per_ip, &request::client_ip(&app, &req))
             .map_err(OAuthError::rate_limited)?;
         let metadata = metadata(&req, &body)?;
         let info = registration::register(&ctx, bearer(&req), &metadata).await.map_err(error)?;

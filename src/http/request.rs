@@ -8,6 +8,7 @@ use actix_web::{
 
 use super::{
     client_ip::{self, Proxies},
+    HttpCtx,
     errors::PageError,
 };
 use crate::{
@@ -108,7 +109,7 @@ pub fn session_cookie_name(app: &App, tenant_slug: &str) -> String {
 }
 
 /// The browser-session cookie for a new session of `ctx`'s tenant, living as long as the session may.
-pub fn session_cookie(ctx: &crate::app::Ctx<'_>, value: &latchkey_proto::Secret) -> Cookie<'static> {
+pub fn session_cookie(ctx: &HttpCtx<'_>, value: &latchkey_proto::Secret) -> Cookie<'static> {
     build_cookie(
         ctx.app,
         session_cookie_name(ctx.app, &ctx.tenant.slug),

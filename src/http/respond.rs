@@ -8,8 +8,8 @@ use actix_web::{
     http::{StatusCode, header},
 };
 
-use super::{PageError, request};
-use crate::{app::Ctx, oauth::params::Params};
+use super::{HttpCtx, PageError, request};
+use crate::oauth::params::Params;
 
 pub fn html(
     status: StatusCode,
@@ -38,14 +38,14 @@ pub fn see_other(location: &str, cookies: Vec<Cookie<'static>>) -> HttpResponse 
     response.finish()
 }
 
-pub fn form(ctx: &Ctx<'_>, req: &HttpRequest, body: &[u8]) -> Result<Params, PageError> {
+pub fn form(ctx: &HttpCtx<'_>, req: &HttpRequest, body: &[u8]) -> Result<Params, PageError> {
     let params = request::form_params(req, body)
         .map_err(|e| PageError::bad_request(&ctx.tenant.display_name, e.description))?;
     request::check_csrf(ctx.app, req, &params, &ctx.tenant.display_name)?;
     Ok(params)
 }
 
-pub fn query(ctx: &Ctx<'_>, req: &HttpRequest) -> Result<Params, PageError> {
+pub fn query(ctx: &HttpCtx<'_>, req: &HttpRequest) -> Result<Params, PageError> {
     request::query_params(req)
         .map_err(|e| PageError::bad_request(&ctx.tenant.display_name, e.description))
 }
@@ -71,7 +71,7 @@ pub fn with_req(path: &str, req: Option<&str>) -> String {
 }
 
 /// Where to go once signed in: back into the authorization request, or to the account page.
-pub fn after_sign_in(ctx: &Ctx<'_>, req: Option<&str>) -> String {
+pub fn after_sign_in(ctx: &HttpCtx<'_>, req: Option<&str>) -> String {
     match req {
         Some(id) => ctx.endpoint(&format!("authorize/resume?req={id}")),
         None => ctx.endpoint("account"),

@@ -13,7 +13,7 @@ use super::{
     pkce, resource, scope,
 };
 use crate::{
-    app::{ClientLookupError, Ctx},
+    context::{ClientLookupError, Ctx},
     audit::Event,
     client::{Client, GrantType},
     consent,

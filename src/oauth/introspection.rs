@@ -12,7 +12,7 @@ use super::{
     params::Params,
     revocation_check,
 };
-use crate::{app::Ctx, client::Introspection, store::now};
+use crate::{context::Ctx, client::Introspection, store::now};
 
 pub async fn introspect(
     ctx: &Ctx<'_>,

@@ -6,7 +6,7 @@ use latchkey_proto::{Acr, Caller, Secret};
 
 use super::{error::OAuthError, families};
 use crate::{
-    app::Ctx,
+    context::Ctx,
     client::Client,
     crypto,
     jwt::{self, AccessClaims, IdTokenClaims},
@@ -63,7 +63,7 @@ pub struct Issue<'a> {
 /// Issues tokens: signs them and stores their rows (`token_writes`).
 pub async fn issue(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<TokenResponse, OAuthError> {
     let Prepared { response, refresh_token_row } = prepare(ctx, issue).await?;
-    ctx.app.token_writes.store(&ctx.tenant.id, refresh_token_row, None).await?;
+    ctx.services.token_writes.store(&ctx.tenant.id, refresh_token_row, None).await?;
     Ok(response)
 }
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 pub use super::client_metadata::{ClientMetadata, RegistrationError, SelfDescribed};
 use super::client_metadata::{invalid, to_new_client};
 use crate::{
-    app::Ctx,
+    context::Ctx,
     audit::Event,
     client::{self, Client},
     crypto::{self, sha256_hex},

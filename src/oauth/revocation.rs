@@ -2,7 +2,7 @@
 //! same 200 as a success (§2.2), so the endpoint reveals nothing.
 
 use super::{client_auth, error::OAuthError, families, params::Params};
-use crate::{app::Ctx, audit::Event, jwt, store::{access_tokens, now}};
+use crate::{context::Ctx, audit::Event, jwt, store::{access_tokens, now}};
 
 pub async fn revoke(
     ctx: &Ctx<'_>,

@@ -3,7 +3,7 @@
 //! Concurrent checks share one read (`store::access_tokens::RevocationReads`).
 
 use crate::{
-    app::Ctx,
+    context::Ctx,
     jwt::AccessClaims,
     service_account,
     store::StoreResult,
@@ -17,5 +17,5 @@ pub async fn is_revoked(ctx: &Ctx<'_>, claims: &AccessClaims) -> StoreResult<boo
     if for_service_account && !service_account::find(scope, &claims.sub).await?.is_some_and(|a| a.is_active()) {
         return Ok(true);
     }
-    ctx.app.revocations.is_revoked(scope, &claims.jti, claims.grant_id.as_deref()).await
+    ctx.services.revocations.is_revoked(scope, &claims.jti, claims.grant_id.as_deref()).await
 }

@@ -9,7 +9,7 @@ use super::{
     params::Params,
 };
 use crate::{
-    app::Ctx,
+    context::Ctx,
     client::{self, GrantType},
     ratelimit,
 };
@@ -21,7 +21,7 @@ fn charge_failure(ctx: &Ctx<'_>, client_id: Option<&str>, error: OAuthError) -> 
     if !matches!(error.code, ErrorCode::InvalidClient | ErrorCode::InvalidGrant) {
         return error;
     }
-    let limiters = &ctx.app.limiters;
+    let limiters = &ctx.services.limiters;
     let by_ip = ctx.origin.ip.as_deref().and_then(|ip| ip.parse().ok()).map(|ip| ratelimit::check(&limiters.token_failures_per_ip, &ip));
     let by_client = client_id.map(|id| ratelimit::check(&limiters.token_failures_per_client, &id.to_owned()));
     match by_ip.into_iter().chain(by_client).find_map(Result::err) {
@@ -48,7 +48,7 @@ pub async fn handle(
         .map_err(|e| charge_failure(ctx, Some(&presented.client_id), e))?;
     // A client's budget is charged only once it has proved who it is: nobody else's wrong secrets
     // can use it up.
-    ratelimit::check(&ctx.app.limiters.token_per_client, &client.client_id).map_err(OAuthError::rate_limited)?;
+    ratelimit::check(&ctx.services.limiters.token_per_client, &client.client_id).map_err(OAuthError::rate_limited)?;
     let response = match GrantType::parse(grant_type) {
         Some(GrantType::AuthorizationCode) => grants::authorization_code::exchange(ctx, &client, params).await,
         Some(GrantType::RefreshToken) => grants::refresh_token::refresh(ctx, &client, params).await,

@@ -8,7 +8,7 @@ use latchkey_proto::Acr;
 use serde_json::{Value, json};
 
 use crate::{
-    app::Ctx,
+    context::Ctx,
     client::GrantType,
     keys::SigningAlg,
     oauth::{authorize::PROMPTS, client_auth::AuthMethod, metadata_document, pkce, scope::PERSON_SCOPES},
@@ -20,7 +20,7 @@ use crate::{
 /// seen at once).
 pub fn document(ctx: &Ctx<'_>) -> Bytes {
     let registration = ctx.tenant.registration;
-    let cache = &ctx.app.discovery_documents;
+    let cache = &ctx.services.discovery_documents;
     if let Some(cached) = cache.get(ctx.tenant.id.as_str())
         && cached.0 == registration
     {

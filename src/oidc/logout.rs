@@ -1,7 +1,7 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) and sign-out in general.
 
 use crate::{
-    app::Ctx,
+    context::Ctx,
     audit::Event,
     jwt,
     oauth::families,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::{
-    app::Ctx,
+    context::Ctx,
     client::Client,
     jwt,
     oauth::error::{ErrorCode, OAuthError},

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::{
-    app::Ctx,
+    context::Ctx,
     audit::Event,
     client::{Client, GrantType},
     crypto::sha256_hex,

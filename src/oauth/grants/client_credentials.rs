@@ -2,7 +2,7 @@
 //! client acting for itself, or, for a service account's client, the service account.
 
 use crate::{
-    app::Ctx,
+    context::Ctx,
     audit::Event,
     client::{Client, GrantType},
     oauth::{

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::{
-    app::Ctx,
+    context::Ctx,
     audit::Event,
     client::{Client, GrantType},
     oauth::{
@@ -76,7 +76,7 @@ pub async fn refresh(
     .await?;
     // Spent and replaced in one transaction; losing the spend means another request (maybe on
     // another node) rotated this token first: reuse.
-    if !ctx.app.token_writes.store(&ctx.tenant.id, refresh_token_row, Some(&token.hash)).await? {
+    if !ctx.services.token_writes.store(&ctx.tenant.id, refresh_token_row, Some(&token.hash)).await? {
         return Err(reused(ctx, client, family).await?);
     }
     ctx.audit(

@@ -3,7 +3,7 @@
 //! leaves that to the server), and it never reaches a resource server.
 
 use crate::{
-    app::Ctx,
+    context::Ctx,
     audit::Event,
     client::GrantType,
     oauth::{
@@ -36,7 +36,7 @@ pub async fn exchange(ctx: &Ctx<'_>, params: &Params) -> Result<TokenResponse, O
         // Same answer for unknown, expired, revoked and disabled: nothing to probe.
         return Err(OAuthError::new(ErrorCode::InvalidGrant, "the agent token is not valid"));
     };
-    ratelimit::check(&ctx.app.limiters.token_per_client, &account.client_id).map_err(OAuthError::rate_limited)?;
+    ratelimit::check(&ctx.services.limiters.token_per_client, &account.client_id).map_err(OAuthError::rate_limited)?;
     let Some(client) = ctx.client(&account.client_id).await? else {
         return Err(OAuthError::new(ErrorCode::InvalidGrant, "the agent token is not valid"));
     };
