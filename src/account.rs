@@ -7,7 +7,8 @@ use crate::{
     context::Ctx,
     audit::Event,
     consent,
-    oauth::{families, metadata_document},
+    client::document,
+    oauth::families,
     passkey::{self, PasskeyError},
     recovery, session,
     session::Session,
@@ -232,7 +233,7 @@ pub async fn apps(ctx: &Ctx<'_>, user_id: &str) -> StoreResult<Vec<AppAccess>> {
     let entries = approvals.into_iter().chain(with_grants_only.into_iter().map(|id| (id, Vec::new())));
     let mut apps = Vec::new();
     for (client_id, granted) in entries {
-        let document_host = metadata_document::document_host(&client_id);
+        let document_host = document::document_host(&client_id);
         let name = match ctx.client(&client_id).await? {
             Some(client) => client.name.clone(),
             // A client described by a metadata document stays listed while its document cannot be

@@ -15,7 +15,7 @@ use crate::{
     keys::Keyring,
     mail::{MailError, Mailer},
     mail_queue::Doorbell,
-    oauth::metadata_document::MetadataDocuments,
+    client::document::MetadataDocuments,
     store::{self, DatabaseConnection, StoreError, StoreResult},
     tenant::{self, Tenant, TenantError},
 };

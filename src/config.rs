@@ -90,7 +90,7 @@ pub enum Proxies {
     Networks(Vec<ipnet::IpNet>),
 }
 
-/// Fetching client metadata documents (`oauth::metadata_document`).
+/// Fetching client metadata documents (`client::document`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetadataDocumentConfig {

@@ -16,7 +16,7 @@ use crate::{
     jwt::{self, AccessClaims},
     keys::{self, Keyring},
     mail_queue::{self, Doorbell, Message},
-    oauth::metadata_document::{self, DocumentError, MetadataDocuments},
+    client::document::{self, DocumentError, MetadataDocuments},
     ratelimit::{self, Limiters},
     store::{self, DatabaseConnection, Scoped, StoreError, StoreResult, access_tokens::RevocationReads, token_writes::TokenWrites},
     tenant::{RegistrationPolicy, Tenant},
@@ -149,8 +149,8 @@ impl<'a> Ctx<'a> {
     /// A registered client by its id, or, for an https `client_id`, the client its metadata document
     /// describes (if this tenant accepts those).
     pub async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, ClientLookupError> {
-        if metadata_document::is_document_client_id(client_id) {
-            if !metadata_document::accepted_by(&self.tenant) {
+        if document::is_document_client_id(client_id) {
+            if !document::accepted_by(&self.tenant) {
                 return Err(DocumentError::NotAccepted.into());
             }
             let documents = &self.services.metadata_documents;

@@ -1,8 +1,9 @@
 //! Latchkey: an identity provider and OAuth 2.1 / OpenID Connect authorization server.
 //!
-//! Layers, outside in: `http` (actix handlers: parse and render) → domain modules (`oauth`, `oidc`,
-//! `email_code`, `passkey`, `recovery`, `session`, `account`, `totp`, `consent`, `client`, `tenant`, `keys`, `audit`: decide) → `store` (sea-orm,
-//! tenant-scoped). See docs/architecture.md.
+//! Layers, outside in: `app` (the composition root, built once at start-up) and `http` (actix
+//! handlers: parse and render) → domain modules (`oauth`, `oidc`, `signin`, `email_code`, `passkey`,
+//! `recovery`, `session`, `account`, `totp`, `consent`, `client`, `tenant`, `keys`, `audit`: decide,
+//! given a `context::Ctx`) → `store` (sea-orm, tenant-scoped). See docs/architecture.md.
 
 // Shared with the permission API through the two small crates (docs/architecture.md); re-exported so
 // the identity server's modules name them as their own.

@@ -114,7 +114,7 @@ pub async fn run(app: &Admin, command: ClientCommand) -> Result<(), CliError> {
                     .collect::<Result<_, _>>()?
             };
             let scopes = if scopes.is_empty() {
-                latchkey::oauth::scope::PERSON_SCOPES.map(str::to_owned).to_vec()
+                latchkey::client::PERSON_SCOPES.map(str::to_owned).to_vec()
             } else {
                 scopes
                     .iter()

@@ -16,7 +16,8 @@ use super::{
 use crate::{
     app::App,
     email_code,
-    oauth::{authorize, metadata_document, params::Params},
+    client::document,
+    oauth::{authorize, params::Params},
     oidc::logout,
     pages::{self, Chrome},
     ratelimit,
@@ -297,7 +298,7 @@ pub async fn consent_form(
         req: &pending.id,
         client_name: &client.name,
         redirect_host,
-        published_by: metadata_document::document_host(&client.client_id),
+        published_by: document::document_host(&client.client_id),
         self_registered: client.registered_dynamically,
         resource: pending.request.resource.as_deref(),
         email: &user.email,

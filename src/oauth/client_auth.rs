@@ -8,38 +8,6 @@ use std::sync::Arc;
 
 use crate::client::Client;
 
-/// The client authentication methods the token, revocation and introspection endpoints accept
-/// (RFC 7591 §2 names; what discovery advertises and registration accepts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    ClientSecretBasic,
-    ClientSecretPost,
-    /// A public client: its id alone (PKCE protects its codes).
-    None,
-}
-
-impl AuthMethod {
-    pub const ALL: [AuthMethod; 3] = [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost, AuthMethod::None];
-    /// Those of a confidential client (the only ones introspection accepts: RFC 7662 §2.1).
-    pub const WITH_SECRET: [AuthMethod; 2] = [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientSecretBasic => "client_secret_basic",
-            Self::ClientSecretPost => "client_secret_post",
-            Self::None => "none",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|method| method.as_str() == value)
-    }
-
-    pub fn uses_secret(self) -> bool {
-        self != Self::None
-    }
-}
-
 /// What the request presented, before we look the client up.
 #[derive(Debug)]
 pub struct Presented {

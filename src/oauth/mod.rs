@@ -3,13 +3,11 @@
 
 pub mod authorize;
 pub mod client_auth;
-pub mod client_metadata;
 pub mod error;
 pub mod families;
 pub mod grants;
 pub mod introspection;
 pub mod issue;
-pub mod metadata_document;
 pub mod params;
 pub mod pkce;
 pub mod registration;

@@ -8,8 +8,8 @@
 use latchkey_proto::Secret;
 use serde_json::{Value, json};
 
-pub use super::client_metadata::{ClientMetadata, RegistrationError, SelfDescribed};
-use super::client_metadata::{invalid, to_new_client};
+pub use crate::client::metadata::{ClientMetadata, RegistrationError, SelfDescribed};
+use crate::client::metadata::{invalid, to_new_client};
 use crate::{
     context::Ctx,
     audit::Event,

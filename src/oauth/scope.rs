@@ -7,10 +7,6 @@
 use super::params::split_scope;
 use super::resource::Resource;
 
-/// The scopes of a person's own data that Latchkey serves (OIDC Core §5.4, plus `offline_access`
-/// for refresh tokens): what discovery advertises, and what a client registered without scopes gets.
-pub const PERSON_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
-
 /// Why nothing can be granted: every scope asked for was dropped.
 pub const NOTHING_LEFT: &str = "none of the requested scopes is available to this client";
 

@@ -11,7 +11,8 @@ use crate::{
     context::Ctx,
     client::GrantType,
     keys::SigningAlg,
-    oauth::{authorize::PROMPTS, client_auth::AuthMethod, metadata_document, pkce, scope::PERSON_SCOPES},
+    client::{AuthMethod, PERSON_SCOPES, document},
+    oauth::{authorize::PROMPTS, pkce},
     tenant::RegistrationPolicy,
 };
 
@@ -27,7 +28,7 @@ pub fn document(ctx: &Ctx<'_>) -> Bytes {
         return cached.1.clone();
     }
     let document = Bytes::from(
-        metadata(&ctx.issuer, registration != RegistrationPolicy::Closed, metadata_document::accepted_by(&ctx.tenant))
+        metadata(&ctx.issuer, registration != RegistrationPolicy::Closed, document::accepted_by(&ctx.tenant))
             .to_string(),
     );
     cache.put(ctx.tenant.id.clone(), Arc::new((registration, document.clone())));

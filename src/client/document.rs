@@ -21,7 +21,7 @@ use crate::{
     cache::TtlCache,
     client::Client,
     config::MetadataDocumentConfig,
-    oauth::client_metadata::{ClientMetadata, SelfDescribed, checked_metadata},
+    client::metadata::{ClientMetadata, SelfDescribed, checked_metadata},
     safe_fetch::{FetchPolicy, SafeFetcher},
     tenant::{RegistrationPolicy, Tenant},
 };

@@ -1,4 +1,9 @@
-//! OAuth clients registered in a tenant.
+//! OAuth clients: those registered in a tenant (this module), the metadata a client states about
+//! itself and how it is checked (`metadata`, RFC 7591 §2), and clients identified by the URL of their
+//! metadata document (`document`).
+
+pub mod document;
+pub mod metadata;
 
 use latchkey_proto::Secret;
 use url::Url;
@@ -13,6 +18,42 @@ use crate::{
         from_json_list, now, to_json_list,
     },
 };
+
+/// The scopes of a person's own data that Latchkey serves (OIDC Core §5.4, plus `offline_access`
+/// for refresh tokens): what discovery advertises, and what a client registered without scopes gets.
+pub const PERSON_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// The client authentication methods the token, revocation and introspection endpoints accept
+/// (RFC 7591 §2 names; what discovery advertises and registration accepts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A public client: its id alone (PKCE protects its codes).
+    None,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 3] = [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost, AuthMethod::None];
+    /// Those of a confidential client (the only ones introspection accepts: RFC 7662 §2.1).
+    pub const WITH_SECRET: [AuthMethod; 2] = [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|method| method.as_str() == value)
+    }
+
+    pub fn uses_secret(self) -> bool {
+        self != Self::None
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GrantType {
@@ -109,7 +150,7 @@ pub struct Client {
     /// The registration metadata we keep only to echo it back (RFC 7591 §3.2.1).
     pub registration_metadata: serde_json::Value,
     /// Described by a client metadata document at the URL that is its `client_id`: not stored here,
-    /// fetched and cached (`oauth::metadata_document`).
+    /// fetched and cached (`client::document`).
     pub metadata_document: bool,
     /// The service account this client is the client-credentials identity of.
     pub service_account_id: Option<String>,

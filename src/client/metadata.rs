@@ -1,5 +1,5 @@
 //! Client metadata (RFC 7591 §2) as a client states it, checked and turned into a new client: for a
-//! dynamic registration (`registration`) and for a client metadata document (`metadata_document`)
+//! dynamic registration (`oauth::registration`) and for a client metadata document (`document`)
 //! alike. Pure: nothing here reads or writes storage.
 
 use serde::Deserialize;
@@ -7,10 +7,9 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::{
-    client::{ClientError, GrantType, Introspection, NewClient, NewRegistration},
+    client::{AuthMethod, ClientError, GrantType, Introspection, NewClient, NewRegistration, PERSON_SCOPES},
     display_text,
     keys::SigningAlg,
-    oauth::{client_auth::AuthMethod, scope::PERSON_SCOPES},
     store::StoreError,
     tenant::Tenant,
 };
