@@ -9,8 +9,9 @@ use latchkey_proto::{Acr, Secret};
 
 use super::{
     error::{ErrorCode, OAuthError},
-    params::{Params, split_scope},
-    pkce, resource, scope,
+    params::{Params, split_list},
+    pkce, resource,
+    scope::{self, Scopes},
 };
 use crate::{
     context::{ClientLookupError, Ctx},
@@ -28,7 +29,7 @@ use crate::{
 pub struct AuthorizationRequest {
     pub client_id: String,
     pub redirect_uri: String,
-    pub scopes: Vec<String>,
+    pub scopes: Scopes,
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: String,
@@ -260,7 +261,7 @@ pub async fn validate(
     let scopes = scope::granted(params.get("scope"), &client.scopes, resource.as_ref())
         .map_err(|why| fail(ErrorCode::InvalidScope, why))?;
 
-    let prompt = params.get("prompt").map(split_scope).unwrap_or_default();
+    let prompt = params.get("prompt").map(split_list).unwrap_or_default();
     if prompt
         .iter()
         .any(|p| !PROMPTS.contains(&p.as_str()))
@@ -330,7 +331,7 @@ pub async fn validate(
 /// (§5.5.1.1), which may be essential: `{"id_token":{"acr":{"essential":true,"values":["phr"]}}}`.
 /// `claims` is the parsed parameter (a JSON object) or `Null`.
 fn requested_acr(params: &Params, claims: &serde_json::Value) -> Result<(Vec<String>, bool), &'static str> {
-    let mut values: Vec<String> = params.get("acr_values").map(split_scope).unwrap_or_default();
+    let mut values: Vec<String> = params.get("acr_values").map(split_list).unwrap_or_default();
     let mut essential = false;
     if claims.is_object() {
         for target in ["id_token", "userinfo"] {
@@ -448,7 +449,7 @@ pub fn decide(request: &AuthorizationRequest, facts: Facts<'_>, requested_at: i6
     }
     if !facts.first_party {
         let covered = facts.consented.is_some_and(|granted| {
-            request.scopes.iter().all(|s| granted.contains(s)) && (!request.prompts("consent") || consented_for_this_request)
+            request.scopes.within(granted) && (!request.prompts("consent") || consented_for_this_request)
         });
         if !covered {
             return ask(Decision::Consent, ErrorCode::ConsentRequired, "the user has not approved this application");
@@ -579,7 +580,7 @@ async fn issue_code(
         user_id: session.user_id.clone(),
         session_id: session.id.clone(),
         redirect_uri: request.redirect_uri.clone(),
-        scope: request.scopes.join(" "),
+        scope: request.scopes.to_string(),
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
         auth_time: session.auth_time,
@@ -674,7 +675,7 @@ mod tests {
         AuthorizationRequest {
             client_id: "c".into(),
             redirect_uri: "https://app.example/cb".into(),
-            scopes: vec!["openid".into(), "files:read".into()],
+            scopes: Scopes::parse("openid files:read"),
             state: None,
             nonce: None,
             code_challenge: "x".repeat(43),

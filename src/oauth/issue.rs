@@ -4,7 +4,7 @@
 use serde::Serialize;
 use latchkey_proto::{Acr, Caller, Secret};
 
-use super::{error::OAuthError, families};
+use super::{error::OAuthError, families, scope::Scopes};
 use crate::{
     context::Ctx,
     client::Client,
@@ -47,7 +47,7 @@ pub struct UserAuthentication<'a> {
 
 pub struct Issue<'a> {
     pub client: &'a Client,
-    pub scopes: &'a [String],
+    pub scopes: &'a Scopes,
     pub user: Option<UserAuthentication<'a>>,
     /// The family the tokens belong to: access tokens are recorded under it so revoking the family
     /// makes them inactive; a refresh token is minted into it when present.
@@ -79,7 +79,7 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
     let keyring = ctx.keyring().await?;
     let now = now();
     let lifetime = ctx.lifetimes().access_token;
-    let scope = issue.scopes.join(" ");
+    let scope = issue.scopes.to_string();
     let jti = crypto::random_id();
     let (sub, caller, membership) = match (&issue.user, issue.service_account) {
         (Some(user), _) => (user.user.id.clone(), Caller::Person, user.membership.cloned()),
@@ -116,11 +116,11 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
     };
 
     let id_token = match &issue.user {
-        Some(user) if issue.scopes.iter().any(|s| s == "openid") => {
+        Some(user) if issue.scopes.has("openid") => {
             // OIDC Core §5.5: claims asked for by name, whatever the scopes (profile claims otherwise
             // come from UserInfo, §5.4).
             let asked = |claim: &str| user.id_token_claims.iter().any(|c| c == claim);
-            let wants_email = issue.scopes.iter().any(|s| s == "email") || asked("email") || asked("email_verified");
+            let wants_email = issue.scopes.has("email") || asked("email") || asked("email_verified");
             let requested = match user.id_token_claims.is_empty() {
                 true => serde_json::Map::new(),
                 false => {

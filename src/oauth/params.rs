@@ -86,10 +86,11 @@ impl Params {
     }
 }
 
-/// Space-delimited scope list (RFC 6749 §3.3), de-duplicated, order kept.
-pub fn split_scope(scope: &str) -> Vec<String> {
+/// A space-delimited parameter (`scope`, RFC 6749 §3.3; `prompt` and `acr_values`, OIDC Core
+/// §3.1.2.1): its values, each once, in the order given. Scopes have their own type, `scope::Scopes`.
+pub fn split_list(list: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for s in scope.split(' ').filter(|s| !s.is_empty()) {
+    for s in list.split(' ').filter(|s| !s.is_empty()) {
         if !out.iter().any(|existing| existing == s) {
             out.push(s.to_owned());
         }

@@ -13,6 +13,7 @@ use crate::{
         families::{self, NewFamily},
         issue::{Issue, TokenResponse, UserAuthentication, issue},
         params::Params,
+        scope::Scopes,
         pkce,
     },
     session,
@@ -73,12 +74,7 @@ pub async fn exchange(
             "the resource differs from the one authorized",
         ));
     }
-    let scopes: Vec<String> = row
-        .scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let scopes = Scopes::parse(&row.scope);
     let amr = stored_amr(&row.amr)?;
     let acr = crate::store::stored_acr(&row.acr)?;
     let id_token_claims = row.id_token_claims.as_deref().map(from_json_list).transpose()?.unwrap_or_default();

@@ -8,7 +8,8 @@ use crate::{
     oauth::{
         error::{ErrorCode, OAuthError},
         issue::{Issue, TokenResponse, issue},
-        params::{Params, split_scope},
+        params::Params,
+        scope::Scopes,
         resource::{self, Resource},
     },
     service_account,
@@ -25,7 +26,7 @@ pub(super) fn machine_scopes(
     requested: Option<&str>,
     granted: &[String],
     resource: Option<&Resource>,
-) -> Result<Vec<String>, OAuthError> {
+) -> Result<Scopes, OAuthError> {
     let allowed = |s: &String| {
         granted.contains(s)
             && resource.is_none_or(|r| r.scopes.contains(s))
@@ -33,7 +34,7 @@ pub(super) fn machine_scopes(
     };
     match requested {
         Some(requested) => {
-            let requested = split_scope(requested);
+            let requested = Scopes::parse(requested);
             match requested.iter().find(|s| !allowed(s)) {
                 Some(bad) => Err(OAuthError::new(ErrorCode::InvalidScope, format!("scope {bad:.64} is not allowed"))),
                 None => Ok(requested),
@@ -142,7 +143,7 @@ mod tests {
         for (requested, resource, expected) in cases {
             let got = machine_scopes(requested, &granted, resource);
             match expected {
-                Ok(scopes) => assert_eq!(got.expect("allowed"), scopes, "{requested:?}"),
+                Ok(scopes) => assert_eq!(got.expect("allowed").as_ref(), scopes, "{requested:?}"),
                 Err(()) => assert!(
                     matches!(got, Err(ref e) if e.code == ErrorCode::InvalidScope),
                     "{requested:?} must be invalid_scope"

@@ -10,7 +10,8 @@ use crate::{
         error::{ErrorCode, OAuthError},
         families,
         issue::{Issue, Prepared, TokenResponse, UserAuthentication, prepare},
-        params::{Params, split_scope},
+        params::Params,
+        scope::Scopes,
     },
     store::now,
 };
@@ -111,7 +112,7 @@ fn invalid() -> OAuthError {
 
 /// The scopes of the new access token: the family's, or fewer (RFC 6749 §6: never more); and the
 /// resource, if named, must be the family's (RFC 8707: a refresh cannot move the audience).
-fn checked_request(family: &families::Family, params: &Params) -> Result<Vec<String>, OAuthError> {
+fn checked_request(family: &families::Family, params: &Params) -> Result<Scopes, OAuthError> {
     if let Some(requested) = params.get("resource")
         && !crate::oauth::resource::same(Some(requested), family.resource.as_deref())
     {
@@ -121,9 +122,9 @@ fn checked_request(family: &families::Family, params: &Params) -> Result<Vec<Str
         ));
     }
     match params.get("scope") {
-        None => Ok(family.scopes.clone()),
+        None => Ok(family.scopes.iter().cloned().collect()),
         Some(requested) => {
-            let requested = split_scope(requested);
+            let requested = Scopes::parse(requested);
             if let Some(extra) = requested.iter().find(|s| !family.scopes.contains(s)) {
                 return Err(OAuthError::new(
                     ErrorCode::InvalidScope,
