@@ -1,4 +1,5 @@
-//! The scopes a person's authorization grants (RFC 6749 §3.3: the server may grant fewer than asked
+//! Scopes: the `Scopes` type a request carries them in, and the scopes a person's authorization
+//! grants (`granted`; RFC 6749 §3.3: the server may grant fewer than asked
 //! and says so in the token response's `scope`; OIDC Core §3.1.2.1: scope values the server does not
 //! understand are ignored). A pure decision over the request, the client and the named resource.
 //!
@@ -25,7 +26,7 @@ impl Scopes {
         Self(split_list(scope))
     }
 
-    /// Whether every value of `self` is among `other`'s (RFC 6749 §6: a refresh asks for no more).
+    /// Whether every value of `self` is among `other`'s (a remembered consent covers the request).
     pub fn within(&self, other: &[String]) -> bool {
         self.0.iter().all(|s| other.contains(s))
     }
