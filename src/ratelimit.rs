@@ -16,14 +16,14 @@ use governor::{
     state::keyed::DefaultKeyedStateStore,
 };
 
+use crate::config::RateLimits;
+
 /// A keyed limiter on the monotonic clock (see the module comment for why not governor's default).
 pub type KeyedLimiter<K> = RateLimiter<K, DefaultKeyedStateStore<K>, MonotonicClock>;
 
 fn keyed<K: Hash + Eq + Clone>(quota: Quota) -> KeyedLimiter<K> {
     RateLimiter::dashmap_with_clock(quota, MonotonicClock)
 }
-
-use crate::config::RateLimits;
 
 pub struct Limiters {
     pub code_send_per_email: KeyedLimiter<String>,

@@ -89,10 +89,15 @@ impl Params {
 /// A space-delimited parameter (`scope`, RFC 6749 §3.3; `prompt` and `acr_values`, OIDC Core
 /// §3.1.2.1): its values, each once, in the order given. Scopes have their own type, `scope::Scopes`.
 pub fn split_list(list: &str) -> Vec<String> {
+    each_once(list.split(' ').map(str::to_owned))
+}
+
+/// Non-empty values, each once, in the order first given.
+pub fn each_once(values: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for s in list.split(' ').filter(|s| !s.is_empty()) {
-        if !out.iter().any(|existing| existing == s) {
-            out.push(s.to_owned());
+    for value in values {
+        if !value.is_empty() && !out.contains(&value) {
+            out.push(value);
         }
     }
     out

@@ -9,7 +9,7 @@ use std::{fmt, ops::Deref};
 
 use serde::{Deserialize, Serialize};
 
-use super::params::split_list;
+use super::params::{each_once, split_list};
 use super::resource::Resource;
 
 /// A scope parameter's values (RFC 6749 §3.3: space-delimited, order without meaning, so each value
@@ -54,13 +54,7 @@ impl From<Scopes> for Vec<String> {
 
 impl FromIterator<String> for Scopes {
     fn from_iter<I: IntoIterator<Item = String>>(values: I) -> Self {
-        let mut out: Vec<String> = Vec::new();
-        for value in values {
-            if !value.is_empty() && !out.contains(&value) {
-                out.push(value);
-            }
-        }
-        Self(out)
+        Self(each_once(values))
     }
 }
 
