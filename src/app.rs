@@ -38,6 +38,8 @@ pub enum StartupError {
     GeoIp(String),
     #[error("client metadata documents: {0}")]
     MetadataDocuments(String),
+    #[error("DNS resolver for verified domains: {0}")]
+    Dns(String),
 }
 
 /// The composition root: everything a serving node builds once at start-up. HTTP handlers, the
@@ -109,6 +111,7 @@ impl App {
             .map_err(|e| StartupError::GeoIp(e.to_string()))?;
         let metadata_documents = MetadataDocuments::new(&config.client_metadata_documents)
             .map_err(StartupError::MetadataDocuments)?;
+        let dns = crate::sso::dns::TxtResolver::from_config(&config.domains).map_err(StartupError::Dns)?;
         let cache_ttl = Duration::from_secs(config.lifetimes.cache.max(0) as u64);
         let services = Services::new(
             db.clone(),
@@ -117,6 +120,7 @@ impl App {
             &config,
             webauthn,
             metadata_documents,
+            dns,
             cache_ttl,
         );
         let app = Self { services, geo, db, master, mailer, tenants: TtlCache::new(cache_ttl), config };

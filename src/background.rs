@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     app::App,
     audit, crypto, mail_queue, store, sweep,
+    sso::domains::{self, Recheck},
     tenant::{self, Tenant},
 };
 
@@ -32,6 +33,58 @@ pub fn spawn(app: &Arc<App>) {
     });
     tokio::spawn(deliver_mail(app.clone()));
     tokio::spawn(sweep_expired(app.clone()));
+    tokio::spawn(recheck_domains(app.clone()));
+}
+
+/// The re-check of verified domains: every node ticks, the one that takes the lease checks every
+/// tenant's verified domains (`sso::domains::recheck`) and audits what it found lost or withdrew.
+async fn recheck_domains(app: Arc<App>) {
+    let interval = app.config.domains.recheck_interval_seconds;
+    let grace = app.config.domains.lost_grace_seconds as i64;
+    let holder = crypto::random_id();
+    let mut tick = tokio::time::interval(Duration::from_secs(interval.clamp(1, 60)));
+    loop {
+        tick.tick().await;
+        let now = store::now();
+        match sweep::take_lease(&app.db, "domain-recheck", &holder, interval as i64, now).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(error) => {
+                tracing::error!(%error, "domain re-check: cannot take the lease");
+                continue;
+            }
+        }
+        let tenants = match tenants(&app).await {
+            Ok(tenants) => tenants,
+            Err(error) => {
+                tracing::error!(%error, "domain re-check cannot load the tenants");
+                continue;
+            }
+        };
+        for tenant in tenants {
+            let scope = tenant.scope(&app.db);
+            let outcomes = match domains::recheck(scope, &app.services.hasher, &app.services.dns, now, grace).await {
+                Ok(outcomes) => outcomes,
+                Err(error) => {
+                    tracing::error!(%error, tenant = %tenant.slug, "domain re-check failed; the next one retries");
+                    continue;
+                }
+            };
+            for (claim, outcome) in outcomes {
+                if let Recheck::Unknown(reason) = &outcome {
+                    tracing::warn!(domain = %claim.domain, %reason, "domain re-check: no answer");
+                }
+                let Some(action) = outcome.audit_action() else { continue };
+                tracing::warn!(tenant = %tenant.slug, domain = %claim.domain, action, "verified domain's TXT record not found");
+                let event = audit::Event::new(&tenant.id, "system", action)
+                    .target(format!("domain:{}", claim.domain))
+                    .details(serde_json::json!({ "organization_id": claim.organization_id }));
+                if let Err(error) = audit::record(&app.db, &Default::default(), event).await {
+                    tracing::error!(%error, "domain re-check: cannot audit");
+                }
+            }
+        }
+    }
 }
 
 /// The sweeper: every node ticks, the one that takes the lease sweeps every tenant.

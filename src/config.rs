@@ -60,6 +60,28 @@ pub struct Config {
     pub rate_limits: RateLimits,
     pub client_metadata_documents: MetadataDocumentConfig,
     pub maintenance: MaintenanceConfig,
+    pub domains: DomainsConfig,
+}
+
+/// Verified domains (`sso::domains`): where their TXT challenges are looked up, how often verified
+/// domains are re-checked, how long a lost record is tolerated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DomainsConfig {
+    /// DNS servers (`ip:port`) to ask; empty: the system's resolver configuration.
+    pub nameservers: Vec<SocketAddr>,
+    /// Time limit of one DNS query, in milliseconds.
+    pub dns_timeout_ms: u64,
+    /// Seconds between re-checks of every verified domain (one node checks, whoever takes the lease).
+    pub recheck_interval_seconds: u64,
+    /// Seconds a verified domain's record may be missing before its verification is withdrawn.
+    pub lost_grace_seconds: u64,
+}
+
+impl Default for DomainsConfig {
+    fn default() -> Self {
+        Self { nameservers: Vec::new(), dns_timeout_ms: 3_000, recheck_interval_seconds: 86_400, lost_grace_seconds: 7 * 86_400 }
+    }
 }
 
 /// Sweeping expired rows (`sweep`).
@@ -221,6 +243,7 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             client_metadata_documents: MetadataDocumentConfig::default(),
             maintenance: MaintenanceConfig::default(),
+            domains: DomainsConfig::default(),
         }
     }
 }
@@ -364,6 +387,13 @@ impl Config {
         env!("LATCHKEY_RATE_CLIENT_METADATA_FETCH_PER_IP_PER_MINUTE" => self.rate_limits.client_metadata_fetch_per_ip_per_minute);
         env!("LATCHKEY_SWEEP_INTERVAL" => self.maintenance.sweep_interval_seconds);
         env!("LATCHKEY_AUDIT_RETENTION_DAYS" => self.maintenance.audit_retention_days);
+        if let Some(list) = get("LATCHKEY_DNS_NAMESERVERS") {
+            let servers = list.split(',').map(str::trim).filter(|s| !s.is_empty());
+            self.domains.nameservers = servers.map(|s| parse("LATCHKEY_DNS_NAMESERVERS", s.to_owned())).collect::<Result<_, _>>()?;
+        }
+        env!("LATCHKEY_DNS_TIMEOUT_MS" => self.domains.dns_timeout_ms);
+        env!("LATCHKEY_DOMAIN_RECHECK_INTERVAL" => self.domains.recheck_interval_seconds);
+        env!("LATCHKEY_DOMAIN_LOST_GRACE" => self.domains.lost_grace_seconds);
         let documents = &mut self.client_metadata_documents;
         env!("LATCHKEY_CLIENT_METADATA_CACHE_TTL" => documents.cache_seconds);
         env!("LATCHKEY_CLIENT_METADATA_TIMEOUT_MS" => documents.timeout_ms);
@@ -421,6 +451,9 @@ impl Config {
                 key: "database_max_connections",
                 reason: "must be positive".into(),
             });
+        }
+        if self.domains.recheck_interval_seconds == 0 || self.domains.dns_timeout_ms == 0 {
+            return Err(ConfigError::Invalid { key: "domains", reason: "recheck_interval_seconds and dns_timeout_ms must be positive".into() });
         }
         if self.maintenance.sweep_interval_seconds == 0 {
             return Err(ConfigError::Invalid { key: "maintenance", reason: "sweep_interval_seconds must be positive".into() });

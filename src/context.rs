@@ -18,6 +18,7 @@ use crate::{
     mail_queue::{self, Doorbell, Message},
     client::document::{self, DocumentError, MetadataDocuments},
     ratelimit::{self, Limiters},
+    sso::dns::TxtResolver,
     store::{self, DatabaseConnection, Scoped, StoreError, StoreResult, access_tokens::RevocationReads, token_writes::TokenWrites},
     tenant::{RegistrationPolicy, Tenant},
 };
@@ -45,6 +46,8 @@ pub struct Services {
     /// Each tenant's discovery document, serialised once per cache period (it depends only on the
     /// issuer and the registration policy, kept beside it so a policy change is seen at once).
     pub discovery_documents: TtlCache<String, (RegistrationPolicy, Bytes)>,
+    /// TXT lookups for verified domains.
+    pub dns: TxtResolver,
     db: DatabaseConnection,
     lifetimes: Lifetimes,
     audit_log: AuditLog,
@@ -68,6 +71,7 @@ impl Services {
         config: &Config,
         webauthn: webauthn_rs::Webauthn,
         metadata_documents: MetadataDocuments,
+        dns: TxtResolver,
         cache_ttl: Duration,
     ) -> Self {
         Self {
@@ -77,6 +81,7 @@ impl Services {
             revocations: RevocationReads::new(db.clone()),
             token_writes: TokenWrites::new(batch_writer.clone()),
             discovery_documents: TtlCache::new(cache_ttl),
+            dns,
             db,
             lifetimes: config.lifetimes.clone(),
             audit_log: AuditLog::new(batch_writer),

@@ -39,6 +39,7 @@ pub mod safe_fetch;
 pub mod service_account;
 pub mod session;
 pub mod signin;
+pub mod sso;
 pub mod store;
 pub mod sweep;
 pub mod tenant;

@@ -15,6 +15,7 @@ pub mod initial_access_token;
 pub mod mail_queue;
 pub mod maintenance_lease;
 pub mod organization;
+pub mod organization_domain;
 pub mod organization_member;
 pub mod passkey;
 pub mod recovery_code;

@@ -19,6 +19,7 @@ mod m20261201_000014_consent_per_resource;
 mod m20261201_000015_introspection_rights;
 mod m20261201_000016_sweeping;
 mod m20261202_000017_interop;
+mod m20261203_000018_organization_domains;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000015_introspection_rights::Migration),
             Box::new(m20261201_000016_sweeping::Migration),
             Box::new(m20261202_000017_interop::Migration),
+            Box::new(m20261203_000018_organization_domains::Migration),
         ]
     }
 }

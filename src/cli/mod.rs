@@ -40,6 +40,8 @@ pub enum CliError {
     #[error(transparent)]
     Organization(#[from] latchkey::organization::OrganizationError),
     #[error(transparent)]
+    Domain(#[from] latchkey::sso::domains::DomainError),
+    #[error(transparent)]
     ServiceAccount(#[from] latchkey::service_account::ServiceAccountError),
     #[error("{0}")]
     Usage(String),

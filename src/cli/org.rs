@@ -1,7 +1,14 @@
 //! `latchkey org`: organizations (customer companies in a tenant) and their members' roles.
 
 use clap::Subcommand;
-use latchkey::organization;
+use latchkey::{
+    crypto::CodeHasher,
+    organization,
+    sso::{
+        dns::TxtResolver,
+        domains::{self, DomainName, Recheck},
+    },
+};
 
 use super::{Admin, CliError, DEFAULT_TENANT};
 
@@ -32,6 +39,46 @@ pub enum OrgCommand {
         /// Remove the person from the organization instead.
         #[arg(long)]
         remove: bool,
+    },
+    /// The organization's domains: claim one, prove it with a DNS TXT record, list, remove.
+    Domain {
+        #[command(subcommand)]
+        command: DomainCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DomainCommand {
+    /// Claim a domain and print the TXT record that proves it (again, if already claimed).
+    Add {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        org: String,
+        domain: String,
+    },
+    /// Look the TXT record up now and, if it holds the value, mark the domain verified.
+    Verify {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        org: String,
+        domain: String,
+    },
+    List {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        org: String,
+    },
+    Remove {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        org: String,
+        domain: String,
+    },
+    /// Re-check every verified domain of the tenant now (the server does it every
+    /// `domains.recheck_interval_seconds`).
+    Recheck {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
     },
 }
 
@@ -70,6 +117,76 @@ pub async fn run(app: &Admin, command: OrgCommand) -> Result<(), CliError> {
                 organization::set_member(scope, &org, &user.id, &roles).await?;
                 app.audit(&tenant, "organization.member_set", format!("user:{}", user.id)).await?;
                 println!("{email} is a member of {} with roles [{}]", org.slug, roles.join(" "));
+            }
+        }
+        OrgCommand::Domain { command } => domain(app, command).await?,
+    }
+    Ok(())
+}
+
+fn state(claim: &domains::DomainClaim) -> String {
+    match (claim.verified_at, claim.lost_at) {
+        (Some(_), Some(since)) => format!("verified, record missing since {}", super::when(since)),
+        (Some(at), None) => format!("verified {}", super::when(at)),
+        (None, _) => "pending".to_owned(),
+    }
+}
+
+async fn domain(app: &Admin, command: DomainCommand) -> Result<(), CliError> {
+    let hasher = CodeHasher::new(&app.master);
+    match command {
+        DomainCommand::Add { tenant, org, domain } => {
+            let tenant = app.tenant(&tenant).await?;
+            let org = app.organization(&tenant, &org).await?;
+            let domain = DomainName::parse(&domain)?;
+            let (claim, challenge) = domains::claim(tenant.scope(&app.db), &hasher, &org, &domain).await?;
+            app.audit(&tenant, "domain.claim", format!("domain:{}", claim.domain)).await?;
+            println!("{} is claimed by {} ({})", claim.domain, org.slug, state(&claim));
+            println!("publish this DNS record, then run `latchkey org domain verify {} {}`:", org.slug, claim.domain);
+            println!("{}\tTXT\t{}", challenge.name, challenge.value);
+        }
+        DomainCommand::Verify { tenant, org, domain } => {
+            let tenant = app.tenant(&tenant).await?;
+            let org = app.organization(&tenant, &org).await?;
+            let domain = DomainName::parse(&domain)?;
+            let resolver = TxtResolver::from_config(&app.config.domains).map_err(CliError::Usage)?;
+            let claim = domains::verify(tenant.scope(&app.db), &hasher, &resolver, &org, &domain).await?;
+            app.audit(&tenant, "domain.verify", format!("domain:{}", claim.domain)).await?;
+            println!("{} is verified for {}", claim.domain, org.slug);
+        }
+        DomainCommand::List { tenant, org } => {
+            let tenant = app.tenant(&tenant).await?;
+            let org = app.organization(&tenant, &org).await?;
+            for claim in domains::claims(tenant.scope(&app.db), &org).await? {
+                let challenge = domains::challenge(&hasher, &tenant.id, &claim);
+                println!("{}\t{}\t{}\t{}", claim.domain, state(&claim), challenge.name, challenge.value);
+            }
+        }
+        DomainCommand::Remove { tenant, org, domain } => {
+            let tenant = app.tenant(&tenant).await?;
+            let org = app.organization(&tenant, &org).await?;
+            let domain = DomainName::parse(&domain)?;
+            domains::remove(tenant.scope(&app.db), &org, &domain).await?;
+            app.audit(&tenant, "domain.remove", format!("domain:{domain}")).await?;
+            println!("{domain} is no longer claimed by {}", org.slug);
+        }
+        DomainCommand::Recheck { tenant } => {
+            let tenant = app.tenant(&tenant).await?;
+            let resolver = TxtResolver::from_config(&app.config.domains).map_err(CliError::Usage)?;
+            let grace = app.config.domains.lost_grace_seconds as i64;
+            let outcomes = domains::recheck(tenant.scope(&app.db), &hasher, &resolver, latchkey::store::now(), grace).await?;
+            for (claim, outcome) in outcomes {
+                let said = match &outcome {
+                    Recheck::Found => "found".to_owned(),
+                    Recheck::Lost => "record missing: flagged".to_owned(),
+                    Recheck::StillLost => "record still missing".to_owned(),
+                    Recheck::Withdrawn => "record missing past the grace period: verification withdrawn".to_owned(),
+                    Recheck::Unknown(reason) => format!("no answer ({reason}): unchanged"),
+                };
+                if let Some(action) = outcome.audit_action() {
+                    app.audit(&tenant, action, format!("domain:{}", claim.domain)).await?;
+                }
+                println!("{}\t{said}", claim.domain);
             }
         }
     }

@@ -18,6 +18,7 @@ pub mod email_codes;
 pub mod factor_lockouts;
 pub mod initial_access_tokens;
 pub mod mail_outbox;
+pub mod organization_domains;
 pub mod organizations;
 pub mod passkeys;
 pub mod recovery_codes;

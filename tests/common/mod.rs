@@ -1071,3 +1071,70 @@ pub fn page_text(page: &str) -> String {
     }
     text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(1000).collect()
 }
+
+// ---------------------------------------------------------------------------------------------------
+// DNS
+
+/// A real DNS server on loopback (Debian's dnsmasq; .ci/run installs `dnsmasq-base`), authoritative
+/// for `zone`: a name under it without a record is NXDOMAIN, as a real zone answers. `set` restarts it
+/// with other TXT records (dnsmasq reads `--txt-record` only at start).
+pub struct DnsServer {
+    pub port: u16,
+    zone: String,
+    child: Option<Child>,
+}
+
+impl DnsServer {
+    pub async fn start(zone: &str, records: &[(&str, &str)]) -> Self {
+        let mut server = Self { port: free_port(), zone: zone.to_owned(), child: None };
+        server.set(records).await;
+        server
+    }
+
+    /// The server's address as `LATCHKEY_DNS_NAMESERVERS` takes it.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub async fn set(&mut self, records: &[(&str, &str)]) {
+        self.stop();
+        let mut command = Command::new("/usr/sbin/dnsmasq");
+        command.args([
+            "--keep-in-foreground",
+            &format!("--port={}", self.port),
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            "--no-resolv",
+            "--no-hosts",
+            "--no-negcache",
+            "--cache-size=0",
+            "--conf-file=/dev/null",
+            "--pid-file=",
+            &format!("--local=/{}/", self.zone),
+        ]);
+        for (name, value) in records {
+            command.arg(format!("--txt-record={name},{value}"));
+        }
+        let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start dnsmasq (Debian package dnsmasq-base)");
+        self.child = Some(child);
+        // Ready when it answers (over TCP, which it serves too): a connect succeeds once it listens.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "dnsmasq did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
