@@ -40,6 +40,8 @@ pub enum StartupError {
     MetadataDocuments(String),
     #[error("DNS resolver for verified domains: {0}")]
     Dns(String),
+    #[error("SSO: {0}")]
+    Sso(String),
 }
 
 /// The composition root: everything a serving node builds once at start-up. HTTP handlers, the
@@ -112,6 +114,7 @@ impl App {
         let metadata_documents = MetadataDocuments::new(&config.client_metadata_documents)
             .map_err(StartupError::MetadataDocuments)?;
         let dns = crate::sso::dns::TxtResolver::from_config(&config.domains).map_err(StartupError::Dns)?;
+        let sso = crate::sso::Sso::new(&config.sso).map_err(StartupError::Sso)?;
         let cache_ttl = Duration::from_secs(config.lifetimes.cache.max(0) as u64);
         let services = Services::new(
             db.clone(),
@@ -121,6 +124,7 @@ impl App {
             webauthn,
             metadata_documents,
             dns,
+            sso,
             cache_ttl,
         );
         let app = Self { services, geo, db, master, mailer, tenants: TtlCache::new(cache_ttl), config };

@@ -61,6 +61,38 @@ pub struct Config {
     pub client_metadata_documents: MetadataDocumentConfig,
     pub maintenance: MaintenanceConfig,
     pub domains: DomainsConfig,
+    pub sso: SsoConfig,
+}
+
+/// Talking to organizations' identity providers (`sso`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SsoConfig {
+    /// Connect and overall time limit of one request to an IdP (discovery, keys, token endpoint).
+    pub timeout_ms: u64,
+    /// Largest response read from an IdP, in bytes.
+    pub max_bytes: usize,
+    /// Seconds a person has to come back from the IdP.
+    pub request_seconds: i64,
+    /// Seconds discovery documents and keys are used before they are fetched again.
+    pub metadata_cache_seconds: u64,
+    /// Test-only: let IdP requests reach loopback addresses (never in production: it opens the SSRF defence).
+    pub allow_loopback: bool,
+    /// A PEM bundle trusted for IdP requests besides the public web roots (tests, private PKI).
+    pub extra_root_certificates: Option<PathBuf>,
+}
+
+impl Default for SsoConfig {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 10_000,
+            max_bytes: 256 * 1024,
+            request_seconds: 600,
+            metadata_cache_seconds: 300,
+            allow_loopback: false,
+            extra_root_certificates: None,
+        }
+    }
 }
 
 /// Verified domains (`sso::domains`): where their TXT challenges are looked up, how often verified
@@ -218,6 +250,9 @@ pub struct RateLimits {
     pub passkey_ceremonies_per_ip_per_minute: u32,
     /// Client metadata documents fetched on behalf of one caller address (cache misses only).
     pub client_metadata_fetch_per_ip_per_minute: u32,
+    /// SSO sign-ins started (a request row and a trip to the IdP) and answers from an IdP (a code
+    /// exchange) per caller address.
+    pub sso_per_ip_per_minute: u32,
 }
 
 impl Default for Config {
@@ -244,6 +279,7 @@ impl Default for Config {
             client_metadata_documents: MetadataDocumentConfig::default(),
             maintenance: MaintenanceConfig::default(),
             domains: DomainsConfig::default(),
+            sso: SsoConfig::default(),
         }
     }
 }
@@ -294,6 +330,7 @@ impl Default for RateLimits {
             authorization_requests_per_ip_per_minute: 60,
             passkey_ceremonies_per_ip_per_minute: 30,
             client_metadata_fetch_per_ip_per_minute: 30,
+            sso_per_ip_per_minute: 30,
         }
     }
 }
@@ -385,6 +422,11 @@ impl Config {
         env!("LATCHKEY_RATE_AUTHORIZATION_REQUESTS_PER_IP_PER_MINUTE" => self.rate_limits.authorization_requests_per_ip_per_minute);
         env!("LATCHKEY_RATE_PASSKEY_CEREMONIES_PER_IP_PER_MINUTE" => self.rate_limits.passkey_ceremonies_per_ip_per_minute);
         env!("LATCHKEY_RATE_CLIENT_METADATA_FETCH_PER_IP_PER_MINUTE" => self.rate_limits.client_metadata_fetch_per_ip_per_minute);
+        env!("LATCHKEY_RATE_SSO_PER_IP_PER_MINUTE" => self.rate_limits.sso_per_ip_per_minute);
+        env!("LATCHKEY_SSO_ALLOW_LOOPBACK" => self.sso.allow_loopback);
+        env!("LATCHKEY_SSO_EXTRA_ROOTS" => some self.sso.extra_root_certificates);
+        env!("LATCHKEY_SSO_TIMEOUT_MS" => self.sso.timeout_ms);
+        env!("LATCHKEY_SSO_REQUEST_TTL" => self.sso.request_seconds);
         env!("LATCHKEY_SWEEP_INTERVAL" => self.maintenance.sweep_interval_seconds);
         env!("LATCHKEY_AUDIT_RETENTION_DAYS" => self.maintenance.audit_retention_days);
         if let Some(list) = get("LATCHKEY_DNS_NAMESERVERS") {
@@ -477,6 +519,7 @@ impl Config {
             r.authorization_requests_per_ip_per_minute,
             r.passkey_ceremonies_per_ip_per_minute,
             r.client_metadata_fetch_per_ip_per_minute,
+            r.sso_per_ip_per_minute,
         ]
         .contains(&0)
         {

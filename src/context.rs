@@ -18,7 +18,7 @@ use crate::{
     mail_queue::{self, Doorbell, Message},
     client::document::{self, DocumentError, MetadataDocuments},
     ratelimit::{self, Limiters},
-    sso::dns::TxtResolver,
+    sso::{Sso, dns::TxtResolver},
     store::{self, DatabaseConnection, Scoped, StoreError, StoreResult, access_tokens::RevocationReads, token_writes::TokenWrites},
     tenant::{RegistrationPolicy, Tenant},
 };
@@ -48,6 +48,8 @@ pub struct Services {
     pub discovery_documents: TtlCache<String, (RegistrationPolicy, Bytes)>,
     /// TXT lookups for verified domains.
     pub dns: TxtResolver,
+    /// Calls to organizations' identity providers.
+    pub sso: Sso,
     db: DatabaseConnection,
     lifetimes: Lifetimes,
     audit_log: AuditLog,
@@ -72,6 +74,7 @@ impl Services {
         webauthn: webauthn_rs::Webauthn,
         metadata_documents: MetadataDocuments,
         dns: TxtResolver,
+        sso: Sso,
         cache_ttl: Duration,
     ) -> Self {
         Self {
@@ -82,6 +85,7 @@ impl Services {
             token_writes: TokenWrites::new(batch_writer.clone()),
             discovery_documents: TtlCache::new(cache_ttl),
             dns,
+            sso,
             db,
             lifetimes: config.lifetimes.clone(),
             audit_log: AuditLog::new(batch_writer),

@@ -36,6 +36,7 @@ pub struct Limiters {
     pub authorization_requests_per_ip: KeyedLimiter<IpAddr>,
     pub passkey_ceremonies_per_ip: KeyedLimiter<IpAddr>,
     pub metadata_fetch_per_ip: KeyedLimiter<IpAddr>,
+    pub sso_per_ip: KeyedLimiter<IpAddr>,
 }
 
 /// The caller must wait this long.
@@ -69,6 +70,7 @@ impl Limiters {
                 limits.client_metadata_fetch_per_ip_per_minute,
             ))),
             token_failures_per_ip: keyed(Quota::per_minute(nonzero(limits.token_failures_per_ip_per_minute))),
+            sso_per_ip: keyed(Quota::per_minute(nonzero(limits.sso_per_ip_per_minute))),
             token_failures_per_client: keyed(Quota::per_minute(nonzero(limits.token_failures_per_client_per_minute))),
             token_per_client: keyed(
                 Quota::per_second(nonzero(limits.token_per_client_per_second)).allow_burst(
@@ -90,6 +92,7 @@ impl Limiters {
         self.authorization_requests_per_ip.retain_recent();
         self.passkey_ceremonies_per_ip.retain_recent();
         self.metadata_fetch_per_ip.retain_recent();
+        self.sso_per_ip.retain_recent();
     }
 }
 

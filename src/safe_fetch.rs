@@ -78,6 +78,24 @@ impl SafeFetcher {
 
     /// GETs `url` and returns its body, or why not. Nothing of the body is read past `max_bytes`.
     pub async fn get(&self, url: &Url, accept: &str) -> Result<Vec<u8>, FetchError> {
+        let response = self.send(self.http.get(url.clone()).header(reqwest::header::ACCEPT, accept), url).await?;
+        if !response.status().is_success() {
+            return Err(FetchError::Status(response.status().as_u16()));
+        }
+        Ok(response.into_body())
+    }
+
+    /// Sends any request (an OAuth client's: discovery, JWKS, the token endpoint) under the same rules
+    /// and returns the response whatever its status: the OAuth error body of a 400 is the caller's to
+    /// read. The shape `oauth2`/`openidconnect` take as their HTTP client.
+    pub async fn request(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, FetchError> {
+        let (parts, body) = request.into_parts();
+        let url = Url::parse(&parts.uri.to_string()).map_err(|_| FetchError::NotHttps)?;
+        let builder = self.http.request(parts.method, url.clone()).headers(parts.headers).body(body);
+        self.send(builder, &url).await
+    }
+
+    async fn send(&self, builder: reqwest::RequestBuilder, url: &Url) -> Result<http::Response<Vec<u8>>, FetchError> {
         if url.scheme() != "https" || !url.username().is_empty() || url.password().is_some() {
             return Err(FetchError::NotHttps);
         }
@@ -93,16 +111,7 @@ impl SafeFetcher {
         {
             return Err(FetchError::ForbiddenAddress(ip.to_string()));
         }
-        let mut response = self
-            .http
-            .get(url.clone())
-            .header(reqwest::header::ACCEPT, accept)
-            .send()
-            .await
-            .map_err(classify)?;
-        if !response.status().is_success() {
-            return Err(FetchError::Status(response.status().as_u16()));
-        }
+        let mut response = builder.send().await.map_err(classify)?;
         let limit = self.policy.max_bytes;
         if response.content_length().is_some_and(|length| length > limit as u64) {
             return Err(FetchError::TooLarge(limit));
@@ -114,7 +123,10 @@ impl SafeFetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        let mut out = http::Response::new(body);
+        *out.status_mut() = response.status();
+        *out.headers_mut() = response.headers().clone();
+        Ok(out)
     }
 }
 

@@ -22,10 +22,11 @@ pub struct Session {
 }
 
 impl Session {
-    /// Multi-factor: a passkey was verified in this session. An email or recovery code alone is a
-    /// bootstrap that can only enroll or confirm a passkey.
+    /// Multi-factor: a passkey was verified in this session (its level completes an authorization).
+    /// An email or recovery code, or an SSO sign-in, alone is a bootstrap that can only enroll or
+    /// confirm a passkey. Not `amr`'s `mfa`: after SSO that may be what the identity provider did.
     pub fn is_multi_factor(&self) -> bool {
-        self.amr.contains(&Amr::Mfa)
+        self.acr.completes_authorization()
     }
 
     /// A full session whose last passkey assertion is recent enough for a sensitive account action

@@ -133,8 +133,11 @@ pub async fn passkey_enrolled(ctx: &Ctx<'_>, session: &Session, user_id: &str, s
     }
     if !session.is_multi_factor() {
         let mut amr = session.amr.clone();
-        amr.extend(passkey::assertion_amr(stored.backup_eligible));
-        amr.dedup();
+        for method in passkey::assertion_amr(stored.backup_eligible) {
+            if !amr.contains(&method) {
+                amr.push(method);
+            }
+        }
         session::elevate(ctx.scope(), &session.id, Authentication { amr, acr: passkey::ENROLLED_ACR }).await?;
     }
     let recovery_codes = if first || session.acr == recovery::RECOVERY_ACR {
@@ -191,8 +194,20 @@ pub async fn passkey_asserted(
     if verified.user.disabled_at.is_some() {
         return Ok(PasskeySignIn::Disabled);
     }
-    let authn = Authentication { amr: verified.amr.clone(), acr: passkey::PASSKEY_ACR };
-    let new_cookie = match session.filter(|s| s.user_id == verified.user.id) {
+    let session = session.filter(|s| s.user_id == verified.user.id);
+    // After an SSO sign-in the identity provider's methods stay in `amr` beside the passkey's: the
+    // token then says both how the organization authenticated the person and that a passkey followed.
+    let mut amr = match &session {
+        Some(s) if s.acr == Acr::Sso => s.amr.clone(),
+        _ => Vec::new(),
+    };
+    for method in &verified.amr {
+        if !amr.contains(method) {
+            amr.push(*method);
+        }
+    }
+    let authn = Authentication { amr, acr: passkey::PASSKEY_ACR };
+    let new_cookie = match session {
         // The signed-in user confirmed with their passkey: the same session, now multi-factor and fresh.
         Some(session) => {
             session::elevate(ctx.scope(), &session.id, authn).await?;

@@ -20,6 +20,7 @@ mod m20261201_000015_introspection_rights;
 mod m20261201_000016_sweeping;
 mod m20261202_000017_interop;
 mod m20261203_000018_organization_domains;
+mod m20261203_000019_sso_connections;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000016_sweeping::Migration),
             Box::new(m20261202_000017_interop::Migration),
             Box::new(m20261203_000018_organization_domains::Migration),
+            Box::new(m20261203_000019_sso_connections::Migration),
         ]
     }
 }

@@ -40,6 +40,8 @@ pub enum CliError {
     #[error(transparent)]
     Organization(#[from] latchkey::organization::OrganizationError),
     #[error(transparent)]
+    SsoConnection(#[from] latchkey::sso::connection::ConnectionError),
+    #[error(transparent)]
     Domain(#[from] latchkey::sso::domains::DomainError),
     #[error(transparent)]
     ServiceAccount(#[from] latchkey::service_account::ServiceAccountError),

@@ -45,6 +45,57 @@ pub enum OrgCommand {
         #[command(subcommand)]
         command: DomainCommand,
     },
+    /// The organization's single sign-on connections.
+    Sso {
+        #[command(subcommand)]
+        command: SsoCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SsoCommand {
+    /// Connect an OpenID Provider (Entra ID, Google Workspace, Okta, Auth0, Keycloak, …).
+    AddOidc {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// Where discovery starts, e.g. https://login.microsoftonline.com/{directory id}/v2.0
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        client_id: String,
+        /// The environment variable holding the client secret (kept off the command line).
+        #[arg(long)]
+        client_secret_env: Option<String>,
+        /// generic, entra or google
+        #[arg(long, default_value = "generic")]
+        flavor: latchkey::sso::connection::Flavor,
+        /// Entra multi-tenant connections: a directory (tenant) id whose people may sign in; repeat.
+        #[arg(long = "allowed-tenant")]
+        allowed_tenants: Vec<String>,
+        /// Google Workspace: the hosted domain (hd) every sign-in must carry.
+        #[arg(long)]
+        hosted_domain: Option<String>,
+        /// IDP_GROUP_OR_ROLE=ROLE: members with that group or app role get the organization role; repeat.
+        #[arg(long = "role-map")]
+        role_map: Vec<String>,
+        /// Do not require a passkey after SSO when the IdP reports multi-factor authentication.
+        #[arg(long)]
+        no_passkey: bool,
+    },
+    List {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        org: String,
+    },
+    Remove {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        org: String,
+        connection: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -120,6 +171,7 @@ pub async fn run(app: &Admin, command: OrgCommand) -> Result<(), CliError> {
             }
         }
         OrgCommand::Domain { command } => domain(app, command).await?,
+        OrgCommand::Sso { command } => sso(app, command).await?,
     }
     Ok(())
 }
@@ -188,6 +240,49 @@ async fn domain(app: &Admin, command: DomainCommand) -> Result<(), CliError> {
                 }
                 println!("{}\t{said}", claim.domain);
             }
+        }
+    }
+    Ok(())
+}
+
+async fn sso(app: &Admin, command: SsoCommand) -> Result<(), CliError> {
+    use latchkey::sso::connection::{self, NewOidc, OidcSettings};
+    match command {
+        SsoCommand::AddOidc {
+            tenant, org, name, issuer, client_id, client_secret_env, flavor, allowed_tenants, hosted_domain, role_map, no_passkey,
+        } => {
+            let tenant = app.tenant(&tenant).await?;
+            let org = app.organization(&tenant, &org).await?;
+            let client_secret = match client_secret_env {
+                Some(var) => Some(latchkey_proto::Secret::new(std::env::var(&var).map_err(|_| CliError::Usage(format!("{var} is not set")))?)),
+                None => None,
+            };
+            let role_map = role_map
+                .iter()
+                .map(|pair| pair.split_once('=').map(|(g, r)| (g.to_owned(), r.to_owned())))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| CliError::Usage("--role-map takes IDP_VALUE=ROLE".into()))?;
+            let settings = OidcSettings { issuer, client_id, flavor, allowed_tenants, hosted_domain, scopes: vec![], role_map };
+            let new = NewOidc { name, settings, client_secret, require_passkey: !no_passkey };
+            let created = connection::create_oidc(tenant.scope(&app.db), &tenant.data_key, &org, new).await?;
+            app.audit(&tenant, "sso.connection_create", format!("sso:{}", created.id)).await?;
+            println!("created SSO connection {} for {}", created.id, org.slug);
+            println!("redirect URI to register at the identity provider: {}/sso/callback", tenant.issuer(app.config.base_url()));
+        }
+        SsoCommand::List { tenant, org } => {
+            let tenant = app.tenant(&tenant).await?;
+            let org = app.organization(&tenant, &org).await?;
+            for c in connection::of_organization(tenant.scope(&app.db), &org.id).await? {
+                let state = if c.enabled { "enabled" } else { "disabled" };
+                println!("{}\t{}\toidc\t{:?}\t{}\t{state}", c.id, c.name, c.oidc.flavor, c.oidc.issuer);
+            }
+        }
+        SsoCommand::Remove { tenant, org, connection: id } => {
+            let tenant = app.tenant(&tenant).await?;
+            let org = app.organization(&tenant, &org).await?;
+            connection::remove(tenant.scope(&app.db), &org, &id).await?;
+            app.audit(&tenant, "sso.connection_remove", format!("sso:{id}")).await?;
+            println!("removed SSO connection {id}");
         }
     }
     Ok(())

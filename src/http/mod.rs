@@ -11,6 +11,7 @@ mod passkeys;
 mod registration;
 mod request;
 mod respond;
+mod sso;
 mod wellknown;
 
 use std::sync::Arc;
@@ -64,6 +65,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/userinfo", web::post().to(oauth::userinfo))
                 .route("/login", web::get().to(pages::login_form))
                 .route("/login", web::post().to(pages::login_submit))
+                .route("/sso/callback", web::get().to(sso::callback))
+                .route("/sso/{connection}/start", web::get().to(sso::start))
                 .route("/login/code", web::get().to(pages::code_form))
                 .route("/login/code", web::post().to(pages::code_submit))
                 .route("/consent", web::get().to(pages::consent_form))

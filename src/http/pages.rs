@@ -109,6 +109,26 @@ pub async fn login_submit(
         )
         .await;
     };
+    // Home-realm discovery: a verified domain of an organization with SSO signs in there. A page, not
+    // a redirect: this page's CSP (`form-action 'self'`) would stop a form's redirect to the IdP.
+    if let Some(connection) = crate::sso::signin::connection_for_email(&ctx, &email).await.map_err(|e| PageError::internal(&e))? {
+        let mut start = url::Url::parse(&ctx.endpoint(&format!("sso/{}/start", connection.id))).map_err(|e| PageError::internal(&e))?;
+        start.query_pairs_mut().append_pair("login_hint", email.as_str());
+        if let Some(id) = pending_id {
+            start.query_pairs_mut().append_pair("req", id);
+        }
+        let chrome = Chrome::new(&ctx.tenant.display_name);
+        let message = format!("{email} signs in with {}. Continue there to sign in.", connection.name);
+        let page = pages::Message {
+            tenant_name: chrome.tenant_name,
+            tenant_initial: chrome.tenant_initial,
+            heading: "Continue to your organization",
+            message: &message,
+            kind: "ok",
+            link: Some((start.to_string(), "Continue")),
+        };
+        return html(StatusCode::OK, page.render(), vec![]);
+    }
     let limiters = &app.services.limiters;
     ratelimit::check(&limiters.code_send_per_ip, &request::client_ip(&app, &req))
         .and_then(|()| {

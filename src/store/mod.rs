@@ -27,6 +27,7 @@ pub mod resources;
 pub mod service_accounts;
 pub mod sessions;
 pub mod signing_keys;
+pub mod sso;
 pub mod sweep;
 pub mod token_writes;
 pub mod tenants;
@@ -311,7 +312,7 @@ mod tests {
         let written = to_amr_json(&[Amr::Otp, Amr::Hwk, Amr::User, Amr::Mfa]);
         assert_eq!(written, r#"["otp","hwk","user","mfa"]"#, "the RFC 8176 names, as before the type");
         assert_eq!(stored_amr(&written).expect("read"), [Amr::Otp, Amr::Hwk, Amr::User, Amr::Mfa]);
-        assert!(matches!(stored_amr(r#"["otp","pwd"]"#), Err(StoreError::Corrupt(_))));
+        assert!(matches!(stored_amr(r#"["otp","retina"]"#), Err(StoreError::Corrupt(_))));
         assert!(matches!(stored_amr("otp"), Err(StoreError::Corrupt(_))));
     }
 

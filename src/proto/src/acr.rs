@@ -18,10 +18,14 @@ pub enum Acr {
     Mfa,
     /// A passkey assertion with user verification: phishing-resistant (OpenID EAP ACR values).
     Phr,
+    /// A sign-in at the organization's identity provider (SSO): the first step, like an email code;
+    /// the passkey (enrolled or confirmed next) makes it `Mfa` or `Phr`. What the IdP itself did is in
+    /// the session's `amr`.
+    Sso,
 }
 
 impl Acr {
-    pub const ALL: [Acr; 5] = [Acr::EmailCode, Acr::RecoveryCode, Acr::Totp, Acr::Mfa, Acr::Phr];
+    pub const ALL: [Acr; 6] = [Acr::EmailCode, Acr::RecoveryCode, Acr::Totp, Acr::Mfa, Acr::Phr, Acr::Sso];
     /// What a request may ask for (`acr_values_supported`), strongest first.
     pub const REQUESTABLE: [Acr; 3] = [Acr::Phr, Acr::Mfa, Acr::EmailCode];
     /// Only a passkey assertion reaches it; a request naming only unknown values gets it.
@@ -34,6 +38,7 @@ impl Acr {
             Acr::Totp => "urn:latchkey:acr:totp",
             Acr::Mfa => "urn:latchkey:acr:mfa",
             Acr::Phr => "phr",
+            Acr::Sso => "urn:latchkey:acr:sso",
         }
     }
 
@@ -45,7 +50,7 @@ impl Acr {
     /// levels are not on it: they meet no requested level, and nobody may ask for them.
     pub const fn rank(self) -> Option<u8> {
         match self {
-            Acr::EmailCode => Some(0),
+            Acr::EmailCode | Acr::Sso => Some(0),
             Acr::Mfa => Some(1),
             Acr::Phr => Some(2),
             Acr::RecoveryCode | Acr::Totp => None,
@@ -91,10 +96,39 @@ pub enum Amr {
     User,
     /// More than one factor.
     Mfa,
+    // What an organization's identity provider reports it did (its `amr`, or the SAML authentication
+    // context), recorded as it said: RFC 8176's registered values Latchkey itself never establishes.
+    /// A password.
+    Pwd,
+    /// A PIN.
+    Pin,
+    /// A code sent by SMS.
+    Sms,
+    /// A telephone call.
+    Tel,
+    /// A fingerprint.
+    Fpt,
+    /// Facial recognition.
+    Face,
+    /// Windows integrated authentication.
+    Wia,
+    /// Knowledge-based authentication.
+    Kba,
+    /// A smart card.
+    Sc,
+    /// Proof of possession of a key (unspecified protection).
+    Pop,
+    /// Risk-based authentication.
+    Rba,
+    /// Multiple-channel authentication.
+    Mca,
 }
 
 impl Amr {
-    pub const ALL: [Amr; 5] = [Amr::Otp, Amr::Hwk, Amr::Swk, Amr::User, Amr::Mfa];
+    pub const ALL: [Amr; 17] = [
+        Amr::Otp, Amr::Hwk, Amr::Swk, Amr::User, Amr::Mfa,
+        Amr::Pwd, Amr::Pin, Amr::Sms, Amr::Tel, Amr::Fpt, Amr::Face, Amr::Wia, Amr::Kba, Amr::Sc, Amr::Pop, Amr::Rba, Amr::Mca,
+    ];
 
     pub fn parse(value: &str) -> Option<Amr> {
         Amr::ALL.into_iter().find(|amr| amr.as_str() == value)
@@ -107,6 +141,18 @@ impl Amr {
             Amr::Swk => "swk",
             Amr::User => "user",
             Amr::Mfa => "mfa",
+            Amr::Pwd => "pwd",
+            Amr::Pin => "pin",
+            Amr::Sms => "sms",
+            Amr::Tel => "tel",
+            Amr::Fpt => "fpt",
+            Amr::Face => "face",
+            Amr::Wia => "wia",
+            Amr::Kba => "kba",
+            Amr::Sc => "sc",
+            Amr::Pop => "pop",
+            Amr::Rba => "rba",
+            Amr::Mca => "mca",
         }
     }
 }
@@ -140,8 +186,9 @@ mod tests {
             assert_eq!(Amr::parse(amr.as_str()), Some(amr));
             assert_eq!(serde_json::to_string(&amr).expect("serialise"), format!("\"{amr}\""));
         }
-        assert_eq!(Amr::parse("pwd"), None, "not a method Latchkey records");
-        assert!(serde_json::from_str::<Amr>(r#""pwd""#).is_err());
+        assert_eq!(Amr::parse("pwd"), Some(Amr::Pwd), "an identity provider's password, recorded as it said");
+        assert_eq!(Amr::parse("retina"), None, "not a method Latchkey records");
+        assert!(serde_json::from_str::<Amr>(r#""fed""#).is_err());
     }
 
     #[test]
@@ -149,7 +196,7 @@ mod tests {
         let ranked: Vec<(Acr, Option<u8>)> = Acr::ALL.into_iter().map(|a| (a, a.rank())).collect();
         assert_eq!(
             ranked,
-            [(Acr::EmailCode, Some(0)), (Acr::RecoveryCode, None), (Acr::Totp, None), (Acr::Mfa, Some(1)), (Acr::Phr, Some(2))]
+            [(Acr::EmailCode, Some(0)), (Acr::RecoveryCode, None), (Acr::Totp, None), (Acr::Mfa, Some(1)), (Acr::Phr, Some(2)), (Acr::Sso, Some(0))]
         );
         assert!(Acr::REQUESTABLE.iter().all(|a| a.rank().is_some()));
         assert_eq!(Acr::STRONGEST.rank(), Acr::REQUESTABLE.iter().filter_map(|a| a.rank()).max());

@@ -1,0 +1,105 @@
+//! Single sign-on endpoints: start a sign-in at the organization's identity provider, and take the
+//! IdP's answer (the OIDC redirect URI of every connection of the tenant). Both are rate-limited per
+//! caller address like every sign-in endpoint; the domain work is `sso::signin`'s.
+
+use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+
+use super::{PageError, page_context, request, respond};
+use crate::{
+    app::App,
+    ratelimit,
+    sso::{
+        connection,
+        linking::Refusal,
+        signin::{self, SsoError},
+    },
+    user::Email,
+};
+
+fn binding_cookie_name(app: &App, tenant_slug: &str) -> String {
+    request::cookie_name(app, &format!("lk_sso_{tenant_slug}"))
+}
+
+/// The page for a sign-in that did not complete: what the person can do about it, never the IdP's
+/// raw words beyond a short error code.
+fn refused_page(tenant_name: &str, error: &SsoError) -> PageError {
+    let (status, heading, message) = match error {
+        SsoError::UnknownRequest => (
+            StatusCode::BAD_REQUEST,
+            "Sign-in expired",
+            "This sign-in has expired, was already used, or was started in another browser. Start again from the sign-in page.".to_owned(),
+        ),
+        SsoError::ConnectionDisabled => {
+            (StatusCode::FORBIDDEN, "Single sign-on is off", "Your organization has switched this sign-in off.".to_owned())
+        }
+        SsoError::Refused(refusal) => (
+            StatusCode::FORBIDDEN,
+            "This account cannot sign in here",
+            match refusal {
+                Refusal::Disabled => "This account has been disabled.",
+                Refusal::NoEmail => "Your organization's sign-in did not say which email address is yours.",
+                Refusal::EmailNotProven => "Your organization's sign-in did not confirm that this email address is yours.",
+                Refusal::DomainNotVerified => "This email address's domain is not one your organization has verified here.",
+                Refusal::LinkedElsewhere => "This email address already signs in another way. Use the way you signed in before.",
+                Refusal::OtherOrganization => "This account belongs to another organization.",
+            }
+            .to_owned(),
+        ),
+        SsoError::Store(store) => return PageError::internal(store),
+        other => (StatusCode::BAD_GATEWAY, "Your organization's sign-in failed", format!("{other}. Try again, or ask your administrator.")),
+    };
+    PageError::new(status, tenant_name, heading, message)
+}
+
+/// `GET /t/{tenant}/sso/{connection}/start?req=…&login_hint=…`
+pub async fn start(app: web::Data<App>, req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
+    let (tenant, connection_id) = path.into_inner();
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let name = ctx.tenant.display_name.clone();
+    let params = respond::query(&ctx, &req)?;
+    ratelimit::check(&app.services.limiters.sso_per_ip, &request::client_ip(&app, &req)).map_err(|retry| PageError::too_many(&name, retry))?;
+    let connection = match connection::find(ctx.scope(), &connection_id).await {
+        Ok(Some(connection)) => connection,
+        Ok(None) => return Err(PageError::new(StatusCode::NOT_FOUND, &name, "Not found", "There is no such sign-in.")),
+        Err(error) => return Err(refused_page(&name, &error.into())),
+    };
+    let hint = params.get("login_hint").and_then(Email::parse);
+    let started = signin::start(&ctx, &connection, respond::request_id(&params), hint.as_ref())
+        .await
+        .map_err(|error| refused_page(&name, &error))?;
+    let cookie = request::build_cookie(
+        &app,
+        binding_cookie_name(&app, &ctx.tenant.slug),
+        started.binding.expose().to_owned(),
+        Some(ctx.services.sso.request_seconds),
+    );
+    Ok(respond::see_other(started.location.as_str(), vec![cookie]))
+}
+
+/// `GET /t/{tenant}/sso/callback?code=…&state=…` (or `error=…`, RFC 6749 §4.1.2.1).
+pub async fn callback(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let name = ctx.tenant.display_name.clone();
+    let params = respond::query(&ctx, &req)?;
+    ratelimit::check(&app.services.limiters.sso_per_ip, &request::client_ip(&app, &req)).map_err(|retry| PageError::too_many(&name, retry))?;
+    if let Some(error) = params.get("error") {
+        // Only the error code, and only if it looks like one: the page never echoes free text.
+        let code: String = error.chars().filter(|c| c.is_ascii_lowercase() || *c == '_').take(40).collect();
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            &name,
+            "Your organization's sign-in did not complete",
+            format!("Your identity provider answered \"{code}\". Start again from the sign-in page, or ask your administrator."),
+        ));
+    }
+    let (Some(state), Some(code)) = (params.get("state"), params.get("code")) else {
+        return Err(PageError::bad_request(&name, "This address needs the identity provider's code and state."));
+    };
+    let cookie_name = binding_cookie_name(&app, &ctx.tenant.slug);
+    let binding = req.cookie(&cookie_name).map(|c| c.value().to_owned()).unwrap_or_default();
+    let finished = signin::finish(&ctx, state, &binding, code).await.map_err(|error| refused_page(&name, &error))?;
+    let session_cookie = request::session_cookie(&ctx, &finished.cookie);
+    let clear = request::removal_cookie(&app, cookie_name);
+    let pending = finished.pending_request_id.as_deref().filter(|id| respond::opaque_id(id));
+    Ok(respond::see_other(&respond::after_sign_in(&ctx, pending), vec![session_cookie, clear]))
+}

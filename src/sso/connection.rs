@@ -1,0 +1,262 @@
+//! An organization's SSO connection: which identity provider, how Latchkey is registered there, and
+//! what the organization decided (passkey after SSO, roles from groups). The client secret is sealed
+//! with the tenant's data key, bound to the connection id; it is opened only to call the IdP's token
+//! endpoint and never shown again.
+
+use latchkey_proto::Secret;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    crypto::{self, DataKey},
+    organization::{self, Organization},
+    store::{Scoped, StoreError, now, sso},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no SSO connection {0:?} in this organization")]
+    NotFound(String),
+    #[error("the connection's stored settings cannot be read: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Which kind of OpenID Provider, for the rules that differ (docs/sso.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// Any standard OpenID Provider (Okta, Auth0, Keycloak, …): identity = `iss` + `sub`; an email is
+    /// proven by `email_verified`.
+    Generic,
+    /// Microsoft Entra ID: identity = `tid` + `oid`; an email is proven only by `xms_edov`; the
+    /// multi-tenant issuer template (`{tenantid}`) with an allow-list of tenants.
+    Entra,
+    /// Google Workspace: the hosted domain (`hd`) must be the configured one.
+    Google,
+}
+
+impl std::str::FromStr for Flavor {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "generic" => Ok(Flavor::Generic),
+            "entra" => Ok(Flavor::Entra),
+            "google" => Ok(Flavor::Google),
+            other => Err(format!("{other:?}: one of generic, entra, google")),
+        }
+    }
+}
+
+/// An OIDC connection's settings, as stored (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcSettings {
+    /// Where discovery starts: `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    pub flavor: Flavor,
+    /// Entra multi-tenant connections: the directory (tenant) ids whose people may sign in.
+    #[serde(default)]
+    pub allowed_tenants: Vec<String>,
+    /// Google Workspace: the `hd` claim every ID token must carry.
+    #[serde(default)]
+    pub hosted_domain: Option<String>,
+    /// Scopes asked for beyond `openid` (default `email profile`).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Organization roles from the IdP's groups or app roles: (IdP value, role).
+    #[serde(default)]
+    pub role_map: Vec<(String, String)>,
+}
+
+/// A connection as domain code uses it.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub oidc: OidcSettings,
+    pub require_passkey: bool,
+    pub enabled: bool,
+    /// When the settings last changed: cached discovery is keyed by it.
+    pub updated_at: i64,
+    sealed_secret: Option<String>,
+}
+
+fn sealing_purpose(connection_id: &str) -> String {
+    format!("sso-client-secret/{connection_id}")
+}
+
+impl Connection {
+    /// The client secret, opened for one call to the token endpoint.
+    pub fn client_secret(&self, data_key: &DataKey) -> Result<Option<Secret>, ConnectionError> {
+        let Some(sealed) = &self.sealed_secret else { return Ok(None) };
+        let bytes = crypto::base64url_decode(sealed).ok_or_else(|| ConnectionError::Corrupt("sealed secret".into()))?;
+        let opened = data_key.open(&sealing_purpose(&self.id), &bytes).map_err(|e| ConnectionError::Corrupt(e.to_string()))?;
+        String::from_utf8(opened).map(|s| Some(Secret::new(s))).map_err(|_| ConnectionError::Corrupt("secret".into()))
+    }
+
+    /// The organization roles the IdP's groups and app roles map to.
+    pub fn roles_for(&self, idp_values: &[String]) -> Vec<String> {
+        let mut roles: Vec<String> = Vec::new();
+        for (value, role) in &self.oidc.role_map {
+            if idp_values.iter().any(|v| v == value) && !roles.contains(role) {
+                roles.push(role.clone());
+            }
+        }
+        roles
+    }
+}
+
+fn from_row(row: sso::ConnectionRow) -> Result<Connection, ConnectionError> {
+    if row.protocol != "oidc" {
+        return Err(ConnectionError::Corrupt(format!("protocol {:?}", row.protocol)));
+    }
+    let oidc = serde_json::from_str(&row.settings).map_err(|e| ConnectionError::Corrupt(e.to_string()))?;
+    Ok(Connection {
+        id: row.id,
+        organization_id: row.organization_id,
+        name: row.name,
+        oidc,
+        require_passkey: row.require_passkey,
+        enabled: row.disabled_at.is_none(),
+        updated_at: row.updated_at,
+        sealed_secret: row.sealed_secret,
+    })
+}
+
+/// What an administrator supplies for a new OIDC connection.
+#[derive(Debug)]
+pub struct NewOidc {
+    pub name: String,
+    pub settings: OidcSettings,
+    pub client_secret: Option<Secret>,
+    pub require_passkey: bool,
+}
+
+/// Entra directory (tenant) ids are GUIDs.
+fn is_guid(value: &str) -> bool {
+    uuid::Uuid::try_parse(value).is_ok() && value.len() == 36
+}
+
+/// Checks the settings for what each field means; the error says which field and why.
+pub fn check(settings: &OidcSettings) -> Result<(), ConnectionError> {
+    let invalid = |m: String| Err(ConnectionError::Invalid(m));
+    let issuer = url::Url::parse(&settings.issuer).map_err(|_| ConnectionError::Invalid("the issuer must be an https URL".into()))?;
+    if issuer.scheme() != "https" || issuer.query().is_some() || issuer.fragment().is_some() {
+        return invalid("the issuer must be an https URL without query or fragment".into());
+    }
+    if settings.client_id.trim().is_empty() || settings.client_id.len() > 255 {
+        return invalid("the client id is required (at most 255 characters)".into());
+    }
+    if let Some(bad) = settings.allowed_tenants.iter().find(|t| !is_guid(t)) {
+        return invalid(format!("allowed Entra tenants are directory ids (GUIDs), not {bad:?}"));
+    }
+    if !settings.allowed_tenants.is_empty() && settings.flavor != Flavor::Entra {
+        return invalid("allowed tenants apply to Entra connections only".into());
+    }
+    if settings.flavor == Flavor::Google && settings.hosted_domain.is_none() {
+        return invalid("a Google Workspace connection names its hosted domain (hd)".into());
+    }
+    if let Some(bad) = settings.scopes.iter().find(|s| !crate::client::valid_scope_token(s)) {
+        return invalid(format!("invalid scope {bad:?}"));
+    }
+    let roles: Vec<String> = settings.role_map.iter().map(|(_, role)| role.clone()).collect();
+    organization::check_roles(&roles).map_err(|e| ConnectionError::Invalid(e.to_string()))?;
+    Ok(())
+}
+
+pub async fn create_oidc(
+    scope: Scoped<'_>,
+    data_key: &DataKey,
+    organization: &Organization,
+    new: NewOidc,
+) -> Result<Connection, ConnectionError> {
+    check(&new.settings)?;
+    if new.name.trim().is_empty() || new.name.chars().count() > 100 {
+        return Err(ConnectionError::Invalid("a connection's name is 1-100 characters".into()));
+    }
+    let id = format!("sso_{}", crypto::random_id());
+    let sealed_secret = new
+        .client_secret
+        .as_ref()
+        .map(|secret| crypto::base64url(&data_key.seal(&sealing_purpose(&id), secret.expose().as_bytes())));
+    let settings = serde_json::to_string(&new.settings).map_err(|e| ConnectionError::Invalid(e.to_string()))?;
+    let at = now();
+    let row = sso::ConnectionRow {
+        id: id.clone(),
+        tenant_id: scope.tenant_id().to_owned(),
+        organization_id: organization.id.clone(),
+        protocol: "oidc".to_owned(),
+        name: new.name.trim().to_owned(),
+        settings,
+        sealed_secret,
+        require_passkey: new.require_passkey,
+        disabled_at: None,
+        created_at: at,
+        updated_at: at,
+    };
+    sso::insert_connection(scope, row.clone()).await?;
+    from_row(row)
+}
+
+pub async fn find(scope: Scoped<'_>, id: &str) -> Result<Option<Connection>, ConnectionError> {
+    sso::connection(scope, id).await?.map(from_row).transpose()
+}
+
+pub async fn of_organization(scope: Scoped<'_>, organization_id: &str) -> Result<Vec<Connection>, ConnectionError> {
+    sso::connections_of(scope, organization_id).await?.into_iter().map(from_row).collect()
+}
+
+/// The connection people of this organization sign in with: its first enabled one.
+pub async fn active_of(scope: Scoped<'_>, organization_id: &str) -> Result<Option<Connection>, ConnectionError> {
+    Ok(of_organization(scope, organization_id).await?.into_iter().find(|c| c.enabled))
+}
+
+/// Removes the connection and the identities linked through it (their accounts stay).
+pub async fn remove(scope: Scoped<'_>, organization: &Organization, id: &str) -> Result<(), ConnectionError> {
+    match find(scope, id).await? {
+        Some(connection) if connection.organization_id == organization.id => {
+            sso::delete_connection(scope, id).await?;
+            Ok(())
+        }
+        _ => Err(ConnectionError::NotFound(id.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(flavor: Flavor) -> OidcSettings {
+        OidcSettings {
+            issuer: "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0".into(),
+            client_id: "app".into(),
+            flavor,
+            allowed_tenants: vec![],
+            hosted_domain: None,
+            scopes: vec![],
+            role_map: vec![],
+        }
+    }
+
+    #[test]
+    fn settings_are_checked_for_what_they_mean() {
+        assert!(check(&settings(Flavor::Entra)).is_ok());
+        for (change, why) in [
+            (OidcSettings { issuer: "http://idp.example".into(), ..settings(Flavor::Generic) }, "https"),
+            (OidcSettings { issuer: "https://idp.example/?x=1".into(), ..settings(Flavor::Generic) }, "query"),
+            (OidcSettings { client_id: " ".into(), ..settings(Flavor::Generic) }, "client id"),
+            (OidcSettings { allowed_tenants: vec!["contoso".into()], ..settings(Flavor::Entra) }, "GUIDs"),
+            (OidcSettings { allowed_tenants: vec!["9188040d-6c67-4c5b-b112-36a304b66dad".into()], ..settings(Flavor::Generic) }, "Entra connections only"),
+            (settings(Flavor::Google), "hosted domain"),
+            (OidcSettings { role_map: vec![("g".into(), "bad role".into())], ..settings(Flavor::Generic) }, "invalid role"),
+        ] {
+            let error = check(&change).expect_err(why).to_string();
+            assert!(error.contains(why), "{error} / {why}");
+        }
+    }
+}

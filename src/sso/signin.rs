@@ -1,0 +1,258 @@
+//! An SSO sign-in, start to finish: the request sent to the organization's IdP (stored, bound to the
+//! browser, single use, expiring), the answer checked (`oidc::finish`), the account decided
+//! (`linking::decide`) and provisioned or attached, the organization's roles synchronised, and a
+//! session begun at the `sso` level — or, when the organization waives the passkey and the IdP says it
+//! did multi-factor authentication, at `mfa`. The handlers in `http::sso` only parse and render.
+
+use latchkey_proto::{Acr, Amr, Secret};
+
+use super::{
+    connection::{self, Connection, ConnectionError},
+    domains::{self, DomainName},
+    linking::{self, Link, Refusal},
+    oidc::{self, IdpIdentity, OidcError, Outgoing},
+};
+use crate::{
+    audit::Event,
+    context::Ctx,
+    crypto,
+    organization::{self, OrganizationError},
+    session::{self, Authentication},
+    store::{StoreError, now, organizations, sso},
+    user::{self, Email},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SsoError {
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    #[error(transparent)]
+    Oidc(#[from] OidcError),
+    #[error("this sign-in has expired, was already used, or was started in another browser")]
+    UnknownRequest,
+    #[error("this organization's single sign-on is switched off")]
+    ConnectionDisabled,
+    #[error("refused: {}", .0.code())]
+    Refused(Refusal),
+    #[error(transparent)]
+    Organization(#[from] OrganizationError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The IdP's redirect URI for every OIDC connection of the tenant (one value for administrators to
+/// register).
+pub fn callback_url(ctx: &Ctx<'_>) -> String {
+    ctx.endpoint("sso/callback")
+}
+
+fn verifier_purpose(request_id: &str) -> String {
+    format!("sso-request/{request_id}")
+}
+
+/// Where to send the browser, and the value its binding cookie holds.
+pub struct Started {
+    pub location: url::Url,
+    pub binding: Secret,
+}
+
+pub async fn start(
+    ctx: &Ctx<'_>,
+    connection: &Connection,
+    pending_request_id: Option<&str>,
+    login_hint: Option<&Email>,
+) -> Result<Started, SsoError> {
+    if !connection.enabled {
+        return Err(SsoError::ConnectionDisabled);
+    }
+    let sso = &ctx.services.sso;
+    let discovered = sso.providers.discover(&sso.fetcher, &connection.id, connection.updated_at, &connection.oidc).await?;
+    let outgoing = Outgoing::new();
+    let location = oidc::authorization_url(&discovered, &connection.oidc, &callback_url(ctx), &outgoing, login_hint.map(Email::as_str))?;
+    let binding = Secret::new(crypto::random_token(""));
+    let id = crypto::sha256_hex(outgoing.state.expose());
+    let sealed = ctx.tenant.data_key.seal(&verifier_purpose(&id), outgoing.verifier.expose().as_bytes());
+    let at = now();
+    sso::insert_request(
+        ctx.scope(),
+        sso::RequestRow {
+            id,
+            tenant_id: ctx.tenant.id.clone(),
+            connection_id: connection.id.clone(),
+            binding_hash: crypto::sha256_hex(binding.expose()),
+            sealed_verifier: Some(crypto::base64url(&sealed)),
+            nonce_hash: Some(crypto::sha256_hex(outgoing.nonce.expose())),
+            pending_request_id: pending_request_id.map(str::to_owned),
+            created_at: at,
+            expires_at: at + sso.request_seconds,
+            consumed_at: None,
+        },
+    )
+    .await?;
+    Ok(Started { location, binding })
+}
+
+/// A finished sign-in: the session cookie, and the authorization request to resume.
+#[derive(Debug)]
+pub struct Finished {
+    pub cookie: Secret,
+    pub pending_request_id: Option<String>,
+}
+
+/// Checks the IdP's answer for the request `state` names (taken once, by the browser holding
+/// `binding`), then signs the person in. Every refusal is audited and changes nothing.
+pub async fn finish(ctx: &Ctx<'_>, state: &str, binding: &str, code: &str) -> Result<Finished, SsoError> {
+    let request_id = crypto::sha256_hex(state);
+    let request = sso::take_request(ctx.scope(), &request_id, &crypto::sha256_hex(binding), now())
+        .await?
+        .ok_or(SsoError::UnknownRequest)?;
+    let connection = connection::find(ctx.scope(), &request.connection_id).await?.ok_or(SsoError::UnknownRequest)?;
+    let result = sign_in(ctx, &connection, &request, code).await;
+    if let Err(error) = &result {
+        ctx.audit(
+            Event::new(&ctx.tenant.id, "anonymous", "signin.sso")
+                .target(format!("sso:{}", connection.id))
+                .failed()
+                .details(serde_json::json!({ "reason": error.to_string() })),
+        )
+        .await;
+    }
+    result
+}
+
+async fn sign_in(ctx: &Ctx<'_>, connection: &Connection, request: &sso::RequestRow, code: &str) -> Result<Finished, SsoError> {
+    if !connection.enabled {
+        return Err(SsoError::ConnectionDisabled);
+    }
+    let (Some(sealed), Some(nonce_hash)) = (&request.sealed_verifier, &request.nonce_hash) else {
+        return Err(SsoError::UnknownRequest);
+    };
+    let verifier = crypto::base64url_decode(sealed)
+        .and_then(|bytes| ctx.tenant.data_key.open(&verifier_purpose(&request.id), &bytes).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(Secret::new)
+        .ok_or_else(|| StoreError::Corrupt("sealed PKCE verifier".into()))?;
+    let sso = &ctx.services.sso;
+    let discovered = sso.providers.discover(&sso.fetcher, &connection.id, connection.updated_at, &connection.oidc).await?;
+    let secret = connection.client_secret(&ctx.tenant.data_key)?;
+    let identity =
+        oidc::finish(&sso.fetcher, &discovered, &connection.oidc, secret.as_ref(), &callback_url(ctx), code, &verifier, nonce_hash).await?;
+    let (user_id, how) = account_for(ctx, connection, &identity).await?;
+    let require_passkey = connection.require_passkey || !identity.amr.contains(&Amr::Mfa);
+    let authn = Authentication { amr: identity.amr.clone(), acr: if require_passkey { Acr::Sso } else { Acr::Mfa } };
+    let (cookie, session) = session::create(ctx.scope(), &user_id, authn, &ctx.origin, ctx.lifetimes()).await?;
+    user::mark_signed_in(ctx.scope(), &user_id).await?;
+    ctx.audit(
+        Event::new(&ctx.tenant.id, format!("user:{user_id}"), "signin.sso")
+            .target(format!("session:{}", &session.id[..16]))
+            .details(serde_json::json!({ "connection": connection.id, "account": how, "amr": identity.amr })),
+    )
+    .await;
+    Ok(Finished { cookie, pending_request_id: request.pending_request_id.clone() })
+}
+
+/// The account the identity signs in to (`linking::decide` on what is stored now), made or attached
+/// as decided, with its organization membership and mapped roles. Returns it and what was done.
+async fn account_for(ctx: &Ctx<'_>, connection: &Connection, identity: &IdpIdentity) -> Result<(String, &'static str), SsoError> {
+    let scope = ctx.scope();
+    let linked = sso::identity(scope, &connection.id, &identity.subject).await?;
+    let linked_user = match &linked {
+        Some(row) => user::find(scope, &row.user_id).await?,
+        None => None,
+    };
+    let email = identity.email.as_deref().and_then(Email::parse);
+    let domain_verified = match email.as_ref().and_then(|e| DomainName::of_email(e.as_str())) {
+        Some(domain) => domains::verified_owner(scope, &domain).await?.is_some_and(|claim| claim.organization_id == connection.organization_id),
+        None => false,
+    };
+    let by_email = match &email {
+        Some(email) if linked.is_none() => user::find_by_email(scope, email).await?,
+        _ => None,
+    };
+    let account = match &by_email {
+        Some(user) => Some(linking::Account {
+            user_id: &user.id,
+            disabled: user.disabled_at.is_some(),
+            linked: sso::identity_of_user(scope, &user.id).await?.is_some(),
+            in_other_organization: organizations::member(scope, &user.id)
+                .await?
+                .is_some_and(|m| m.organization_id != connection.organization_id),
+        }),
+        None => None,
+    };
+    let facts = linking::Facts {
+        linked_account: linked_user.as_ref().map(|u| (u.id.as_str(), u.disabled_at.is_some())),
+        has_email: email.is_some(),
+        email_proven: identity.email_proven,
+        domain_verified,
+        account_by_email: account,
+    };
+    let (user_id, how) = match linking::decide(facts) {
+        Link::Refuse(refusal) => return Err(SsoError::Refused(refusal)),
+        Link::SignIn(user_id) => {
+            if let Some(row) = &linked {
+                sso::identity_used(scope, &row.id, now()).await?;
+            }
+            (user_id.to_owned(), "signed_in")
+        }
+        Link::Attach(user_id) => {
+            link(ctx, connection, identity, user_id).await?;
+            (user_id.to_owned(), "attached")
+        }
+        Link::Create => {
+            // `decide` creates only for a proven address, so there is one.
+            let email = email.as_ref().ok_or(SsoError::Refused(Refusal::NoEmail))?;
+            let user = user::find_or_create(scope, email).await?;
+            let profile = user::Profile {
+                name: identity.name.clone(),
+                given_name: identity.given_name.clone(),
+                family_name: identity.family_name.clone(),
+                ..user::Profile::of(&user)
+            };
+            if let Ok(profile) = profile.checked() {
+                user::set_profile(scope, &user.id, profile).await?;
+            }
+            link(ctx, connection, identity, &user.id).await?;
+            (user.id, "created")
+        }
+    };
+    let organization = organization::find(scope, &connection.organization_id).await?.ok_or(SsoError::UnknownRequest)?;
+    let member = organizations::member(scope, &user_id).await?;
+    if member.is_none() || !connection.oidc.role_map.is_empty() {
+        // Roles follow the IdP when the organization mapped them; otherwise the first sign-in makes a
+        // member without roles and administrators assign them.
+        organization::set_member(scope, &organization, &user_id, &connection.roles_for(&identity.groups)).await?;
+    }
+    Ok((user_id, how))
+}
+
+async fn link(ctx: &Ctx<'_>, connection: &Connection, identity: &IdpIdentity, user_id: &str) -> Result<(), SsoError> {
+    let at = now();
+    let row = sso::IdentityRow {
+        id: crypto::random_id(),
+        tenant_id: ctx.tenant.id.clone(),
+        connection_id: connection.id.clone(),
+        subject: identity.subject.clone(),
+        user_id: user_id.to_owned(),
+        created_at: at,
+        last_used_at: at,
+    };
+    // A concurrent sign-in linked the subject or the account first: one way in per account.
+    if !sso::insert_identity(ctx.scope(), row).await? {
+        return Err(SsoError::Refused(Refusal::LinkedElsewhere));
+    }
+    ctx.audit(
+        Event::new(&ctx.tenant.id, format!("user:{user_id}"), "sso.identity_link")
+            .target(format!("sso:{}", connection.id)),
+    )
+    .await;
+    Ok(())
+}
+
+/// Home-realm discovery: the connection people with this address sign in with — the active connection
+/// of the organization that verified the address's domain.
+pub async fn connection_for_email(ctx: &Ctx<'_>, email: &Email) -> Result<Option<Connection>, SsoError> {
+    let Some(domain) = DomainName::of_email(email.as_str()) else { return Ok(None) };
+    let Some(claim) = domains::verified_owner(ctx.scope(), &domain).await? else { return Ok(None) };
+    Ok(connection::active_of(ctx.scope(), &claim.organization_id).await?)
+}
