@@ -65,6 +65,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/userinfo", web::post().to(oauth::userinfo))
                 .route("/login", web::get().to(pages::login_form))
                 .route("/login", web::post().to(pages::login_submit))
+                .route("/login/sso", web::get().to(pages::sso_continue))
                 .route("/sso/callback", web::get().to(sso::callback))
                 .route("/sso/{connection}/start", web::get().to(sso::start))
                 .route("/login/code", web::get().to(pages::code_form))

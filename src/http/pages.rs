@@ -109,25 +109,16 @@ pub async fn login_submit(
         )
         .await;
     };
-    // Home-realm discovery: a verified domain of an organization with SSO signs in there. A page, not
-    // a redirect: this page's CSP (`form-action 'self'`) would stop a form's redirect to the IdP.
+    // Home-realm discovery: a verified domain of an organization with SSO signs in there, by way of a
+    // page of ours (`sso_continue`): this page's CSP (`form-action 'self'`) stops a form's redirect
+    // chain from reaching the IdP.
     if let Some(connection) = crate::sso::signin::connection_for_email(&ctx, &email).await.map_err(|e| PageError::internal(&e))? {
-        let mut start = url::Url::parse(&ctx.endpoint(&format!("sso/{}/start", connection.id))).map_err(|e| PageError::internal(&e))?;
-        start.query_pairs_mut().append_pair("login_hint", email.as_str());
+        let mut next = url::Url::parse(&ctx.endpoint("login/sso")).map_err(|e| PageError::internal(&e))?;
+        next.query_pairs_mut().append_pair("connection", &connection.id).append_pair("login_hint", email.as_str());
         if let Some(id) = pending_id {
-            start.query_pairs_mut().append_pair("req", id);
+            next.query_pairs_mut().append_pair("req", id);
         }
-        let chrome = Chrome::new(&ctx.tenant.display_name);
-        let message = format!("{email} signs in with {}. Continue there to sign in.", connection.name);
-        let page = pages::Message {
-            tenant_name: chrome.tenant_name,
-            tenant_initial: chrome.tenant_initial,
-            heading: "Continue to your organization",
-            message: &message,
-            kind: "ok",
-            link: Some((start.to_string(), "Continue")),
-        };
-        return html(StatusCode::OK, page.render(), vec![]);
+        return Ok(see_other(next.as_str(), vec![]));
     }
     let limiters = &app.services.limiters;
     ratelimit::check(&limiters.code_send_per_ip, &request::client_ip(&app, &req))
@@ -424,4 +415,38 @@ pub async fn logout(
         link: Some((ctx.endpoint("login"), "Sign in again")),
     };
     html(StatusCode::OK, page.render(), vec![clear])
+}
+
+/// `GET /login/sso?connection=…&login_hint=…&req=…`: where home-realm discovery sends an address of
+/// a domain that signs in with SSO — a page that says so and continues to the organization's IdP.
+pub async fn sso_continue(app: web::Data<App>, req: HttpRequest, tenant: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let params = query(&ctx, &req)?;
+    let connection = match params.get("connection").filter(|id| opaque_id(id)) {
+        Some(id) => crate::sso::connection::find(ctx.scope(), id).await.map_err(|e| PageError::internal(&e))?,
+        None => None,
+    };
+    let Some(connection) = connection.filter(|c| c.enabled) else {
+        return Ok(see_other(&with_req(&ctx.endpoint("login"), request_id(&params)), vec![]));
+    };
+    let email = params.get("login_hint").and_then(user::Email::parse);
+    let mut start = url::Url::parse(&ctx.endpoint(&format!("sso/{}/start", connection.id))).map_err(|e| PageError::internal(&e))?;
+    if let Some(email) = &email {
+        start.query_pairs_mut().append_pair("login_hint", email.as_str());
+    }
+    if let Some(id) = request_id(&params) {
+        start.query_pairs_mut().append_pair("req", id);
+    }
+    let who = email.as_ref().map_or_else(|| "Your address".to_owned(), ToString::to_string);
+    let message = format!("{who} signs in with {}. Continue there to sign in.", connection.name);
+    let chrome = Chrome::new(&ctx.tenant.display_name);
+    let page = pages::Message {
+        tenant_name: chrome.tenant_name,
+        tenant_initial: chrome.tenant_initial,
+        heading: "Continue to your organization",
+        message: &message,
+        kind: "ok",
+        link: Some((start.to_string(), "Continue")),
+    };
+    html(StatusCode::OK, page.render(), vec![])
 }
