@@ -34,6 +34,17 @@ pub struct FetchPolicy {
     pub extra_roots_pem: Option<Vec<u8>>,
 }
 
+impl FetchPolicy {
+    /// A policy from configuration: limits in milliseconds and bytes, extra roots read from a PEM file.
+    pub fn configured(allow_loopback: bool, timeout_ms: u64, max_bytes: usize, extra_roots: Option<&std::path::Path>) -> Result<Self, String> {
+        let extra_roots_pem = match extra_roots {
+            Some(path) => Some(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?),
+            None => None,
+        };
+        Ok(Self { allow_loopback, timeout: Duration::from_millis(timeout_ms), max_bytes, extra_roots_pem })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("only https URLs without credentials are fetched")]

@@ -66,16 +66,12 @@ pub struct MetadataDocuments {
 
 impl MetadataDocuments {
     pub fn new(config: &MetadataDocumentConfig) -> Result<Self, String> {
-        let extra_roots_pem = match &config.extra_root_certificates {
-            Some(path) => Some(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?),
-            None => None,
-        };
-        let fetcher = SafeFetcher::new(FetchPolicy {
-            allow_loopback: config.allow_loopback,
-            timeout: Duration::from_millis(config.timeout_ms),
-            max_bytes: config.max_bytes,
-            extra_roots_pem,
-        })?;
+        let fetcher = SafeFetcher::new(FetchPolicy::configured(
+            config.allow_loopback,
+            config.timeout_ms,
+            config.max_bytes,
+            config.extra_root_certificates.as_deref(),
+        )?)?;
         Ok(Self {
             fetcher,
             clients: TtlCache::new(Duration::from_secs(config.cache_seconds)),
