@@ -11,7 +11,7 @@ use latchkey::{
     store::{
         self, DatabaseConnection, Scoped, access_tokens, audit_events, authorizations, consents, email_codes,
         initial_access_tokens, mail_outbox, organizations, passkeys, recovery_codes, refresh_families, resources,
-        service_accounts, sessions, signing_keys, tenants, totp_authenticators, users,
+        service_accounts, sessions, signing_keys, sso, tenants, totp_authenticators, users,
     },
     tenant, user,
 };
@@ -330,6 +330,59 @@ async fn a_webauthn_ceremony_is_taken_once_by_its_own_kind_before_it_expires() {
     assert_eq!(winners[0].session_id.as_deref(), Some("s-1"));
     passkeys::insert_ceremony(fixture.scope(), ceremony("c-old", now + 300)).await.expect("insert");
     assert!(passkeys::take_ceremony(fixture.scope(), "c-old", "authentication", now + 300).await.expect("take").is_none(), "expired");
+}
+
+#[tokio::test]
+async fn an_sso_request_is_taken_once_only_by_its_browser_before_it_expires() {
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let request = |id: &str, tenant_id: &str, expires_at: i64| sso::RequestRow {
+        id: id.to_owned(),
+        tenant_id: tenant_id.to_owned(),
+        connection_id: "sso_1".into(),
+        binding_hash: "browser".into(),
+        sealed_verifier: Some("v".into()),
+        nonce_hash: Some("n".into()),
+        pending_request_id: Some("req-1".into()),
+        created_at: now,
+        expires_at,
+        consumed_at: None,
+    };
+    sso::insert_request(fixture.scope(), request("r-race", &fixture.tenant_id, now + 600)).await.expect("insert");
+    // Another browser (binding) or tenant gets nothing and consumes nothing.
+    assert!(sso::take_request(fixture.scope(), "r-race", "other-browser", now).await.expect("take").is_none());
+    assert!(sso::take_request(fixture.other(), "r-race", "browser", now).await.expect("take").is_none());
+    let takers = (0..16).map(|_| sso::take_request(fixture.scope(), "r-race", "browser", now));
+    let taken: Vec<_> = futures_util::future::join_all(takers).await.into_iter().map(|r| r.expect("take")).collect();
+    let winners: Vec<_> = taken.into_iter().flatten().collect();
+    assert_eq!(winners.len(), 1, "of racing callbacks, one wins");
+    assert_eq!(winners[0].pending_request_id.as_deref(), Some("req-1"));
+    sso::insert_request(fixture.scope(), request("r-old", &fixture.tenant_id, now + 600)).await.expect("insert");
+    assert!(sso::take_request(fixture.scope(), "r-old", "browser", now + 600).await.expect("take").is_none(), "expired");
+}
+
+#[tokio::test]
+async fn an_sso_identity_and_an_account_are_linked_once() {
+    let fixture = Fixture::new().await;
+    let (ana, bob) = (fixture.user("ana@acme.test").await, fixture.user("bob@acme.test").await);
+    let identity = |id: &str, subject: &str, user_id: &str| sso::IdentityRow {
+        id: id.to_owned(),
+        tenant_id: String::new(),
+        connection_id: "sso_1".into(),
+        subject: subject.to_owned(),
+        user_id: user_id.to_owned(),
+        created_at: 0,
+        last_used_at: 0,
+    };
+    // Racing first sign-ins of one subject: one link.
+    let linkers = (0..8).map(|i| sso::insert_identity(fixture.scope(), identity(&format!("i{i}"), "entra:t:o1", &ana)));
+    let linked = futures_util::future::join_all(linkers).await.into_iter().map(|r| r.expect("link")).filter(|won| *won).count();
+    assert_eq!(linked, 1);
+    // One way in per account: ana cannot be linked to a second subject; another subject links bob.
+    assert!(!sso::insert_identity(fixture.scope(), identity("i-second", "entra:t:o2", &ana)).await.expect("link"));
+    assert!(sso::insert_identity(fixture.scope(), identity("i-bob", "entra:t:o2", &bob)).await.expect("link"));
+    assert_eq!(sso::identity(fixture.scope(), "sso_1", "entra:t:o1").await.expect("find").map(|r| r.user_id), Some(ana.clone()));
+    assert!(sso::identity(fixture.other(), "sso_1", "entra:t:o1").await.expect("find").is_none(), "another tenant");
 }
 
 #[tokio::test]
