@@ -38,8 +38,6 @@ pub enum StartupError {
     GeoIp(String),
     #[error("client metadata documents: {0}")]
     MetadataDocuments(String),
-    #[error("DNS resolver for verified domains: {0}")]
-    Dns(String),
     #[error("SSO: {0}")]
     Sso(String),
 }
@@ -113,7 +111,7 @@ impl App {
             .map_err(|e| StartupError::GeoIp(e.to_string()))?;
         let metadata_documents = MetadataDocuments::new(&config.client_metadata_documents)
             .map_err(StartupError::MetadataDocuments)?;
-        let dns = crate::sso::dns::TxtResolver::from_config(&config.domains).map_err(StartupError::Dns)?;
+        let dns = crate::sso::dns::TxtResolver::from_config(&config.domains);
         let sso = crate::sso::Sso::new(&config.sso).map_err(StartupError::Sso)?;
         let cache_ttl = Duration::from_secs(config.lifetimes.cache.max(0) as u64);
         let services = Services::new(

@@ -36,6 +36,15 @@ impl Session {
     }
 }
 
+/// `methods` added to `amr`, each once, in order: a passkey's methods after what began the session.
+pub fn add_methods(amr: &mut Vec<Amr>, methods: impl IntoIterator<Item = Amr>) {
+    for method in methods {
+        if !amr.contains(&method) {
+            amr.push(method);
+        }
+    }
+}
+
 /// A live session as the account page lists it (when it began, was last seen, from where).
 pub use crate::store::sessions::StoredSession as ActiveSession;
 

@@ -133,11 +133,7 @@ pub async fn passkey_enrolled(ctx: &Ctx<'_>, session: &Session, user_id: &str, s
     }
     if !session.is_multi_factor() {
         let mut amr = session.amr.clone();
-        for method in passkey::assertion_amr(stored.backup_eligible) {
-            if !amr.contains(&method) {
-                amr.push(method);
-            }
-        }
+        session::add_methods(&mut amr, passkey::assertion_amr(stored.backup_eligible));
         session::elevate(ctx.scope(), &session.id, Authentication { amr, acr: passkey::ENROLLED_ACR }).await?;
     }
     let recovery_codes = if first || session.acr == recovery::RECOVERY_ACR {
@@ -201,11 +197,7 @@ pub async fn passkey_asserted(
         Some(s) if s.acr == Acr::Sso => s.amr.clone(),
         _ => Vec::new(),
     };
-    for method in &verified.amr {
-        if !amr.contains(method) {
-            amr.push(*method);
-        }
-    }
+    session::add_methods(&mut amr, verified.amr.iter().copied());
     let authn = Authentication { amr, acr: passkey::PASSKEY_ACR };
     let new_cookie = match session {
         // The signed-in user confirmed with their passkey: the same session, now multi-factor and fresh.

@@ -201,7 +201,7 @@ async fn domain(app: &Admin, command: DomainCommand) -> Result<(), CliError> {
             let tenant = app.tenant(&tenant).await?;
             let org = app.organization(&tenant, &org).await?;
             let domain = DomainName::parse(&domain)?;
-            let resolver = TxtResolver::from_config(&app.config.domains).map_err(CliError::Usage)?;
+            let resolver = TxtResolver::from_config(&app.config.domains);
             let claim = domains::verify(tenant.scope(&app.db), &hasher, &resolver, &org, &domain).await?;
             app.audit(&tenant, "domain.verify", format!("domain:{}", claim.domain)).await?;
             println!("{} is verified for {}", claim.domain, org.slug);
@@ -224,7 +224,7 @@ async fn domain(app: &Admin, command: DomainCommand) -> Result<(), CliError> {
         }
         DomainCommand::Recheck { tenant } => {
             let tenant = app.tenant(&tenant).await?;
-            let resolver = TxtResolver::from_config(&app.config.domains).map_err(CliError::Usage)?;
+            let resolver = TxtResolver::from_config(&app.config.domains);
             let grace = app.config.domains.lost_grace_seconds as i64;
             let outcomes = domains::recheck(tenant.scope(&app.db), &hasher, &resolver, latchkey::store::now(), grace).await?;
             for (claim, outcome) in outcomes {

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use hickory_resolver::{
     TokioResolver,
-    config::{ConnectionConfig, NameServerConfig, ProtocolConfig, ResolverConfig, ResolverOpts},
+    config::{ConnectionConfig, NameServerConfig, ProtocolConfig, ResolveHosts, ResolverConfig, ResolverOpts},
     net::runtime::TokioRuntimeProvider,
     proto::rr::RData,
 };
@@ -23,16 +23,24 @@ pub enum DnsError {
 }
 
 pub struct TxtResolver {
-    resolver: TokioResolver,
+    /// `Err`: why there is no resolver (no name servers configured and no system configuration);
+    /// every lookup then fails with that reason, and a node without DNS still serves everything else.
+    resolver: Result<TokioResolver, String>,
 }
 
 impl TxtResolver {
-    pub fn from_config(config: &crate::config::DomainsConfig) -> Result<Self, String> {
-        Self::new(&config.nameservers, Duration::from_millis(config.dns_timeout_ms))
+    /// Never fails start-up: a machine without `/etc/resolv.conf` (a minimal container) and no
+    /// `domains.nameservers` only cannot verify domains, which it says when asked to and at start.
+    pub fn from_config(config: &crate::config::DomainsConfig) -> Self {
+        let resolver = Self::build(&config.nameservers, Duration::from_millis(config.dns_timeout_ms));
+        if let Err(reason) = &resolver {
+            tracing::warn!(%reason, "no DNS resolver: domains cannot be verified until domains.nameservers is set");
+        }
+        Self { resolver }
     }
 
     /// `nameservers` empty: the system's configuration (`/etc/resolv.conf`).
-    pub fn new(nameservers: &[SocketAddr], timeout: Duration) -> Result<Self, String> {
+    fn build(nameservers: &[SocketAddr], timeout: Duration) -> Result<TokioResolver, String> {
         let mut builder = if nameservers.is_empty() {
             TokioResolver::builder_tokio().map_err(|e| format!("system resolver configuration: {e}"))?
         } else {
@@ -55,14 +63,15 @@ impl TxtResolver {
         options.cache_size = 0;
         // Names are looked up fully qualified: no search domains, no hosts file.
         options.ndots = 0;
-        let resolver = builder.build().map_err(|e| e.to_string())?;
-        Ok(Self { resolver })
+        options.use_hosts_file = ResolveHosts::Never;
+        builder.build().map_err(|e| e.to_string())
     }
 
     /// The TXT strings at `name` (each record's character-strings joined, RFC 7208 §3.3 style).
     pub async fn txt(&self, name: &str) -> Result<Vec<String>, DnsError> {
         let fqdn = format!("{}.", name.trim_end_matches('.'));
-        match self.resolver.txt_lookup(fqdn).await {
+        let resolver = self.resolver.as_ref().map_err(|reason| DnsError::Failed(reason.clone()))?;
+        match resolver.txt_lookup(fqdn).await {
             Ok(lookup) => {
                 let values: Vec<String> = lookup
                     .answers()

@@ -368,7 +368,6 @@ fn identity(
         }
         Flavor::Generic => (format!("oidc:{iss}#{sub}"), email_verified),
     };
-    let localized = |claim: Option<&openidconnect::LocalizedClaim<_>>| claim.and_then(|c| c.get(None)).map(|v: &openidconnect::EndUserName| v.as_str().to_owned());
     let mut groups = extra.groups.clone().unwrap_or_default();
     groups.extend(extra.roles.clone().unwrap_or_default());
     let amr = claims
@@ -381,7 +380,7 @@ fn identity(
         subject,
         email,
         email_proven,
-        name: localized(claims.name()),
+        name: claims.name().and_then(|c| c.get(None)).map(|v| v.as_str().to_owned()),
         given_name: claims.given_name().and_then(|c| c.get(None)).map(|v| v.as_str().to_owned()),
         family_name: claims.family_name().and_then(|c| c.get(None)).map(|v| v.as_str().to_owned()),
         groups,
