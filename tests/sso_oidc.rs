@@ -6,92 +6,28 @@
 
 mod common;
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-};
-
-use common::{Deployment, DnsServer, Server, SmtpCatcher, exchange_code, jwt_claims, location, pkce, query_param, walk_pages};
+use common::{Deployment, DnsServer, NodeIdp, Server, SmtpCatcher, exchange_code, jwt_claims, location, pkce, query_param, walk_pages};
 use reqwest::StatusCode;
 
 const TID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 const CLIENT_SECRET: &str = "idp-client-secret-for-tests";
 
-struct Idp {
-    port: u16,
-    child: Option<Child>,
-    ca_pem: String,
-    dir: tempfile::TempDir,
+/// panva's oidc-provider at https://localhost:PORT/TID/v2.0 (tests/sso/idp.mjs).
+fn start_idp(idp: &mut NodeIdp, redirect_uri: &str, users: serde_json::Value) {
+    idp.start(
+        "idp.mjs",
+        &[
+            ("TID", TID.to_owned()),
+            ("CLIENT_ID", "latchkey".to_owned()),
+            ("CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+            ("REDIRECT_URI", redirect_uri.to_owned()),
+            ("USERS", users.to_string()),
+        ],
+    );
 }
 
-impl Drop for Idp {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Idp {
-    /// The provider's certificate, issued by a fresh CA (whose PEM the server is told to trust).
-    fn prepare() -> Self {
-        let ca_key = rcgen::KeyPair::generate().expect("ca key");
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key).expect("ca");
-        let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
-        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("leaf").signed_by(&leaf_key, &ca, &ca_key).expect("sign");
-        let dir = tempfile::tempdir().expect("dir");
-        std::fs::write(dir.path().join("ca.pem"), ca.pem()).expect("ca");
-        std::fs::write(dir.path().join("cert.pem"), leaf.pem()).expect("cert");
-        std::fs::write(dir.path().join("key.pem"), leaf_key.serialize_pem()).expect("key");
-        Self { port: common::free_port(), child: None, ca_pem: ca.pem(), dir }
-    }
-
-    fn ca_file(&self) -> std::path::PathBuf {
-        self.dir.path().join("ca.pem")
-    }
-
-    /// Starts the provider with these accounts (login_hint → claims).
-    fn start(&mut self, redirect_uri: &str, users: serde_json::Value) {
-        let (port, dir) = (self.port, &self.dir);
-        let mut child = Command::new("node")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sso/idp.mjs"))
-            .env("PORT", port.to_string())
-            .env("TID", TID)
-            .env("CERT", dir.path().join("cert.pem"))
-            .env("KEY", dir.path().join("key.pem"))
-            .env("CLIENT_ID", "latchkey")
-            .env("CLIENT_SECRET", CLIENT_SECRET)
-            .env("REDIRECT_URI", redirect_uri)
-            .env("USERS", users.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node (tests/sso: npm ci)");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        lines.read_line(&mut line).expect("idp output");
-        assert_eq!(line.trim(), "listening", "the test IdP did not start");
-        // Keep reading what it prints, so it never writes into a closed pipe.
-        std::thread::spawn(move || for line in lines.lines().map_while(Result::ok) { eprintln!("idp: {line}") });
-        self.child = Some(child);
-    }
-
-    fn issuer(&self) -> String {
-        format!("https://localhost:{}/{TID}/v2.0", self.port)
-    }
-}
-
-/// A browser that keeps cookies, follows nothing on its own and trusts the IdP's test CA.
-fn trusting_browser(idp: &Idp) -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .add_root_certificate(reqwest::Certificate::from_pem(idp.ca_pem.as_bytes()).expect("ca"))
-        .build()
-        .expect("client")
+fn issuer(idp: &NodeIdp) -> String {
+    idp.url(&format!("/{TID}/v2.0"))
 }
 
 /// Follows redirects from `start` through the IdP until the browser is sent back to Latchkey.
@@ -117,8 +53,8 @@ async fn setup() -> (DnsServer, Deployment, SmtpCatcher) {
 #[tokio::test]
 async fn an_entra_directory_signs_its_people_in_and_cannot_take_over_an_address_it_does_not_prove() {
     let (mut dns, deployment, smtp) = setup().await;
-    let mut idp = Idp::prepare();
-    let ca_file = idp.ca_file().display().to_string();
+    let mut idp = NodeIdp::prepare();
+    let ca_file = idp.ca_file();
     let server = Server::start(
         &deployment,
         &smtp,
@@ -138,7 +74,7 @@ async fn an_entra_directory_signs_its_people_in_and_cannot_take_over_an_address_
         "mallory@evil.test": { "sub": "pairwise-mallory", "oid": "00000000-0000-0000-0000-0000000000e1", "tid": TID,
                      "email": "victim@acme.test" },
     });
-    idp.start(&format!("{base}/t/default/sso/callback"), users);
+    start_idp(&mut idp, &format!("{base}/t/default/sso/callback"), users);
 
     // The administrator's part: organization, verified domain, Entra connection.
     server.cli(&["org", "create", "acme", "--name", "Acme"]);
@@ -147,7 +83,7 @@ async fn an_entra_directory_signs_its_people_in_and_cannot_take_over_an_address_
     dns.set(&[("_latchkey-challenge.acme.test", &value)]).await;
     server.cli(&["org", "domain", "verify", "acme", "acme.test"]);
     let output = server.cli_output_with(
-        &["org", "sso", "add-oidc", "acme", "--name", "Acme Entra ID", "--flavor", "entra", "--issuer", &idp.issuer(),
+        &["org", "sso", "add-oidc", "acme", "--name", "Acme Entra ID", "--flavor", "entra", "--issuer", &issuer(&idp),
           "--client-id", "latchkey", "--client-secret-env", "IDP_SECRET", "--role-map", "admins=admin"],
         &[("IDP_SECRET", CLIENT_SECRET)],
     );
@@ -165,7 +101,7 @@ async fn an_entra_directory_signs_its_people_in_and_cannot_take_over_an_address_
         server.url("authorize"),
         p.challenge
     );
-    let browser = trusting_browser(&idp);
+    let browser = idp.browser();
     let (_, page) = walk_pages(&server, &smtp, &browser, &authorize, "ana@acme.test", |page| page.contains("Continue to your organization")).await;
     let page = page.expect("the home-realm page");
     assert!(page.contains("signs in with Acme Entra ID"), "{page}");
@@ -177,7 +113,7 @@ async fn an_entra_directory_signs_its_people_in_and_cannot_take_over_an_address_
     let first = browser.get(&start).send().await.expect("start");
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
     let at_idp = location(&first);
-    assert!(at_idp.starts_with(&idp.issuer()), "{at_idp}");
+    assert!(at_idp.starts_with(&issuer(&idp)), "{at_idp}");
     for param in ["state", "nonce", "code_challenge"] {
         assert!(query_param(&at_idp, param).is_some(), "{param} in {at_idp}");
     }
@@ -219,7 +155,7 @@ async fn an_entra_directory_signs_its_people_in_and_cannot_take_over_an_address_
     // nOAuth: victim@acme.test has an account (email code); the directory asserts that address for
     // another person without proving it. Refused: no session, no link, the victim's account untouched.
     server.cli(&["user", "profile", "--email", "victim@acme.test", "--name", "Victim"]);
-    let attacker = trusting_browser(&idp);
+    let attacker = idp.browser();
     let first = attacker.get(server.url(&format!("sso/{connection}/start?login_hint=mallory%40evil.test"))).send().await.expect("start");
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
     let callback = through_idp(&server, &attacker, &location(&first)).await;

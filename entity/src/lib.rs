@@ -25,6 +25,7 @@ pub mod refresh_token;
 pub mod service_account;
 pub mod session;
 pub mod signing_key;
+pub mod sso_assertion;
 pub mod sso_connection;
 pub mod sso_identity;
 pub mod sso_request;

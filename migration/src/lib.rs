@@ -21,6 +21,7 @@ mod m20261201_000016_sweeping;
 mod m20261202_000017_interop;
 mod m20261203_000018_organization_domains;
 mod m20261203_000019_sso_connections;
+mod m20261203_000020_sso_assertions;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000017_interop::Migration),
             Box::new(m20261203_000018_organization_domains::Migration),
             Box::new(m20261203_000019_sso_connections::Migration),
+            Box::new(m20261203_000020_sso_assertions::Migration),
         ]
     }
 }

@@ -85,6 +85,29 @@ pub enum SsoCommand {
         #[arg(long)]
         no_passkey: bool,
     },
+    /// Connect a SAML 2.0 identity provider (Entra ID, Okta, ADFS, …) from its metadata.
+    AddSaml {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// The IdP's metadata document (Entra: "Federation Metadata XML").
+        #[arg(long, conflicts_with = "metadata_url", required_unless_present = "metadata_url")]
+        metadata_file: Option<std::path::PathBuf>,
+        /// Where the IdP publishes its metadata (Entra: "App Federation Metadata Url"); https.
+        #[arg(long)]
+        metadata_url: Option<String>,
+        /// Accept sign-ins the IdP starts (its app tiles), not only those started here.
+        #[arg(long)]
+        allow_idp_initiated: bool,
+        /// IDP_GROUP_OR_ROLE=ROLE: members with that group or role get the organization role; repeat.
+        #[arg(long = "role-map")]
+        role_map: Vec<String>,
+        /// Do not require a passkey after SSO when the IdP reports multi-factor authentication.
+        #[arg(long)]
+        no_passkey: bool,
+    },
     List {
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
@@ -245,8 +268,19 @@ async fn domain(app: &Admin, command: DomainCommand) -> Result<(), CliError> {
     Ok(())
 }
 
+fn parse_role_map(pairs: &[String]) -> Result<Vec<(String, String)>, CliError> {
+    pairs
+        .iter()
+        .map(|pair| pair.split_once('=').map(|(g, r)| (g.to_owned(), r.to_owned())))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| CliError::Usage("--role-map takes IDP_VALUE=ROLE".into()))
+}
+
 async fn sso(app: &Admin, command: SsoCommand) -> Result<(), CliError> {
-    use latchkey::sso::connection::{self, NewOidc, OidcSettings};
+    use latchkey::sso::{
+        connection::{self, NewOidc, NewSaml, OidcSettings, Protocol},
+        saml,
+    };
     match command {
         SsoCommand::AddOidc {
             tenant, org, name, issuer, client_id, client_secret_env, flavor, allowed_tenants, hosted_domain, role_map, no_passkey,
@@ -257,11 +291,7 @@ async fn sso(app: &Admin, command: SsoCommand) -> Result<(), CliError> {
                 Some(var) => Some(latchkey_proto::Secret::new(std::env::var(&var).map_err(|_| CliError::Usage(format!("{var} is not set")))?)),
                 None => None,
             };
-            let role_map = role_map
-                .iter()
-                .map(|pair| pair.split_once('=').map(|(g, r)| (g.to_owned(), r.to_owned())))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| CliError::Usage("--role-map takes IDP_VALUE=ROLE".into()))?;
+            let role_map = parse_role_map(&role_map)?;
             let settings = OidcSettings { issuer, client_id, flavor, allowed_tenants, hosted_domain, scopes: vec![], role_map };
             let new = NewOidc { name, settings, client_secret, require_passkey: !no_passkey };
             let created = connection::create_oidc(tenant.scope(&app.db), &tenant.data_key, &org, new).await?;
@@ -269,12 +299,36 @@ async fn sso(app: &Admin, command: SsoCommand) -> Result<(), CliError> {
             println!("created SSO connection {} for {}", created.id, org.slug);
             println!("redirect URI to register at the identity provider: {}/sso/callback", tenant.issuer(app.config.base_url()));
         }
+        SsoCommand::AddSaml { tenant, org, name, metadata_file, metadata_url, allow_idp_initiated, role_map: pairs, no_passkey } => {
+            let tenant = app.tenant(&tenant).await?;
+            let org = app.organization(&tenant, &org).await?;
+            let idp = match (&metadata_file, &metadata_url) {
+                (Some(path), _) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+                    saml::parse_metadata(&text, false)
+                }
+                (None, Some(url)) => latchkey::sso::Sso::new(&app.config.sso).map_err(CliError::Usage)?.fetch_saml_metadata(url).await,
+                (None, None) => return Err(CliError::Usage("--metadata-file or --metadata-url".into())),
+            }
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+            let new = NewSaml { name, idp, metadata_url, allow_idp_initiated, role_map: parse_role_map(&pairs)?, require_passkey: !no_passkey };
+            let created = connection::create_saml(tenant.scope(&app.db), &tenant.data_key, &org, new).await?;
+            app.audit(&tenant, "sso.connection_create", format!("sso:{}", created.id)).await?;
+            let base = format!("{}/sso/saml/{}", tenant.issuer(app.config.base_url()), created.id);
+            println!("created SSO connection {} for {}", created.id, org.slug);
+            println!("entity id (identifier):\t{base}/metadata");
+            println!("reply URL (assertion consumer service):\t{base}/acs");
+            println!("SP metadata:\t{base}/metadata");
+        }
         SsoCommand::List { tenant, org } => {
             let tenant = app.tenant(&tenant).await?;
             let org = app.organization(&tenant, &org).await?;
             for c in connection::of_organization(tenant.scope(&app.db), &org.id).await? {
                 let state = if c.enabled { "enabled" } else { "disabled" };
-                println!("{}\t{}\toidc\t{:?}\t{}\t{state}", c.id, c.name, c.oidc.flavor, c.oidc.issuer);
+                match &c.protocol {
+                    Protocol::Oidc(oidc) => println!("{}\t{}\toidc\t{:?}\t{}\t{state}", c.id, c.name, oidc.flavor, oidc.issuer),
+                    Protocol::Saml(saml) => println!("{}\t{}\tsaml\t{}\t{}\t{state}", c.id, c.name, saml.idp_entity_id, saml.sso_url),
+                }
             }
         }
         SsoCommand::Remove { tenant, org, connection: id } => {

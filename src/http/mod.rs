@@ -33,6 +33,9 @@ use crate::{
 
 /// Bodies larger than this are refused with 413 before any parsing.
 const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The ACS form: the largest `SAMLResponse` accepted (`sso::saml::MAX_RESPONSE_BYTES`) once
+/// form-encoded.
+const SAML_BODY_BYTES: usize = 256 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
@@ -68,6 +71,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/login/sso", web::get().to(pages::sso_continue))
                 .route("/sso/callback", web::get().to(sso::callback))
                 .route("/sso/{connection}/start", web::get().to(sso::start))
+                .route("/sso/saml/{connection}/metadata", web::get().to(sso::saml_metadata))
+                .service(
+                    web::resource("/sso/saml/{connection}/acs")
+                        // A SAMLResponse with many groups is larger than any other form.
+                        .app_data(web::PayloadConfig::new(SAML_BODY_BYTES))
+                        .route(web::post().to(sso::acs)),
+                )
                 .route("/login/code", web::get().to(pages::code_form))
                 .route("/login/code", web::post().to(pages::code_submit))
                 .route("/consent", web::get().to(pages::consent_form))

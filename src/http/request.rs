@@ -53,6 +53,10 @@ pub fn authorization_header(req: &HttpRequest) -> Option<&str> {
 
 /// A form body for an OAuth endpoint: must be `application/x-www-form-urlencoded` (RFC 6749 §3.2).
 pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError> {
+    form_params_limited(req, body, crate::oauth::params::MAX_VALUE_LEN)
+}
+
+pub fn form_params_limited(req: &HttpRequest, body: &[u8], max_value_len: usize) -> Result<Params, OAuthError> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -64,7 +68,7 @@ pub fn form_params(req: &HttpRequest, body: &[u8]) -> Result<Params, OAuthError>
             "the body must be application/x-www-form-urlencoded",
         ));
     }
-    Params::parse(body)
+    Params::parse_limited(body, max_value_len)
 }
 
 pub fn query_params(req: &HttpRequest) -> Result<Params, OAuthError> {

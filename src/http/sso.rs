@@ -1,16 +1,24 @@
 //! Single sign-on endpoints: start a sign-in at the organization's identity provider, and take the
-//! IdP's answer (the OIDC redirect URI of every connection of the tenant). Both are rate-limited per
-//! caller address like every sign-in endpoint; the domain work is `sso::signin`'s.
+//! IdP's answer — the OIDC redirect URI of every connection of the tenant, or a SAML connection's
+//! assertion consumer service (HTTP-POST binding) — and serve a SAML connection's SP metadata. The
+//! sign-in endpoints are rate-limited per caller address like every sign-in endpoint; the domain
+//! work is `sso::signin`'s.
 
-use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
+use actix_web::{
+    HttpRequest, HttpResponse,
+    cookie::{Cookie, SameSite},
+    http::{StatusCode, header},
+    web,
+};
 
 use super::{PageError, page_context, request, respond};
 use crate::{
     app::App,
     ratelimit,
     sso::{
-        connection,
+        connection::{self, Protocol},
         linking::Refusal,
+        saml,
         signin::{self, SsoError},
     },
     user::Email,
@@ -20,15 +28,32 @@ fn binding_cookie_name(app: &App, tenant_slug: &str) -> String {
     request::cookie_name(app, &format!("lk_sso_{tenant_slug}"))
 }
 
+/// The cookie binding a sign-in to the browser that started it. A SAML IdP answers with a cross-site
+/// POST, which carries no SameSite=Lax cookie: over https the cookie is SameSite=None (and Secure);
+/// over plain http (development on localhost, where the IdP is usually same-site) it stays Lax.
+fn binding_cookie(app: &App, tenant_slug: &str, value: String, seconds: i64) -> Cookie<'static> {
+    let mut cookie = request::build_cookie(app, binding_cookie_name(app, tenant_slug), value, Some(seconds));
+    if app.config.is_https() {
+        cookie.set_same_site(SameSite::None);
+    }
+    cookie
+}
+
 /// The page for a sign-in that did not complete: what the person can do about it, never the IdP's
 /// raw words beyond a short error code.
 fn refused_page(tenant_name: &str, error: &SsoError) -> PageError {
     let (status, heading, message) = match error {
-        SsoError::UnknownRequest => (
+        SsoError::UnknownRequest | SsoError::Replayed => (
             StatusCode::BAD_REQUEST,
             "Sign-in expired",
             "This sign-in has expired, was already used, or was started in another browser. Start again from the sign-in page.".to_owned(),
         ),
+        SsoError::Unsolicited => (
+            StatusCode::BAD_REQUEST,
+            "Start from the sign-in page",
+            "Your organization's sign-in sent you here without a request from this site. Start again from the sign-in page.".to_owned(),
+        ),
+        SsoError::Saml(error) => (StatusCode::BAD_REQUEST, "Your organization's sign-in was refused", format!("{error}. Ask your administrator.")),
         SsoError::ConnectionDisabled => {
             (StatusCode::FORBIDDEN, "Single sign-on is off", "Your organization has switched this sign-in off.".to_owned())
         }
@@ -67,12 +92,7 @@ pub async fn start(app: web::Data<App>, req: HttpRequest, path: web::Path<(Strin
     let started = signin::start(&ctx, &connection, respond::request_id(&params), hint.as_ref())
         .await
         .map_err(|error| refused_page(&name, &error))?;
-    let cookie = request::build_cookie(
-        &app,
-        binding_cookie_name(&app, &ctx.tenant.slug),
-        started.binding.expose().to_owned(),
-        Some(ctx.services.sso.request_seconds),
-    );
+    let cookie = binding_cookie(&app, &ctx.tenant.slug, started.binding.expose().to_owned(), ctx.services.sso.request_seconds);
     Ok(respond::see_other(started.location.as_str(), vec![cookie]))
 }
 
@@ -102,4 +122,51 @@ pub async fn callback(app: web::Data<App>, req: HttpRequest, tenant: web::Path<S
     let clear = request::removal_cookie(&app, cookie_name);
     let pending = finished.pending_request_id.as_deref().filter(|id| respond::opaque_id(id));
     Ok(respond::see_other(&respond::after_sign_in(&ctx, pending), vec![session_cookie, clear]))
+}
+
+/// `POST /t/{tenant}/sso/saml/{connection}/acs` (SAML bindings §3.5, HTTP-POST): `SAMLResponse`, and
+/// `RelayState`, which Latchkey never sends and so ignores (the stored request says where to go on).
+pub async fn acs(app: web::Data<App>, req: HttpRequest, path: web::Path<(String, String)>, body: web::Bytes) -> Result<HttpResponse, PageError> {
+    let (tenant, connection_id) = path.into_inner();
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let name = ctx.tenant.display_name.clone();
+    ratelimit::check(&app.services.limiters.sso_per_ip, &request::client_ip(&app, &req)).map_err(|retry| PageError::too_many(&name, retry))?;
+    // No CSRF token: the IdP's page posts this form. The response's signature, the stored request
+    // it answers and the browser binding take that role.
+    // Twice the largest response: one just over the limit is refused by `saml::verify`, saying so.
+    let params = request::form_params_limited(&req, &body, 2 * saml::MAX_RESPONSE_BYTES)
+        .map_err(|e| PageError::bad_request(&name, e.description))?;
+    let Some(saml_response) = params.get("SAMLResponse") else {
+        return Err(PageError::bad_request(&name, "This address takes your identity provider's SAMLResponse."));
+    };
+    if !respond::opaque_id(&connection_id) {
+        return Err(PageError::new(StatusCode::NOT_FOUND, &name, "Not found", "There is no such sign-in."));
+    }
+    let cookie_name = binding_cookie_name(&app, &ctx.tenant.slug);
+    let binding = req.cookie(&cookie_name).map(|c| c.value().to_owned()).unwrap_or_default();
+    let finished = signin::finish_saml(&ctx, &connection_id, &binding, saml_response).await.map_err(|error| refused_page(&name, &error))?;
+    let session_cookie = request::session_cookie(&ctx, &finished.cookie);
+    let clear = request::removal_cookie(&app, cookie_name);
+    let pending = finished.pending_request_id.as_deref().filter(|id| respond::opaque_id(id));
+    Ok(respond::see_other(&respond::after_sign_in(&ctx, pending), vec![session_cookie, clear]))
+}
+
+/// `GET /t/{tenant}/sso/saml/{connection}/metadata`: the SP metadata an administrator gives the IdP
+/// (its URL is also the entity id).
+pub async fn saml_metadata(app: web::Data<App>, req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
+    let (tenant, connection_id) = path.into_inner();
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let name = ctx.tenant.display_name.clone();
+    let not_found = || PageError::new(StatusCode::NOT_FOUND, &name, "Not found", "There is no such SAML connection.");
+    let connection = match connection::find(ctx.scope(), &connection_id).await {
+        Ok(Some(connection)) => connection,
+        Ok(None) => return Err(not_found()),
+        Err(error) => return Err(refused_page(&name, &error.into())),
+    };
+    let Protocol::Saml(settings) = &connection.protocol else { return Err(not_found()) };
+    let xml = saml::sp_metadata(settings, &signin::saml_urls(&ctx, &connection.id)).map_err(|error| refused_page(&name, &error.into()))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/samlmetadata+xml"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(xml))
 }

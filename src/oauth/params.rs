@@ -38,6 +38,11 @@ pub fn has_control_characters(text: &str) -> bool {
 
 impl Params {
     pub fn parse(raw: &[u8]) -> Result<Self, OAuthError> {
+        Self::parse_limited(raw, MAX_VALUE_LEN)
+    }
+
+    /// As `parse`, for the one form whose value is larger (a SAML response).
+    pub fn parse_limited(raw: &[u8], max_value_len: usize) -> Result<Self, OAuthError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for piece in raw.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (name, value) = match piece.iter().position(|&b| b == b'=') {
@@ -46,7 +51,7 @@ impl Params {
             };
             let name = percent_decode(name)?;
             let value = percent_decode(value)?;
-            if value.len() > MAX_VALUE_LEN || name.len() > 128 {
+            if value.len() > max_value_len || name.len() > 128 {
                 return Err(OAuthError::invalid_request(format!(
                     "parameter {:.40} is too long",
                     name

@@ -1,11 +1,13 @@
-//! An organization's SSO connection: which identity provider, how Latchkey is registered there, and
-//! what the organization decided (passkey after SSO, roles from groups). The client secret is sealed
-//! with the tenant's data key, bound to the connection id; it is opened only to call the IdP's token
-//! endpoint and never shown again.
+//! An organization's SSO connection: which identity provider, over which protocol (OIDC or SAML), how
+//! Latchkey is registered there, and what the organization decided (passkey after SSO, roles from
+//! groups). The connection's secret is sealed with the tenant's data key, bound to the connection id:
+//! for OIDC the client secret (opened only to call the IdP's token endpoint), for SAML the private key
+//! that signs AuthnRequests (opened only to sign one). Neither is ever shown again.
 
 use latchkey_proto::Secret;
 use serde::{Deserialize, Serialize};
 
+use super::saml::{self, SamlSettings};
 use crate::{
     crypto::{self, DataKey},
     organization::{self, Organization},
@@ -72,13 +74,36 @@ pub struct OidcSettings {
     pub role_map: Vec<(String, String)>,
 }
 
+/// The protocol a connection speaks, with its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protocol {
+    Oidc(OidcSettings),
+    Saml(SamlSettings),
+}
+
+impl Protocol {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Protocol::Oidc(_) => "oidc",
+            Protocol::Saml(_) => "saml",
+        }
+    }
+
+    fn role_map(&self) -> &[(String, String)] {
+        match self {
+            Protocol::Oidc(settings) => &settings.role_map,
+            Protocol::Saml(settings) => &settings.role_map,
+        }
+    }
+}
+
 /// A connection as domain code uses it.
 #[derive(Debug, Clone)]
 pub struct Connection {
     pub id: String,
     pub organization_id: String,
     pub name: String,
-    pub oidc: OidcSettings,
+    pub protocol: Protocol,
     pub require_passkey: bool,
     pub enabled: bool,
     /// When the settings last changed: cached discovery is keyed by it.
@@ -90,37 +115,59 @@ fn sealing_purpose(connection_id: &str) -> String {
     format!("sso-client-secret/{connection_id}")
 }
 
+fn sp_key_purpose(connection_id: &str) -> String {
+    format!("sso-saml-key/{connection_id}")
+}
+
 impl Connection {
-    /// The client secret, opened for one call to the token endpoint.
-    pub fn client_secret(&self, data_key: &DataKey) -> Result<Option<Secret>, ConnectionError> {
+    fn open(&self, data_key: &DataKey, purpose: &str) -> Result<Option<Vec<u8>>, ConnectionError> {
         let Some(sealed) = &self.sealed_secret else { return Ok(None) };
         let bytes = crypto::base64url_decode(sealed).ok_or_else(|| ConnectionError::Corrupt("sealed secret".into()))?;
-        let opened = data_key.open(&sealing_purpose(&self.id), &bytes).map_err(|e| ConnectionError::Corrupt(e.to_string()))?;
+        data_key.open(purpose, &bytes).map(Some).map_err(|e| ConnectionError::Corrupt(e.to_string()))
+    }
+
+    /// The OIDC client secret, opened for one call to the token endpoint.
+    pub fn client_secret(&self, data_key: &DataKey) -> Result<Option<Secret>, ConnectionError> {
+        let Some(opened) = self.open(data_key, &sealing_purpose(&self.id))? else { return Ok(None) };
         String::from_utf8(opened).map(|s| Some(Secret::new(s))).map_err(|_| ConnectionError::Corrupt("secret".into()))
+    }
+
+    /// The SAML connection's AuthnRequest signing key (PKCS#8 DER), opened to sign one request.
+    pub fn sp_key(&self, data_key: &DataKey) -> Result<zeroize::Zeroizing<Vec<u8>>, ConnectionError> {
+        self.open(data_key, &sp_key_purpose(&self.id))?
+            .map(zeroize::Zeroizing::new)
+            .ok_or_else(|| ConnectionError::Corrupt("a SAML connection without its signing key".into()))
     }
 
     /// The organization roles the IdP's groups and app roles map to.
     pub fn roles_for(&self, idp_values: &[String]) -> Vec<String> {
         let mut roles: Vec<String> = Vec::new();
-        for (value, role) in &self.oidc.role_map {
+        for (value, role) in self.protocol.role_map() {
             if idp_values.iter().any(|v| v == value) && !roles.contains(role) {
                 roles.push(role.clone());
             }
         }
         roles
     }
+
+    /// Whether a role map decides the members' roles (otherwise administrators assign them).
+    pub fn maps_roles(&self) -> bool {
+        !self.protocol.role_map().is_empty()
+    }
 }
 
 fn from_row(row: sso::ConnectionRow) -> Result<Connection, ConnectionError> {
-    if row.protocol != "oidc" {
-        return Err(ConnectionError::Corrupt(format!("protocol {:?}", row.protocol)));
-    }
-    let oidc = serde_json::from_str(&row.settings).map_err(|e| ConnectionError::Corrupt(e.to_string()))?;
+    let corrupt = |e: serde_json::Error| ConnectionError::Corrupt(e.to_string());
+    let protocol = match row.protocol.as_str() {
+        "oidc" => Protocol::Oidc(serde_json::from_str(&row.settings).map_err(corrupt)?),
+        "saml" => Protocol::Saml(serde_json::from_str(&row.settings).map_err(corrupt)?),
+        other => return Err(ConnectionError::Corrupt(format!("protocol {other:?}"))),
+    };
     Ok(Connection {
         id: row.id,
         organization_id: row.organization_id,
         name: row.name,
-        oidc,
+        protocol,
         require_passkey: row.require_passkey,
         enabled: row.disabled_at.is_none(),
         updated_at: row.updated_at,
@@ -169,6 +216,49 @@ pub fn check(settings: &OidcSettings) -> Result<(), ConnectionError> {
     Ok(())
 }
 
+fn check_name(name: &str) -> Result<(), ConnectionError> {
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        return Err(ConnectionError::Invalid("a connection's name is 1-100 characters".into()));
+    }
+    Ok(())
+}
+
+fn new_id() -> String {
+    format!("sso_{}", crypto::random_id())
+}
+
+async fn insert(
+    scope: Scoped<'_>,
+    organization: &Organization,
+    id: String,
+    name: &str,
+    settings: &Protocol,
+    sealed_secret: Option<String>,
+    require_passkey: bool,
+) -> Result<Connection, ConnectionError> {
+    let json = match settings {
+        Protocol::Oidc(oidc) => serde_json::to_string(oidc),
+        Protocol::Saml(saml) => serde_json::to_string(saml),
+    }
+    .map_err(|e| ConnectionError::Invalid(e.to_string()))?;
+    let at = now();
+    let row = sso::ConnectionRow {
+        id,
+        tenant_id: scope.tenant_id().to_owned(),
+        organization_id: organization.id.clone(),
+        protocol: settings.name().to_owned(),
+        name: name.trim().to_owned(),
+        settings: json,
+        sealed_secret,
+        require_passkey,
+        disabled_at: None,
+        created_at: at,
+        updated_at: at,
+    };
+    sso::insert_connection(scope, row.clone()).await?;
+    from_row(row)
+}
+
 pub async fn create_oidc(
     scope: Scoped<'_>,
     data_key: &DataKey,
@@ -176,31 +266,52 @@ pub async fn create_oidc(
     new: NewOidc,
 ) -> Result<Connection, ConnectionError> {
     check(&new.settings)?;
-    if new.name.trim().is_empty() || new.name.chars().count() > 100 {
-        return Err(ConnectionError::Invalid("a connection's name is 1-100 characters".into()));
-    }
-    let id = format!("sso_{}", crypto::random_id());
+    check_name(&new.name)?;
+    let id = new_id();
     let sealed_secret = new
         .client_secret
         .as_ref()
         .map(|secret| crypto::base64url(&data_key.seal(&sealing_purpose(&id), secret.expose().as_bytes())));
-    let settings = serde_json::to_string(&new.settings).map_err(|e| ConnectionError::Invalid(e.to_string()))?;
-    let at = now();
-    let row = sso::ConnectionRow {
-        id: id.clone(),
-        tenant_id: scope.tenant_id().to_owned(),
-        organization_id: organization.id.clone(),
-        protocol: "oidc".to_owned(),
-        name: new.name.trim().to_owned(),
-        settings,
-        sealed_secret,
-        require_passkey: new.require_passkey,
-        disabled_at: None,
-        created_at: at,
-        updated_at: at,
+    insert(scope, organization, id, &new.name, &Protocol::Oidc(new.settings), sealed_secret, new.require_passkey).await
+}
+
+/// What an administrator supplies for a new SAML connection: the IdP's metadata, read and checked.
+#[derive(Debug)]
+pub struct NewSaml {
+    pub name: String,
+    pub idp: saml::IdpMetadata,
+    pub metadata_url: Option<String>,
+    pub allow_idp_initiated: bool,
+    pub role_map: Vec<(String, String)>,
+    pub require_passkey: bool,
+}
+
+/// A SAML connection, with a new key pair of its own for signing AuthnRequests (the private key
+/// sealed, the certificate published in the connection's SP metadata).
+pub async fn create_saml(
+    scope: Scoped<'_>,
+    data_key: &DataKey,
+    organization: &Organization,
+    new: NewSaml,
+) -> Result<Connection, ConnectionError> {
+    check_name(&new.name)?;
+    let roles: Vec<String> = new.role_map.iter().map(|(_, role)| role.clone()).collect();
+    organization::check_roles(&roles).map_err(|e| ConnectionError::Invalid(e.to_string()))?;
+    let id = new_id();
+    let (key, sp_certificate) =
+        saml::generate_sp_key(&format!("Latchkey SAML SP {id}")).map_err(|e| ConnectionError::Invalid(e.to_string()))?;
+    let key = zeroize::Zeroizing::new(key);
+    let sealed = crypto::base64url(&data_key.seal(&sp_key_purpose(&id), &key));
+    let settings = SamlSettings {
+        idp_entity_id: new.idp.entity_id,
+        sso_url: new.idp.sso_url,
+        certificates: new.idp.certificates,
+        allow_idp_initiated: new.allow_idp_initiated,
+        metadata_url: new.metadata_url,
+        sp_certificate,
+        role_map: new.role_map,
     };
-    sso::insert_connection(scope, row.clone()).await?;
-    from_row(row)
+    insert(scope, organization, id, &new.name, &Protocol::Saml(settings), Some(sealed), new.require_passkey).await
 }
 
 pub async fn find(scope: Scoped<'_>, id: &str) -> Result<Option<Connection>, ConnectionError> {

@@ -8,9 +8,12 @@ pub mod dns;
 pub mod domains;
 pub mod linking;
 pub mod oidc;
+pub mod saml;
 pub mod signin;
 
 use std::time::Duration;
+
+use latchkey_proto::Amr;
 
 use crate::{
     config::SsoConfig,
@@ -26,6 +29,18 @@ pub struct Sso {
 }
 
 impl Sso {
+    /// Reads a SAML IdP's metadata from its URL, through the same fetcher as every call to an IdP.
+    pub async fn fetch_saml_metadata(&self, url: &str) -> Result<saml::IdpMetadata, saml::SamlError> {
+        let parsed = url::Url::parse(url).map_err(|_| saml::SamlError::Metadata("the metadata URL is not a URL".into()))?;
+        let bytes = self
+            .fetcher
+            .get(&parsed, "application/samlmetadata+xml, application/xml, text/xml")
+            .await
+            .map_err(|e| saml::SamlError::Metadata(e.to_string()))?;
+        let text = String::from_utf8(bytes).map_err(|_| saml::SamlError::Metadata("the document is not UTF-8".into()))?;
+        saml::parse_metadata(&text, false)
+    }
+
     pub fn new(config: &SsoConfig) -> Result<Self, String> {
         let fetcher = SafeFetcher::new(FetchPolicy::configured(
             config.allow_loopback,
@@ -39,4 +54,22 @@ impl Sso {
             request_seconds: config.request_seconds,
         })
     }
+}
+
+/// What an identity provider said about the person, in the terms linking decides on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpIdentity {
+    /// The IdP's immutable id for the person: Entra `tid:oid`, otherwise `iss` + `sub`.
+    pub subject: String,
+    pub email: Option<String>,
+    /// The IdP vouches that the address is the person's: Entra `xms_edov`, otherwise `email_verified`
+    /// (Google Workspace: also the configured `hd`).
+    pub email_proven: bool,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    /// Groups and app roles, for role mapping.
+    pub groups: Vec<String>,
+    /// The IdP's `amr`, the values RFC 8176 registers.
+    pub amr: Vec<Amr>,
 }

@@ -27,7 +27,10 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::connection::{Flavor, OidcSettings};
+use super::{
+    IdpIdentity,
+    connection::{Flavor, OidcSettings},
+};
 use crate::{
     cache::TtlCache,
     crypto,
@@ -272,24 +275,6 @@ pub fn authorization_url(
     }
     let (url, _, _) = request.url();
     Ok(url)
-}
-
-/// What an identity provider said about the person, in the terms linking decides on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdpIdentity {
-    /// The IdP's immutable id for the person: Entra `tid:oid`, otherwise `iss` + `sub`.
-    pub subject: String,
-    pub email: Option<String>,
-    /// The IdP vouches that the address is the person's: Entra `xms_edov`, otherwise `email_verified`
-    /// (Google Workspace: also the configured `hd`).
-    pub email_proven: bool,
-    pub name: Option<String>,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    /// Groups and app roles, for role mapping.
-    pub groups: Vec<String>,
-    /// The IdP's `amr`, the values RFC 8176 registers.
-    pub amr: Vec<Amr>,
 }
 
 fn truthy(value: &serde_json::Value) -> bool {

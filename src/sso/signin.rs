@@ -1,5 +1,6 @@
 //! An SSO sign-in, start to finish: the request sent to the organization's IdP (stored, bound to the
-//! browser, single use, expiring), the answer checked (`oidc::finish`), the account decided
+//! browser, single use, expiring), the answer checked (`oidc::finish`, or `saml::verify` with the
+//! assertion id recorded once against replays), the account decided
 //! (`linking::decide`) and provisioned or attached, the organization's roles synchronised, and a
 //! session begun at the `sso` level — or, when the organization waives the passkey and the IdP says it
 //! did multi-factor authentication, at `mfa`. The handlers in `http::sso` only parse and render.
@@ -7,10 +8,12 @@
 use latchkey_proto::{Acr, Amr, Secret};
 
 use super::{
-    connection::{self, Connection, ConnectionError},
+    IdpIdentity,
+    connection::{self, Connection, ConnectionError, Protocol},
     domains::{self, DomainName},
     linking::{self, Link, Refusal},
-    oidc::{self, IdpIdentity, OidcError, Outgoing},
+    oidc::{self, OidcError, Outgoing},
+    saml::{self, SamlError, ServiceProviderUrls},
 };
 use crate::{
     audit::Event,
@@ -28,8 +31,14 @@ pub enum SsoError {
     Connection(#[from] ConnectionError),
     #[error(transparent)]
     Oidc(#[from] OidcError),
+    #[error(transparent)]
+    Saml(#[from] SamlError),
     #[error("this sign-in has expired, was already used, or was started in another browser")]
     UnknownRequest,
+    #[error("this SAML assertion was already used")]
+    Replayed,
+    #[error("the identity provider started this sign-in, and this connection does not accept that")]
+    Unsolicited,
     #[error("this organization's single sign-on is switched off")]
     ConnectionDisabled,
     #[error("refused: {}", .0.code())]
@@ -44,6 +53,14 @@ pub enum SsoError {
 /// register).
 pub fn callback_url(ctx: &Ctx<'_>) -> String {
     ctx.endpoint("sso/callback")
+}
+
+/// Latchkey's SAML endpoints for a connection: the entity id is also where its metadata is served.
+pub fn saml_urls(ctx: &Ctx<'_>, connection_id: &str) -> ServiceProviderUrls {
+    ServiceProviderUrls {
+        entity_id: ctx.endpoint(&format!("sso/saml/{connection_id}/metadata")),
+        acs_url: ctx.endpoint(&format!("sso/saml/{connection_id}/acs")),
+    }
 }
 
 fn verifier_purpose(request_id: &str) -> String {
@@ -66,12 +83,27 @@ pub async fn start(
         return Err(SsoError::ConnectionDisabled);
     }
     let sso = &ctx.services.sso;
-    let discovered = sso.providers.discover(&sso.fetcher, &connection.id, connection.updated_at, &connection.oidc).await?;
-    let outgoing = Outgoing::new();
-    let location = oidc::authorization_url(&discovered, &connection.oidc, &callback_url(ctx), &outgoing, login_hint.map(Email::as_str))?;
+    let hint = login_hint.map(Email::as_str);
+    // The stored request: keyed by the hash of what the IdP sends back (OIDC `state`, SAML
+    // `InResponseTo`), with what the answer is checked against.
+    let (id, location, sealed_verifier, nonce_hash) = match &connection.protocol {
+        Protocol::Oidc(settings) => {
+            let discovered = sso.providers.discover(&sso.fetcher, &connection.id, connection.updated_at, settings).await?;
+            let outgoing = Outgoing::new();
+            let location = oidc::authorization_url(&discovered, settings, &callback_url(ctx), &outgoing, hint)?;
+            let id = crypto::sha256_hex(outgoing.state.expose());
+            let sealed = ctx.tenant.data_key.seal(&verifier_purpose(&id), outgoing.verifier.expose().as_bytes());
+            (id, location, Some(crypto::base64url(&sealed)), Some(crypto::sha256_hex(outgoing.nonce.expose())))
+        }
+        Protocol::Saml(settings) => {
+            // An xs:ID (an NCName): a letter or underscore first; 128 random bits.
+            let request_id = format!("_{}", crypto::random_id());
+            let key = connection.sp_key(&ctx.tenant.data_key)?;
+            let location = saml::authn_request(settings, &saml_urls(ctx, &connection.id), &key, &request_id, hint)?;
+            (crypto::sha256_hex(&request_id), location, None, None)
+        }
+    };
     let binding = Secret::new(crypto::random_token(""));
-    let id = crypto::sha256_hex(outgoing.state.expose());
-    let sealed = ctx.tenant.data_key.seal(&verifier_purpose(&id), outgoing.verifier.expose().as_bytes());
     let at = now();
     sso::insert_request(
         ctx.scope(),
@@ -80,8 +112,8 @@ pub async fn start(
             tenant_id: ctx.tenant.id.clone(),
             connection_id: connection.id.clone(),
             binding_hash: crypto::sha256_hex(binding.expose()),
-            sealed_verifier: Some(crypto::base64url(&sealed)),
-            nonce_hash: Some(crypto::sha256_hex(outgoing.nonce.expose())),
+            sealed_verifier,
+            nonce_hash,
             pending_request_id: pending_request_id.map(str::to_owned),
             created_at: at,
             expires_at: at + sso.request_seconds,
@@ -107,8 +139,13 @@ pub async fn finish(ctx: &Ctx<'_>, state: &str, binding: &str, code: &str) -> Re
         .await?
         .ok_or(SsoError::UnknownRequest)?;
     let connection = connection::find(ctx.scope(), &request.connection_id).await?.ok_or(SsoError::UnknownRequest)?;
-    let result = sign_in(ctx, &connection, &request, code).await;
-    if let Err(error) = &result {
+    let result = oidc_sign_in(ctx, &connection, &request, code).await;
+    audit_refusal(ctx, &connection, &result).await;
+    result
+}
+
+async fn audit_refusal(ctx: &Ctx<'_>, connection: &Connection, result: &Result<Finished, SsoError>) {
+    if let Err(error) = result {
         ctx.audit(
             Event::new(&ctx.tenant.id, "anonymous", "signin.sso")
                 .target(format!("sso:{}", connection.id))
@@ -117,14 +154,14 @@ pub async fn finish(ctx: &Ctx<'_>, state: &str, binding: &str, code: &str) -> Re
         )
         .await;
     }
-    result
 }
 
-async fn sign_in(ctx: &Ctx<'_>, connection: &Connection, request: &sso::RequestRow, code: &str) -> Result<Finished, SsoError> {
+async fn oidc_sign_in(ctx: &Ctx<'_>, connection: &Connection, request: &sso::RequestRow, code: &str) -> Result<Finished, SsoError> {
     if !connection.enabled {
         return Err(SsoError::ConnectionDisabled);
     }
-    let (Some(sealed), Some(nonce_hash)) = (&request.sealed_verifier, &request.nonce_hash) else {
+    let (Protocol::Oidc(settings), Some(sealed), Some(nonce_hash)) = (&connection.protocol, &request.sealed_verifier, &request.nonce_hash)
+    else {
         return Err(SsoError::UnknownRequest);
     };
     let verifier = crypto::base64url_decode(sealed)
@@ -133,11 +170,56 @@ async fn sign_in(ctx: &Ctx<'_>, connection: &Connection, request: &sso::RequestR
         .map(Secret::new)
         .ok_or_else(|| StoreError::Corrupt("sealed PKCE verifier".into()))?;
     let sso = &ctx.services.sso;
-    let discovered = sso.providers.discover(&sso.fetcher, &connection.id, connection.updated_at, &connection.oidc).await?;
+    let discovered = sso.providers.discover(&sso.fetcher, &connection.id, connection.updated_at, settings).await?;
     let secret = connection.client_secret(&ctx.tenant.data_key)?;
-    let identity =
-        oidc::finish(&sso.fetcher, &discovered, &connection.oidc, secret.as_ref(), &callback_url(ctx), code, &verifier, nonce_hash).await?;
-    let (user_id, how) = account_for(ctx, connection, &identity).await?;
+    let identity = oidc::finish(&sso.fetcher, &discovered, settings, secret.as_ref(), &callback_url(ctx), code, &verifier, nonce_hash).await?;
+    begin(ctx, connection, &identity, request.pending_request_id.clone()).await
+}
+
+/// Takes a SAML response posted to `connection_id`'s ACS URL: verified first (nothing is consumed
+/// for a response that fails), then the request it answers is taken (once, by the browser holding
+/// `binding`) — or, with no `InResponseTo`, accepted only where IdP-initiated sign-in is on — and
+/// the assertion id recorded once, so a replay on any node is refused.
+pub async fn finish_saml(ctx: &Ctx<'_>, connection_id: &str, binding: &str, saml_response: &str) -> Result<Finished, SsoError> {
+    let connection = connection::find(ctx.scope(), connection_id).await?.ok_or(SsoError::UnknownRequest)?;
+    let result = saml_sign_in(ctx, &connection, binding, saml_response).await;
+    audit_refusal(ctx, &connection, &result).await;
+    result
+}
+
+async fn saml_sign_in(ctx: &Ctx<'_>, connection: &Connection, binding: &str, saml_response: &str) -> Result<Finished, SsoError> {
+    if !connection.enabled {
+        return Err(SsoError::ConnectionDisabled);
+    }
+    let Protocol::Saml(settings) = &connection.protocol else { return Err(SsoError::UnknownRequest) };
+    let verified = saml::verify(settings, &saml_urls(ctx, &connection.id), saml_response)?;
+    let scope = ctx.scope();
+    let pending_request_id = match &verified.in_response_to {
+        Some(request_id) => {
+            let request = sso::take_request(scope, &crypto::sha256_hex(request_id), &crypto::sha256_hex(binding), now())
+                .await?
+                .filter(|request| request.connection_id == connection.id)
+                .ok_or(SsoError::UnknownRequest)?;
+            request.pending_request_id
+        }
+        None if settings.allow_idp_initiated => None,
+        None => return Err(SsoError::Unsolicited),
+    };
+    let record = sso::AssertionRow {
+        id: crypto::sha256_hex(&format!("{}/{}", connection.id, verified.assertion_id)),
+        tenant_id: ctx.tenant.id.clone(),
+        connection_id: connection.id.clone(),
+        expires_at: verified.replayable_until.max(now() + 1),
+    };
+    if !sso::record_assertion(scope, record).await? {
+        return Err(SsoError::Replayed);
+    }
+    begin(ctx, connection, &verified.identity, pending_request_id).await
+}
+
+/// The account decided and the session begun, for an identity the IdP vouched for.
+async fn begin(ctx: &Ctx<'_>, connection: &Connection, identity: &IdpIdentity, pending_request_id: Option<String>) -> Result<Finished, SsoError> {
+    let (user_id, how) = account_for(ctx, connection, identity).await?;
     let require_passkey = connection.require_passkey || !identity.amr.contains(&Amr::Mfa);
     let authn = Authentication { amr: identity.amr.clone(), acr: if require_passkey { Acr::Sso } else { Acr::Mfa } };
     let (cookie, session) = session::create(ctx.scope(), &user_id, authn, &ctx.origin, ctx.lifetimes()).await?;
@@ -145,10 +227,10 @@ async fn sign_in(ctx: &Ctx<'_>, connection: &Connection, request: &sso::RequestR
     ctx.audit(
         Event::new(&ctx.tenant.id, format!("user:{user_id}"), "signin.sso")
             .target(format!("session:{}", &session.id[..16]))
-            .details(serde_json::json!({ "connection": connection.id, "account": how, "amr": identity.amr })),
+            .details(serde_json::json!({ "connection": connection.id, "protocol": connection.protocol.name(), "account": how, "amr": identity.amr })),
     )
     .await;
-    Ok(Finished { cookie, pending_request_id: request.pending_request_id.clone() })
+    Ok(Finished { cookie, pending_request_id })
 }
 
 /// The account the identity signs in to (`linking::decide` on what is stored now), made or attached
@@ -218,7 +300,7 @@ async fn account_for(ctx: &Ctx<'_>, connection: &Connection, identity: &IdpIdent
     };
     let organization = organization::find(scope, &connection.organization_id).await?.ok_or(SsoError::UnknownRequest)?;
     let member = organizations::member(scope, &user_id).await?;
-    if member.is_none() || !connection.oidc.role_map.is_empty() {
+    if member.is_none() || connection.maps_roles() {
         // Roles follow the IdP when the organization mapped them; otherwise the first sign-in makes a
         // member without roles and administrators assign them.
         organization::set_member(scope, &organization, &user_id, &connection.roles_for(&identity.groups)).await?;

@@ -1,14 +1,16 @@
 //! Single sign-on rows (`sso` decides what they mean): connections, the IdP identities linked to
 //! accounts (unique per IdP subject, and one per account), and the sign-in requests sent to an IdP,
-//! each taken at most once, by the browser that started it, before it expires.
+//! each taken at most once, by the browser that started it, before it expires; and the SAML
+//! assertions already accepted, each recorded once.
 
-use entity::{sso_connection, sso_identity, sso_request};
+use entity::{sso_assertion, sso_connection, sso_identity, sso_request};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, SqlErr, sea_query::Expr};
 
 use super::{Scoped, StoreError, StoreResult};
 
 pub use sso_connection::Model as ConnectionRow;
 pub use sso_identity::Model as IdentityRow;
+pub use sso_assertion::Model as AssertionRow;
 pub use sso_request::Model as RequestRow;
 
 pub async fn insert_connection(scope: Scoped<'_>, row: ConnectionRow) -> StoreResult<()> {
@@ -49,14 +51,25 @@ pub async fn identity_of_user(scope: Scoped<'_>, user_id: &str) -> StoreResult<O
     Ok(scope.select::<sso_identity::Entity>().filter(sso_identity::Column::UserId.eq(user_id)).one(scope.db).await?)
 }
 
-/// Links an IdP subject to an account; `false` when the subject or the account is already linked
-/// (a concurrent sign-in won: the unique indexes decide).
-pub async fn insert_identity(scope: Scoped<'_>, row: IdentityRow) -> StoreResult<bool> {
-    match scope.insert::<sso_identity::Entity, _>(row).await {
+/// `Ok(false)` for an insert a unique index refused.
+fn inserted(result: StoreResult<()>) -> StoreResult<bool> {
+    match result {
         Ok(()) => Ok(true),
         Err(StoreError::Db(error)) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(false),
         Err(other) => Err(other),
     }
+}
+
+/// Links an IdP subject to an account; `false` when the subject or the account is already linked
+/// (a concurrent sign-in won: the unique indexes decide).
+pub async fn insert_identity(scope: Scoped<'_>, row: IdentityRow) -> StoreResult<bool> {
+    inserted(scope.insert::<sso_identity::Entity, _>(row).await)
+}
+
+/// Records a SAML assertion as used; `false` when it already was (a replay, on this node or
+/// another: the primary key decides).
+pub async fn record_assertion(scope: Scoped<'_>, row: AssertionRow) -> StoreResult<bool> {
+    inserted(scope.insert::<sso_assertion::Entity, _>(row).await)
 }
 
 pub async fn identity_used(scope: Scoped<'_>, id: &str, now: i64) -> StoreResult<()> {

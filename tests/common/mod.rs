@@ -1138,3 +1138,77 @@ impl Drop for DnsServer {
         self.stop();
     }
 }
+
+/// An https identity provider run by Node.js from tests/sso (`npm ci --prefix tests/sso`): a fresh CA
+/// the server is told to trust (`LATCHKEY_SSO_EXTRA_ROOTS`), a `localhost` certificate it issued, and
+/// the process, stopped on drop.
+pub struct NodeIdp {
+    pub port: u16,
+    pub ca_pem: String,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl NodeIdp {
+    pub fn prepare() -> Self {
+        let ca_key = rcgen::KeyPair::generate().expect("ca key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).expect("ca");
+        let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("leaf").signed_by(&leaf_key, &ca, &ca_key).expect("sign");
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).expect("ca");
+        std::fs::write(dir.path().join("cert.pem"), leaf.pem()).expect("cert");
+        std::fs::write(dir.path().join("key.pem"), leaf_key.serialize_pem()).expect("key");
+        Self { port: free_port(), ca_pem: ca.pem(), dir, child: None }
+    }
+
+    pub fn ca_file(&self) -> String {
+        self.dir.path().join("ca.pem").display().to_string()
+    }
+
+    /// Runs `tests/sso/{script}` with PORT, CERT, KEY and `env`; returns once it prints "listening".
+    pub fn start(&mut self, script: &str, env: &[(&str, String)]) {
+        let mut command = Command::new("node");
+        command
+            .arg(format!("{}/tests/sso/{script}", env!("CARGO_MANIFEST_DIR")))
+            .env("PORT", self.port.to_string())
+            .env("CERT", self.dir.path().join("cert.pem"))
+            .env("KEY", self.dir.path().join("key.pem"));
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("node (tests/sso: npm ci)");
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut lines, &mut line).expect("idp output");
+        assert_eq!(line.trim(), "listening", "the test IdP did not start");
+        // Keep reading what it prints, so it never writes into a closed pipe.
+        std::thread::spawn(move || for line in std::io::BufRead::lines(lines).map_while(Result::ok) { eprintln!("idp: {line}") });
+        self.child = Some(child);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    /// A browser that keeps cookies, follows nothing on its own and trusts the IdP's test CA.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .add_root_certificate(reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).expect("ca"))
+            .build()
+            .expect("client")
+    }
+}
+
+impl Drop for NodeIdp {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

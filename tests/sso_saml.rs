@@ -1,0 +1,336 @@
+//! SSO over SAML 2.0 against an independent identity provider (tests/sso/saml_idp.mjs: Node.js with
+//! xml-crypto, its own RSA keys, Entra's response layout and claim URIs) on loopback https, with the
+//! organization's domain verified through a real DNS server.
+//!
+//! The connection is made from the IdP's metadata URL (a byte-order mark, a WS-Federation role, two
+//! certificates). The IdP checks Latchkey's signed AuthnRequest against the SP metadata. Then the
+//! whole way through: home-realm discovery, the IdP's POST to the ACS, just-in-time provisioning, the
+//! passkey, tokens. Then every forgery and mistake the issue lists, each refused with no session
+//! made: replays, tampering, foreign keys, SHA-1, unsigned, wrong audience / recipient / destination /
+//! issuer, expired, not yet valid, unsolicited, another browser's request, the eight signature
+//! wrapping attacks, a comment in the NameID, a DTD, an oversized response.
+
+mod common;
+
+use common::{Deployment, DnsServer, NodeIdp, Server, SmtpCatcher, exchange_code, jwt_claims, location, pkce, query_param, walk_pages};
+use reqwest::StatusCode;
+use serde_json::json;
+
+const TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+fn users() -> serde_json::Value {
+    json!({
+        "ana@acme.test": { "nameid": "pairwise-ana", "oid": "00000000-0000-0000-0000-0000000000a1", "email": "ana@acme.test",
+                           "name": "Ana Admin", "given_name": "Ana", "family_name": "Admin", "groups": ["g-admins"],
+                           "amr": ["http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password",
+                                   "http://schemas.microsoft.com/claims/multipleauthn"] },
+        "eve@acme.test": { "nameid": "pairwise-eve", "oid": "00000000-0000-0000-0000-0000000000e1", "email": "eve@acme.test", "name": "Eve" },
+        "zoe@acme.test": { "nameid": "pairwise-zoe", "oid": "00000000-0000-0000-0000-0000000000f1", "email": "zoe@acme.test", "name": "Zoe" },
+    })
+}
+
+/// The signed-in person of `browser`, if any: after SSO the account page sends a session to its
+/// passkey step, which names the address; without a session it sends the browser to sign in.
+async fn signed_in_as(server: &Server, browser: &reqwest::Client) -> Option<String> {
+    let mut page = browser.get(server.url("account")).send().await.expect("account");
+    if page.status() == StatusCode::SEE_OTHER && location(&page).ends_with("/passkey") {
+        page = browser.get(server.url("passkey")).send().await.expect("passkey");
+    }
+    if page.status() != StatusCode::OK {
+        return None;
+    }
+    let text = page.text().await.expect("page");
+    ["ana@acme.test", "eve@acme.test", "zoe@acme.test"].into_iter().find(|email| text.contains(email)).map(str::to_owned)
+}
+
+/// The IdP's auto-submitting page: the form's action and its SAMLResponse.
+fn post_form(page: &str) -> (String, String) {
+    let action = page.split("action=\"").nth(1).and_then(|r| r.split('"').next()).expect("form action").replace("&amp;", "&");
+    let value = page.split("name=\"SAMLResponse\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("SAMLResponse").to_owned();
+    (action, value)
+}
+
+async fn post_acs(browser: &reqwest::Client, acs: &str, saml_response: &str) -> reqwest::Response {
+    browser.post(acs).form(&[("SAMLResponse", saml_response)]).send().await.expect("ACS")
+}
+
+struct Fixture {
+    _dns: DnsServer,
+    _deployment: Deployment,
+    smtp: SmtpCatcher,
+    idp: NodeIdp,
+    server: Server,
+    connection: String,
+    acs: String,
+    metadata_url: String,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let mut dns = DnsServer::start("acme.test", &[]).await;
+        let deployment = Deployment::new().await;
+        let smtp = SmtpCatcher::start().await;
+        let mut idp = NodeIdp::prepare();
+        idp.start("saml_idp.mjs", &[("TID", TID.to_owned()), ("USERS", users().to_string())]);
+        let server = Server::start(
+            &deployment,
+            &smtp,
+            &[
+                ("LATCHKEY_DNS_NAMESERVERS", &dns.address()),
+                ("LATCHKEY_SSO_ALLOW_LOOPBACK", "true"),
+                ("LATCHKEY_SSO_EXTRA_ROOTS", &idp.ca_file()),
+                // The refusal test posts a hundred responses from one address in a minute.
+                ("LATCHKEY_RATE_SSO_PER_IP_PER_MINUTE", "1000"),
+            ],
+        )
+        .await;
+        server.cli(&["org", "create", "acme", "--name", "Acme"]);
+        let added = server.cli(&["org", "domain", "add", "acme", "acme.test"]);
+        let value = added.lines().last().expect("record").split('\t').nth(2).expect("value").to_owned();
+        dns.set(&[("_latchkey-challenge.acme.test", &value)]).await;
+        server.cli(&["org", "domain", "verify", "acme", "acme.test"]);
+        // Entra's "App Federation Metadata Url": two certificates (a rollover under way).
+        let metadata_url = idp.url(&format!("/{TID}/federationmetadata/2007-06/federationmetadata.xml?keys=both"));
+        let said = server.cli(&["org", "sso", "add-saml", "acme", "--name", "Acme Entra ID", "--metadata-url", &metadata_url, "--role-map", "g-admins=admin"]);
+        let connection = said.split_whitespace().nth(3).expect("connection id").to_owned();
+        let base = format!("{}/sso/saml/{connection}", server.issuer("default"));
+        assert!(said.contains(&format!("entity id (identifier):\t{base}/metadata")), "{said}");
+        let acs = format!("{base}/acs");
+        assert!(said.contains(&format!("reply URL (assertion consumer service):\t{acs}")), "{said}");
+
+        // The administrator gives the IdP Latchkey's SP metadata.
+        let metadata = reqwest::get(format!("{base}/metadata")).await.expect("SP metadata");
+        assert_eq!(metadata.headers()["content-type"], "application/samlmetadata+xml");
+        let metadata = metadata.text().await.expect("xml");
+        let entity = format!("entityID=\"{base}/metadata\"");
+        let location = format!("Location=\"{acs}\"");
+        for part in [entity.as_str(), location.as_str(), "AuthnRequestsSigned=\"true\"", "WantAssertionsSigned=\"true\"", "X509Certificate"] {
+            assert!(metadata.contains(part), "{part} in {metadata}");
+        }
+        let registered = idp.browser().post(idp.url("/sp")).body(metadata).send().await.expect("register SP");
+        assert_eq!(registered.status(), StatusCode::OK, "{}", registered.text().await.unwrap_or_default());
+        Self { _dns: dns, _deployment: deployment, smtp, idp, server, connection, acs, metadata_url }
+    }
+
+    /// A browser that started a sign-in for `hint` here: the AuthnRequest's id, as the IdP read it
+    /// (after checking its signature with the SP metadata's certificate).
+    async fn started(&self, hint: &str) -> (reqwest::Client, String) {
+        let browser = self.idp.browser();
+        let start = browser
+            .get(self.server.url(&format!("sso/{}/start?login_hint={}", self.connection, common::urlencode(hint))))
+            .send()
+            .await
+            .expect("start");
+        assert_eq!(start.status(), StatusCode::SEE_OTHER);
+        let at_idp = location(&start);
+        let inspect = at_idp.replacen("/saml2?", "/saml2/inspect?", 1);
+        let read: serde_json::Value = browser.get(&inspect).send().await.expect("inspect").json().await.expect("json");
+        assert_eq!(read["acs"], self.acs.as_str());
+        (browser, read["id"].as_str().expect("request id").to_owned())
+    }
+
+    async fn sign(&self, options: serde_json::Value) -> String {
+        let signed: serde_json::Value =
+            self.idp.browser().post(self.idp.url("/sign")).json(&options).send().await.expect("sign").json().await.expect("json");
+        signed["SAMLResponse"].as_str().expect("SAMLResponse").to_owned()
+    }
+
+    /// Another SAML connection of `org` to the same IdP, accepting IdP-initiated sign-in: its ACS URL
+    /// and entity id.
+    fn idp_initiated_connection(&self, org: &str) -> (String, String) {
+        let said = self.server.cli(&["org", "sso", "add-saml", org, "--name", "Tiles", "--metadata-url", &self.metadata_url, "--allow-idp-initiated"]);
+        let id = said.split_whitespace().nth(3).expect("connection id");
+        let base = format!("{}/sso/saml/{id}", self.server.issuer("default"));
+        (format!("{base}/acs"), format!("{base}/metadata"))
+    }
+
+    fn sso_signins(&self) -> usize {
+        self.server.audit_actions().iter().filter(|e| e["action"] == "signin.sso" && e["outcome"] == "success").count()
+    }
+}
+
+#[tokio::test]
+async fn an_entra_saml_directory_signs_its_people_in_end_to_end() {
+    let f = Fixture::new().await;
+    let server = &f.server;
+    let (client_id, secret) = server.create_client(&["--name", "App", "--confidential", "--redirect-uri", "https://app.example/cb"]);
+    let secret = secret.expect("secret");
+    let p = pkce();
+    let authorize = format!(
+        "{}?response_type=code&client_id={client_id}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=openid%20email%20profile&state=s1&code_challenge={}&code_challenge_method=S256",
+        server.url("authorize"),
+        p.challenge
+    );
+    let browser = f.idp.browser();
+    let (_, page) = walk_pages(server, &f.smtp, &browser, &authorize, "ana@acme.test", |page| page.contains("Continue to your organization")).await;
+    let page = page.expect("the home-realm page");
+    assert_eq!(f.smtp.code_count("ana@acme.test"), 0, "no email code for a domain that signs in with SSO");
+    let start = page.split("href=\"").nth(1).and_then(|rest| rest.split('"').next()).expect("continue link").replace("&amp;", "&").replace("&#38;", "&");
+    let first = browser.get(&start).send().await.expect("start");
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let at_idp = location(&first);
+    assert!(at_idp.starts_with(&f.idp.url(&format!("/{TID}/saml2?SAMLRequest="))), "{at_idp}");
+    for param in ["SigAlg", "Signature"] {
+        assert!(query_param(&at_idp, param).is_some(), "HTTP-Redirect binding, signed: {param} in {at_idp}");
+    }
+    assert_eq!(query_param(&at_idp, "login_hint").as_deref(), Some("ana@acme.test"));
+
+    // The IdP checks the request's signature, then posts its response to the ACS.
+    let idp_page = browser.get(&at_idp).send().await.expect("IdP");
+    assert_eq!(idp_page.status(), StatusCode::OK);
+    let (action, saml_response) = post_form(&idp_page.text().await.expect("page"));
+    assert_eq!(action, f.acs);
+    let back = post_acs(&browser, &action, &saml_response).await;
+    assert_eq!(back.status(), StatusCode::SEE_OTHER, "{}", common::page_text(&back.text().await.unwrap_or_default()));
+    let resume = common::absolute(server, &location(&back));
+    assert!(resume.contains("/authorize/resume?req="), "{resume}");
+
+    // The same response again, from this browser or another: refused, nothing made.
+    let again = post_acs(&browser, &f.acs, &saml_response).await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    let stranger = f.idp.browser();
+    assert_eq!(post_acs(&stranger, &f.acs, &saml_response).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(signed_in_as(server, &stranger).await, None);
+
+    // Just in time: a new account, then the passkey, then consent and the code.
+    let (done, _) = walk_pages(server, &f.smtp, &browser, &resume, "ana@acme.test", |_| false).await;
+    assert!(done.starts_with("https://app.example/cb"), "{done}");
+    let code = query_param(&done, "code").expect("code");
+    let (status, tokens) = exchange_code(server, &client_id, &secret, &code, "https://app.example/cb", &p.verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let id_token = jwt_claims(tokens["id_token"].as_str().expect("id token"));
+    assert_eq!(id_token["email"], "ana@acme.test");
+    assert_eq!(id_token["acr"], "urn:latchkey:acr:mfa", "{id_token}");
+    let amr: Vec<&str> = id_token["amr"].as_array().expect("amr").iter().filter_map(|v| v.as_str()).collect();
+    assert!(amr.contains(&"pwd") && amr.contains(&"hwk"), "the IdP's methods and the passkey's: {amr:?}");
+    let userinfo: serde_json::Value = reqwest::Client::new()
+        .get(server.url("userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().expect("access token"))
+        .send()
+        .await
+        .expect("userinfo")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(userinfo["name"], "Ana Admin", "the profile from Entra's claims: {userinfo}");
+    assert_eq!(userinfo["given_name"], "Ana");
+    let access = jwt_claims(tokens["access_token"].as_str().expect("access token"));
+    assert_eq!(access["org"], "acme", "{access}");
+    assert_eq!(access["roles"], json!(["admin"]), "roles from the IdP's groups: {access}");
+    assert_eq!(f.sso_signins(), 1);
+}
+
+#[tokio::test]
+async fn every_forged_or_misaddressed_saml_response_is_refused_and_makes_no_session() {
+    let f = Fixture::new().await;
+    let server = &f.server;
+    let evil = json!({ "nameid": "pairwise-ana", "oid": "00000000-0000-0000-0000-0000000000a1", "email": "ana@acme.test" });
+
+    // What must be accepted: the assertion signed (Entra's default), the response signed, both, and
+    // a response signed with the second certificate of the rollover.
+    for (case, options) in [
+        ("assertion signed", json!({})),
+        ("response signed", json!({ "sign": "response" })),
+        ("both signed", json!({ "sign": "both" })),
+        ("the rollover's new key", json!({ "key": "secondary" })),
+    ] {
+        let (browser, request_id) = f.started("eve@acme.test").await;
+        let mut options = options;
+        options["user"] = json!("eve@acme.test");
+        options["in_response_to"] = json!(request_id);
+        let response = post_acs(&browser, &f.acs, &f.sign(options).await).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{case}: {}", common::page_text(&response.text().await.unwrap_or_default()));
+        assert_eq!(signed_in_as(server, &browser).await.as_deref(), Some("eve@acme.test"), "{case}");
+    }
+    let accepted = f.sso_signins();
+    assert_eq!(accepted, 4);
+
+    let cases: Vec<(&str, serde_json::Value)> = vec![
+        ("tampered after signing", json!({ "tamper_email": "ana@acme.test" })),
+        ("signed with a key not in the metadata", json!({ "key": "rogue" })),
+        ("unsigned", json!({ "sign": "none" })),
+        ("SHA-1", json!({ "alg": "sha1" })),
+        ("SHA-1, response and assertion", json!({ "alg": "sha1", "sign": "both" })),
+        ("another audience", json!({ "audience": "https://other.example/sp" })),
+        ("no AudienceRestriction", json!({ "omit_audience": true })),
+        ("another recipient", json!({ "recipient": "https://other.example/acs" })),
+        ("another destination", json!({ "destination": "https://other.example/acs" })),
+        ("another issuer", json!({ "issuer": "https://sts.windows.net/00000000-0000-0000-0000-000000000000/" })),
+        ("expired", json!({ "issue_offset": -3600, "not_before_offset": -3700, "not_on_or_after_offset": -3000 })),
+        ("not yet valid", json!({ "not_before_offset": 1800 })),
+        ("a comment in the NameID", json!({ "user": { "nameid": "ana@acme.test.evil.test", "oid": null, "email": "ana@acme.test.evil.test" }, "comment_in_nameid": 13 })),
+        ("a DTD with an external entity", json!({ "doctype": true })),
+        // Over the SAMLResponse cap (192 KiB), and over the ACS body cap (256 KiB, refused unread).
+        ("oversized", json!({ "pad_groups": 1500 })),
+        ("oversized body", json!({ "pad_groups": 3000 })),
+        ("XSW1", json!({ "sign": "response", "xsw": "XSW1", "evil": evil })),
+        ("XSW2", json!({ "sign": "response", "xsw": "XSW2", "evil": evil })),
+        ("XSW3", json!({ "xsw": "XSW3", "evil": evil })),
+        ("XSW4", json!({ "xsw": "XSW4", "evil": evil })),
+        ("XSW5", json!({ "xsw": "XSW5", "evil": evil })),
+        ("XSW6", json!({ "xsw": "XSW6", "evil": evil })),
+        ("XSW7", json!({ "xsw": "XSW7", "evil": evil })),
+        ("XSW8", json!({ "xsw": "XSW8", "evil": evil })),
+    ];
+    for (case, overrides) in cases {
+        let (browser, request_id) = f.started("eve@acme.test").await;
+        let mut options = json!({ "user": "eve@acme.test", "in_response_to": request_id });
+        for (key, value) in overrides.as_object().expect("object") {
+            options[key] = value.clone();
+        }
+        let response = post_acs(&browser, &f.acs, &f.sign(options).await).await;
+        let status = response.status();
+        let page = common::page_text(&response.text().await.unwrap_or_default());
+        assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::PAYLOAD_TOO_LARGE, "{case}: {status} {page}");
+        eprintln!("refused, {case}: {page}");
+        assert_eq!(signed_in_as(server, &browser).await, None, "{case}: no session");
+        // The request was not consumed by a refusal: the right answer still signs in.
+        let good = f.sign(json!({ "user": "eve@acme.test", "in_response_to": request_id })).await;
+        let after = post_acs(&browser, &f.acs, &good).await;
+        assert_eq!(after.status(), StatusCode::SEE_OTHER, "{case}: the genuine answer after the refusal");
+        assert_eq!(signed_in_as(server, &browser).await.as_deref(), Some("eve@acme.test"), "{case}");
+    }
+
+    // Unsolicited (IdP-initiated) while the connection does not accept that.
+    let browser = f.idp.browser();
+    let unsolicited = f.sign(json!({ "user": "eve@acme.test" })).await;
+    let response = post_acs(&browser, &f.acs, &unsolicited).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(common::page_text(&response.text().await.expect("page")).contains("without a request from this site"));
+    // Another browser's request.
+    let (_, theirs) = f.started("eve@acme.test").await;
+    let response = post_acs(&browser, &f.acs, &f.sign(json!({ "user": "eve@acme.test", "in_response_to": theirs })).await).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(signed_in_as(server, &browser).await, None);
+    // IdP-initiated sign-in where the administrator turned it on: taken once; the same assertion again
+    // (from any browser) is a replay. (Eve's account signs in through the first connection only: one
+    // way in per account.)
+    let (tiles_acs, tiles_entity) = f.idp_initiated_connection("acme");
+    let eve_elsewhere = f.sign(json!({ "user": "eve@acme.test", "acs": tiles_acs, "audience": tiles_entity })).await;
+    let browser = f.idp.browser();
+    let refused = post_acs(&browser, &tiles_acs, &eve_elsewhere).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(common::page_text(&refused.text().await.expect("page")).contains("already signs in another way"));
+    let unsolicited = f.sign(json!({ "user": "zoe@acme.test", "acs": tiles_acs, "audience": tiles_entity })).await;
+    assert_eq!(post_acs(&browser, &tiles_acs, &unsolicited).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed_in_as(server, &browser).await.as_deref(), Some("zoe@acme.test"));
+    let replayer = f.idp.browser();
+    assert_eq!(post_acs(&replayer, &tiles_acs, &unsolicited).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(signed_in_as(server, &replayer).await, None);
+    // Another organization's connection to the same directory asserts an acme.test address: acme
+    // verified that domain, not globex, so the address names no account and makes none.
+    server.cli(&["org", "create", "globex", "--name", "Globex"]);
+    let (globex_acs, globex_entity) = f.idp_initiated_connection("globex");
+    let takeover = f.sign(json!({ "user": "ana@acme.test", "acs": globex_acs, "audience": globex_entity })).await;
+    let attacker = f.idp.browser();
+    let refused = post_acs(&attacker, &globex_acs, &takeover).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(common::page_text(&refused.text().await.expect("page")).contains("not one your organization has verified"));
+    assert_eq!(signed_in_as(server, &attacker).await, None);
+
+    // Nobody ever signed in as the person the wrapped assertions named.
+    let ana = server.cli_output(&["org", "member", "acme", "--email", "ana@acme.test", "--remove"]);
+    assert!(!ana.status.success(), "ana@acme.test never became a member");
+    let refused = server.audit_actions().iter().filter(|e| e["action"] == "signin.sso" && e["outcome"] != "success").count();
+    assert!(refused >= 20, "every refusal that reached the sign-in is audited: {refused}");
+}
