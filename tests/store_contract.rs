@@ -386,6 +386,22 @@ async fn an_sso_identity_and_an_account_are_linked_once() {
 }
 
 #[tokio::test]
+async fn a_saml_assertion_is_accepted_once_however_many_nodes_race() {
+    let fixture = Fixture::new().await;
+    let record = |id: &str| sso::AssertionRow {
+        id: id.to_owned(),
+        tenant_id: String::new(),
+        connection_id: "sso_1".into(),
+        expires_at: store::now() + 300,
+    };
+    let racers = (0..16).map(|_| sso::record_assertion(fixture.scope(), record("a-race")));
+    let won = futures_util::future::join_all(racers).await.into_iter().map(|r| r.expect("record")).filter(|won| *won).count();
+    assert_eq!(won, 1, "of racing posts of one assertion, one is accepted");
+    assert!(!sso::record_assertion(fixture.scope(), record("a-race")).await.expect("record"), "a later replay");
+    assert!(sso::record_assertion(fixture.scope(), record("a-other")).await.expect("record"));
+}
+
+#[tokio::test]
 async fn an_authorization_code_is_consumed_once_and_remembers_the_family_it_started() {
     let fixture = Fixture::new().await;
     let now = store::now();
