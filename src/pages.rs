@@ -34,6 +34,9 @@ pub struct LoginEmail<'a> {
     pub email: &'a str,
     pub client_name: Option<&'a str>,
     pub error: Option<String>,
+    /// The email-code way in for an address of an SSO domain (home-realm discovery skipped): the
+    /// person chose it on the "Continue to your organization" page.
+    pub way_code: bool,
 }
 
 #[derive(Template)]
@@ -207,6 +210,8 @@ pub struct Message<'a> {
     /// "error" or "ok"
     pub kind: &'a str,
     pub link: Option<(String, &'a str)>,
+    /// A second, lesser way on.
+    pub other_way: Option<(String, &'a str)>,
 }
 
 /// The stop before an error goes back to a client nobody vetted (`ErrorRedirect::confirm`).

@@ -19,6 +19,7 @@ use crate::{
     passkey::{self, PasskeyError, StoredPasskey},
     recovery,
     session::{self, Authentication, Session},
+    sso::enforcement::{self, Decision},
     store::{StoreResult, now},
     totp::{self, TotpError},
     user::{self, Email},
@@ -69,6 +70,27 @@ pub enum CodeOutcome {
     /// Right code, but the address has no account and the tenant does not let people sign up.
     NoAccount,
     Disabled,
+    /// The address's organization enforces SSO, and this person is not one of its owners.
+    SsoRequired,
+}
+
+/// Whether a sign-in of `email` (the account `user_id`) may go on without the organization's IdP
+/// (`sso::enforcement`): refused ones are audited under `action` as failures, break-glass ones as
+/// `signin.break_glass`.
+async fn enforced(ctx: &Ctx<'_>, email: &Email, user_id: Option<&str>, action: &'static str) -> StoreResult<bool> {
+    let decision = enforcement::decide(enforcement::facts(ctx.scope(), email, user_id).await?);
+    let actor = user_id.map_or_else(|| "anonymous".to_owned(), |id| format!("user:{id}"));
+    match decision {
+        Decision::Allow => return Ok(true),
+        Decision::BreakGlass => {
+            ctx.audit(Event::new(&ctx.tenant.id, actor, "signin.break_glass").details(serde_json::json!({ "method": action }))).await;
+            return Ok(true);
+        }
+        Decision::SsoRequired => {
+            ctx.audit(Event::new(&ctx.tenant.id, actor, action).failed().details(serde_json::json!({ "reason": "sso_required" }))).await;
+        }
+    }
+    Ok(false)
 }
 
 /// Checks `code` for the pending sign-in `flow_id` (consumed once, attempts counted in the database by
@@ -86,7 +108,12 @@ pub async fn check_code(ctx: &Ctx<'_>, flow_id: &str, code: &str) -> StoreResult
             });
         }
     };
-    let user = match user::find_by_email(ctx.scope(), &email).await? {
+    let existing = user::find_by_email(ctx.scope(), &email).await?;
+    // Before an account is made for the address: an enforced domain's people sign up through SSO too.
+    if !enforced(ctx, &email, existing.as_ref().map(|u| u.id.as_str()), "signin.email_code").await? {
+        return Ok(CodeOutcome::SsoRequired);
+    }
+    let user = match existing {
         Some(user) => user,
         None if ctx.tenant.self_signup => user::find_or_create(ctx.scope(), &email).await?,
         None => return Ok(CodeOutcome::NoAccount),
@@ -163,6 +190,8 @@ pub enum PasskeySignIn {
     Disabled,
     /// A session assertion answered by another account's passkey: nothing changes.
     OtherAccount,
+    /// A passkey alone, for a person whose organization enforces SSO (and who does not own it).
+    SsoRequired,
 }
 
 /// Verifies a passkey assertion (webauthn-rs, then the signature counter in `passkey`) and raises the
@@ -206,6 +235,12 @@ pub async fn passkey_asserted(
             None
         }
         None if discoverable => {
+            let email = Email::parse(&verified.user.email);
+            if let Some(email) = &email
+                && !enforced(ctx, email, Some(&verified.user.id), "signin.passkey").await?
+            {
+                return Ok(PasskeySignIn::SsoRequired);
+            }
             let (cookie, _) = session::create(ctx.scope(), &verified.user.id, authn, &ctx.origin, ctx.lifetimes()).await?;
             Some(cookie)
         }
@@ -238,12 +273,20 @@ async fn locked_out(ctx: &Ctx<'_>, actor: String, user: &user::User, factor: Fac
 /// which can only enroll a new passkey. Guesses are counted per account in the database (any node,
 /// any address), and a locked account's codes are not even checked; `None` says the same whatever
 /// went wrong (no account, disabled, wrong or used code, locked), so the page does not tell whether
-/// the address has an account. The owner is told by mail of a use and of a lock.
-pub async fn recovery_code(ctx: &Ctx<'_>, typed_email: &str, code: &str) -> StoreResult<Option<Secret>> {
-    let user = match Email::parse(typed_email) {
-        Some(email) => user::find_by_email(ctx.scope(), &email).await?,
+/// the address has an account. The owner is told by mail of a use and of a lock. An address whose
+/// organization enforces SSO is told so before any code is checked (enforcement is per domain, so
+/// this says nothing about the account; only the organization's owners go on).
+pub async fn recovery_code(ctx: &Ctx<'_>, typed_email: &str, code: &str) -> StoreResult<Recovery> {
+    let email = Email::parse(typed_email);
+    let user = match &email {
+        Some(email) => user::find_by_email(ctx.scope(), email).await?,
         None => None,
     };
+    if let Some(email) = &email
+        && !enforced(ctx, email, user.as_ref().map(|u| u.id.as_str()), "signin.recovery_code").await?
+    {
+        return Ok(Recovery::SsoRequired);
+    }
     let outcome = match &user {
         Some(user) if user.disabled_at.is_none() => {
             let check = recovery::consume(ctx.scope(), &ctx.services.hasher, &user.id, code);
@@ -256,7 +299,7 @@ pub async fn recovery_code(ctx: &Ctx<'_>, typed_email: &str, code: &str) -> Stor
     }
     let (Some(Outcome::Accepted), Some(user)) = (outcome, user) else {
         ctx.audit(Event::new(&ctx.tenant.id, "anonymous", "signin.recovery_code").failed()).await;
-        return Ok(None);
+        return Ok(Recovery::Refused);
     };
     let authn = Authentication { amr: vec![Amr::Otp], acr: recovery::RECOVERY_ACR };
     let (cookie, session) = session::create(ctx.scope(), &user.id, authn, &ctx.origin, ctx.lifetimes()).await?;
@@ -268,7 +311,18 @@ pub async fn recovery_code(ctx: &Ctx<'_>, typed_email: &str, code: &str) -> Stor
     )
     .await;
     notices::send(ctx, &user.email, Notice::RecoveryCodeUsed { codes_left: left }).await;
-    Ok(Some(cookie))
+    Ok(Recovery::SignedIn(cookie))
+}
+
+/// What a recovery code came to.
+#[derive(Debug)]
+pub enum Recovery {
+    /// A session that can only enroll a passkey; the cookie's value.
+    SignedIn(Secret),
+    /// No account, disabled, wrong or used code, or locked: the same answer for all.
+    Refused,
+    /// The address's organization enforces SSO.
+    SsoRequired,
 }
 
 /// What an authenticator-app code in an email-code session came to.

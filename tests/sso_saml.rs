@@ -67,23 +67,25 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Self {
+        Self::with(&[]).await
+    }
+
+    async fn with(extra: &[(&str, &str)]) -> Self {
         let mut dns = DnsServer::start("acme.test", &[]).await;
         let deployment = Deployment::new().await;
         let smtp = SmtpCatcher::start().await;
         let mut idp = NodeIdp::prepare();
         idp.start("saml_idp.mjs", &[("TID", TID.to_owned()), ("USERS", users().to_string())]);
-        let server = Server::start(
-            &deployment,
-            &smtp,
-            &[
-                ("LATCHKEY_DNS_NAMESERVERS", &dns.address()),
-                ("LATCHKEY_SSO_ALLOW_LOOPBACK", "true"),
-                ("LATCHKEY_SSO_EXTRA_ROOTS", &idp.ca_file()),
-                // The refusal test posts a hundred responses from one address in a minute.
-                ("LATCHKEY_RATE_SSO_PER_IP_PER_MINUTE", "1000"),
-            ],
-        )
-        .await;
+        let (dns_address, ca_file) = (dns.address(), idp.ca_file());
+        let mut env = vec![
+            ("LATCHKEY_DNS_NAMESERVERS", dns_address.as_str()),
+            ("LATCHKEY_SSO_ALLOW_LOOPBACK", "true"),
+            ("LATCHKEY_SSO_EXTRA_ROOTS", ca_file.as_str()),
+            // The refusal test posts a hundred responses from one address in a minute.
+            ("LATCHKEY_RATE_SSO_PER_IP_PER_MINUTE", "1000000"),
+        ];
+        env.extend_from_slice(extra);
+        let server = Server::start(&deployment, &smtp, &env).await;
         server.cli(&["org", "create", "acme", "--name", "Acme"]);
         let added = server.cli(&["org", "domain", "add", "acme", "acme.test"]);
         let value = added.lines().last().expect("record").split('\t').nth(2).expect("value").to_owned();
@@ -333,4 +335,159 @@ async fn every_forged_or_misaddressed_saml_response_is_refused_and_makes_no_sess
     assert!(!ana.status.success(), "ana@acme.test never became a member");
     let refused = server.audit_actions().iter().filter(|e| e["action"] == "signin.sso" && e["outcome"] != "success").count();
     assert!(refused >= 20, "every refusal that reached the sign-in is audited: {refused}");
+}
+
+/// The server CPU of the ACS (not run by the test suite):
+///
+///   cargo build --release -p latchkey
+///   LATCHKEY_TEST_SERVER_BINARY=target/release/latchkey LATCHKEY_TEST_SERVER_CPU=0 \
+///     cargo test --release --test sso_saml -- --ignored --nocapture
+///
+/// `BENCH_RESPONSES` sign-ins are started (one browser each) and answered by the IdP beforehand;
+/// then all are posted to the ACS, 8 at a time: verification, the request taken, the assertion
+/// recorded, the account found, a session made. Then each is posted once more: verified, then
+/// refused as already answered (one UPDATE and an audit row) — close to the verification alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; see the comment"]
+async fn saml_acs_cpu() {
+    use futures_util::{StreamExt, stream};
+    let n: usize = std::env::var("BENCH_RESPONSES").ok().and_then(|v| v.parse().ok()).unwrap_or(400);
+    let f = Fixture::with(&[("LATCHKEY_WORKERS", "1")]).await;
+    // The first sign-in makes the account (just in time); the measured ones sign it in.
+    let (browser, request_id) = f.started("eve@acme.test").await;
+    let first = post_acs(&browser, &f.acs, &f.sign(json!({ "user": "eve@acme.test", "in_response_to": request_id })).await).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let mut prepared = Vec::new();
+    for _ in 0..n {
+        let (browser, request_id) = f.started("eve@acme.test").await;
+        let response = f.sign(json!({ "user": "eve@acme.test", "in_response_to": request_id })).await;
+        prepared.push((browser, response));
+    }
+    let bytes = prepared[0].1.len();
+    let pid = f.server.pid();
+    let acs = f.acs.as_str();
+    for (what, expected) in [("accepted", StatusCode::SEE_OTHER), ("refused replay", StatusCode::BAD_REQUEST)] {
+        let before = common::cpu_ticks(pid);
+        let started = std::time::Instant::now();
+        let statuses: Vec<StatusCode> = stream::iter(prepared.iter())
+            .map(|(browser, response)| async move { post_acs(browser, acs, response).await.status() })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        let elapsed = started.elapsed();
+        assert!(statuses.iter().all(|s| *s == expected), "{what}: {statuses:?}");
+        let ticks = common::cpu_ticks(pid) - before;
+        println!(
+            "BENCH SAML ACS {what}: {n} responses ({bytes} bytes base64, assertion signed RSA-SHA256), server CPU {:.3} ms each ({ticks} ticks), {:.0}/s wall",
+            ticks as f64 * 10.0 / n as f64,
+            n as f64 / elapsed.as_secs_f64()
+        );
+    }
+}
+
+/// The email-code way in, as chosen on the "Continue to your organization" page: the status of the
+/// code's POST (303 with a session, or the refusal).
+async fn code_way(f: &Fixture, browser: &reqwest::Client, email: &str) -> (StatusCode, String) {
+    let server = &f.server;
+    let form = browser.get(format!("{}?way=code&login_hint={}", server.url("login"), common::urlencode(email))).send().await.expect("form");
+    let page = form.text().await.expect("page");
+    assert!(page.contains("instead of your organization"), "{}", common::page_text(&page));
+    let csrf = common::hidden_input(&page, "csrf").expect("csrf");
+    assert_eq!(common::hidden_input(&page, "way").as_deref(), Some("code"));
+    let before = f.smtp.code_count(email);
+    let sent = browser.post(server.url("login")).form(&[("csrf", csrf.as_str()), ("email", email), ("way", "code")]).send().await.expect("send");
+    assert_eq!(sent.status(), StatusCode::SEE_OTHER);
+    assert!(location(&sent).contains("/login/code"), "a code, not the IdP: {}", location(&sent));
+    let code = f.smtp.code_for(email, before + 1).await;
+    let page = browser.get(server.url("login/code")).send().await.expect("code form").text().await.expect("page");
+    let csrf = common::hidden_input(&page, "csrf").expect("csrf");
+    let checked = browser.post(server.url("login/code")).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send().await.expect("check");
+    let status = checked.status();
+    (status, common::page_text(&checked.text().await.unwrap_or_default()))
+}
+
+/// A passkey on its own ("Sign in with a passkey" on the sign-in page): the status of its finish.
+async fn passkey_alone(server: &Server, email: &str) -> StatusCode {
+    let browser = common::browser();
+    let page = browser.get(server.url("login")).send().await.expect("login").text().await.expect("page");
+    let csrf = common::data_attr(&page, "csrf").expect("data-csrf");
+    let (status, start) = common::passkey_post(server, &browser, &csrf, "passkey/authenticate/options", json!({ "mode": "discoverable" })).await;
+    assert_eq!(status, StatusCode::OK, "{start}");
+    let options = serde_json::from_value(start["options"].clone()).expect("options");
+    let credential = common::discoverable_assertion(email, url::Url::parse(&server.base).expect("origin"), options);
+    let (status, _) = common::passkey_post(server, &browser, &csrf, "passkey/authenticate", json!({
+        "ceremony": start["ceremony"], "mode": "discoverable", "credential": credential,
+    }))
+    .await;
+    status
+}
+
+#[tokio::test]
+async fn enforced_sso_closes_every_other_way_in_but_the_owners_audited_one() {
+    let f = Fixture::new().await;
+    let server = &f.server;
+    server.cli(&["org", "member", "acme", "--email", "olga@acme.test", "--role", "owner"]);
+    server.cli(&["org", "member", "acme", "--email", "eve@acme.test"]);
+
+    // Not enforced: the page that sends an address to its IdP also offers the email code, and it works.
+    let page = f.idp.browser().get(format!("{}?connection={}&login_hint=eve%40acme.test", server.url("login/sso"), f.connection)).send().await.expect("page");
+    assert!(page.text().await.expect("page").contains("Sign in with an email code instead"));
+    for email in ["eve@acme.test", "olga@acme.test"] {
+        let browser = f.idp.browser();
+        let (status, page) = code_way(&f, &browser, email).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{email}: {page}");
+        // Each enrolls a passkey (which the passkey-alone sign-in below uses).
+        let (done, _) = walk_pages(server, &f.smtp, &browser, &server.url("account"), email, |page| page.contains("Sign out")).await;
+        assert!(done.ends_with("/account"), "{done}");
+    }
+    assert_eq!(passkey_alone(server, "eve@acme.test").await, StatusCode::OK);
+
+    // Enforcement needs a verified domain.
+    server.cli(&["org", "domain", "add", "acme", "beta.acme-corp.test"]);
+    let refused = server.cli_output(&["org", "domain", "enforce", "acme", "beta.acme-corp.test"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("not verified"));
+    let said = server.cli(&["org", "domain", "enforce", "acme", "acme.test"]);
+    assert!(said.contains("SSO enforced"), "{said}");
+    assert!(server.cli(&["org", "domain", "list", "acme"]).contains("SSO enforced"));
+
+    // Enforced: the page names the owners' way; for anyone else every way but the IdP is refused.
+    let page = f.idp.browser().get(format!("{}?connection={}&login_hint=eve%40acme.test", server.url("login/sso"), f.connection)).send().await.expect("page");
+    assert!(page.text().await.expect("page").contains("Organization owners: sign in with an email code (break-glass)"));
+    let browser = f.idp.browser();
+    let (status, page) = code_way(&f, &browser, "eve@acme.test").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("requires signing in through its own sign-in"), "{page}");
+    assert_eq!(signed_in_as(server, &browser).await, None);
+    assert_eq!(passkey_alone(server, "eve@acme.test").await, StatusCode::FORBIDDEN);
+    let recovery_page = browser.get(server.url("login/recovery")).send().await.expect("recovery").text().await.expect("page");
+    let csrf = common::hidden_input(&recovery_page, "csrf").expect("csrf");
+    let code = common::recovery_codes_of("eve@acme.test").into_iter().next().expect("eve's recovery code");
+    let recovery = browser
+        .post(server.url("login/recovery"))
+        .form(&[("csrf", csrf.as_str()), ("email", "eve@acme.test"), ("code", code.as_str())])
+        .send()
+        .await
+        .expect("recovery");
+    assert_eq!(recovery.status(), StatusCode::FORBIDDEN);
+    assert_eq!(signed_in_as(server, &browser).await, None);
+    // Through the IdP, eve signs in as before.
+    let (sso_browser, request_id) = f.started("eve@acme.test").await;
+    let answer = f.sign(json!({ "user": "eve@acme.test", "in_response_to": request_id })).await;
+    assert_eq!(post_acs(&sso_browser, &f.acs, &answer).await.status(), StatusCode::SEE_OTHER);
+
+    // The owner's break-glass: the email code, then the passkey, audited as such.
+    let owner = f.idp.browser();
+    let (status, page) = code_way(&f, &owner, "olga@acme.test").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+    assert_eq!(passkey_alone(server, "olga@acme.test").await, StatusCode::OK);
+    let actions = server.audit_actions();
+    assert_eq!(actions.iter().filter(|e| e["action"] == "signin.break_glass").count(), 2, "the code and the passkey");
+    assert!(actions.iter().any(|e| e["action"] == "domain.sso_enforce"));
+    let refusals = actions.iter().filter(|e| e["outcome"] != "success" && e["details"].to_string().contains("sso_required")).count();
+    assert_eq!(refusals, 3, "eve's code, passkey and recovery code");
+
+    // Relaxed again: the email code works for everyone.
+    server.cli(&["org", "domain", "enforce", "acme", "acme.test", "--off"]);
+    let (status, page) = code_way(&f, &f.idp.browser(), "eve@acme.test").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
 }

@@ -13,6 +13,7 @@ pub struct Model {
     pub checked_at: Option<i64>,
     pub lost_at: Option<i64>,
     pub created_at: i64,
+    pub enforce_sso: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -22,6 +22,7 @@ mod m20261202_000017_interop;
 mod m20261203_000018_organization_domains;
 mod m20261203_000019_sso_connections;
 mod m20261203_000020_sso_assertions;
+mod m20261203_000021_enforced_sso;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000018_organization_domains::Migration),
             Box::new(m20261203_000019_sso_connections::Migration),
             Box::new(m20261203_000020_sso_assertions::Migration),
+            Box::new(m20261203_000021_enforced_sso::Migration),
         ]
     }
 }

@@ -44,6 +44,8 @@ pub enum CliError {
     #[error(transparent)]
     Domain(#[from] latchkey::sso::domains::DomainError),
     #[error(transparent)]
+    Enforcement(#[from] latchkey::sso::enforcement::EnforcementError),
+    #[error(transparent)]
     ServiceAccount(#[from] latchkey::service_account::ServiceAccountError),
     #[error("{0}")]
     Usage(String),

@@ -148,6 +148,17 @@ pub enum DomainCommand {
         org: String,
         domain: String,
     },
+    /// Enforce single sign-on for a verified domain: its people sign in only through the
+    /// organization's identity provider; owners keep an audited email-code way in (break-glass).
+    Enforce {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        org: String,
+        domain: String,
+        /// Stop enforcing it.
+        #[arg(long)]
+        off: bool,
+    },
     /// Re-check every verified domain of the tenant now (the server does it every
     /// `domains.recheck_interval_seconds`).
     Recheck {
@@ -200,9 +211,10 @@ pub async fn run(app: &Admin, command: OrgCommand) -> Result<(), CliError> {
 }
 
 fn state(claim: &domains::DomainClaim) -> String {
+    let enforced = if claim.enforce_sso { ", SSO enforced" } else { "" };
     match (claim.verified_at, claim.lost_at) {
-        (Some(_), Some(since)) => format!("verified, record missing since {}", super::when(since)),
-        (Some(at), None) => format!("verified {}", super::when(at)),
+        (Some(_), Some(since)) => format!("verified, record missing since {}{enforced}", super::when(since)),
+        (Some(at), None) => format!("verified {}{enforced}", super::when(at)),
         (None, _) => "pending".to_owned(),
     }
 }
@@ -244,6 +256,19 @@ async fn domain(app: &Admin, command: DomainCommand) -> Result<(), CliError> {
             domains::remove(tenant.scope(&app.db), &org, &domain).await?;
             app.audit(&tenant, "domain.remove", format!("domain:{domain}")).await?;
             println!("{domain} is no longer claimed by {}", org.slug);
+        }
+        DomainCommand::Enforce { tenant, org, domain, off } => {
+            let tenant = app.tenant(&tenant).await?;
+            let org = app.organization(&tenant, &org).await?;
+            let domain = DomainName::parse(&domain)?;
+            latchkey::sso::enforcement::set(tenant.scope(&app.db), &org, &domain, !off).await?;
+            let action = if off { "domain.sso_relax" } else { "domain.sso_enforce" };
+            app.audit(&tenant, action, format!("domain:{domain}")).await?;
+            if off {
+                println!("{domain}: SSO no longer enforced");
+            } else {
+                println!("{domain}: SSO enforced; owners of {} keep an email-code way in (break-glass)", org.slug);
+            }
         }
         DomainCommand::Recheck { tenant } => {
             let tenant = app.tenant(&tenant).await?;

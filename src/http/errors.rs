@@ -50,6 +50,9 @@ pub struct PageError {
     retry_after: Option<RetryAfter>,
 }
 
+/// What a person whose organization enforces SSO is told when trying another way in.
+pub const SSO_REQUIRED: &str = "Your organization requires signing in through its own sign-in (single sign-on). Type your work address on the sign-in page to continue there. If that sign-in is not working, ask your organization's administrator.";
+
 impl PageError {
     pub fn new(status: StatusCode, tenant_name: &str, heading: &'static str, message: impl Into<String>) -> Self {
         Self { status, tenant_name: tenant_name.to_owned(), heading, message: message.into(), retry_after: None }
@@ -61,6 +64,12 @@ impl PageError {
 
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "Latchkey", "Not found", "There is nothing at this address.")
+    }
+
+    /// A sign-in other than through the organization's identity provider, for an address whose
+    /// organization enforces SSO (docs/sso.md, "Enforcing SSO").
+    pub fn sso_required(tenant_name: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, tenant_name, "Sign in through your organization", SSO_REQUIRED)
     }
 
     pub fn too_many(tenant_name: &str, retry_after: RetryAfter) -> Self {
@@ -113,6 +122,7 @@ impl ResponseError for PageError {
             message: &self.message,
             kind: "error",
             link: None,
+            other_way: None,
         };
         let body = page.render().unwrap_or_else(|_| self.message.clone());
         response.content_type("text/html; charset=utf-8").body(body)

@@ -20,7 +20,7 @@ use actix_web::{
     App as ActixApp, HttpRequest, HttpResponse, HttpServer, http::Method, middleware::DefaultHeaders, web,
 };
 
-pub use errors::{ApiError, PageError};
+pub use errors::{ApiError, PageError, SSO_REQUIRED};
 
 use crate::{
     app::App,

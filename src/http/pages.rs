@@ -33,6 +33,20 @@ fn login_flow(ctx: &HttpCtx<'_>, req: &HttpRequest) -> Option<String> {
 }
 
 
+/// Which way the sign-in form sends an address: home-realm discovery first (an SSO domain goes to its
+/// IdP), or straight to an email code (chosen on the "Continue to your organization" page).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Way {
+    Discover,
+    Code,
+}
+
+impl Way {
+    fn of(params: &crate::oauth::params::Params) -> Self {
+        if params.get("way") == Some("code") { Way::Code } else { Way::Discover }
+    }
+}
+
 async fn render_login_form(
     ctx: &HttpCtx<'_>,
     req: &HttpRequest,
@@ -40,6 +54,7 @@ async fn render_login_form(
     email: &str,
     error: Option<String>,
     status: StatusCode,
+    way: Way,
 ) -> Result<HttpResponse, PageError> {
     let csrf = request::csrf(ctx.app, req);
     let pending = match pending_id {
@@ -71,6 +86,7 @@ async fn render_login_form(
         email,
         client_name: client.as_ref().map(|c| c.name.as_str()),
         error,
+        way_code: way == Way::Code,
     };
     let mut response = html(status, page.render(), csrf.new_cookie.into_iter().collect())?;
     respond::allow_passkey_script(&mut response);
@@ -84,7 +100,7 @@ pub async fn login_form(
 ) -> Result<HttpResponse, PageError> {
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = query(&ctx, &req)?;
-    render_login_form(&ctx, &req, request_id(&params), "", None, StatusCode::OK).await
+    render_login_form(&ctx, &req, request_id(&params), params.get("login_hint").unwrap_or(""), None, StatusCode::OK, Way::of(&params)).await
 }
 
 pub async fn login_submit(
@@ -99,20 +115,17 @@ pub async fn login_submit(
     let typed = params.get("email").unwrap_or("");
     let Some(email) = user::Email::parse(typed) else {
         let message = "Enter an email address like name@example.com.".to_owned();
-        return render_login_form(
-            &ctx,
-            &req,
-            pending_id,
-            typed,
-            Some(message),
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        return render_login_form(&ctx, &req, pending_id, typed, Some(message), StatusCode::BAD_REQUEST, Way::of(&params)).await;
     };
     // Home-realm discovery: a verified domain of an organization with SSO signs in there, by way of a
     // page of ours (`sso_continue`): this page's CSP (`form-action 'self'`) stops a form's redirect
-    // chain from reaching the IdP.
-    if let Some(connection) = crate::sso::signin::connection_for_email(&ctx, &email).await.map_err(|e| PageError::internal(&e))? {
+    // chain from reaching the IdP. Unless the person chose the email code there (where the domain
+    // enforces SSO, only its owners get past the code: `signin::check_code`).
+    let discovered = match Way::of(&params) {
+        Way::Discover => crate::sso::signin::connection_for_email(&ctx, &email).await.map_err(|e| PageError::internal(&e))?,
+        Way::Code => None,
+    };
+    if let Some(connection) = discovered {
         let mut next = url::Url::parse(&ctx.endpoint("login/sso")).map_err(|e| PageError::internal(&e))?;
         next.query_pairs_mut().append_pair("connection", &connection.id).append_pair("login_hint", email.as_str());
         if let Some(id) = pending_id {
@@ -241,6 +254,7 @@ pub async fn code_submit(
                 "This account has been disabled.",
             ));
         }
+        CodeOutcome::SsoRequired => return Err(PageError::sso_required(&ctx.tenant.display_name)),
     };
     let session_cookie = request::session_cookie(&ctx, &cookie_value);
     let clear_flow = request::removal_cookie(&app, flow_cookie_name);
@@ -413,6 +427,7 @@ pub async fn logout(
         message: "You have been signed out on this browser.",
         kind: "ok",
         link: Some((ctx.endpoint("login"), "Sign in again")),
+        other_way: None,
     };
     html(StatusCode::OK, page.render(), vec![clear])
 }
@@ -439,6 +454,19 @@ pub async fn sso_continue(app: web::Data<App>, req: HttpRequest, tenant: web::Pa
     }
     let who = email.as_ref().map_or_else(|| "Your address".to_owned(), ToString::to_string);
     let message = format!("{who} signs in with {}. Continue there to sign in.", connection.name);
+    let enforced = match &email {
+        Some(email) => crate::sso::enforcement::facts(ctx.scope(), email, None).await?.enforced,
+        None => false,
+    };
+    let mut code_way = url::Url::parse(&ctx.endpoint("login")).map_err(|e| PageError::internal(&e))?;
+    code_way.query_pairs_mut().append_pair("way", "code");
+    if let Some(email) = &email {
+        code_way.query_pairs_mut().append_pair("login_hint", email.as_str());
+    }
+    if let Some(id) = request_id(&params) {
+        code_way.query_pairs_mut().append_pair("req", id);
+    }
+    let other_way_text = if enforced { "Organization owners: sign in with an email code (break-glass)" } else { "Sign in with an email code instead" };
     let chrome = Chrome::new(&ctx.tenant.display_name);
     let page = pages::Message {
         tenant_name: chrome.tenant_name,
@@ -447,6 +475,7 @@ pub async fn sso_continue(app: web::Data<App>, req: HttpRequest, tenant: web::Pa
         message: &message,
         kind: "ok",
         link: Some((start.to_string(), "Continue")),
+        other_way: Some((code_way.to_string(), other_way_text)),
     };
     html(StatusCode::OK, page.render(), vec![])
 }

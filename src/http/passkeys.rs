@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::{ApiError, HttpCtx, PageError, api_context, current_session, page_context, request, respond};
+use super::{ApiError, HttpCtx, PageError, SSO_REQUIRED, api_context, current_session, page_context, request, respond};
 use crate::{
     app::App,
     lockout::Factor,
@@ -272,6 +272,9 @@ pub async fn authenticate(
         PasskeySignIn::OtherAccount => {
             return Err(api_error(StatusCode::FORBIDDEN, "passkey_rejected", "this passkey belongs to another account"));
         }
+        PasskeySignIn::SsoRequired => {
+            return Err(api_error(StatusCode::FORBIDDEN, "sso_required", SSO_REQUIRED));
+        }
     }
     let pending = finish.req.as_deref().filter(|r| respond::opaque_id(r));
     let mut response = HttpResponse::Ok();
@@ -342,15 +345,19 @@ pub async fn recovery_submit(
     crate::ratelimit::check(&app.services.limiters.code_check_per_ip, &request::client_ip(&app, &req))
         .map_err(|retry| PageError::too_many(&ctx.tenant.display_name, retry))?;
     let typed_email = params.get("email").unwrap_or("");
-    let Some(cookie_value) = signin::recovery_code(&ctx, typed_email, params.get("code").unwrap_or("")).await? else {
-        return render_recovery(
-            &ctx,
-            &req,
-            pending,
-            typed_email,
-            Some("That email and recovery code do not match an unused code."),
-            StatusCode::BAD_REQUEST,
-        );
+    let cookie_value = match signin::recovery_code(&ctx, typed_email, params.get("code").unwrap_or("")).await? {
+        signin::Recovery::SignedIn(cookie) => cookie,
+        signin::Recovery::Refused => {
+            return render_recovery(
+                &ctx,
+                &req,
+                pending,
+                typed_email,
+                Some("That email and recovery code do not match an unused code."),
+                StatusCode::BAD_REQUEST,
+            );
+        }
+        signin::Recovery::SsoRequired => return Err(PageError::sso_required(&ctx.tenant.display_name)),
     };
     let cookie = request::session_cookie(&ctx, &cookie_value);
     Ok(respond::see_other(&respond::with_req(&ctx.endpoint("passkey"), pending), vec![cookie]))

@@ -303,6 +303,7 @@ mod tests {
             checked_at: None,
             lost_at: None,
             created_at: 0,
+            enforce_sso: false,
         };
         let a = challenge(&hasher, "t1", &claim);
         assert_eq!(a.name, "_latchkey-challenge.acme.example");

@@ -1,11 +1,13 @@
 //! Enterprise single sign-on (docs/sso.md): what an organization wires in so its people sign in
 //! through their company's identity provider — verified domains (`domains`, proved by a TXT record
-//! looked up through `dns`), OIDC connections (`connection`, `oidc`), which account a sign-in is
-//! (`linking`), and the sign-in itself (`signin`).
+//! looked up through `dns`), connections over OIDC or SAML 2.0 (`connection`, `oidc`, `saml`), which
+//! account a sign-in is (`linking`), the sign-in itself (`signin`), and enforced SSO with the owners'
+//! break-glass (`enforcement`).
 
 pub mod connection;
 pub mod dns;
 pub mod domains;
+pub mod enforcement;
 pub mod linking;
 pub mod oidc;
 pub mod saml;

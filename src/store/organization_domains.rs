@@ -17,6 +17,8 @@ pub struct DomainClaim {
     pub checked_at: Option<i64>,
     pub lost_at: Option<i64>,
     pub created_at: i64,
+    /// Its people sign in only through the organization's identity provider.
+    pub enforce_sso: bool,
 }
 
 fn from_row(row: organization_domain::Model) -> DomainClaim {
@@ -28,6 +30,7 @@ fn from_row(row: organization_domain::Model) -> DomainClaim {
         checked_at: row.checked_at,
         lost_at: row.lost_at,
         created_at: row.created_at,
+        enforce_sso: row.enforce_sso,
     }
 }
 
@@ -43,6 +46,7 @@ pub async fn insert(scope: Scoped<'_>, id: &str, organization_id: &str, domain: 
         checked_at: None,
         lost_at: None,
         created_at: now,
+        enforce_sso: false,
     };
     let key = [
         organization_domain::Column::TenantId,
@@ -150,10 +154,24 @@ pub async fn withdraw(scope: Scoped<'_>, claim_id: &str) -> StoreResult<()> {
         .col_expr(organization_domain::Column::VerifiedDomain, Expr::value(Option::<String>::None))
         .col_expr(organization_domain::Column::VerifiedAt, Expr::value(Option::<i64>::None))
         .col_expr(organization_domain::Column::LostAt, Expr::value(Option::<i64>::None))
+        // Verified again later, the domain is not enforced again without an administrator saying so.
+        .col_expr(organization_domain::Column::EnforceSso, Expr::value(false))
         .filter(organization_domain::Column::Id.eq(claim_id))
         .exec(scope.db)
         .await?;
     Ok(())
+}
+
+/// Switches enforced SSO for a verified claim; `false` when the claim is not verified.
+pub async fn set_enforced(scope: Scoped<'_>, claim_id: &str, enforced: bool) -> StoreResult<bool> {
+    let result = scope
+        .update::<organization_domain::Entity>()
+        .col_expr(organization_domain::Column::EnforceSso, Expr::value(enforced))
+        .filter(organization_domain::Column::Id.eq(claim_id))
+        .filter(organization_domain::Column::VerifiedDomain.is_not_null())
+        .exec(scope.db)
+        .await?;
+    Ok(result.rows_affected > 0)
 }
 
 /// Removes the claim: whether there was one.
