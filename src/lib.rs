@@ -30,6 +30,7 @@ pub mod mail_queue;
 pub mod notices;
 pub mod oauth;
 pub mod oidc;
+pub mod org_admin;
 pub mod organization;
 pub mod pages;
 pub mod passkey;

@@ -100,6 +100,8 @@ pub struct Account<'a> {
     pub totp_since: Option<String>,
     pub sessions: Vec<SessionRow>,
     pub apps: Vec<AppRow>,
+    /// The organization this person administers (owner or admin): a link to its pages.
+    pub administers: Option<(String, String)>,
 }
 
 pub struct PasskeyRow {
@@ -265,4 +267,65 @@ pub fn describe_scope(scope: &str) -> &'static str {
         "offline_access" => "Stay connected when you are not using it",
         _ => "Access granted by this permission",
     }
+}
+
+/// An organization's administration page (`http::admin`): members, domains, SSO connections.
+#[derive(Template)]
+#[template(path = "org_admin.html")]
+pub struct OrgAdmin<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub csrf: &'a str,
+    /// Where the page's forms post: `{issuer}/org/{slug}/admin`.
+    pub action: String,
+    pub org_name: &'a str,
+    pub org_slug: &'a str,
+    pub notice: Option<&'static str>,
+    pub error: Option<String>,
+    /// A passkey assertion less than five minutes old: changes are allowed.
+    pub fresh: bool,
+    pub step_up_url: String,
+    pub owner: bool,
+    pub members: Vec<MemberRow>,
+    pub domains: Vec<DomainRow>,
+    pub connections: Vec<ConnectionRow>,
+    /// The OIDC redirect URI every OIDC connection of the tenant registers at its IdP.
+    pub oidc_redirect_uri: String,
+}
+
+pub struct MemberRow {
+    pub user_id: String,
+    pub email: String,
+    pub roles: String,
+}
+
+pub struct DomainRow {
+    pub domain: String,
+    pub state: String,
+    pub verified: bool,
+    pub enforced: bool,
+    pub record_name: String,
+    pub record_value: String,
+}
+
+pub struct ConnectionRow {
+    pub id: String,
+    pub name: String,
+    pub protocol: &'static str,
+    /// Values to copy into the IdP's console (label, value).
+    pub values: Vec<(&'static str, String)>,
+    pub test_url: String,
+}
+
+/// What a connection test received and what a sign-in would have done.
+#[derive(Template)]
+#[template(path = "sso_test.html")]
+pub struct SsoTest<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub connection_name: &'a str,
+    pub claims: Vec<(&'static str, String)>,
+    pub would: &'a str,
+    pub roles: String,
+    pub back_url: String,
 }

@@ -89,6 +89,24 @@ impl Tab {
         panic!("never reached …{suffix}; at {}", self.url().await);
     }
 
+    /// Waits until the location contains `part` (and the page has loaded).
+    async fn wait_for_url_containing(&self, part: &str) {
+        for _ in 0..150 {
+            // A navigation under way destroys the context an evaluation runs in: try again.
+            let loaded = || async {
+                self.page.evaluate("document.readyState").await.ok().and_then(|v| v.into_value::<String>().ok()).as_deref() == Some("complete")
+            };
+            if let Ok(Some(url)) = self.page.url().await
+                && url.contains(part)
+                && loaded().await
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("never reached …{part}…; at {}", self.url().await);
+    }
+
     async fn goto(&self, url: &str) {
         self.page.goto(url).await.unwrap_or_else(|e| panic!("goto {url}: {e}"));
     }
@@ -552,5 +570,133 @@ async fn a_single_page_app_on_another_origin_signs_in_through_cors() {
     assert_eq!(foreign["token"], "blocked", "{foreign}");
     assert_eq!(foreign["discovery"].as_str(), Some(server.issuer("default").as_str()), "metadata is public: {foreign}");
 
+    close(browser, driver).await;
+}
+
+/// Enterprise SSO in a real browser: an organization's owner signs in, opens the administration,
+/// adds and verifies the domain (a real DNS server on loopback), adds a SAML connection from the
+/// IdP's metadata and tests it; then a person of that domain types their address at an app's
+/// sign-in, lands at the organization's IdP (tests/sso/saml_idp.mjs, Entra-shaped), comes back through
+/// the ACS, enrolls a passkey, and the app's tokens say how they signed in. Screenshots of each page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_wires_saml_and_a_person_signs_in_through_it_in_a_real_browser() {
+    const TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let mut dns = DnsServer::start("acme.test", &[]).await;
+    let mut idp = NodeIdp::prepare();
+    let users = serde_json::json!({
+        "ana@acme.test": { "nameid": "pairwise-ana", "oid": "00000000-0000-0000-0000-0000000000a1", "email": "ana@acme.test",
+                           "name": "Ana Admin", "given_name": "Ana", "family_name": "Admin",
+                           "amr": ["http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password",
+                                   "http://schemas.microsoft.com/claims/multipleauthn"] },
+    });
+    // Plain http on localhost, as the server is here: the IdP's POST to the ACS is then same-site and
+    // carries the sign-in's binding cookie (over https that cookie is SameSite=None).
+    idp.start_plain("saml_idp.mjs", &[("TID", TID.to_owned()), ("USERS", users.to_string())]);
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let dns_address = dns.address();
+    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_DNS_NAMESERVERS", &dns_address), ("LATCHKEY_SSO_ALLOW_LOOPBACK", "true")]).await;
+    server.cli(&["org", "create", "acme", "--name", "Acme"]);
+    server.cli(&["org", "member", "acme", "--email", "olga@acme.test", "--role", "owner"]);
+
+    let (browser, driver, mut tab, _profile) = launch("sso").await;
+    let owners_laptop = tab.add_authenticator().await;
+    // The owner's first sign-in: email code, passkey, recovery codes.
+    tab.goto(&server.url("account")).await;
+    tab.wait_for("#email").await;
+    tab.type_into("#email", "olga@acme.test").await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for("input[name=code]").await;
+    let code = smtp.code_for("olga@acme.test", 1).await;
+    tab.type_into("input[name=code]", &code).await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for("#passkey-start").await;
+    tab.click("#passkey-start").await;
+    tab.wait_for("#recovery-continue").await;
+    tab.click("#recovery-continue").await;
+    tab.wait_for("#administers a").await;
+    tab.click("#administers a").await;
+
+    // The administration: members, then the domain and its TXT record.
+    tab.wait_for_url("/org/acme/admin").await;
+    tab.wait_for("#members").await;
+    tab.screenshot("admin").await;
+    tab.type_into("#domain", "acme.test").await;
+    tab.click("#add-domain button[type=submit]").await;
+    tab.wait_for_url_containing("done=domain").await;
+    let value: String = tab.eval("document.querySelector('tr[data-domain=\"acme.test\"] .record-value').textContent").await;
+    tab.screenshot("admin-domain-record").await;
+    dns.set(&[("_latchkey-challenge.acme.test", &value)]).await;
+    tab.click("tr[data-domain=\"acme.test\"] button[type=submit]").await;
+    tab.wait_for_url_containing("done=verified").await;
+    assert!(tab.text().await.contains("Domain verified."), "{}", tab.text().await);
+
+    // The SAML connection from the IdP's metadata (pasted, as from Entra's "Federation Metadata XML").
+    let metadata = reqwest::get(idp.url(&format!("/{TID}/federationmetadata/2007-06/federationmetadata.xml"))).await.expect("metadata").text().await.expect("xml");
+    tab.type_into("#saml-name", "Acme Entra ID").await;
+    let paste = format!("document.querySelector('#metadata-xml').value = {}; true", serde_json::to_string(&metadata).expect("json"));
+    let _: bool = tab.eval(&paste).await;
+    tab.click("#add-saml button[type=submit]").await;
+    tab.wait_for_url_containing("done=connection").await;
+    tab.wait_for(".connection").await;
+    tab.screenshot("admin-connection").await;
+    let connection: String = tab.eval("document.querySelector('.connection').dataset.connection").await;
+    let sp_metadata = reqwest::get(server.url(&format!("sso/saml/{connection}/metadata"))).await.expect("SP metadata").text().await.expect("xml");
+    let registered = reqwest::Client::new().post(idp.url("/sp")).body(sp_metadata).send().await.expect("register");
+    assert_eq!(registered.status(), reqwest::StatusCode::OK);
+    // "Test connection": through the IdP and back to a report; nobody signed in.
+    tab.click(".connection a.button").await;
+    tab.wait_for("#claims").await;
+    let report = tab.text().await;
+    assert!(report.contains("ana@acme.test") && report.contains("create the account ana@acme.test"), "{report}");
+    tab.screenshot("admin-test-connection").await;
+    tab.click("p.meta a").await;
+    tab.wait_for("#members").await;
+    tab.goto(&server.url("logout")).await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for_url("/logout").await;
+
+    // Another person's device: the sign-in page's passkey autofill would otherwise sign the owner in.
+    tab.page.execute(RemoveVirtualAuthenticatorParams::new(owners_laptop)).await.expect("remove authenticator");
+    tab.add_authenticator().await;
+
+    // A person of acme.test at an app: their address, their organization's sign-in, back, a passkey.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("app listener");
+    let app = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    serve_page(listener, "<!doctype html><title>App</title><p>Signed in.</p>".to_owned()).await;
+    let (client_id, secret) = server.create_client(&["--name", "App", "--confidential", "--redirect-uri", &format!("{app}/cb")]);
+    let pkce = pkce();
+    let authorize = format!(
+        "{}?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20email&state=s&code_challenge={}&code_challenge_method=S256",
+        server.url("authorize"),
+        urlencode(&format!("{app}/cb")),
+        pkce.challenge
+    );
+    tab.goto(&authorize).await;
+    tab.wait_for("#email").await;
+    tab.type_into("#email", "ana@acme.test").await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for_url_containing("/login/sso").await;
+    assert!(tab.text().await.contains("ana@acme.test signs in with Acme Entra ID"));
+    tab.screenshot("home-realm").await;
+    tab.click("#continue").await;
+    // The IdP answers at once (the test IdP signs in whoever login_hint names) and posts to the ACS.
+    tab.wait_for("#passkey-start").await;
+    tab.screenshot("passkey-after-sso").await;
+    tab.click("#passkey-start").await;
+    tab.wait_for("#recovery-continue").await;
+    tab.click("#recovery-continue").await;
+    tab.wait_for("button[name=decision]").await;
+    tab.click("button[name=decision][value=allow]").await;
+    tab.wait_for_url_containing("/cb?").await;
+    let back = tab.url().await;
+    let code = query_param(&back, "code").expect("code");
+    let (status, tokens) = exchange_code(&server, &client_id, &secret.expect("secret"), &code, &format!("{app}/cb"), &pkce.verifier).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{tokens}");
+    let claims = jwt_claims(tokens["id_token"].as_str().expect("id token"));
+    assert_eq!(claims["email"], "ana@acme.test");
+    assert_eq!(claims["acr"], "urn:latchkey:acr:mfa");
+    let amr: Vec<&str> = claims["amr"].as_array().expect("amr").iter().filter_map(|v| v.as_str()).collect();
+    assert!(amr.contains(&"pwd") && amr.contains(&"mfa") && amr.contains(&"user"), "the IdP's methods and the passkey's: {amr:?}");
     close(browser, driver).await;
 }

@@ -54,24 +54,18 @@ async fn post_acs(browser: &reqwest::Client, acs: &str, saml_response: &str) -> 
     browser.post(acs).form(&[("SAMLResponse", saml_response)]).send().await.expect("ACS")
 }
 
-struct Fixture {
-    _dns: DnsServer,
+/// The parts every test here runs: a DNS server for acme.test, the SAML IdP, the server, a mail catcher.
+struct Stage {
+    dns: DnsServer,
     _deployment: Deployment,
     smtp: SmtpCatcher,
     idp: NodeIdp,
     server: Server,
-    connection: String,
-    acs: String,
-    metadata_url: String,
 }
 
-impl Fixture {
-    async fn new() -> Self {
-        Self::with(&[]).await
-    }
-
-    async fn with(extra: &[(&str, &str)]) -> Self {
-        let mut dns = DnsServer::start("acme.test", &[]).await;
+impl Stage {
+    async fn new(extra: &[(&str, &str)]) -> Self {
+        let dns = DnsServer::start("acme.test", &[]).await;
         let deployment = Deployment::new().await;
         let smtp = SmtpCatcher::start().await;
         let mut idp = NodeIdp::prepare();
@@ -86,32 +80,70 @@ impl Fixture {
         ];
         env.extend_from_slice(extra);
         let server = Server::start(&deployment, &smtp, &env).await;
+        Self { dns, _deployment: deployment, smtp, idp, server }
+    }
+
+    fn metadata_url(&self) -> String {
+        self.idp.url(&format!("/{TID}/federationmetadata/2007-06/federationmetadata.xml?keys=both"))
+    }
+
+    /// Gives the IdP a connection's SP metadata (as an administrator pastes it into Entra).
+    async fn register_sp(&self, metadata_url: &str) -> String {
+        let metadata = reqwest::get(metadata_url).await.expect("SP metadata");
+        assert_eq!(metadata.headers()["content-type"], "application/samlmetadata+xml");
+        let metadata = metadata.text().await.expect("xml");
+        let registered = self.idp.browser().post(self.idp.url("/sp")).body(metadata.clone()).send().await.expect("register SP");
+        assert_eq!(registered.status(), StatusCode::OK, "{}", registered.text().await.unwrap_or_default());
+        metadata
+    }
+}
+
+/// A stage with acme's domain verified and a SAML connection made with the CLI.
+struct Fixture {
+    stage: Stage,
+    connection: String,
+    acs: String,
+    metadata_url: String,
+}
+
+impl std::ops::Deref for Fixture {
+    type Target = Stage;
+
+    fn deref(&self) -> &Stage {
+        &self.stage
+    }
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        Self::with(&[]).await
+    }
+
+    async fn with(extra: &[(&str, &str)]) -> Self {
+        let mut stage = Stage::new(extra).await;
+        let server = &stage.server;
         server.cli(&["org", "create", "acme", "--name", "Acme"]);
         let added = server.cli(&["org", "domain", "add", "acme", "acme.test"]);
         let value = added.lines().last().expect("record").split('\t').nth(2).expect("value").to_owned();
-        dns.set(&[("_latchkey-challenge.acme.test", &value)]).await;
+        stage.dns.set(&[("_latchkey-challenge.acme.test", &value)]).await;
+        let server = &stage.server;
         server.cli(&["org", "domain", "verify", "acme", "acme.test"]);
         // Entra's "App Federation Metadata Url": two certificates (a rollover under way).
-        let metadata_url = idp.url(&format!("/{TID}/federationmetadata/2007-06/federationmetadata.xml?keys=both"));
+        let metadata_url = stage.metadata_url();
         let said = server.cli(&["org", "sso", "add-saml", "acme", "--name", "Acme Entra ID", "--metadata-url", &metadata_url, "--role-map", "g-admins=admin"]);
         let connection = said.split_whitespace().nth(3).expect("connection id").to_owned();
         let base = format!("{}/sso/saml/{connection}", server.issuer("default"));
         assert!(said.contains(&format!("entity id (identifier):\t{base}/metadata")), "{said}");
         let acs = format!("{base}/acs");
         assert!(said.contains(&format!("reply URL (assertion consumer service):\t{acs}")), "{said}");
-
         // The administrator gives the IdP Latchkey's SP metadata.
-        let metadata = reqwest::get(format!("{base}/metadata")).await.expect("SP metadata");
-        assert_eq!(metadata.headers()["content-type"], "application/samlmetadata+xml");
-        let metadata = metadata.text().await.expect("xml");
+        let metadata = stage.register_sp(&format!("{base}/metadata")).await;
         let entity = format!("entityID=\"{base}/metadata\"");
         let location = format!("Location=\"{acs}\"");
         for part in [entity.as_str(), location.as_str(), "AuthnRequestsSigned=\"true\"", "WantAssertionsSigned=\"true\"", "X509Certificate"] {
             assert!(metadata.contains(part), "{part} in {metadata}");
         }
-        let registered = idp.browser().post(idp.url("/sp")).body(metadata).send().await.expect("register SP");
-        assert_eq!(registered.status(), StatusCode::OK, "{}", registered.text().await.unwrap_or_default());
-        Self { _dns: dns, _deployment: deployment, smtp, idp, server, connection, acs, metadata_url }
+        Self { stage, connection, acs, metadata_url }
     }
 
     /// A browser that started a sign-in for `hint` here: the AuthnRequest's id, as the IdP read it
@@ -337,6 +369,11 @@ async fn every_forged_or_misaddressed_saml_response_is_refused_and_makes_no_sess
     assert!(refused >= 20, "every refusal that reached the sign-in is audited: {refused}");
 }
 
+/// This process's user + system CPU time, in seconds.
+fn cpu_seconds() -> f64 {
+    common::cpu_ticks(std::process::id()) as f64 / 100.0
+}
+
 /// The server CPU of the ACS (not run by the test suite):
 ///
 ///   cargo build --release -p latchkey
@@ -364,9 +401,70 @@ async fn saml_acs_cpu() {
         prepared.push((browser, response));
     }
     let bytes = prepared[0].1.len();
+    // The verification alone, in this process (samael and libxmlsec1 optimised as in the server; this
+    // crate's glue at the test profile's opt-level): the same checks `saml::verify` makes at the ACS.
+    let metadata_xml = f.idp.browser().get(&f.metadata_url).send().await.expect("metadata").text().await.expect("xml");
+    let idp = latchkey::sso::saml::parse_metadata(&metadata_xml, false).expect("metadata");
+    let settings = latchkey::sso::saml::SamlSettings {
+        idp_entity_id: idp.entity_id,
+        sso_url: idp.sso_url,
+        certificates: idp.certificates,
+        allow_idp_initiated: false,
+        metadata_url: None,
+        sp_certificate: String::new(),
+        role_map: vec![],
+    };
+    let urls = latchkey::sso::saml::ServiceProviderUrls { entity_id: f.acs.replace("/acs", "/metadata"), acs_url: f.acs.clone() };
+    let started = std::time::Instant::now();
+    let cpu = cpu_seconds();
+    for (_, response) in &prepared {
+        latchkey::sso::saml::verify(&settings, &urls, response).expect("verifies");
+    }
+    println!(
+        "BENCH SAML verify only (in process): {n} responses, {:.3} ms CPU each, {:.3} ms wall each",
+        (cpu_seconds() - cpu) * 1000.0 / n as f64,
+        started.elapsed().as_secs_f64() * 1000.0 / n as f64
+    );
+    // The same with samael's default reduction (the document pruned to its signed nodes), side by side.
+    let descriptor: samael::metadata::EntityDescriptor = metadata_xml.trim_start_matches('\u{feff}').parse().expect("descriptor");
+    let provider = samael::service_provider::ServiceProviderBuilder::default()
+        .entity_id(urls.entity_id.clone())
+        .acs_url(urls.acs_url.clone())
+        .idp_metadata(descriptor)
+        .allow_idp_initiated(true)
+        .build()
+        .expect("provider");
+    use base64::Engine;
+    let xmls: Vec<String> = prepared
+        .iter()
+        .map(|(_, r)| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(r).expect("base64")).expect("utf8"))
+        .collect();
+    for mode in [samael::crypto::ReduceMode::ValidateAndMarkNoAncestors, samael::crypto::ReduceMode::PreDigest] {
+        let cpu = cpu_seconds();
+        for xml in &xmls {
+            provider.parse_xml_response_with_mode(xml, None, mode).expect("verifies");
+        }
+        println!("BENCH SAML samael alone, {mode:?}: {:.3} ms CPU each", (cpu_seconds() - cpu) * 1000.0 / n as f64);
+    }
+    // Of which: one serde parse of the response (samael's types; `verify` makes one of the whole
+    // document for Destination and the wrapping check, samael more of the signed part).
+    let xml = &xmls[0];
+    let cpu = cpu_seconds();
+    for _ in 0..n {
+        let _: samael::schema::Response = xml.parse().expect("parses");
+    }
+    println!("BENCH SAML one serde parse of the response: {:.3} ms CPU each", (cpu_seconds() - cpu) * 1000.0 / n as f64);
     let pid = f.server.pid();
     let acs = f.acs.as_str();
     for (what, expected) in [("accepted", StatusCode::SEE_OTHER), ("refused replay", StatusCode::BAD_REQUEST)] {
+        // BENCH_PERF=file: the server's profile of the replays (`perf report -i file`).
+        let perf = std::env::var("BENCH_PERF").ok().filter(|_| what == "refused replay").map(|file| {
+            std::process::Command::new("perf")
+                .args(["record", "-F", "999", "-g", "-o", &file, "-p", &pid.to_string()])
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("perf")
+        });
         let before = common::cpu_ticks(pid);
         let started = std::time::Instant::now();
         let statuses: Vec<StatusCode> = stream::iter(prepared.iter())
@@ -377,6 +475,10 @@ async fn saml_acs_cpu() {
         let elapsed = started.elapsed();
         assert!(statuses.iter().all(|s| *s == expected), "{what}: {statuses:?}");
         let ticks = common::cpu_ticks(pid) - before;
+        if let Some(perf) = perf {
+            let _ = std::process::Command::new("kill").args(["-INT", &perf.id().to_string()]).status();
+            let _ = perf.wait_with_output();
+        }
         println!(
             "BENCH SAML ACS {what}: {n} responses ({bytes} bytes base64, assertion signed RSA-SHA256), server CPU {:.3} ms each ({ticks} ticks), {:.0}/s wall",
             ticks as f64 * 10.0 / n as f64,
@@ -490,4 +592,121 @@ async fn enforced_sso_closes_every_other_way_in_but_the_owners_audited_one() {
     server.cli(&["org", "domain", "enforce", "acme", "acme.test", "--off"]);
     let (status, page) = code_way(&f, &f.idp.browser(), "eve@acme.test").await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+}
+
+/// The administration page of acme as `browser` sees it.
+async fn admin_page(server: &Server, browser: &reqwest::Client) -> (StatusCode, String) {
+    let response = browser.get(server.url("org/acme/admin")).send().await.expect("admin page");
+    let status = response.status();
+    (status, response.text().await.expect("page"))
+}
+
+/// One of the administration forms, posted with the page's CSRF token: the response.
+async fn admin_post(server: &Server, browser: &reqwest::Client, fields: &[(&str, &str)]) -> reqwest::Response {
+    let (_, page) = admin_page(server, browser).await;
+    let csrf = common::hidden_input(&page, "csrf").expect("csrf");
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    browser.post(server.url("org/acme/admin")).form(&form).send().await.expect("admin post")
+}
+
+/// A fresh passkey assertion (the step-up every change here needs).
+async fn step_up(stage: &Stage, browser: &reqwest::Client, email: &str) {
+    let (done, _) = walk_pages(&stage.server, &stage.smtp, browser, &stage.server.url("passkey?step_up=1"), email, |page| page.contains("Sign out")).await;
+    assert!(done.ends_with("/account"), "{done}");
+}
+
+#[tokio::test]
+async fn an_owner_wires_a_saml_directory_in_through_the_admin_pages() {
+    let mut stage = Stage::new(&[("LATCHKEY_STEP_UP_TTL", "4")]).await;
+    let server = &stage.server;
+    // The operator makes the organization and its first owner; the owner does the rest on the pages.
+    server.cli(&["org", "create", "acme", "--name", "Acme"]);
+    server.cli(&["org", "member", "acme", "--email", "olga@acme.test", "--role", "owner"]);
+    server.cli(&["org", "member", "acme", "--email", "eve@acme.test"]);
+    let owner = stage.idp.browser();
+    let (_, account) = walk_pages(server, &stage.smtp, &owner, &server.url("account"), "olga@acme.test", |page| page.contains("Sign out")).await;
+    let account = account.expect("account page");
+    assert!(account.contains("You administer") && account.contains("/org/acme/admin"), "{}", common::page_text(&account));
+
+    // Not for members without the role, nor for anyone not signed in.
+    let member = stage.idp.browser();
+    walk_pages(server, &stage.smtp, &member, &server.url("account"), "eve@acme.test", |page| page.contains("Sign out")).await;
+    assert_eq!(admin_page(server, &member).await.0, StatusCode::FORBIDDEN);
+    let response = common::browser().get(server.url("org/acme/admin")).send().await.expect("anonymous");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(location(&response).ends_with("/login"));
+    let (status, page) = admin_page(server, &owner).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("olga@acme.test") && page.contains("eve@acme.test"), "{}", common::page_text(&page));
+
+    // A domain: its TXT record shown, published, verified.
+    step_up(&stage, &owner, "olga@acme.test").await;
+    let added = admin_post(server, &owner, &[("op", "add-domain"), ("domain", "acme.test")]).await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let (_, page) = admin_page(server, &owner).await;
+    assert!(page.contains("_latchkey-challenge.acme.test") && page.contains("Waiting for the TXT record"), "{}", common::page_text(&page));
+    let value = page.split("record-value\">").nth(1).and_then(|r| r.split('<').next()).expect("TXT value").to_owned();
+    stage.dns.set(&[("_latchkey-challenge.acme.test", &value)]).await;
+    let server = &stage.server;
+    step_up(&stage, &owner, "olga@acme.test").await;
+    let verified = admin_post(server, &owner, &[("op", "verify-domain"), ("domain", "acme.test")]).await;
+    assert_eq!(verified.status(), StatusCode::SEE_OTHER, "{}", common::page_text(&verified.text().await.unwrap_or_default()));
+
+    // A SAML connection from pasted metadata; the values to copy into the IdP are on the page.
+    let metadata = stage.idp.browser().get(stage.metadata_url()).send().await.expect("IdP metadata").text().await.expect("xml");
+    let refused = admin_post(server, &owner, &[("op", "add-saml"), ("name", "Acme Entra ID"), ("metadata_xml", "<EntityDescriptor/>")]).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "unusable metadata is refused with the reason");
+    assert!(common::page_text(&refused.text().await.expect("page")).contains("metadata cannot be used"));
+    let created = admin_post(server, &owner, &[("op", "add-saml"), ("name", "Acme Entra ID"), ("metadata_xml", metadata.as_str())]).await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let (_, page) = admin_page(server, &owner).await;
+    let text = common::page_text(&page);
+    for label in ["Identifier (entity id)", "Reply URL (ACS)", "SP metadata", "https://sts.windows.net/"] {
+        assert!(text.contains(label), "{label} in {text}");
+    }
+    let entity = page.split("/sso/saml/").nth(1).and_then(|r| r.split('/').next()).map(|id| format!("{}/sso/saml/{id}/metadata", server.issuer("default"))).expect("entity id");
+    stage.register_sp(&entity).await;
+
+    // "Test connection": the IdP's answer is shown to the owner, and nobody is signed in or made.
+    let test = page.split("href=\"").find(|r| r.contains("/admin/test/")).and_then(|r| r.split('"').next()).expect("test link").replace("&#38;", "&");
+    let started = owner.get(&test).send().await.expect("test");
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let idp_page = owner.get(location(&started)).send().await.expect("IdP").text().await.expect("page");
+    let (action, saml_response) = post_form(&idp_page);
+    let report = post_acs(&owner, &action, &saml_response).await;
+    assert_eq!(report.status(), StatusCode::OK);
+    let report = common::page_text(&report.text().await.expect("report"));
+    for part in ["Acme Entra ID works", "ana@acme.test", &format!("entra:{TID}:00000000-0000-0000-0000-0000000000a1"), "create the account ana@acme.test", "pwd, mfa"] {
+        assert!(report.contains(part), "{part} in {report}");
+    }
+    let ana = server.cli_output(&["org", "member", "acme", "--email", "ana@acme.test", "--remove"]);
+    assert!(!ana.status.success(), "the test made no account");
+    let account = owner.get(server.url("account")).send().await.expect("account").text().await.expect("page");
+    assert!(account.contains("olga@acme.test") && !account.contains("ana@acme.test"), "the browser is still the owner's");
+    assert!(server.audit_actions().iter().any(|e| e["action"] == "sso.connection_test"));
+
+    // The enforcement switch.
+    step_up(&stage, &owner, "olga@acme.test").await;
+    let enforced = admin_post(server, &owner, &[("op", "enforce"), ("domain", "acme.test")]).await;
+    assert_eq!(enforced.status(), StatusCode::SEE_OTHER);
+    let (_, page) = admin_page(server, &owner).await;
+    assert!(common::page_text(&page).contains("SSO enforced"));
+    // A member cannot take the owner role; an owner cannot leave the organization ownerless.
+    let demoted = admin_post(server, &owner, &[("op", "set-member"), ("email", "olga@acme.test"), ("roles", "admin")]).await;
+    assert_eq!(demoted.status(), StatusCode::CONFLICT);
+    // Once the step-up is stale, a change asks for it again and changes nothing.
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let stale = admin_post(server, &owner, &[("op", "relax"), ("domain", "acme.test")]).await;
+    assert_eq!(stale.status(), StatusCode::SEE_OTHER);
+    assert!(location(&stale).contains("passkey?step_up=1"), "{}", location(&stale));
+    assert!(common::page_text(&admin_page(server, &owner).await.1).contains("SSO enforced"));
+    let mut changes: Vec<String> = server
+        .audit_actions()
+        .iter()
+        .filter(|e| e["details"].to_string().contains("admin pages"))
+        .map(|e| e["action"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    changes.sort();
+    assert_eq!(changes, ["domain.claim", "domain.sso_enforce", "domain.verify", "sso.connection_create"], "every change audited");
 }

@@ -344,6 +344,7 @@ async fn an_sso_request_is_taken_once_only_by_its_browser_before_it_expires() {
         sealed_verifier: Some("v".into()),
         nonce_hash: Some("n".into()),
         pending_request_id: Some("req-1".into()),
+        tested_by: None,
         created_at: now,
         expires_at,
         consumed_at: None,

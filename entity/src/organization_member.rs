@@ -30,6 +30,12 @@ impl Related<super::organization::Entity> for Entity {
     }
 }
 
+impl Related<super::user::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::User.def()
+    }
+}
+
 impl ActiveModelBehavior for ActiveModel {}
 
 impl crate::TenantOwned for Entity {

@@ -11,6 +11,7 @@ pub struct Model {
     pub sealed_verifier: Option<String>,
     pub nonce_hash: Option<String>,
     pub pending_request_id: Option<String>,
+    pub tested_by: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,

@@ -23,6 +23,7 @@ mod m20261203_000018_organization_domains;
 mod m20261203_000019_sso_connections;
 mod m20261203_000020_sso_assertions;
 mod m20261203_000021_enforced_sso;
+mod m20261203_000022_sso_tests;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000019_sso_connections::Migration),
             Box::new(m20261203_000020_sso_assertions::Migration),
             Box::new(m20261203_000021_enforced_sso::Migration),
+            Box::new(m20261203_000022_sso_tests::Migration),
         ]
     }
 }

@@ -330,7 +330,7 @@ async fn sso(app: &Admin, command: SsoCommand) -> Result<(), CliError> {
             let idp = match (&metadata_file, &metadata_url) {
                 (Some(path), _) => {
                     let text = std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-                    saml::parse_metadata(&text, false)
+                    saml::parse_metadata(&text, app.config.sso.allow_loopback)
                 }
                 (None, Some(url)) => latchkey::sso::Sso::new(&app.config.sso).map_err(CliError::Usage)?.fetch_saml_metadata(url).await,
                 (None, None) => return Err(CliError::Usage("--metadata-file or --metadata-url".into())),

@@ -77,6 +77,7 @@ async fn render(
     let apps = account::apps(ctx, &user.id).await?;
     let csrf = request::csrf(ctx.app, req);
     let chrome = Chrome::new(&ctx.tenant.display_name);
+    let administers = crate::org_admin::administered_by(ctx, session).await?;
     let page = crate::pages::Account {
         tenant_name: chrome.tenant_name,
         tenant_initial: chrome.tenant_initial,
@@ -132,6 +133,7 @@ async fn render(
                 host: a.document_host,
             })
             .collect(),
+        administers: administers.map(|slug| (ctx.endpoint(&format!("org/{slug}/admin")), slug)),
     };
     respond::html(status, page.render(), csrf.new_cookie.into_iter().collect())
 }

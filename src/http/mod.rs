@@ -3,6 +3,7 @@
 //! `errors::PageError` (HTML).
 
 mod account;
+mod admin;
 pub mod client_ip;
 mod errors;
 mod oauth;
@@ -36,6 +37,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The ACS form: the largest `SAMLResponse` accepted (`sso::saml::MAX_RESPONSE_BYTES`) once
 /// form-encoded.
 const SAML_BODY_BYTES: usize = 256 * 1024;
+/// The administration forms: pasted IdP metadata (`sso::saml::MAX_METADATA_BYTES`) form-encoded.
+const ADMIN_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
@@ -72,6 +75,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/sso/callback", web::get().to(sso::callback))
                 .route("/sso/{connection}/start", web::get().to(sso::start))
                 .route("/sso/saml/{connection}/metadata", web::get().to(sso::saml_metadata))
+                .service(
+                    web::resource("/org/{slug}/admin")
+                        // Pasted IdP metadata.
+                        .app_data(web::PayloadConfig::new(ADMIN_BODY_BYTES))
+                        .route(web::get().to(admin::page))
+                        .route(web::post().to(admin::submit)),
+                )
+                .route("/org/{slug}/admin/test/{connection}", web::get().to(admin::test))
                 .service(
                     web::resource("/sso/saml/{connection}/acs")
                         // A SAMLResponse with many groups is larger than any other form.

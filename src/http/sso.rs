@@ -11,7 +11,7 @@ use actix_web::{
     web,
 };
 
-use super::{PageError, page_context, request, respond};
+use super::{HttpCtx, PageError, current_session, page_context, request, respond};
 use crate::{
     app::App,
     ratelimit,
@@ -19,7 +19,7 @@ use crate::{
         connection::{self, Protocol},
         linking::Refusal,
         saml,
-        signin::{self, SsoError},
+        signin::{self, Outcome, SsoError},
     },
     user::Email,
 };
@@ -39,9 +39,9 @@ fn binding_cookie(app: &App, tenant_slug: &str, value: String, seconds: i64) -> 
     cookie
 }
 
-/// The page for a sign-in that did not complete: what the person can do about it, never the IdP's
+/// The page for a sign-in that did not complete (also the admin pages' connection test): what the person can do about it, never the IdP's
 /// raw words beyond a short error code.
-fn refused_page(tenant_name: &str, error: &SsoError) -> PageError {
+pub(super) fn refused_page(tenant_name: &str, error: &SsoError) -> PageError {
     let (status, heading, message) = match error {
         SsoError::UnknownRequest | SsoError::Replayed => (
             StatusCode::BAD_REQUEST,
@@ -89,7 +89,7 @@ pub async fn start(app: web::Data<App>, req: HttpRequest, path: web::Path<(Strin
         Err(error) => return Err(refused_page(&name, &error.into())),
     };
     let hint = params.get("login_hint").and_then(Email::parse);
-    let started = signin::start(&ctx, &connection, respond::request_id(&params), hint.as_ref())
+    let started = signin::start(&ctx, &connection, respond::request_id(&params), hint.as_ref(), None)
         .await
         .map_err(|error| refused_page(&name, &error))?;
     let cookie = binding_cookie(&app, &ctx.tenant.slug, started.binding.expose().to_owned(), ctx.services.sso.request_seconds);
@@ -117,11 +117,33 @@ pub async fn callback(app: web::Data<App>, req: HttpRequest, tenant: web::Path<S
     };
     let cookie_name = binding_cookie_name(&app, &ctx.tenant.slug);
     let binding = req.cookie(&cookie_name).map(|c| c.value().to_owned()).unwrap_or_default();
-    let finished = signin::finish(&ctx, state, &binding, code).await.map_err(|error| refused_page(&name, &error))?;
-    let session_cookie = request::session_cookie(&ctx, &finished.cookie);
-    let clear = request::removal_cookie(&app, cookie_name);
-    let pending = finished.pending_request_id.as_deref().filter(|id| respond::opaque_id(id));
-    Ok(respond::see_other(&respond::after_sign_in(&ctx, pending), vec![session_cookie, clear]))
+    let outcome = signin::finish(&ctx, state, &binding, code).await.map_err(|error| refused_page(&name, &error))?;
+    concluded(&ctx, &req, outcome, cookie_name).await
+}
+
+/// A sign-in's session and where it goes on; or a connection test's report, to the administrator
+/// who started it only.
+async fn concluded(ctx: &HttpCtx<'_>, req: &HttpRequest, outcome: Outcome, binding_cookie: String) -> Result<HttpResponse, PageError> {
+    let clear = request::removal_cookie(ctx.app, binding_cookie);
+    match outcome {
+        Outcome::SignedIn(finished) => {
+            let session_cookie = request::session_cookie(ctx, &finished.cookie);
+            let pending = finished.pending_request_id.as_deref().filter(|id| respond::opaque_id(id));
+            Ok(respond::see_other(&respond::after_sign_in(ctx, pending), vec![session_cookie, clear]))
+        }
+        Outcome::Tested(report) => {
+            let viewer = current_session(ctx, req).await?;
+            if viewer.as_ref().map(|s| s.user_id.as_str()) != Some(report.tested_by.as_str()) {
+                return Err(PageError::new(
+                    StatusCode::FORBIDDEN,
+                    &ctx.tenant.display_name,
+                    "Not your test",
+                    "This was a test of an SSO connection started by an administrator in another browser.",
+                ));
+            }
+            super::admin::test_report_page(ctx, &report, clear)
+        }
+    }
 }
 
 /// `POST /t/{tenant}/sso/saml/{connection}/acs` (SAML bindings §3.5, HTTP-POST): `SAMLResponse`, and
@@ -144,11 +166,13 @@ pub async fn acs(app: web::Data<App>, req: HttpRequest, path: web::Path<(String,
     }
     let cookie_name = binding_cookie_name(&app, &ctx.tenant.slug);
     let binding = req.cookie(&cookie_name).map(|c| c.value().to_owned()).unwrap_or_default();
-    let finished = signin::finish_saml(&ctx, &connection_id, &binding, saml_response).await.map_err(|error| refused_page(&name, &error))?;
-    let session_cookie = request::session_cookie(&ctx, &finished.cookie);
-    let clear = request::removal_cookie(&app, cookie_name);
-    let pending = finished.pending_request_id.as_deref().filter(|id| respond::opaque_id(id));
-    Ok(respond::see_other(&respond::after_sign_in(&ctx, pending), vec![session_cookie, clear]))
+    let outcome = signin::finish_saml(&ctx, &connection_id, &binding, saml_response).await.map_err(|error| refused_page(&name, &error))?;
+    concluded(&ctx, &req, outcome, cookie_name).await
+}
+
+/// The binding cookie of a sign-in (or a connection test) just started.
+pub(super) fn started_cookie(ctx: &HttpCtx<'_>, started: &signin::Started) -> Cookie<'static> {
+    binding_cookie(ctx.app, &ctx.tenant.slug, started.binding.expose().to_owned(), ctx.services.sso.request_seconds)
 }
 
 /// `GET /t/{tenant}/sso/saml/{connection}/metadata`: the SP metadata an administrator gives the IdP

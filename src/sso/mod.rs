@@ -28,6 +28,9 @@ pub struct Sso {
     pub fetcher: SafeFetcher,
     pub providers: oidc::Providers,
     pub request_seconds: i64,
+    /// Tests only (`sso.allow_loopback`): an identity provider on loopback, whose SAML sign-on URL
+    /// may then be plain http.
+    pub allow_loopback: bool,
 }
 
 impl Sso {
@@ -40,7 +43,7 @@ impl Sso {
             .await
             .map_err(|e| saml::SamlError::Metadata(e.to_string()))?;
         let text = String::from_utf8(bytes).map_err(|_| saml::SamlError::Metadata("the document is not UTF-8".into()))?;
-        saml::parse_metadata(&text, false)
+        saml::parse_metadata(&text, self.allow_loopback)
     }
 
     pub fn new(config: &SsoConfig) -> Result<Self, String> {
@@ -54,6 +57,7 @@ impl Sso {
             fetcher,
             providers: oidc::Providers::new(Duration::from_secs(config.metadata_cache_seconds)),
             request_seconds: config.request_seconds,
+            allow_loopback: config.allow_loopback,
         })
     }
 }

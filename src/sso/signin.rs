@@ -73,11 +73,14 @@ pub struct Started {
     pub binding: Secret,
 }
 
+/// Starts a sign-in at the connection's IdP — or, with `tested_by` (an administrator's user id), a
+/// test of the connection that signs nobody in and shows that administrator what the IdP sent.
 pub async fn start(
     ctx: &Ctx<'_>,
     connection: &Connection,
     pending_request_id: Option<&str>,
     login_hint: Option<&Email>,
+    tested_by: Option<&str>,
 ) -> Result<Started, SsoError> {
     if !connection.enabled {
         return Err(SsoError::ConnectionDisabled);
@@ -115,6 +118,7 @@ pub async fn start(
             sealed_verifier,
             nonce_hash,
             pending_request_id: pending_request_id.map(str::to_owned),
+            tested_by: tested_by.map(str::to_owned),
             created_at: at,
             expires_at: at + sso.request_seconds,
             consumed_at: None,
@@ -131,9 +135,30 @@ pub struct Finished {
     pub pending_request_id: Option<String>,
 }
 
+/// What the IdP's answer came to: a sign-in, or an administrator's test of the connection.
+#[derive(Debug)]
+pub enum Outcome {
+    SignedIn(Finished),
+    Tested(TestReport),
+}
+
+/// What a test of a connection shows its administrator: what the IdP said, and what a sign-in with it
+/// would do — nothing of which was done.
+#[derive(Debug)]
+pub struct TestReport {
+    /// The administrator who started the test: only their session may see the report.
+    pub tested_by: String,
+    pub connection_name: String,
+    pub organization_slug: String,
+    pub identity: IdpIdentity,
+    /// What a sign-in would do with this identity, in words.
+    pub would: String,
+    pub roles: Vec<String>,
+}
+
 /// Checks the IdP's answer for the request `state` names (taken once, by the browser holding
 /// `binding`), then signs the person in. Every refusal is audited and changes nothing.
-pub async fn finish(ctx: &Ctx<'_>, state: &str, binding: &str, code: &str) -> Result<Finished, SsoError> {
+pub async fn finish(ctx: &Ctx<'_>, state: &str, binding: &str, code: &str) -> Result<Outcome, SsoError> {
     let request_id = crypto::sha256_hex(state);
     let request = sso::take_request(ctx.scope(), &request_id, &crypto::sha256_hex(binding), now())
         .await?
@@ -144,7 +169,7 @@ pub async fn finish(ctx: &Ctx<'_>, state: &str, binding: &str, code: &str) -> Re
     result
 }
 
-async fn audit_refusal(ctx: &Ctx<'_>, connection: &Connection, result: &Result<Finished, SsoError>) {
+async fn audit_refusal(ctx: &Ctx<'_>, connection: &Connection, result: &Result<Outcome, SsoError>) {
     if let Err(error) = result {
         ctx.audit(
             Event::new(&ctx.tenant.id, "anonymous", "signin.sso")
@@ -156,7 +181,7 @@ async fn audit_refusal(ctx: &Ctx<'_>, connection: &Connection, result: &Result<F
     }
 }
 
-async fn oidc_sign_in(ctx: &Ctx<'_>, connection: &Connection, request: &sso::RequestRow, code: &str) -> Result<Finished, SsoError> {
+async fn oidc_sign_in(ctx: &Ctx<'_>, connection: &Connection, request: &sso::RequestRow, code: &str) -> Result<Outcome, SsoError> {
     if !connection.enabled {
         return Err(SsoError::ConnectionDisabled);
     }
@@ -173,36 +198,67 @@ async fn oidc_sign_in(ctx: &Ctx<'_>, connection: &Connection, request: &sso::Req
     let discovered = sso.providers.discover(&sso.fetcher, &connection.id, connection.updated_at, settings).await?;
     let secret = connection.client_secret(&ctx.tenant.data_key)?;
     let identity = oidc::finish(&sso.fetcher, &discovered, settings, secret.as_ref(), &callback_url(ctx), code, &verifier, nonce_hash).await?;
-    begin(ctx, connection, &identity, request.pending_request_id.clone()).await
+    conclude(ctx, connection, identity, request).await
+}
+
+/// A sign-in for the identity — or, for a test request, the report of what one would do.
+async fn conclude(ctx: &Ctx<'_>, connection: &Connection, identity: IdpIdentity, request: &sso::RequestRow) -> Result<Outcome, SsoError> {
+    match &request.tested_by {
+        Some(admin) => Ok(Outcome::Tested(test_report(ctx, connection, identity, admin).await?)),
+        None => Ok(Outcome::SignedIn(begin(ctx, connection, &identity, request.pending_request_id.clone()).await?)),
+    }
+}
+
+async fn test_report(ctx: &Ctx<'_>, connection: &Connection, identity: IdpIdentity, admin: &str) -> Result<TestReport, SsoError> {
+    let gathered = Gathered::read(ctx, connection, &identity).await?;
+    let email = identity.email.clone().unwrap_or_else(|| "(no address)".to_owned());
+    let would = match linking::decide(gathered.facts(&identity)) {
+        Link::SignIn(_) => "sign in the account this identity is already linked to".to_owned(),
+        Link::Attach(_) => format!("link this identity to the existing account {email} and sign it in"),
+        Link::Create => format!("create the account {email} (just in time) and sign it in"),
+        Link::Refuse(refusal) => format!("refuse the sign-in ({})", refusal.code()),
+    };
+    ctx.audit(
+        Event::new(&ctx.tenant.id, format!("user:{admin}"), "sso.connection_test")
+            .target(format!("sso:{}", connection.id))
+            .details(serde_json::json!({ "would": would })),
+    )
+    .await;
+    let organization_slug = organization::find(ctx.scope(), &connection.organization_id).await?.map(|o| o.slug).unwrap_or_default();
+    Ok(TestReport {
+        tested_by: admin.to_owned(),
+        connection_name: connection.name.clone(),
+        organization_slug,
+        roles: connection.roles_for(&identity.groups),
+        identity,
+        would,
+    })
 }
 
 /// Takes a SAML response posted to `connection_id`'s ACS URL: verified first (nothing is consumed
 /// for a response that fails), then the request it answers is taken (once, by the browser holding
 /// `binding`) — or, with no `InResponseTo`, accepted only where IdP-initiated sign-in is on — and
 /// the assertion id recorded once, so a replay on any node is refused.
-pub async fn finish_saml(ctx: &Ctx<'_>, connection_id: &str, binding: &str, saml_response: &str) -> Result<Finished, SsoError> {
+pub async fn finish_saml(ctx: &Ctx<'_>, connection_id: &str, binding: &str, saml_response: &str) -> Result<Outcome, SsoError> {
     let connection = connection::find(ctx.scope(), connection_id).await?.ok_or(SsoError::UnknownRequest)?;
     let result = saml_sign_in(ctx, &connection, binding, saml_response).await;
     audit_refusal(ctx, &connection, &result).await;
     result
 }
 
-async fn saml_sign_in(ctx: &Ctx<'_>, connection: &Connection, binding: &str, saml_response: &str) -> Result<Finished, SsoError> {
+async fn saml_sign_in(ctx: &Ctx<'_>, connection: &Connection, binding: &str, saml_response: &str) -> Result<Outcome, SsoError> {
     if !connection.enabled {
         return Err(SsoError::ConnectionDisabled);
     }
     let Protocol::Saml(settings) = &connection.protocol else { return Err(SsoError::UnknownRequest) };
     let verified = saml::verify(settings, &saml_urls(ctx, &connection.id), saml_response)?;
     let scope = ctx.scope();
-    let pending_request_id = match &verified.in_response_to {
-        Some(request_id) => {
-            let request = sso::take_request(scope, &crypto::sha256_hex(request_id), &crypto::sha256_hex(binding), now())
-                .await?
-                .filter(|request| request.connection_id == connection.id)
-                .ok_or(SsoError::UnknownRequest)?;
-            request.pending_request_id
-        }
-        None if settings.allow_idp_initiated => None,
+    let request = match &verified.in_response_to {
+        Some(request_id) => sso::take_request(scope, &crypto::sha256_hex(request_id), &crypto::sha256_hex(binding), now())
+            .await?
+            .filter(|request| request.connection_id == connection.id)
+            .ok_or(SsoError::UnknownRequest)?,
+        None if settings.allow_idp_initiated => unsolicited(ctx, connection),
         None => return Err(SsoError::Unsolicited),
     };
     let record = sso::AssertionRow {
@@ -214,7 +270,24 @@ async fn saml_sign_in(ctx: &Ctx<'_>, connection: &Connection, binding: &str, sam
     if !sso::record_assertion(scope, record).await? {
         return Err(SsoError::Replayed);
     }
-    begin(ctx, connection, &verified.identity, pending_request_id).await
+    conclude(ctx, connection, verified.identity, &request).await
+}
+
+/// The request an IdP-initiated response stands for: none was stored; it resumes nothing.
+fn unsolicited(ctx: &Ctx<'_>, connection: &Connection) -> sso::RequestRow {
+    sso::RequestRow {
+        id: String::new(),
+        tenant_id: ctx.tenant.id.clone(),
+        connection_id: connection.id.clone(),
+        binding_hash: String::new(),
+        sealed_verifier: None,
+        nonce_hash: None,
+        pending_request_id: None,
+        tested_by: None,
+        created_at: 0,
+        expires_at: 0,
+        consumed_at: None,
+    }
 }
 
 /// The account decided and the session begun, for an identity the IdP vouched for.
@@ -233,43 +306,65 @@ async fn begin(ctx: &Ctx<'_>, connection: &Connection, identity: &IdpIdentity, p
     Ok(Finished { cookie, pending_request_id })
 }
 
+/// What is stored now that decides which account an identity is (`linking::Facts`, owned).
+struct Gathered {
+    linked: Option<sso::IdentityRow>,
+    linked_user: Option<user::User>,
+    email: Option<Email>,
+    domain_verified: bool,
+    by_email: Option<user::User>,
+    by_email_linked: bool,
+    by_email_elsewhere: bool,
+}
+
+impl Gathered {
+    async fn read(ctx: &Ctx<'_>, connection: &Connection, identity: &IdpIdentity) -> Result<Self, SsoError> {
+        let scope = ctx.scope();
+        let linked = sso::identity(scope, &connection.id, &identity.subject).await?;
+        let linked_user = match &linked {
+            Some(row) => user::find(scope, &row.user_id).await?,
+            None => None,
+        };
+        let email = identity.email.as_deref().and_then(Email::parse);
+        let domain_verified = match email.as_ref().and_then(|e| DomainName::of_email(e.as_str())) {
+            Some(domain) => domains::verified_owner(scope, &domain).await?.is_some_and(|claim| claim.organization_id == connection.organization_id),
+            None => false,
+        };
+        let by_email = match &email {
+            Some(email) if linked.is_none() => user::find_by_email(scope, email).await?,
+            _ => None,
+        };
+        let (mut by_email_linked, mut by_email_elsewhere) = (false, false);
+        if let Some(user) = &by_email {
+            by_email_linked = sso::identity_of_user(scope, &user.id).await?.is_some();
+            by_email_elsewhere = organizations::member(scope, &user.id).await?.is_some_and(|m| m.organization_id != connection.organization_id);
+        }
+        Ok(Self { linked, linked_user, email, domain_verified, by_email, by_email_linked, by_email_elsewhere })
+    }
+
+    fn facts<'a>(&'a self, identity: &IdpIdentity) -> linking::Facts<'a> {
+        linking::Facts {
+            linked_account: self.linked_user.as_ref().map(|u| (u.id.as_str(), u.disabled_at.is_some())),
+            has_email: self.email.is_some(),
+            email_proven: identity.email_proven,
+            domain_verified: self.domain_verified,
+            account_by_email: self.by_email.as_ref().map(|user| linking::Account {
+                user_id: &user.id,
+                disabled: user.disabled_at.is_some(),
+                linked: self.by_email_linked,
+                in_other_organization: self.by_email_elsewhere,
+            }),
+        }
+    }
+}
+
 /// The account the identity signs in to (`linking::decide` on what is stored now), made or attached
 /// as decided, with its organization membership and mapped roles. Returns it and what was done.
 async fn account_for(ctx: &Ctx<'_>, connection: &Connection, identity: &IdpIdentity) -> Result<(String, &'static str), SsoError> {
     let scope = ctx.scope();
-    let linked = sso::identity(scope, &connection.id, &identity.subject).await?;
-    let linked_user = match &linked {
-        Some(row) => user::find(scope, &row.user_id).await?,
-        None => None,
-    };
-    let email = identity.email.as_deref().and_then(Email::parse);
-    let domain_verified = match email.as_ref().and_then(|e| DomainName::of_email(e.as_str())) {
-        Some(domain) => domains::verified_owner(scope, &domain).await?.is_some_and(|claim| claim.organization_id == connection.organization_id),
-        None => false,
-    };
-    let by_email = match &email {
-        Some(email) if linked.is_none() => user::find_by_email(scope, email).await?,
-        _ => None,
-    };
-    let account = match &by_email {
-        Some(user) => Some(linking::Account {
-            user_id: &user.id,
-            disabled: user.disabled_at.is_some(),
-            linked: sso::identity_of_user(scope, &user.id).await?.is_some(),
-            in_other_organization: organizations::member(scope, &user.id)
-                .await?
-                .is_some_and(|m| m.organization_id != connection.organization_id),
-        }),
-        None => None,
-    };
-    let facts = linking::Facts {
-        linked_account: linked_user.as_ref().map(|u| (u.id.as_str(), u.disabled_at.is_some())),
-        has_email: email.is_some(),
-        email_proven: identity.email_proven,
-        domain_verified,
-        account_by_email: account,
-    };
-    let (user_id, how) = match linking::decide(facts) {
+    let gathered = Gathered::read(ctx, connection, identity).await?;
+    let (linked, email) = (&gathered.linked, &gathered.email);
+    let (user_id, how) = match linking::decide(gathered.facts(identity)) {
         Link::Refuse(refusal) => return Err(SsoError::Refused(refusal)),
         Link::SignIn(user_id) => {
             if let Some(row) = &linked {

@@ -1,7 +1,7 @@
 //! Organizations and their members: one organization row per slug, at most one membership per person
 //! in a tenant (`organization` checks slugs and roles).
 
-use entity::{organization, organization_member};
+use entity::{organization, organization_member, user};
 use sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 
 use super::{Scoped, StoreResult, from_json_list, to_json_list};
@@ -118,6 +118,20 @@ pub async fn delete_member(scope: Scoped<'_>, organization_id: &str, user_id: &s
         .exec(scope.db)
         .await?;
     Ok(result.rows_affected > 0)
+}
+
+/// The organization's members: user id, address and roles, by address (one query).
+pub async fn members(scope: Scoped<'_>, organization_id: &str) -> StoreResult<Vec<(String, String, Vec<String>)>> {
+    let rows = scope
+        .select_with::<organization_member::Entity, user::Entity>()
+        .filter(organization_member::Column::OrganizationId.eq(organization_id))
+        .order_by_asc(user::Column::Email)
+        .all(scope.db)
+        .await?;
+    rows.into_iter()
+        .filter_map(|(member, user)| user.map(|user| (member, user)))
+        .map(|(member, user)| Ok((member.user_id, user.email, from_json_list(&member.roles)?)))
+        .collect()
 }
 
 /// The organization a person belongs to, and their roles there (one query: it runs for every token

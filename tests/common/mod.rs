@@ -1147,6 +1147,7 @@ pub struct NodeIdp {
     pub ca_pem: String,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    tls: bool,
 }
 
 impl NodeIdp {
@@ -1161,7 +1162,7 @@ impl NodeIdp {
         std::fs::write(dir.path().join("ca.pem"), ca.pem()).expect("ca");
         std::fs::write(dir.path().join("cert.pem"), leaf.pem()).expect("cert");
         std::fs::write(dir.path().join("key.pem"), leaf_key.serialize_pem()).expect("key");
-        Self { port: free_port(), ca_pem: ca.pem(), dir, child: None }
+        Self { port: free_port(), ca_pem: ca.pem(), dir, child: None, tls: true }
     }
 
     pub fn ca_file(&self) -> String {
@@ -1171,11 +1172,10 @@ impl NodeIdp {
     /// Runs `tests/sso/{script}` with PORT, CERT, KEY and `env`; returns once it prints "listening".
     pub fn start(&mut self, script: &str, env: &[(&str, String)]) {
         let mut command = Command::new("node");
-        command
-            .arg(format!("{}/tests/sso/{script}", env!("CARGO_MANIFEST_DIR")))
-            .env("PORT", self.port.to_string())
-            .env("CERT", self.dir.path().join("cert.pem"))
-            .env("KEY", self.dir.path().join("key.pem"));
+        command.arg(format!("{}/tests/sso/{script}", env!("CARGO_MANIFEST_DIR"))).env("PORT", self.port.to_string());
+        if self.tls {
+            command.env("CERT", self.dir.path().join("cert.pem")).env("KEY", self.dir.path().join("key.pem"));
+        }
         for (name, value) in env {
             command.env(name, value);
         }
@@ -1189,8 +1189,16 @@ impl NodeIdp {
         self.child = Some(child);
     }
 
+    /// Runs the script over plain http (a browser test, where the IdP must be same-site with the
+    /// http server: http://localhost on both).
+    pub fn start_plain(&mut self, script: &str, env: &[(&str, String)]) {
+        self.tls = false;
+        self.start(script, env);
+    }
+
     pub fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://localhost:{}{path}", self.port)
     }
 
     /// A browser that keeps cookies, follows nothing on its own and trusts the IdP's test CA.

@@ -13,7 +13,9 @@
 //   POST /sign                JSON options → {"SAMLResponse": …}: crafted responses for the refusal
 //        cases (wrong audience, expired, SHA-1, unsigned, XSW1–8, comments, DTD, oversized, …)
 //
-// Environment: PORT, CERT, KEY (TLS, PEM files), TID, USERS (JSON: login_hint -> claims).
+// Environment: PORT, CERT, KEY (TLS, PEM files; without them plain http, for the browser test), TID,
+// USERS (JSON: login_hint -> claims; a request without login_hint answers for the first).
+import http from 'node:http';
 import https from 'node:https';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
@@ -25,7 +27,8 @@ import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 const port = Number(process.env.PORT);
 const tid = process.env.TID;
 const users = JSON.parse(process.env.USERS);
-const base = `https://localhost:${port}`;
+const tls = Boolean(process.env.CERT);
+const base = `${tls ? 'https' : 'http'}://localhost:${port}`;
 const entityId = `https://sts.windows.net/${tid}/`;
 const ssoUrl = `${base}/${tid}/saml2`;
 
@@ -290,7 +293,7 @@ function checkRedirect(rawQuery) {
   return { id: request.getAttribute('ID'), acs };
 }
 
-const server = https.createServer({ cert: fs.readFileSync(process.env.CERT), key: fs.readFileSync(process.env.KEY) }, async (req, res) => {
+const handler = async (req, res) => {
   const url = new URL(req.url, base);
   const send = (status, type, body) => { res.writeHead(status, { 'content-type': type }); res.end(body); };
   try {
@@ -306,7 +309,7 @@ const server = https.createServer({ cert: fs.readFileSync(process.env.CERT), key
     }
     if (req.method === 'GET' && url.pathname === `/${tid}/saml2`) {
       const request = checkRedirect(req.url.split('?')[1] ?? '');
-      const hint = url.searchParams.get('login_hint');
+      const hint = url.searchParams.get('login_hint') ?? Object.keys(users)[0];
       const user = users[hint];
       if (!user) return send(400, 'text/plain', `no test account ${hint}`);
       const saml = build({ user, in_response_to: request.id, acs: request.acs, audience: sp.entity });
@@ -324,5 +327,6 @@ const server = https.createServer({ cert: fs.readFileSync(process.env.CERT), key
     console.log(`error: ${error.message}`);
     send(400, 'text/plain', error.message);
   }
-});
+};
+const server = tls ? https.createServer({ cert: fs.readFileSync(process.env.CERT), key: fs.readFileSync(process.env.KEY) }, handler) : http.createServer(handler);
 server.listen(port, '127.0.0.1', () => console.log('listening'));
