@@ -28,6 +28,8 @@ const provider = new Provider(issuer, {
     profile: ['name', 'given_name', 'family_name'],
   },
   conformIdTokenClaims: false,
+  // The callback benchmark walks hundreds of sign-ins to the redirect before exchanging any code.
+  ttl: { AuthorizationCode: 900 },
   features: { devInteractions: { enabled: false } },
   interactions: { url: (ctx, interaction) => `${prefix}/interaction/${interaction.uid}` },
   cookies: { keys: ['latchkey-test-idp'] },
