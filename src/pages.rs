@@ -37,6 +37,8 @@ pub struct LoginEmail<'a> {
     /// The email-code way in for an address of an SSO domain (home-realm discovery skipped): the
     /// person chose it on the "Continue to your organization" page.
     pub way_code: bool,
+    /// Tenant-wide social sign-in: (start URL, "Continue with Google").
+    pub social: Vec<(String, String)>,
 }
 
 #[derive(Template)]

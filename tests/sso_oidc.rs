@@ -181,6 +181,63 @@ async fn an_entra_directory_signs_its_people_in_and_cannot_take_over_an_address_
     assert!(failed >= 1);
 }
 
+#[tokio::test]
+async fn continue_with_google_signs_people_in_under_the_same_linking_rules() {
+    let w = wired(&[]).await;
+    let server = &w.server;
+    // A Google-compatible provider (oidc-provider again, with Google's claims: sub, email,
+    // email_verified), trusted through the same test CA.
+    let mut google = w.idp.alongside();
+    let people = serde_json::json!({
+        "gus@gmail.test": { "sub": "g-gus", "email": "gus@gmail.test", "email_verified": true, "name": "Gus", "amr": ["pwd"] },
+        "unproven@gmail.test": { "sub": "g-unproven", "email": "unproven@gmail.test", "email_verified": false },
+        // acme.test is verified by the acme organization, which signs its people in through Entra.
+        "ana@acme.test": { "sub": "g-ana", "email": "ana@acme.test", "email_verified": true },
+    });
+    start_idp(&mut google, &format!("{}/t/default/sso/callback", server.base), people);
+    let output = server.cli_output_with(
+        &["tenant", "social", "add", "google", "--client-id", "latchkey", "--client-secret-env", "IDP_SECRET", "--issuer", &issuer(&google)],
+        &[("IDP_SECRET", CLIENT_SECRET)],
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let connection = String::from_utf8_lossy(&output.stdout).split_whitespace().nth(3).expect("connection id").to_owned();
+
+    // The sign-in page offers it beside the email field.
+    let page = reqwest::get(server.url("login")).await.expect("login").text().await.expect("page");
+    assert!(page.contains("Continue with Google") && page.contains(&format!("/sso/{connection}/start")), "{page}");
+
+    let social = |hint: &str| {
+        let browser = google.browser();
+        let start = server.url(&format!("sso/{connection}/start?login_hint={}", common::urlencode(hint)));
+        async move {
+            let first = browser.get(&start).send().await.expect("start");
+            assert_eq!(first.status(), StatusCode::SEE_OTHER);
+            let callback = through_idp(server, &browser, &location(&first)).await;
+            (browser, callback)
+        }
+    };
+    // A new person: an account just in time, the passkey, signed in; a member of nothing.
+    let (browser, callback) = social("gus@gmail.test").await;
+    let (done, _) = walk_pages(server, &w.smtp, &browser, &callback, "gus@gmail.test", |page| page.contains("Sign out")).await;
+    assert!(done.ends_with("/account"), "{done}");
+    let outside = server.cli_output(&["org", "member", "acme", "--email", "gus@gmail.test", "--remove"]);
+    assert!(!outside.status.success(), "a social sign-in makes nobody a member");
+    // An address Google does not vouch for, and an organization's address: refused, nothing made.
+    for (hint, why) in [("unproven@gmail.test", "did not confirm that this email address is yours"), ("ana@acme.test", "signs its people in through its own sign-in")] {
+        let (browser, callback) = social(hint).await;
+        let refused = browser.get(&callback).send().await.expect("callback");
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{hint}");
+        assert!(common::page_text(&refused.text().await.expect("page")).contains(why), "{hint}");
+        let account = browser.get(server.url("account")).send().await.expect("account");
+        assert!(location(&account).ends_with("/login"), "{hint}: no session");
+    }
+    let listed = server.cli(&["tenant", "social", "list"]);
+    assert!(listed.contains(&connection) && listed.contains("Google"), "{listed}");
+    server.cli(&["tenant", "social", "remove", &connection]);
+    let page = reqwest::get(server.url("login")).await.expect("login").text().await.expect("page");
+    assert!(!page.contains("Continue with Google"));
+}
+
 /// The server CPU of the OIDC callback (not run by the test suite):
 ///
 ///   cargo build --release -p latchkey

@@ -317,7 +317,7 @@ async fn sso(app: &Admin, command: SsoCommand) -> Result<(), CliError> {
                 None => None,
             };
             let role_map = parse_role_map(&role_map)?;
-            let settings = OidcSettings { issuer, client_id, flavor, allowed_tenants, hosted_domain, scopes: vec![], role_map };
+            let settings = OidcSettings { issuer, client_id, flavor, allowed_tenants, any_tenant: false, hosted_domain, scopes: vec![], role_map };
             let new = NewOidc { name, settings, client_secret, require_passkey: !no_passkey };
             let created = connection::create_oidc(tenant.scope(&app.db), &tenant.data_key, &org, new).await?;
             app.audit(&tenant, "sso.connection_create", format!("sso:{}", created.id)).await?;

@@ -33,6 +33,38 @@ pub enum TenantCommand {
         registration_client_credentials: Option<bool>,
     },
     List,
+    /// Tenant-wide social sign-in: "Continue with Google / Microsoft" on the sign-in page.
+    Social {
+        #[command(subcommand)]
+        command: SocialCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SocialCommand {
+    Add {
+        #[arg(long, default_value = super::DEFAULT_TENANT)]
+        tenant: String,
+        /// google or microsoft
+        provider: latchkey::sso::connection::SocialProvider,
+        #[arg(long)]
+        client_id: String,
+        /// The environment variable holding the client secret (kept off the command line).
+        #[arg(long)]
+        client_secret_env: Option<String>,
+        /// Another issuer than the provider's own (a test provider).
+        #[arg(long)]
+        issuer: Option<String>,
+    },
+    List {
+        #[arg(long, default_value = super::DEFAULT_TENANT)]
+        tenant: String,
+    },
+    Remove {
+        #[arg(long, default_value = super::DEFAULT_TENANT)]
+        tenant: String,
+        connection: String,
+    },
 }
 
 pub async fn run(app: &Admin, command: TenantCommand) -> Result<(), CliError> {
@@ -75,6 +107,7 @@ pub async fn run(app: &Admin, command: TenantCommand) -> Result<(), CliError> {
                 println!("tenant {slug}: self-registered clients may use client credentials = {allowed}");
             }
         }
+        TenantCommand::Social { command } => social(app, command).await?,
         TenantCommand::List => {
             for t in tenant::list(&app.db).await? {
                 println!(
@@ -85,6 +118,38 @@ pub async fn run(app: &Admin, command: TenantCommand) -> Result<(), CliError> {
                     t.slug
                 );
             }
+        }
+    }
+    Ok(())
+}
+
+async fn social(app: &Admin, command: SocialCommand) -> Result<(), CliError> {
+    use latchkey::sso::connection::{self, Protocol};
+    match command {
+        SocialCommand::Add { tenant, provider, client_id, client_secret_env, issuer } => {
+            let tenant = app.tenant(&tenant).await?;
+            let client_secret = match client_secret_env {
+                Some(var) => Some(latchkey_proto::Secret::new(std::env::var(&var).map_err(|_| CliError::Usage(format!("{var} is not set")))?)),
+                None => None,
+            };
+            let created = connection::create_social(tenant.scope(&app.db), &tenant.data_key, provider, issuer, client_id, client_secret).await?;
+            app.audit(&tenant, "sso.social_create", format!("sso:{}", created.id)).await?;
+            println!("created social sign-in {} ({})", created.id, created.name);
+            println!("redirect URI to register at the provider: {}/sso/callback", tenant.issuer(app.config.base_url()));
+        }
+        SocialCommand::List { tenant } => {
+            let tenant = app.tenant(&tenant).await?;
+            for c in connection::social(tenant.scope(&app.db)).await? {
+                if let Protocol::Oidc(oidc) = &c.protocol {
+                    println!("{}\t{}\t{}", c.id, c.name, oidc.issuer);
+                }
+            }
+        }
+        SocialCommand::Remove { tenant, connection: id } => {
+            let tenant = app.tenant(&tenant).await?;
+            connection::remove_social(tenant.scope(&app.db), &id).await?;
+            app.audit(&tenant, "sso.social_remove", format!("sso:{id}")).await?;
+            println!("removed social sign-in {id}");
         }
     }
     Ok(())

@@ -212,6 +212,7 @@ async fn apply(ctx: &HttpCtx<'_>, admin: &Administrator, params: &Params) -> Res
                 client_id: field(params, "client_id").to_owned(),
                 flavor,
                 allowed_tenants: vec![],
+                any_tenant: false,
                 hosted_domain: Some(field(params, "hosted_domain").to_owned()).filter(|d| !d.is_empty()),
                 scopes: vec![],
                 role_map: vec![],

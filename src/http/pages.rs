@@ -74,6 +74,14 @@ async fn render_login_form(
     } else {
         email
     };
+    let pending_req = pending.as_ref().map(|p| p.id.clone());
+    let social = crate::sso::connection::social(ctx.scope())
+        .await
+        .map_err(|e| PageError::internal(&e))?
+        .into_iter()
+        .filter(|c| c.enabled)
+        .map(|c| (with_req(&ctx.endpoint(&format!("sso/{}/start", c.id)), pending_req.as_deref()), format!("Continue with {}", c.name)))
+        .collect();
     let chrome = Chrome::new(&ctx.tenant.display_name);
     let page = pages::LoginEmail {
         tenant_name: chrome.tenant_name,
@@ -87,6 +95,7 @@ async fn render_login_form(
         client_name: client.as_ref().map(|c| c.name.as_str()),
         error,
         way_code: way == Way::Code,
+        social,
     };
     let mut response = html(status, page.render(), csrf.new_cookie.into_iter().collect())?;
     respond::allow_passkey_script(&mut response);

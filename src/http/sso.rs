@@ -67,6 +67,8 @@ pub(super) fn refused_page(tenant_name: &str, error: &SsoError) -> PageError {
                 Refusal::DomainNotVerified => "This email address's domain is not one your organization has verified here.",
                 Refusal::LinkedElsewhere => "This email address already signs in another way. Use the way you signed in before.",
                 Refusal::OtherOrganization => "This account belongs to another organization.",
+                Refusal::OrganizationSignIn => "This address belongs to an organization that signs its people in through its own sign-in. Type it on the sign-in page to continue there.",
+                Refusal::NoAccount => "There is no account for this address, and this site does not let people sign up.",
             }
             .to_owned(),
         ),

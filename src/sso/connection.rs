@@ -63,6 +63,10 @@ pub struct OidcSettings {
     /// Entra multi-tenant connections: the directory (tenant) ids whose people may sign in.
     #[serde(default)]
     pub allowed_tenants: Vec<String>,
+    /// Entra's `common` endpoint for everyone (tenant-wide "Continue with Microsoft": personal and
+    /// work accounts of any directory); organization connections list their directories instead.
+    #[serde(default)]
+    pub any_tenant: bool,
     /// Google Workspace: the `hd` claim every ID token must carry.
     #[serde(default)]
     pub hosted_domain: Option<String>,
@@ -150,6 +154,11 @@ impl Connection {
         roles
     }
 
+    /// A tenant-wide social connection ("Continue with Google"), of no organization.
+    pub fn is_social(&self) -> bool {
+        self.organization_id.is_empty()
+    }
+
     /// Whether a role map decides the members' roles (otherwise administrators assign them).
     pub fn maps_roles(&self) -> bool {
         !self.protocol.role_map().is_empty()
@@ -202,7 +211,7 @@ pub fn check(settings: &OidcSettings) -> Result<(), ConnectionError> {
     if let Some(bad) = settings.allowed_tenants.iter().find(|t| !is_guid(t)) {
         return invalid(format!("allowed Entra tenants are directory ids (GUIDs), not {bad:?}"));
     }
-    if !settings.allowed_tenants.is_empty() && settings.flavor != Flavor::Entra {
+    if (!settings.allowed_tenants.is_empty() || settings.any_tenant) && settings.flavor != Flavor::Entra {
         return invalid("allowed tenants apply to Entra connections only".into());
     }
     if settings.flavor == Flavor::Google && settings.hosted_domain.is_none() {
@@ -229,7 +238,7 @@ fn new_id() -> String {
 
 async fn insert(
     scope: Scoped<'_>,
-    organization: &Organization,
+    organization_id: &str,
     id: String,
     name: &str,
     settings: &Protocol,
@@ -245,7 +254,7 @@ async fn insert(
     let row = sso::ConnectionRow {
         id,
         tenant_id: scope.tenant_id().to_owned(),
-        organization_id: organization.id.clone(),
+        organization_id: organization_id.to_owned(),
         protocol: settings.name().to_owned(),
         name: name.trim().to_owned(),
         settings: json,
@@ -267,12 +276,99 @@ pub async fn create_oidc(
 ) -> Result<Connection, ConnectionError> {
     check(&new.settings)?;
     check_name(&new.name)?;
+    if new.settings.any_tenant {
+        return Err(ConnectionError::Invalid("an organization's Entra connection lists its directories (--allowed-tenant)".into()));
+    }
     let id = new_id();
     let sealed_secret = new
         .client_secret
         .as_ref()
         .map(|secret| crypto::base64url(&data_key.seal(&sealing_purpose(&id), secret.expose().as_bytes())));
-    insert(scope, organization, id, &new.name, &Protocol::Oidc(new.settings), sealed_secret, new.require_passkey).await
+    insert(scope, &organization.id, id, &new.name, &Protocol::Oidc(new.settings), sealed_secret, new.require_passkey).await
+}
+
+/// The providers of tenant-wide social sign-in, as the sign-in page offers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocialProvider {
+    /// "Continue with Google": Google accounts (consumer and Workspace), `email_verified` proves.
+    Google,
+    /// "Continue with Microsoft": personal and work accounts of any Entra directory (the `common`
+    /// endpoint), identity `tid` + `oid`, `xms_edov` proves.
+    Microsoft,
+}
+
+impl std::str::FromStr for SocialProvider {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "google" => Ok(SocialProvider::Google),
+            "microsoft" => Ok(SocialProvider::Microsoft),
+            other => Err(format!("{other:?}: google or microsoft")),
+        }
+    }
+}
+
+impl SocialProvider {
+    pub fn name(self) -> &'static str {
+        match self {
+            SocialProvider::Google => "Google",
+            SocialProvider::Microsoft => "Microsoft",
+        }
+    }
+
+    fn default_issuer(self) -> &'static str {
+        match self {
+            SocialProvider::Google => "https://accounts.google.com",
+            SocialProvider::Microsoft => "https://login.microsoftonline.com/common/v2.0",
+        }
+    }
+}
+
+/// A tenant-wide social connection (no organization): the provider's well-known issuer unless
+/// `issuer` says otherwise (tests; a Google-compatible OP), always a passkey after it.
+pub async fn create_social(
+    scope: Scoped<'_>,
+    data_key: &DataKey,
+    provider: SocialProvider,
+    issuer: Option<String>,
+    client_id: String,
+    client_secret: Option<Secret>,
+) -> Result<Connection, ConnectionError> {
+    let settings = OidcSettings {
+        issuer: issuer.unwrap_or_else(|| provider.default_issuer().to_owned()),
+        client_id,
+        flavor: match provider {
+            SocialProvider::Google => Flavor::Generic,
+            SocialProvider::Microsoft => Flavor::Entra,
+        },
+        allowed_tenants: vec![],
+        any_tenant: provider == SocialProvider::Microsoft,
+        hosted_domain: None,
+        scopes: vec![],
+        role_map: vec![],
+    };
+    check(&settings)?;
+    let id = new_id();
+    let sealed_secret =
+        client_secret.as_ref().map(|secret| crypto::base64url(&data_key.seal(&sealing_purpose(&id), secret.expose().as_bytes())));
+    insert(scope, "", id, provider.name(), &Protocol::Oidc(settings), sealed_secret, true).await
+}
+
+/// The tenant's social connections, oldest first.
+pub async fn social(scope: Scoped<'_>) -> Result<Vec<Connection>, ConnectionError> {
+    of_organization(scope, "").await
+}
+
+/// Removes a tenant-wide social connection and the identities linked through it.
+pub async fn remove_social(scope: Scoped<'_>, id: &str) -> Result<(), ConnectionError> {
+    match find(scope, id).await? {
+        Some(connection) if connection.is_social() => {
+            sso::delete_connection(scope, id).await?;
+            Ok(())
+        }
+        _ => Err(ConnectionError::NotFound(id.to_owned())),
+    }
 }
 
 /// What an administrator supplies for a new SAML connection: the IdP's metadata, read and checked.
@@ -311,7 +407,7 @@ pub async fn create_saml(
         sp_certificate,
         role_map: new.role_map,
     };
-    insert(scope, organization, id, &new.name, &Protocol::Saml(settings), Some(sealed), new.require_passkey).await
+    insert(scope, &organization.id, id, &new.name, &Protocol::Saml(settings), Some(sealed), new.require_passkey).await
 }
 
 pub async fn find(scope: Scoped<'_>, id: &str) -> Result<Option<Connection>, ConnectionError> {
@@ -348,6 +444,7 @@ mod tests {
             client_id: "app".into(),
             flavor,
             allowed_tenants: vec![],
+            any_tenant: false,
             hosted_domain: None,
             scopes: vec![],
             role_map: vec![],

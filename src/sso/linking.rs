@@ -6,6 +6,10 @@
 //! directory) asserting somebody else's address. So an email is only trusted to name an account when
 //! the IdP proves it (`email_verified`, Entra `xms_edov`) *and* its domain is verified by the
 //! connection's own organization; a new account is only made under the same two conditions.
+//!
+//! A tenant-wide social connection ("Continue with Google") belongs to no organization: an address
+//! of a domain an organization verified signs in through that organization, never socially (one way
+//! in), and a new account is made only where the tenant lets people sign up.
 
 /// What is known about an existing account with the asserted email.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +28,13 @@ pub struct Facts<'a> {
     pub linked_account: Option<(&'a str, bool)>,
     pub has_email: bool,
     pub email_proven: bool,
-    /// The email's domain is verified by the connection's organization.
+    /// The connection may vouch for the email's domain: its organization verified the domain (an
+    /// organization's connection), or no organization did (a tenant-wide social connection).
     pub domain_verified: bool,
+    /// Social connections: the domain is an organization's, whose people sign in there.
+    pub organization_domain: bool,
+    /// A new account may be made (organization connections; social ones where sign-up is open).
+    pub may_create: bool,
     pub account_by_email: Option<Account<'a>>,
 }
 
@@ -40,6 +49,10 @@ pub enum Refusal {
     /// The address's account signs in another way (another identity or connection).
     LinkedElsewhere,
     OtherOrganization,
+    /// A social sign-in with an address of an organization's domain.
+    OrganizationSignIn,
+    /// No account has this address, and the tenant does not let people sign up.
+    NoAccount,
 }
 
 impl Refusal {
@@ -51,6 +64,8 @@ impl Refusal {
             Refusal::DomainNotVerified => "domain_not_verified",
             Refusal::LinkedElsewhere => "linked_elsewhere",
             Refusal::OtherOrganization => "other_organization",
+            Refusal::OrganizationSignIn => "organization_sign_in",
+            Refusal::NoAccount => "no_account",
         }
     }
 }
@@ -73,6 +88,9 @@ pub fn decide(facts: Facts<'_>) -> Link<'_> {
     if !facts.has_email {
         return Link::Refuse(Refusal::NoEmail);
     }
+    if facts.organization_domain {
+        return Link::Refuse(Refusal::OrganizationSignIn);
+    }
     if !facts.domain_verified {
         return Link::Refuse(Refusal::DomainNotVerified);
     }
@@ -80,6 +98,7 @@ pub fn decide(facts: Facts<'_>) -> Link<'_> {
         return Link::Refuse(Refusal::EmailNotProven);
     }
     match facts.account_by_email {
+        None if !facts.may_create => Link::Refuse(Refusal::NoAccount),
         None => Link::Create,
         Some(account) if account.linked => Link::Refuse(Refusal::LinkedElsewhere),
         Some(account) if account.disabled => Link::Refuse(Refusal::Disabled),
@@ -95,7 +114,7 @@ mod tests {
     #[test]
     fn who_an_sso_sign_in_is() {
         let plain = Account { user_id: "u1", disabled: false, linked: false, in_other_organization: false };
-        let proven = Facts { has_email: true, email_proven: true, domain_verified: true, ..Default::default() };
+        let proven = Facts { has_email: true, email_proven: true, domain_verified: true, may_create: true, ..Default::default() };
         for (facts, expected) in [
             // A known identity is its account, whatever the token says about email now.
             (Facts { linked_account: Some(("u9", false)), ..Default::default() }, Link::SignIn("u9")),
@@ -114,6 +133,11 @@ mod tests {
             (Facts { account_by_email: Some(Account { linked: true, ..plain }), ..proven }, Link::Refuse(Refusal::LinkedElsewhere)),
             (Facts { account_by_email: Some(Account { disabled: true, ..plain }), ..proven }, Link::Refuse(Refusal::Disabled)),
             (Facts { account_by_email: Some(Account { in_other_organization: true, ..plain }), ..proven }, Link::Refuse(Refusal::OtherOrganization)),
+            // Social connections: an organization's address signs in there; sign-up as the tenant says.
+            (Facts { organization_domain: true, account_by_email: Some(plain), ..proven }, Link::Refuse(Refusal::OrganizationSignIn)),
+            (Facts { organization_domain: true, linked_account: Some(("u9", false)), ..proven }, Link::SignIn("u9")),
+            (Facts { may_create: false, ..proven }, Link::Refuse(Refusal::NoAccount)),
+            (Facts { may_create: false, account_by_email: Some(plain), ..proven }, Link::Attach("u1")),
         ] {
             assert_eq!(decide(facts), expected, "{facts:?}");
         }

@@ -124,7 +124,9 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 7] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IssuerRule {
     Exact(String),
-    EntraTemplate { template: String, allowed_tenants: Vec<String> },
+    /// Entra's multi-tenant template; `allowed_tenants` `None`: any directory (tenant-wide social
+    /// sign-in), the token's `tid` substituted all the same.
+    EntraTemplate { template: String, allowed_tenants: Option<Vec<String>> },
 }
 
 const TENANT_PLACEHOLDER: &str = "{tenantid}";
@@ -136,10 +138,10 @@ pub fn issuer_rule(settings: &OidcSettings, discovered_issuer: &str) -> Result<I
     if discovered_issuer.trim_end_matches('/') == configured && !discovered_issuer.contains(TENANT_PLACEHOLDER) {
         return Ok(IssuerRule::Exact(discovered_issuer.to_owned()));
     }
-    if settings.flavor == Flavor::Entra && discovered_issuer.contains(TENANT_PLACEHOLDER) && !settings.allowed_tenants.is_empty() {
+    if settings.flavor == Flavor::Entra && discovered_issuer.contains(TENANT_PLACEHOLDER) && (settings.any_tenant || !settings.allowed_tenants.is_empty()) {
         return Ok(IssuerRule::EntraTemplate {
             template: discovered_issuer.to_owned(),
-            allowed_tenants: settings.allowed_tenants.iter().map(|t| t.to_ascii_lowercase()).collect(),
+            allowed_tenants: (!settings.any_tenant).then(|| settings.allowed_tenants.iter().map(|t| t.to_ascii_lowercase()).collect()),
         });
     }
     Err(OidcError::IssuerMismatch { expected: configured.to_owned(), found: discovered_issuer.to_owned() })
@@ -152,7 +154,8 @@ pub fn check_issuer(rule: &IssuerRule, iss: &str, tid: Option<&str>) -> Result<(
         IssuerRule::Exact(_) => Err(OidcError::Issuer(iss.to_owned())),
         IssuerRule::EntraTemplate { template, allowed_tenants } => {
             let tid = tid.ok_or(OidcError::MissingClaim("tid"))?.to_ascii_lowercase();
-            if !allowed_tenants.contains(&tid) {
+            // Whatever the list, a tid is a directory id: it must not smuggle another issuer in.
+            if uuid::Uuid::try_parse(&tid).is_err() || allowed_tenants.as_ref().is_some_and(|allowed| !allowed.contains(&tid)) {
                 return Err(OidcError::Tenant(tid));
             }
             if iss != template.replace(TENANT_PLACEHOLDER, &tid) {
@@ -386,6 +389,7 @@ mod tests {
             client_id: "app".into(),
             flavor,
             allowed_tenants: allowed.iter().map(|t| (*t).to_owned()).collect(),
+            any_tenant: false,
             hosted_domain: None,
             scopes: vec![],
             role_map: vec![],
@@ -402,6 +406,12 @@ mod tests {
         assert!(issuer_rule(&settings(Flavor::Entra, common, &[]), template).is_err());
         assert!(issuer_rule(&settings(Flavor::Generic, common, &[]), template).is_err());
         assert!(matches!(issuer_rule(&settings(Flavor::Entra, common, &[TENANT_A]), template), Ok(IssuerRule::EntraTemplate { .. })));
+        // Tenant-wide "Continue with Microsoft": any directory, its own tid substituted.
+        let anyone = OidcSettings { any_tenant: true, ..settings(Flavor::Entra, common, &[]) };
+        let rule = issuer_rule(&anyone, template).expect("any tenant");
+        assert!(check_issuer(&rule, &format!("https://login.microsoftonline.com/{TENANT_B}/v2.0"), Some(TENANT_B)).is_ok());
+        assert!(check_issuer(&rule, &format!("https://login.microsoftonline.com/{TENANT_A}/v2.0"), Some(TENANT_B)).is_err(), "iss of another tid");
+        assert!(check_issuer(&rule, "https://evil.example/v2.0", Some("evil.example")).is_err(), "a tid that is no directory id");
         // A document naming another issuer than the one configured.
         assert!(issuer_rule(&settings(Flavor::Generic, "https://idp.example", &[]), "https://evil.example").is_err());
         // A "single-tenant" configuration whose document turns out to be the template is not exact.
@@ -413,7 +423,7 @@ mod tests {
         let exact = IssuerRule::Exact(format!("https://login.microsoftonline.com/{TENANT_A}/v2.0"));
         let multi = IssuerRule::EntraTemplate {
             template: "https://login.microsoftonline.com/{tenantid}/v2.0".into(),
-            allowed_tenants: vec![TENANT_A.into()],
+            allowed_tenants: Some(vec![TENANT_A.into()]),
         };
         let iss_a = format!("https://login.microsoftonline.com/{TENANT_A}/v2.0");
         let iss_b = format!("https://login.microsoftonline.com/{TENANT_B}/v2.0");

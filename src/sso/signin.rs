@@ -312,6 +312,8 @@ struct Gathered {
     linked_user: Option<user::User>,
     email: Option<Email>,
     domain_verified: bool,
+    organization_domain: bool,
+    may_create: bool,
     by_email: Option<user::User>,
     by_email_linked: bool,
     by_email_elsewhere: bool,
@@ -326,10 +328,19 @@ impl Gathered {
             None => None,
         };
         let email = identity.email.as_deref().and_then(Email::parse);
-        let domain_verified = match email.as_ref().and_then(|e| DomainName::of_email(e.as_str())) {
-            Some(domain) => domains::verified_owner(scope, &domain).await?.is_some_and(|claim| claim.organization_id == connection.organization_id),
-            None => false,
+        let owner = match email.as_ref().and_then(|e| DomainName::of_email(e.as_str())) {
+            Some(domain) => Some(domains::verified_owner(scope, &domain).await?.map(|claim| claim.organization_id)),
+            None => None,
         };
+        // An organization's connection vouches for its own verified domains; a social one for the
+        // domains no organization verified.
+        let (domain_verified, organization_domain) = match (&owner, connection.is_social()) {
+            (None, _) => (false, false),
+            (Some(None), social) => (social, false),
+            (Some(Some(organization)), false) => (*organization == connection.organization_id, false),
+            (Some(Some(_)), true) => (false, true),
+        };
+        let may_create = !connection.is_social() || ctx.tenant.self_signup;
         let by_email = match &email {
             Some(email) if linked.is_none() => user::find_by_email(scope, email).await?,
             _ => None,
@@ -337,9 +348,10 @@ impl Gathered {
         let (mut by_email_linked, mut by_email_elsewhere) = (false, false);
         if let Some(user) = &by_email {
             by_email_linked = sso::identity_of_user(scope, &user.id).await?.is_some();
-            by_email_elsewhere = organizations::member(scope, &user.id).await?.is_some_and(|m| m.organization_id != connection.organization_id);
+            by_email_elsewhere =
+                !connection.is_social() && organizations::member(scope, &user.id).await?.is_some_and(|m| m.organization_id != connection.organization_id);
         }
-        Ok(Self { linked, linked_user, email, domain_verified, by_email, by_email_linked, by_email_elsewhere })
+        Ok(Self { linked, linked_user, email, domain_verified, organization_domain, may_create, by_email, by_email_linked, by_email_elsewhere })
     }
 
     fn facts<'a>(&'a self, identity: &IdpIdentity) -> linking::Facts<'a> {
@@ -348,6 +360,8 @@ impl Gathered {
             has_email: self.email.is_some(),
             email_proven: identity.email_proven,
             domain_verified: self.domain_verified,
+            organization_domain: self.organization_domain,
+            may_create: self.may_create,
             account_by_email: self.by_email.as_ref().map(|user| linking::Account {
                 user_id: &user.id,
                 disabled: user.disabled_at.is_some(),
@@ -393,6 +407,10 @@ async fn account_for(ctx: &Ctx<'_>, connection: &Connection, identity: &IdpIdent
             (user.id, "created")
         }
     };
+    if connection.is_social() {
+        // A social sign-in makes nobody a member of anything.
+        return Ok((user_id, how));
+    }
     let organization = organization::find(scope, &connection.organization_id).await?.ok_or(SsoError::UnknownRequest)?;
     let member = organizations::member(scope, &user_id).await?;
     if member.is_none() || connection.maps_roles() {

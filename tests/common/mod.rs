@@ -1169,6 +1169,16 @@ impl NodeIdp {
         self.dir.path().join("ca.pem").display().to_string()
     }
 
+    /// Another provider on another port with the same certificate (so the one trusted CA covers
+    /// both).
+    pub fn alongside(&self) -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        for file in ["ca.pem", "cert.pem", "key.pem"] {
+            std::fs::copy(self.dir.path().join(file), dir.path().join(file)).expect("copy");
+        }
+        Self { port: free_port(), ca_pem: self.ca_pem.clone(), dir, child: None, tls: true }
+    }
+
     /// Runs `tests/sso/{script}` with PORT, CERT, KEY and `env`; returns once it prints "listening".
     pub fn start(&mut self, script: &str, env: &[(&str, String)]) {
         let mut command = Command::new("node");
