@@ -168,6 +168,18 @@ pub async fn overview(ctx: &Ctx<'_>, admin: &Administrator) -> Result<Overview, 
     Ok(Overview { members, domains, connections })
 }
 
+/// `IDP_GROUP=ROLE` pairs, separated by commas or spaces.
+pub fn parse_role_map(text: &str) -> Result<Vec<(String, String)>, AdminError> {
+    text.split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((group, role)) if !group.is_empty() && !role.is_empty() => Ok((group.to_owned(), role.to_owned())),
+            _ => Err(AdminError::Invalid(format!("{pair:?}: roles from groups are written group=role"))),
+        })
+        .collect()
+}
+
 fn parse_roles(text: &str) -> Vec<String> {
     let mut roles: Vec<String> = Vec::new();
     for role in text.split([' ', ',']).map(str::trim).filter(|r| !r.is_empty()) {
@@ -282,13 +294,14 @@ pub async fn add_saml(
     name: &str,
     metadata: Metadata<'_>,
     allow_idp_initiated: bool,
+    role_map: Vec<(String, String)>,
 ) -> Result<Connection, AdminError> {
     changing(admin)?;
     let (idp, metadata_url) = match metadata {
         Metadata::Url(url) => (ctx.services.sso.fetch_saml_metadata(url).await?, Some(url.to_owned())),
         Metadata::Pasted(xml) => (saml::parse_metadata(xml, ctx.services.sso.allow_loopback)?, None),
     };
-    let new = NewSaml { name: name.to_owned(), idp, metadata_url, allow_idp_initiated, role_map: vec![], require_passkey: true };
+    let new = NewSaml { name: name.to_owned(), idp, metadata_url, allow_idp_initiated, role_map, require_passkey: true };
     let created = connection::create_saml(ctx.scope(), &ctx.tenant.data_key, &admin.organization, new).await?;
     audit(ctx, admin, "sso.connection_create", format!("sso:{}", created.id), serde_json::json!({ "protocol": "saml" })).await;
     Ok(created)
@@ -329,6 +342,8 @@ mod tests {
 
     #[test]
     fn roles_are_read_as_a_set_of_words() {
+        assert_eq!(parse_role_map("g-admins=admin, g-billing=billing").ok(), Some(vec![("g-admins".into(), "admin".into()), ("g-billing".into(), "billing".into())]));
+        assert!(parse_role_map("admin").is_err() && parse_role_map("=admin").is_err());
         for (text, expected) in [
             ("", vec![]),
             ("admin", vec!["admin"]),

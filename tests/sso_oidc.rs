@@ -238,6 +238,61 @@ async fn continue_with_google_signs_people_in_under_the_same_linking_rules() {
     assert!(!page.contains("Continue with Google"));
 }
 
+#[tokio::test]
+async fn a_connection_authenticates_at_the_token_endpoint_with_a_key_latchkey_holds() {
+    let w = wired(&[]).await;
+    let server = &w.server;
+    // A second directory whose app registration knows Latchkey by a key, not a secret.
+    let mut idp = w.idp.alongside();
+    let issuer = issuer(&idp);
+    let output = server.cli_output(&[
+        "org", "sso", "add-oidc", "acme", "--name", "Acme (key)", "--flavor", "entra", "--issuer", &issuer, "--client-id", "latchkey",
+        "--client-auth", "private-key-jwt",
+    ]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    let connection = said.split_whitespace().nth(3).expect("connection id").to_owned();
+    assert!(said.contains("-----BEGIN CERTIFICATE-----"), "the certificate to upload: {said}");
+    let jwks_url = server.url(&format!("sso/{connection}/jwks"));
+    assert!(said.contains(&jwks_url), "{said}");
+    let jwks: serde_json::Value = reqwest::get(&jwks_url).await.expect("jwks").json().await.expect("json");
+    assert_eq!(jwks["keys"][0]["kty"], "RSA");
+    assert!(jwks["keys"][0].get("d").is_none(), "public parts only");
+    // The IdP (oidc-provider) verifies the assertions against that JWKS with its own JOSE library.
+    idp.start(
+        "idp.mjs",
+        &[
+            ("TID", TID.to_owned()),
+            ("CLIENT_ID", "latchkey".to_owned()),
+            ("CLIENT_SECRET", "unused-by-this-client".to_owned()),
+            ("REDIRECT_URI", format!("{}/t/default/sso/callback", server.base)),
+            ("USERS", users().to_string()),
+            ("CLIENT_JWKS", jwks.to_string()),
+        ],
+    );
+    let browser = idp.browser();
+    let first = browser.get(server.url(&format!("sso/{connection}/start?login_hint=ana%40acme.test"))).send().await.expect("start");
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let callback = through_idp(server, &browser, &location(&first)).await;
+    let (done, _) = walk_pages(server, &w.smtp, &browser, &callback, "ana@acme.test", |page| page.contains("Sign out")).await;
+    assert!(done.ends_with("/account"), "signed in through the key-authenticated exchange: {done}");
+
+    // A connection whose key the IdP does not know: the exchange is refused, nobody signed in.
+    let output = server.cli_output(&[
+        "org", "sso", "add-oidc", "acme", "--name", "Acme (other key)", "--flavor", "entra", "--issuer", &issuer, "--client-id", "latchkey",
+        "--client-auth", "private-key-jwt",
+    ]);
+    let other = String::from_utf8_lossy(&output.stdout).split_whitespace().nth(3).expect("connection id").to_owned();
+    let stranger = idp.browser();
+    let first = stranger.get(server.url(&format!("sso/{other}/start?login_hint=ana%40acme.test"))).send().await.expect("start");
+    let callback = through_idp(server, &stranger, &location(&first)).await;
+    let refused = stranger.get(&callback).send().await.expect("callback");
+    assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
+    assert!(common::page_text(&refused.text().await.expect("page")).contains("invalid_client"));
+    let account = stranger.get(server.url("account")).send().await.expect("account");
+    assert!(location(&account).ends_with("/login"));
+}
+
 /// The server CPU of the OIDC callback (not run by the test suite):
 ///
 ///   cargo build --release -p latchkey

@@ -665,7 +665,12 @@ async fn an_owner_wires_a_saml_directory_in_through_the_admin_pages() {
     let refused = admin_post(server, &owner, &[("op", "add-saml"), ("name", "Acme Entra ID"), ("metadata_xml", "<EntityDescriptor/>")]).await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "unusable metadata is refused with the reason");
     assert!(common::page_text(&refused.text().await.expect("page")).contains("metadata cannot be used"));
-    let created = admin_post(server, &owner, &[("op", "add-saml"), ("name", "Acme Entra ID"), ("metadata_xml", metadata.as_str())]).await;
+    let created = admin_post(
+        server,
+        &owner,
+        &[("op", "add-saml"), ("name", "Acme Entra ID"), ("metadata_xml", metadata.as_str()), ("role_map", "g-admins=admin")],
+    )
+    .await;
     assert_eq!(created.status(), StatusCode::SEE_OTHER);
     let (_, page) = admin_page(server, &owner).await;
     let text = common::page_text(&page);
@@ -684,7 +689,7 @@ async fn an_owner_wires_a_saml_directory_in_through_the_admin_pages() {
     let report = post_acs(&owner, &action, &saml_response).await;
     assert_eq!(report.status(), StatusCode::OK);
     let report = common::page_text(&report.text().await.expect("report"));
-    for part in ["Acme Entra ID works", "ana@acme.test", &format!("entra:{TID}:00000000-0000-0000-0000-0000000000a1"), "create the account ana@acme.test", "pwd, mfa"] {
+    for part in ["Acme Entra ID works", "ana@acme.test", &format!("entra:{TID}:00000000-0000-0000-0000-0000000000a1"), "create the account ana@acme.test", "pwd, mfa", "roles from its groups: admin"] {
         assert!(report.contains(part), "{part} in {report}");
     }
     let ana = server.cli_output(&["org", "member", "acme", "--email", "ana@acme.test", "--remove"]);

@@ -84,6 +84,10 @@ pub enum SsoCommand {
         /// Do not require a passkey after SSO when the IdP reports multi-factor authentication.
         #[arg(long)]
         no_passkey: bool,
+        /// client-secret (default) or private-key-jwt (a key Latchkey makes; its JWKS and certificate
+        /// are printed for the IdP).
+        #[arg(long, default_value = "client-secret")]
+        client_auth: latchkey::sso::connection::ClientAuth,
     },
     /// Connect a SAML 2.0 identity provider (Entra ID, Okta, ADFS, …) from its metadata.
     AddSaml {
@@ -308,7 +312,7 @@ async fn sso(app: &Admin, command: SsoCommand) -> Result<(), CliError> {
     };
     match command {
         SsoCommand::AddOidc {
-            tenant, org, name, issuer, client_id, client_secret_env, flavor, allowed_tenants, hosted_domain, role_map, no_passkey,
+            tenant, org, name, issuer, client_id, client_secret_env, flavor, allowed_tenants, hosted_domain, role_map, no_passkey, client_auth,
         } => {
             let tenant = app.tenant(&tenant).await?;
             let org = app.organization(&tenant, &org).await?;
@@ -317,12 +321,23 @@ async fn sso(app: &Admin, command: SsoCommand) -> Result<(), CliError> {
                 None => None,
             };
             let role_map = parse_role_map(&role_map)?;
-            let settings = OidcSettings { issuer, client_id, flavor, allowed_tenants, any_tenant: false, hosted_domain, scopes: vec![], role_map };
+            let settings = OidcSettings {
+                issuer, client_id, flavor, allowed_tenants, any_tenant: false, hosted_domain, scopes: vec![], client_auth, client_certificate: None, role_map,
+            };
             let new = NewOidc { name, settings, client_secret, require_passkey: !no_passkey };
             let created = connection::create_oidc(tenant.scope(&app.db), &tenant.data_key, &org, new).await?;
             app.audit(&tenant, "sso.connection_create", format!("sso:{}", created.id)).await?;
             println!("created SSO connection {} for {}", created.id, org.slug);
             println!("redirect URI to register at the identity provider: {}/sso/callback", tenant.issuer(app.config.base_url()));
+            if let Protocol::Oidc(OidcSettings { client_certificate: Some(certificate), .. }) = &created.protocol {
+                println!("client assertion keys (JWKS): {}/sso/{}/jwks", tenant.issuer(app.config.base_url()), created.id);
+                println!("certificate (for Entra: Certificates & secrets → Upload certificate):");
+                println!("-----BEGIN CERTIFICATE-----");
+                for line in certificate.as_bytes().chunks(64) {
+                    println!("{}", String::from_utf8_lossy(line));
+                }
+                println!("-----END CERTIFICATE-----");
+            }
         }
         SsoCommand::AddSaml { tenant, org, name, metadata_file, metadata_url, allow_idp_initiated, role_map: pairs, no_passkey } => {
             let tenant = app.tenant(&tenant).await?;

@@ -92,11 +92,18 @@ fn connection_row(ctx: &HttpCtx<'_>, slug: &str, connection: &crate::sso::connec
                 ("IdP-initiated sign-in", if settings.allow_idp_initiated { "accepted" } else { "refused" }.to_owned()),
             ]
         }
-        Protocol::Oidc(settings) => vec![
-            ("Redirect URI", signin::callback_url(ctx)),
-            ("Issuer", settings.issuer.clone()),
-            ("Client id", settings.client_id.clone()),
-        ],
+        Protocol::Oidc(settings) => {
+            let mut values = vec![
+                ("Redirect URI", signin::callback_url(ctx)),
+                ("Issuer", settings.issuer.clone()),
+                ("Client id", settings.client_id.clone()),
+            ];
+            if let Some(certificate) = &settings.client_certificate {
+                values.push(("Client keys (JWKS)", ctx.endpoint(&format!("sso/{}/jwks", connection.id))));
+                values.push(("Client certificate (base64 DER)", certificate.clone()));
+            }
+            values
+        }
     };
     ConnectionRow {
         id: connection.id.clone(),
@@ -201,7 +208,8 @@ async fn apply(ctx: &HttpCtx<'_>, admin: &Administrator, params: &Params) -> Res
                 (_, xml) if !xml.trim().is_empty() => Metadata::Pasted(xml),
                 _ => return Err(AdminError::Invalid("Give the IdP's metadata URL, or paste its metadata XML.".into())),
             };
-            org_admin::add_saml(ctx, admin, field(params, "name"), metadata, params.get("allow_idp_initiated").is_some())
+            let role_map = org_admin::parse_role_map(field(params, "role_map"))?;
+            org_admin::add_saml(ctx, admin, field(params, "name"), metadata, params.get("allow_idp_initiated").is_some(), role_map)
                 .await
                 .map(|_| "connection")
         }
@@ -215,7 +223,12 @@ async fn apply(ctx: &HttpCtx<'_>, admin: &Administrator, params: &Params) -> Res
                 any_tenant: false,
                 hosted_domain: Some(field(params, "hosted_domain").to_owned()).filter(|d| !d.is_empty()),
                 scopes: vec![],
-                role_map: vec![],
+                client_auth: match field(params, "client_auth") {
+                    "" => Default::default(),
+                    other => other.parse().map_err(AdminError::Invalid)?,
+                },
+                client_certificate: None,
+                role_map: org_admin::parse_role_map(field(params, "role_map"))?,
             };
             let secret = Some(field(params, "client_secret")).filter(|s| !s.is_empty()).map(|s| latchkey_proto::Secret::new(s.to_owned()));
             org_admin::add_oidc(ctx, admin, field(params, "name"), settings, secret).await.map(|_| "connection")

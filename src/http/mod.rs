@@ -74,6 +74,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/login/sso", web::get().to(pages::sso_continue))
                 .route("/sso/callback", web::get().to(sso::callback))
                 .route("/sso/{connection}/start", web::get().to(sso::start))
+                .route("/sso/{connection}/jwks", web::get().to(sso::jwks))
                 .route("/sso/saml/{connection}/metadata", web::get().to(sso::saml_metadata))
                 .service(
                     web::resource("/org/{slug}/admin")

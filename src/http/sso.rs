@@ -196,3 +196,24 @@ pub async fn saml_metadata(app: web::Data<App>, req: HttpRequest, path: web::Pat
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(xml))
 }
+
+/// `GET /t/{tenant}/sso/{connection}/jwks`: the public key a `private_key_jwt` connection signs its
+/// client assertions with, for IdPs that fetch it (Okta, Keycloak; Entra takes the certificate).
+pub async fn jwks(app: web::Data<App>, req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
+    let (tenant, connection_id) = path.into_inner();
+    let ctx = page_context(&app, &req, &tenant).await?;
+    let name = ctx.tenant.display_name.clone();
+    let not_found = || PageError::new(StatusCode::NOT_FOUND, &name, "Not found", "There is no such connection key.");
+    let connection = match connection::find(ctx.scope(), &connection_id).await {
+        Ok(Some(connection)) => connection,
+        Ok(None) => return Err(not_found()),
+        Err(error) => return Err(refused_page(&name, &error.into())),
+    };
+    let Protocol::Oidc(settings) = &connection.protocol else { return Err(not_found()) };
+    let Some(certificate) = &settings.client_certificate else { return Err(not_found()) };
+    let jwks = crate::sso::oidc::client_jwks(certificate).map_err(|error| refused_page(&name, &error.into()))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/jwk-set+json"))
+        .insert_header((header::CACHE_CONTROL, "max-age=300"))
+        .body(jwks.to_string()))
+}

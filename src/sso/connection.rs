@@ -53,6 +53,30 @@ impl std::str::FromStr for Flavor {
     }
 }
 
+/// Client authentication at the IdP's token endpoint (OIDC Core §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// The client secret, sealed at rest (HTTP Basic).
+    #[default]
+    ClientSecretBasic,
+    /// A JWT signed (RS256) with a key Latchkey made for the connection: no shared secret to rotate
+    /// (RFC 7523 §2.2). Its public key is served as the connection's JWKS.
+    PrivateKeyJwt,
+}
+
+impl std::str::FromStr for ClientAuth {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value {
+            "client-secret" | "client_secret_basic" => Ok(ClientAuth::ClientSecretBasic),
+            "private-key-jwt" | "private_key_jwt" => Ok(ClientAuth::PrivateKeyJwt),
+            other => Err(format!("{other:?}: client-secret or private-key-jwt")),
+        }
+    }
+}
+
 /// An OIDC connection's settings, as stored (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OidcSettings {
@@ -73,6 +97,13 @@ pub struct OidcSettings {
     /// Scopes asked for beyond `openid` (default `email profile`).
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// How Latchkey authenticates at the token endpoint.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// `private_key_jwt`: the certificate of the key Latchkey signs its client assertions with
+    /// (base64 DER; the private key is the connection's sealed secret).
+    #[serde(default)]
+    pub client_certificate: Option<String>,
     /// Organization roles from the IdP's groups or app roles: (IdP value, role).
     #[serde(default)]
     pub role_map: Vec<(String, String)>,
@@ -123,6 +154,10 @@ fn sp_key_purpose(connection_id: &str) -> String {
     format!("sso-saml-key/{connection_id}")
 }
 
+fn client_key_purpose(connection_id: &str) -> String {
+    format!("sso-client-key/{connection_id}")
+}
+
 impl Connection {
     fn open(&self, data_key: &DataKey, purpose: &str) -> Result<Option<Vec<u8>>, ConnectionError> {
         let Some(sealed) = &self.sealed_secret else { return Ok(None) };
@@ -134,6 +169,13 @@ impl Connection {
     pub fn client_secret(&self, data_key: &DataKey) -> Result<Option<Secret>, ConnectionError> {
         let Some(opened) = self.open(data_key, &sealing_purpose(&self.id))? else { return Ok(None) };
         String::from_utf8(opened).map(|s| Some(Secret::new(s))).map_err(|_| ConnectionError::Corrupt("secret".into()))
+    }
+
+    /// The OIDC connection's `private_key_jwt` key (PKCS#8 DER), opened to sign one client assertion.
+    pub fn client_key(&self, data_key: &DataKey) -> Result<zeroize::Zeroizing<Vec<u8>>, ConnectionError> {
+        self.open(data_key, &client_key_purpose(&self.id))?
+            .map(zeroize::Zeroizing::new)
+            .ok_or_else(|| ConnectionError::Corrupt("a private_key_jwt connection without its key".into()))
     }
 
     /// The SAML connection's AuthnRequest signing key (PKCS#8 DER), opened to sign one request.
@@ -280,11 +322,24 @@ pub async fn create_oidc(
         return Err(ConnectionError::Invalid("an organization's Entra connection lists its directories (--allowed-tenant)".into()));
     }
     let id = new_id();
-    let sealed_secret = new
-        .client_secret
-        .as_ref()
-        .map(|secret| crypto::base64url(&data_key.seal(&sealing_purpose(&id), secret.expose().as_bytes())));
-    insert(scope, &organization.id, id, &new.name, &Protocol::Oidc(new.settings), sealed_secret, new.require_passkey).await
+    let mut settings = new.settings;
+    let sealed_secret = match (settings.client_auth, &new.client_secret) {
+        (ClientAuth::PrivateKeyJwt, Some(_)) => {
+            return Err(ConnectionError::Invalid("a private_key_jwt connection has no client secret".into()));
+        }
+        (ClientAuth::PrivateKeyJwt, None) => {
+            let (key, certificate) =
+                saml::generate_sp_key(&format!("Latchkey OIDC client {id}")).map_err(|e| ConnectionError::Invalid(e.to_string()))?;
+            let key = zeroize::Zeroizing::new(key);
+            settings.client_certificate = Some(certificate);
+            Some(crypto::base64url(&data_key.seal(&client_key_purpose(&id), &key)))
+        }
+        (ClientAuth::ClientSecretBasic, secret) => {
+            settings.client_certificate = None;
+            secret.as_ref().map(|secret| crypto::base64url(&data_key.seal(&sealing_purpose(&id), secret.expose().as_bytes())))
+        }
+    };
+    insert(scope, &organization.id, id, &new.name, &Protocol::Oidc(settings), sealed_secret, new.require_passkey).await
 }
 
 /// The providers of tenant-wide social sign-in, as the sign-in page offers them.
@@ -346,6 +401,8 @@ pub async fn create_social(
         any_tenant: provider == SocialProvider::Microsoft,
         hosted_domain: None,
         scopes: vec![],
+        client_auth: ClientAuth::ClientSecretBasic,
+        client_certificate: None,
         role_map: vec![],
     };
     check(&settings)?;
@@ -447,6 +504,8 @@ mod tests {
             any_tenant: false,
             hosted_domain: None,
             scopes: vec![],
+            client_auth: ClientAuth::ClientSecretBasic,
+            client_certificate: None,
             role_map: vec![],
         }
     }

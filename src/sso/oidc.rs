@@ -292,25 +292,81 @@ fn truthy(value: &serde_json::Value) -> bool {
 /// Exchanges the code (with the PKCE verifier, authenticating with the client secret), validates the
 /// ID token (signature by a key of the IdP's set and an allowed algorithm, audience, expiry, nonce,
 /// issuer rule) and reads the identity.
+/// How the token request authenticates Latchkey.
+pub enum Credential<'a> {
+    Secret(Option<&'a Secret>),
+    /// A `private_key_jwt` key (PKCS#8 DER) and its certificate (base64 DER).
+    Key { pkcs8: &'a [u8], certificate: &'a str },
+}
+
+/// RFC 7523 §2.2 `client_assertion_type`.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// A `private_key_jwt` client assertion (RFC 7523 §3, OIDC Core §9): `iss` = `sub` = the client id,
+/// `aud` the token endpoint, a random `jti`, five minutes of life; RS256, with the key's thumbprints
+/// in the header (`kid`, and `x5t` / `x5t#S256`, which Entra looks keys up by).
+pub fn client_assertion(client_id: &str, token_endpoint: &str, pkcs8: &[u8], certificate: &str, now: i64) -> Result<String, OidcError> {
+    use base64::Engine as _;
+    use openssl::{hash::MessageDigest, pkey::PKey, sign::Signer};
+    let fail = |_| OidcError::Malformed("client assertion key");
+    let der = base64::engine::general_purpose::STANDARD.decode(certificate).map_err(|_| OidcError::Malformed("client certificate"))?;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let sha1 = openssl::sha::sha1(&der);
+    let sha256 = openssl::sha::sha256(&der);
+    let header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "kid": b64(&sha256), "x5t": b64(&sha1), "x5t#S256": b64(&sha256) });
+    let claims = serde_json::json!({
+        "iss": client_id, "sub": client_id, "aud": token_endpoint, "jti": crypto::random_id(),
+        "iat": now, "nbf": now, "exp": now + 300,
+    });
+    let signing_input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let key = PKey::private_key_from_pkcs8(pkcs8).map_err(fail)?;
+    let mut signer = Signer::new(MessageDigest::sha256(), &key).map_err(fail)?;
+    let signature = signer.sign_oneshot_to_vec(signing_input.as_bytes()).map_err(fail)?;
+    Ok(format!("{signing_input}.{}", b64(&signature)))
+}
+
+/// The JWKS of a `private_key_jwt` connection: its one public key, with the certificate (`x5c`).
+pub fn client_jwks(certificate: &str) -> Result<serde_json::Value, OidcError> {
+    use base64::Engine as _;
+    let der = base64::engine::general_purpose::STANDARD.decode(certificate).map_err(|_| OidcError::Malformed("client certificate"))?;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let fail = |_| OidcError::Malformed("client certificate");
+    let cert = openssl::x509::X509::from_der(&der).map_err(fail)?;
+    let rsa = cert.public_key().and_then(|key| key.rsa()).map_err(fail)?;
+    let sha256 = openssl::sha::sha256(&der);
+    Ok(serde_json::json!({ "keys": [{
+        "kty": "RSA", "use": "sig", "alg": "RS256", "kid": b64(&sha256),
+        "n": b64(&rsa.n().to_vec()), "e": b64(&rsa.e().to_vec()), "x5c": [certificate],
+        "x5t": b64(&openssl::sha::sha1(&der)), "x5t#S256": b64(&sha256),
+    }]}))
+}
+
 pub async fn finish(
     fetcher: &SafeFetcher,
     discovered: &Discovered,
     settings: &OidcSettings,
-    secret: Option<&Secret>,
+    credential: Credential<'_>,
     redirect_uri: &str,
     code: &str,
     verifier: &Secret,
     nonce_hash: &str,
 ) -> Result<IdpIdentity, OidcError> {
+    let secret = match credential {
+        Credential::Secret(secret) => secret,
+        Credential::Key { .. } => None,
+    };
     let client = client(discovered, settings, secret, redirect_uri)?;
     let http = |request| fetcher.request(request);
-    let response = client
+    let mut exchange = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .map_err(|_| OidcError::Malformed("token endpoint"))?
-        .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_owned()))
-        .request_async(&http)
-        .await
-        .map_err(|e| OidcError::Exchange(describe_exchange_error(&e)))?;
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.expose().to_owned()));
+    if let Credential::Key { pkcs8, certificate } = credential {
+        let token_endpoint = discovered.metadata.token_endpoint().ok_or(OidcError::Malformed("token endpoint"))?.as_str();
+        let assertion = client_assertion(&settings.client_id, token_endpoint, pkcs8, certificate, crate::store::now())?;
+        exchange = exchange.add_extra_param("client_assertion_type", JWT_BEARER).add_extra_param("client_assertion", assertion);
+    }
+    let response = exchange.request_async(&http).await.map_err(|e| OidcError::Exchange(describe_exchange_error(&e)))?;
     let id_token = response.id_token().ok_or(OidcError::NoIdToken)?;
     let exact = matches!(discovered.rule, IssuerRule::Exact(_));
     let token_verifier = client.id_token_verifier().set_allowed_algs(ALLOWED_ALGS).require_issuer_match(exact);
@@ -392,6 +448,8 @@ mod tests {
             any_tenant: false,
             hosted_domain: None,
             scopes: vec![],
+            client_auth: Default::default(),
+            client_certificate: None,
             role_map: vec![],
         }
     }

@@ -211,8 +211,10 @@ pub struct ServiceProviderUrls {
     pub acs_url: String,
 }
 
-/// A new signing key pair for a connection's AuthnRequests: the private key (PKCS#8 DER, to seal)
-/// and a self-signed certificate (base64 DER, published in the SP metadata).
+/// A new RSA-2048 signing key pair for a connection: the private key (PKCS#8 DER, to seal) and a
+/// self-signed certificate (base64 DER) — for a SAML connection's AuthnRequests (published in its SP
+/// metadata), or an OIDC connection's `private_key_jwt` client assertions (its JWKS; Entra takes the
+/// certificate).
 pub fn generate_sp_key(common_name: &str) -> Result<(Vec<u8>, String), SamlError> {
     use openssl::{asn1::Asn1Time, bn::BigNum, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
     let fail = |e: openssl::error::ErrorStack| SamlError::Signing(e.to_string());

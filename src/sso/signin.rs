@@ -9,7 +9,7 @@ use latchkey_proto::{Acr, Amr, Secret};
 
 use super::{
     IdpIdentity,
-    connection::{self, Connection, ConnectionError, Protocol},
+    connection::{self, ClientAuth, Connection, ConnectionError, Protocol},
     domains::{self, DomainName},
     linking::{self, Link, Refusal},
     oidc::{self, OidcError, Outgoing},
@@ -196,8 +196,19 @@ async fn oidc_sign_in(ctx: &Ctx<'_>, connection: &Connection, request: &sso::Req
         .ok_or_else(|| StoreError::Corrupt("sealed PKCE verifier".into()))?;
     let sso = &ctx.services.sso;
     let discovered = sso.providers.discover(&sso.fetcher, &connection.id, connection.updated_at, settings).await?;
-    let secret = connection.client_secret(&ctx.tenant.data_key)?;
-    let identity = oidc::finish(&sso.fetcher, &discovered, settings, secret.as_ref(), &callback_url(ctx), code, &verifier, nonce_hash).await?;
+    let secret = match settings.client_auth {
+        ClientAuth::ClientSecretBasic => connection.client_secret(&ctx.tenant.data_key)?,
+        ClientAuth::PrivateKeyJwt => None,
+    };
+    let key = match (settings.client_auth, &settings.client_certificate) {
+        (ClientAuth::PrivateKeyJwt, Some(certificate)) => Some((connection.client_key(&ctx.tenant.data_key)?, certificate)),
+        _ => None,
+    };
+    let credential = match &key {
+        Some((pkcs8, certificate)) => oidc::Credential::Key { pkcs8, certificate },
+        None => oidc::Credential::Secret(secret.as_ref()),
+    };
+    let identity = oidc::finish(&sso.fetcher, &discovered, settings, credential, &callback_url(ctx), code, &verifier, nonce_hash).await?;
     conclude(ctx, connection, identity, request).await
 }
 

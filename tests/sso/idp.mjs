@@ -4,7 +4,7 @@
 // that signs in the account named by login_hint at once: the test decides who the IdP says it is.
 //
 // Environment: PORT, TID, CERT, KEY (PEM files), CLIENT_ID, CLIENT_SECRET, REDIRECT_URI,
-// USERS (JSON: login_hint -> claims).
+// USERS (JSON: login_hint -> claims), CLIENT_JWKS (optional: the client uses private_key_jwt).
 import https from 'node:https';
 import fs from 'node:fs';
 import Provider from 'oidc-provider';
@@ -19,7 +19,10 @@ const provider = new Provider(issuer, {
     client_id: process.env.CLIENT_ID,
     client_secret: process.env.CLIENT_SECRET,
     redirect_uris: [process.env.REDIRECT_URI],
-    token_endpoint_auth_method: 'client_secret_basic',
+    // CLIENT_JWKS: the client authenticates with private_key_jwt, its keys given inline.
+    ...(process.env.CLIENT_JWKS
+      ? { token_endpoint_auth_method: 'private_key_jwt', jwks: JSON.parse(process.env.CLIENT_JWKS) }
+      : { token_endpoint_auth_method: 'client_secret_basic' }),
   }],
   pkce: { required: () => true },
   claims: {
