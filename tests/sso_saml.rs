@@ -252,6 +252,10 @@ async fn an_entra_saml_directory_signs_its_people_in_end_to_end() {
     assert_eq!(access["org"], "acme", "{access}");
     assert_eq!(access["roles"], json!(["admin"]), "roles from the IdP's groups: {access}");
     assert_eq!(f.sso_signins(), 1);
+    // Public values only of what exists: no metadata of an unknown connection, no client keys of a SAML one.
+    for path in ["sso/saml/sso_nothing/metadata".to_owned(), format!("sso/{}/jwks", f.connection)] {
+        assert_eq!(reqwest::get(server.url(&path)).await.expect("get").status(), StatusCode::NOT_FOUND, "{path}");
+    }
 }
 
 #[tokio::test]

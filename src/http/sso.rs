@@ -16,7 +16,7 @@ use crate::{
     app::App,
     ratelimit,
     sso::{
-        connection::{self, Protocol},
+        connection::{self, OidcSettings, Protocol},
         linking::Refusal,
         saml,
         signin::{self, Outcome, SsoError},
@@ -177,19 +177,27 @@ pub(super) fn started_cookie(ctx: &HttpCtx<'_>, started: &signin::Started) -> Co
     binding_cookie(ctx.app, &ctx.tenant.slug, started.binding.expose().to_owned(), ctx.services.sso.request_seconds)
 }
 
+fn no_such(tenant_name: &str) -> PageError {
+    PageError::new(StatusCode::NOT_FOUND, tenant_name, "Not found", "There is no such connection.")
+}
+
+/// The connection whose public values (SP metadata, client keys) are asked for.
+async fn published(ctx: &HttpCtx<'_>, connection_id: &str) -> Result<connection::Connection, PageError> {
+    match connection::find(ctx.scope(), connection_id).await {
+        Ok(Some(connection)) => Ok(connection),
+        Ok(None) => Err(no_such(&ctx.tenant.display_name)),
+        Err(error) => Err(refused_page(&ctx.tenant.display_name, &error.into())),
+    }
+}
+
 /// `GET /t/{tenant}/sso/saml/{connection}/metadata`: the SP metadata an administrator gives the IdP
 /// (its URL is also the entity id).
 pub async fn saml_metadata(app: web::Data<App>, req: HttpRequest, path: web::Path<(String, String)>) -> Result<HttpResponse, PageError> {
     let (tenant, connection_id) = path.into_inner();
     let ctx = page_context(&app, &req, &tenant).await?;
     let name = ctx.tenant.display_name.clone();
-    let not_found = || PageError::new(StatusCode::NOT_FOUND, &name, "Not found", "There is no such SAML connection.");
-    let connection = match connection::find(ctx.scope(), &connection_id).await {
-        Ok(Some(connection)) => connection,
-        Ok(None) => return Err(not_found()),
-        Err(error) => return Err(refused_page(&name, &error.into())),
-    };
-    let Protocol::Saml(settings) = &connection.protocol else { return Err(not_found()) };
+    let connection = published(&ctx, &connection_id).await?;
+    let Protocol::Saml(settings) = &connection.protocol else { return Err(no_such(&name)) };
     let xml = saml::sp_metadata(settings, &signin::saml_urls(&ctx, &connection.id)).map_err(|error| refused_page(&name, &error.into()))?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/samlmetadata+xml"))
@@ -203,14 +211,10 @@ pub async fn jwks(app: web::Data<App>, req: HttpRequest, path: web::Path<(String
     let (tenant, connection_id) = path.into_inner();
     let ctx = page_context(&app, &req, &tenant).await?;
     let name = ctx.tenant.display_name.clone();
-    let not_found = || PageError::new(StatusCode::NOT_FOUND, &name, "Not found", "There is no such connection key.");
-    let connection = match connection::find(ctx.scope(), &connection_id).await {
-        Ok(Some(connection)) => connection,
-        Ok(None) => return Err(not_found()),
-        Err(error) => return Err(refused_page(&name, &error.into())),
+    let connection = published(&ctx, &connection_id).await?;
+    let Protocol::Oidc(OidcSettings { client_certificate: Some(certificate), .. }) = &connection.protocol else {
+        return Err(no_such(&name));
     };
-    let Protocol::Oidc(settings) = &connection.protocol else { return Err(not_found()) };
-    let Some(certificate) = &settings.client_certificate else { return Err(not_found()) };
     let jwks = crate::sso::oidc::client_jwks(certificate).map_err(|error| refused_page(&name, &error.into()))?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/jwk-set+json"))
