@@ -293,6 +293,50 @@ async fn a_connection_authenticates_at_the_token_endpoint_with_a_key_latchkey_ho
     assert!(location(&account).ends_with("/login"));
 }
 
+#[tokio::test]
+async fn entras_multi_tenant_document_is_held_to_each_tokens_own_directory() {
+    let w = wired(&[]).await;
+    let server = &w.server;
+    let common = w.idp.url("/organizations/v2.0");
+    let add = |name: &str, tenants: &[&str]| {
+        let mut args = vec!["org", "sso", "add-oidc", "acme", "--name", name, "--flavor", "entra", "--issuer", common.as_str(), "--client-id", "latchkey", "--client-secret-env", "IDP_SECRET"];
+        for tenant in tenants {
+            args.extend(["--allowed-tenant", tenant]);
+        }
+        let output = server.cli_output_with(&args, &[("IDP_SECRET", CLIENT_SECRET)]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).split_whitespace().nth(3).expect("connection id").to_owned()
+    };
+    let start = |connection: &str| {
+        let browser = w.idp.browser();
+        let url = server.url(&format!("sso/{connection}/start?login_hint=ana%40acme.test"));
+        async move {
+            let first = browser.get(&url).send().await.expect("start");
+            (browser, first)
+        }
+    };
+    // The template ("https://…/{tenantid}/v2.0") with the directory on the list: the token's iss is the
+    // template with its own tid substituted, so it signs in.
+    let listed = add("Acme (multi-tenant)", &[TID]);
+    let (browser, first) = start(&listed).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let callback = through_idp(server, &browser, &location(&first)).await;
+    let (done, _) = walk_pages(server, &w.smtp, &browser, &callback, "ana@acme.test", |page| page.contains("Sign out")).await;
+    assert!(done.ends_with("/account"), "{done}");
+    // Another directory's list: the same token is refused for its tid.
+    let other = add("Acme (another directory)", &["72f988bf-86f1-41af-91ab-2d7cd011db47"]);
+    let (browser, first) = start(&other).await;
+    let callback = through_idp(server, &browser, &location(&first)).await;
+    let refused = browser.get(&callback).send().await.expect("callback");
+    assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
+    assert!(common::page_text(&refused.text().await.expect("page")).contains(TID), "names the directory refused");
+    assert!(location(&browser.get(server.url("account")).send().await.expect("account")).ends_with("/login"));
+    // No list: the template is never an issuer, so the sign-in does not even start.
+    let unlisted = add("Acme (no list)", &[]);
+    let (_, first) = start(&unlisted).await;
+    assert_eq!(first.status(), StatusCode::BAD_GATEWAY);
+}
+
 /// The server CPU of the OIDC callback (not run by the test suite):
 ///
 ///   cargo build --release -p latchkey

@@ -2,6 +2,7 @@
 // oidc-provider (an independent, certified implementation) at https://localhost:PORT/TID/v2.0, with
 // Entra's claims (tid, oid, xms_edov) in the ID token. Sign-in pages are replaced by an interaction
 // that signs in the account named by login_hint at once: the test decides who the IdP says it is.
+// /organizations/v2.0/.well-known/openid-configuration is the multi-tenant document, as Entra's.
 //
 // Environment: PORT, TID, CERT, KEY (PEM files), CLIENT_ID, CLIENT_SECRET, REDIRECT_URI,
 // USERS (JSON: login_hint -> claims), CLIENT_JWKS (optional: the client uses private_key_jwt).
@@ -46,6 +47,21 @@ const provider = new Provider(issuer, {
 const callback = provider.callback();
 const server = https.createServer({ cert: fs.readFileSync(process.env.CERT), key: fs.readFileSync(process.env.KEY) }, async (req, res) => {
   try {
+    if (req.url === '/organizations/v2.0/.well-known/openid-configuration') {
+      // Entra's multi-tenant document: the directory's own metadata, its issuer the template with
+      // the literal {tenantid} (login.microsoftonline.com/organizations/v2.0 serves exactly that).
+      const own = await new Promise((resolve, reject) => {
+        https.get(`${issuer}/.well-known/openid-configuration`, { rejectUnauthorized: false }, (r) => {
+          let body = '';
+          r.on('data', (c) => { body += c; });
+          r.on('end', () => resolve(JSON.parse(body)));
+        }).on('error', reject);
+      });
+      own.issuer = `https://localhost:${port}/{tenantid}/v2.0`;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(own));
+      return;
+    }
     if (!req.url.startsWith(prefix)) { res.statusCode = 404; res.end('not found'); return; }
     const inner = req.url.slice(prefix.length) || '/';
     if (inner.startsWith('/interaction/')) {
