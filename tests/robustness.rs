@@ -209,6 +209,19 @@ async fn malformed_requests_never_cause_server_errors() {
         ),
         (Method::DELETE, "jwks".into(), None, Vec::new(), 0),
         (Method::GET, "no/such/page".into(), None, Vec::new(), 404),
+        // SSO: the SAML ACS and metadata, the OIDC callback and client keys, the administration.
+        (Method::POST, "sso/saml/sso_nothing/acs".into(), Some(form), b"SAMLResponse=bm90IHhtbA%3D%3D".to_vec(), 400),
+        (Method::POST, "sso/saml/sso_nothing/acs".into(), Some(form), b"SAMLResponse=%%%".to_vec(), 400),
+        (Method::POST, "sso/saml/sso_nothing/acs".into(), Some(form), b"RelayState=x".to_vec(), 400),
+        (Method::POST, "sso/saml/sso_nothing/acs".into(), Some("application/json"), b"{}".to_vec(), 400),
+        (Method::POST, "sso/saml/sso_nothing/acs".into(), Some(form), format!("SAMLResponse={}", "A".repeat(300 * 1024)).into_bytes(), 413),
+        (Method::POST, "sso/saml/..%2F..%2Fetc/acs".into(), Some(form), b"SAMLResponse=eA%3D%3D".to_vec(), 0),
+        (Method::GET, "sso/saml/sso_nothing/metadata".into(), None, Vec::new(), 404),
+        (Method::GET, "sso/sso_nothing/jwks".into(), None, Vec::new(), 404),
+        (Method::GET, "sso/sso_nothing/start".into(), None, Vec::new(), 404),
+        (Method::GET, "sso/callback?state=x&code=y".into(), None, Vec::new(), 400),
+        (Method::GET, "sso/callback?error=%ff".into(), None, Vec::new(), 400),
+        (Method::POST, "org/nothing/admin".into(), Some(form), b"op=add-domain".to_vec(), 0),
     ];
     let http = api();
     for (method, path, content_type, body, expected) in cases {
