@@ -245,6 +245,8 @@ pub struct PasskeyPage<'a> {
     /// Offered to an email-code session of a user with an authenticator app.
     pub totp_url: Option<String>,
     pub first: bool,
+    /// The session began at the person's organization (SSO): the passkey is the second step.
+    pub after_sso: bool,
 }
 
 #[derive(Template)]

@@ -682,6 +682,7 @@ async fn an_admin_wires_saml_and_a_person_signs_in_through_it_in_a_real_browser(
     tab.click("#continue").await;
     // The IdP answers at once (the test IdP signs in whoever login_hint names) and posts to the ACS.
     tab.wait_for("#passkey-start").await;
+    assert!(tab.text().await.contains("Your organization signed you in"), "the passkey as the second step");
     tab.screenshot("passkey-after-sso").await;
     tab.click("#passkey-start").await;
     tab.wait_for("#recovery-continue").await;

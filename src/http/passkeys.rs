@@ -138,6 +138,7 @@ pub async fn page(app: web::Data<App>, req: HttpRequest, tenant: web::Path<Strin
         recovery_url: respond::with_req(&ctx.endpoint("login/recovery"), pending),
         totp_url: (has_totp && !session.is_multi_factor()).then(|| respond::with_req(&ctx.endpoint("login/totp"), pending)),
         first: passkeys.is_empty(),
+        after_sso: session.acr == latchkey_proto::Acr::Sso,
     };
     let mut response = respond::html(StatusCode::OK, page.render(), csrf.new_cookie.into_iter().collect())?;
     respond::allow_passkey_script(&mut response);
