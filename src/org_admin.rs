@@ -295,13 +295,14 @@ pub async fn add_saml(
     metadata: Metadata<'_>,
     allow_idp_initiated: bool,
     role_map: Vec<(String, String)>,
+    require_passkey: bool,
 ) -> Result<Connection, AdminError> {
     changing(admin)?;
     let (idp, metadata_url) = match metadata {
         Metadata::Url(url) => (ctx.services.sso.fetch_saml_metadata(url).await?, Some(url.to_owned())),
         Metadata::Pasted(xml) => (saml::parse_metadata(xml, ctx.services.sso.allow_loopback)?, None),
     };
-    let new = NewSaml { name: name.to_owned(), idp, metadata_url, allow_idp_initiated, role_map, require_passkey: true };
+    let new = NewSaml { name: name.to_owned(), idp, metadata_url, allow_idp_initiated, role_map, require_passkey };
     let created = connection::create_saml(ctx.scope(), &ctx.tenant.data_key, &admin.organization, new).await?;
     audit(ctx, admin, "sso.connection_create", format!("sso:{}", created.id), serde_json::json!({ "protocol": "saml" })).await;
     Ok(created)
@@ -313,9 +314,10 @@ pub async fn add_oidc(
     name: &str,
     settings: OidcSettings,
     client_secret: Option<latchkey_proto::Secret>,
+    require_passkey: bool,
 ) -> Result<Connection, AdminError> {
     changing(admin)?;
-    let new = NewOidc { name: name.to_owned(), settings, client_secret, require_passkey: true };
+    let new = NewOidc { name: name.to_owned(), settings, client_secret, require_passkey };
     let created = connection::create_oidc(ctx.scope(), &ctx.tenant.data_key, &admin.organization, new).await?;
     audit(ctx, admin, "sso.connection_create", format!("sso:{}", created.id), serde_json::json!({ "protocol": "oidc" })).await;
     Ok(created)

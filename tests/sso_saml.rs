@@ -678,8 +678,8 @@ async fn an_owner_wires_a_saml_directory_in_through_the_admin_pages() {
     assert_eq!(created.status(), StatusCode::SEE_OTHER);
     let (_, page) = admin_page(server, &owner).await;
     let text = common::page_text(&page);
-    for label in ["Identifier (entity id)", "Reply URL (ACS)", "SP metadata", "https://sts.windows.net/"] {
-        assert!(text.contains(label), "{label} in {text}");
+    for label in ["Identifier (entity id)", "Reply URL (ACS)", "SP metadata", "https://sts.windows.net/", "Passkey after SSO"] {
+        assert!(page.contains(label), "{label} in {text}");
     }
     let entity = page.split("/sso/saml/").nth(1).and_then(|r| r.split('/').next()).map(|id| format!("{}/sso/saml/{id}/metadata", server.issuer("default"))).expect("entity id");
     stage.register_sp(&entity).await;

@@ -105,6 +105,11 @@ fn connection_row(ctx: &HttpCtx<'_>, slug: &str, connection: &crate::sso::connec
             values
         }
     };
+    let mut values = values;
+    values.push((
+        "Passkey after SSO",
+        if connection.require_passkey { "always" } else { "unless the IdP reports multi-factor authentication" }.to_owned(),
+    ));
     ConnectionRow {
         id: connection.id.clone(),
         name: connection.name.clone(),
@@ -209,7 +214,8 @@ async fn apply(ctx: &HttpCtx<'_>, admin: &Administrator, params: &Params) -> Res
                 _ => return Err(AdminError::Invalid("Give the IdP's metadata URL, or paste its metadata XML.".into())),
             };
             let role_map = org_admin::parse_role_map(field(params, "role_map"))?;
-            org_admin::add_saml(ctx, admin, field(params, "name"), metadata, params.get("allow_idp_initiated").is_some(), role_map)
+            let require_passkey = params.get("skip_passkey").is_none();
+            org_admin::add_saml(ctx, admin, field(params, "name"), metadata, params.get("allow_idp_initiated").is_some(), role_map, require_passkey)
                 .await
                 .map(|_| "connection")
         }
@@ -231,7 +237,8 @@ async fn apply(ctx: &HttpCtx<'_>, admin: &Administrator, params: &Params) -> Res
                 role_map: org_admin::parse_role_map(field(params, "role_map"))?,
             };
             let secret = Some(field(params, "client_secret")).filter(|s| !s.is_empty()).map(|s| latchkey_proto::Secret::new(s.to_owned()));
-            org_admin::add_oidc(ctx, admin, field(params, "name"), settings, secret).await.map(|_| "connection")
+            let require_passkey = params.get("skip_passkey").is_none();
+            org_admin::add_oidc(ctx, admin, field(params, "name"), settings, secret, require_passkey).await.map(|_| "connection")
         }
         "remove-connection" => org_admin::remove_connection(ctx, admin, field(params, "connection")).await.map(|()| "connection-removed"),
         _ => Err(AdminError::Invalid("Unknown action.".into())),
