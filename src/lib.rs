@@ -37,6 +37,7 @@ pub mod passkey;
 pub mod ratelimit;
 pub mod recovery;
 pub mod safe_fetch;
+pub mod scim;
 pub mod service_account;
 pub mod session;
 pub mod signin;
