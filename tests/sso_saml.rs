@@ -627,32 +627,34 @@ async fn step_up(stage: &Stage, browser: &reqwest::Client, email: &str) {
     assert!(done.ends_with("/account"), "{done}");
 }
 
+// The software authenticators of tests/common are kept per address for the whole test process:
+// tests running side by side use addresses of their own.
 #[tokio::test]
 async fn an_owner_wires_a_saml_directory_in_through_the_admin_pages() {
     let mut stage = Stage::new(&[("LATCHKEY_STEP_UP_TTL", "4")]).await;
     let server = &stage.server;
     // The operator makes the organization and its first owner; the owner does the rest on the pages.
     server.cli(&["org", "create", "acme", "--name", "Acme"]);
-    server.cli(&["org", "member", "acme", "--email", "olga@acme.test", "--role", "owner"]);
-    server.cli(&["org", "member", "acme", "--email", "eve@acme.test"]);
+    server.cli(&["org", "member", "acme", "--email", "owen@acme.test", "--role", "owner"]);
+    server.cli(&["org", "member", "acme", "--email", "max@acme.test"]);
     let owner = stage.idp.browser();
-    let (_, account) = walk_pages(server, &stage.smtp, &owner, &server.url("account"), "olga@acme.test", |page| page.contains("Sign out")).await;
+    let (_, account) = walk_pages(server, &stage.smtp, &owner, &server.url("account"), "owen@acme.test", |page| page.contains("Sign out")).await;
     let account = account.expect("account page");
     assert!(account.contains("You administer") && account.contains("/org/acme/admin"), "{}", common::page_text(&account));
 
     // Not for members without the role, nor for anyone not signed in.
     let member = stage.idp.browser();
-    walk_pages(server, &stage.smtp, &member, &server.url("account"), "eve@acme.test", |page| page.contains("Sign out")).await;
+    walk_pages(server, &stage.smtp, &member, &server.url("account"), "max@acme.test", |page| page.contains("Sign out")).await;
     assert_eq!(admin_page(server, &member).await.0, StatusCode::FORBIDDEN);
     let response = common::browser().get(server.url("org/acme/admin")).send().await.expect("anonymous");
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert!(location(&response).ends_with("/login"));
     let (status, page) = admin_page(server, &owner).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("olga@acme.test") && page.contains("eve@acme.test"), "{}", common::page_text(&page));
+    assert!(page.contains("owen@acme.test") && page.contains("max@acme.test"), "{}", common::page_text(&page));
 
     // A domain: its TXT record shown, published, verified.
-    step_up(&stage, &owner, "olga@acme.test").await;
+    step_up(&stage, &owner, "owen@acme.test").await;
     let added = admin_post(server, &owner, &[("op", "add-domain"), ("domain", "acme.test")]).await;
     assert_eq!(added.status(), StatusCode::SEE_OTHER);
     let (_, page) = admin_page(server, &owner).await;
@@ -660,7 +662,7 @@ async fn an_owner_wires_a_saml_directory_in_through_the_admin_pages() {
     let value = page.split("record-value\">").nth(1).and_then(|r| r.split('<').next()).expect("TXT value").to_owned();
     stage.dns.set(&[("_latchkey-challenge.acme.test", &value)]).await;
     let server = &stage.server;
-    step_up(&stage, &owner, "olga@acme.test").await;
+    step_up(&stage, &owner, "owen@acme.test").await;
     let verified = admin_post(server, &owner, &[("op", "verify-domain"), ("domain", "acme.test")]).await;
     assert_eq!(verified.status(), StatusCode::SEE_OTHER, "{}", common::page_text(&verified.text().await.unwrap_or_default()));
 
@@ -699,17 +701,17 @@ async fn an_owner_wires_a_saml_directory_in_through_the_admin_pages() {
     let ana = server.cli_output(&["org", "member", "acme", "--email", "ana@acme.test", "--remove"]);
     assert!(!ana.status.success(), "the test made no account");
     let account = owner.get(server.url("account")).send().await.expect("account").text().await.expect("page");
-    assert!(account.contains("olga@acme.test") && !account.contains("ana@acme.test"), "the browser is still the owner's");
+    assert!(account.contains("owen@acme.test") && !account.contains("ana@acme.test"), "the browser is still the owner's");
     assert!(server.audit_actions().iter().any(|e| e["action"] == "sso.connection_test"));
 
     // The enforcement switch.
-    step_up(&stage, &owner, "olga@acme.test").await;
+    step_up(&stage, &owner, "owen@acme.test").await;
     let enforced = admin_post(server, &owner, &[("op", "enforce"), ("domain", "acme.test")]).await;
     assert_eq!(enforced.status(), StatusCode::SEE_OTHER);
     let (_, page) = admin_page(server, &owner).await;
     assert!(common::page_text(&page).contains("SSO enforced"));
     // A member cannot take the owner role; an owner cannot leave the organization ownerless.
-    let demoted = admin_post(server, &owner, &[("op", "set-member"), ("email", "olga@acme.test"), ("roles", "admin")]).await;
+    let demoted = admin_post(server, &owner, &[("op", "set-member"), ("email", "owen@acme.test"), ("roles", "admin")]).await;
     assert_eq!(demoted.status(), StatusCode::CONFLICT);
     // Once the step-up is stale, a change asks for it again and changes nothing.
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
