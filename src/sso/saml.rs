@@ -71,8 +71,8 @@ const ALLOWED_ALGORITHMS: [AllowedSignatureAlgorithm; 6] = [
     AllowedSignatureAlgorithm::EcdsaSha512,
 ];
 
-/// libxmlsec1's global state is shared by every verification; one at a time (sub-millisecond each),
-/// as other users of these bindings found concurrent calls unsafe (../notes in docs/sso.md).
+/// libxmlsec1's global state is shared by every verification: one at a time (each well under a
+/// millisecond), since another project using these bindings saw crashes from concurrent calls.
 static XMLSEC: Mutex<()> = Mutex::new(());
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
