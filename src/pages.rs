@@ -289,7 +289,6 @@ pub struct OrgAdmin<'a> {
     /// A passkey assertion less than five minutes old: changes are allowed.
     pub fresh: bool,
     pub step_up_url: String,
-    pub owner: bool,
     pub members: Vec<MemberRow>,
     pub domains: Vec<DomainRow>,
     pub connections: Vec<ConnectionRow>,

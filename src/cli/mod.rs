@@ -54,6 +54,12 @@ pub enum CliError {
 }
 
 /// An operator command's handle on storage, and the lookups every command family shares.
+/// A secret named by an environment variable (`--client-secret-env`), kept off the command line.
+pub fn secret_from_env(var: Option<&str>) -> Result<Option<latchkey_proto::Secret>, CliError> {
+    var.map(|var| std::env::var(var).map(latchkey_proto::Secret::new).map_err(|_| CliError::Usage(format!("{var} is not set"))))
+        .transpose()
+}
+
 pub struct Admin {
     pub config: Config,
     storage: Storage,

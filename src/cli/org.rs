@@ -316,10 +316,7 @@ async fn sso(app: &Admin, command: SsoCommand) -> Result<(), CliError> {
         } => {
             let tenant = app.tenant(&tenant).await?;
             let org = app.organization(&tenant, &org).await?;
-            let client_secret = match client_secret_env {
-                Some(var) => Some(latchkey_proto::Secret::new(std::env::var(&var).map_err(|_| CliError::Usage(format!("{var} is not set")))?)),
-                None => None,
-            };
+            let client_secret = super::secret_from_env(client_secret_env.as_deref())?;
             let role_map = parse_role_map(&role_map)?;
             let settings = OidcSettings {
                 issuer, client_id, flavor, allowed_tenants, any_tenant: false, hosted_domain, scopes: vec![], client_auth, client_certificate: None, role_map,

@@ -128,10 +128,7 @@ async fn social(app: &Admin, command: SocialCommand) -> Result<(), CliError> {
     match command {
         SocialCommand::Add { tenant, provider, client_id, client_secret_env, issuer } => {
             let tenant = app.tenant(&tenant).await?;
-            let client_secret = match client_secret_env {
-                Some(var) => Some(latchkey_proto::Secret::new(std::env::var(&var).map_err(|_| CliError::Usage(format!("{var} is not set")))?)),
-                None => None,
-            };
+            let client_secret = super::secret_from_env(client_secret_env.as_deref())?;
             let created = connection::create_social(tenant.scope(&app.db), &tenant.data_key, provider, issuer, client_id, client_secret).await?;
             app.audit(&tenant, "sso.social_create", format!("sso:{}", created.id)).await?;
             println!("created social sign-in {} ({})", created.id, created.name);

@@ -12,7 +12,6 @@ use crate::{
     oauth::params::Params,
     org_admin::{self, AdminError, Administrator, Metadata},
     pages::{Chrome, ConnectionRow, DomainRow, MemberRow, OrgAdmin, SsoTest, when},
-    session::Session,
     sso::{
         connection::{Flavor, OidcSettings, Protocol},
         saml,
@@ -38,7 +37,7 @@ fn admin_path(slug: &str) -> String {
 }
 
 /// The administrator of `slug` behind this request, or the page to send the browser to.
-async fn administrator(ctx: &HttpCtx<'_>, req: &HttpRequest, slug: &str) -> Result<Result<(Session, Administrator), HttpResponse>, PageError> {
+async fn administrator(ctx: &HttpCtx<'_>, req: &HttpRequest, slug: &str) -> Result<Result<Administrator, HttpResponse>, PageError> {
     let Some(session) = current_session(ctx, req).await? else {
         return Ok(Err(respond::see_other(&ctx.endpoint("login"), vec![])));
     };
@@ -46,7 +45,7 @@ async fn administrator(ctx: &HttpCtx<'_>, req: &HttpRequest, slug: &str) -> Resu
         return Ok(Err(respond::see_other(&ctx.endpoint("passkey"), vec![])));
     }
     match org_admin::administrator(ctx, &session, slug).await {
-        Ok(admin) => Ok(Ok((session, admin))),
+        Ok(admin) => Ok(Ok(admin)),
         Err(AdminError::Store(e)) => Err(e.into()),
         Err(_) => Err(PageError::new(
             StatusCode::FORBIDDEN,
@@ -63,7 +62,7 @@ pub async fn page(app: web::Data<App>, req: HttpRequest, path: web::Path<(String
     let ctx = page_context(&app, &req, &tenant).await?;
     let params = respond::query(&ctx, &req)?;
     let admin = match administrator(&ctx, &req, &slug).await? {
-        Ok((_, admin)) => admin,
+        Ok(admin) => admin,
         Err(redirect) => return Ok(redirect),
     };
     let notice = params.get("done").and_then(|key| NOTICES.iter().find(|(k, _)| *k == key)).map(|(_, text)| *text);
@@ -142,7 +141,6 @@ async fn render(
         error,
         fresh: admin.fresh,
         step_up_url: ctx.endpoint("passkey?step_up=1"),
-        owner: admin.owner,
         members: overview
             .members
             .into_iter()
@@ -175,7 +173,7 @@ pub async fn submit(app: web::Data<App>, req: HttpRequest, path: web::Path<(Stri
         .map_err(|e| PageError::bad_request(&ctx.tenant.display_name, e.description))?;
     request::check_csrf(&app, &req, &params, &ctx.tenant.display_name)?;
     let admin = match administrator(&ctx, &req, &slug).await? {
-        Ok((_, admin)) => admin,
+        Ok(admin) => admin,
         Err(redirect) => return Ok(redirect),
     };
     let result = apply(&ctx, &admin, &params).await;
@@ -252,7 +250,7 @@ pub async fn test(app: web::Data<App>, req: HttpRequest, path: web::Path<(String
     let (tenant, slug, connection_id) = path.into_inner();
     let ctx = page_context(&app, &req, &tenant).await?;
     let admin = match administrator(&ctx, &req, &slug).await? {
-        Ok((_, admin)) => admin,
+        Ok(admin) => admin,
         Err(redirect) => return Ok(redirect),
     };
     let name = ctx.tenant.display_name.clone();

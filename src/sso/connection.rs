@@ -329,7 +329,7 @@ pub async fn create_oidc(
         }
         (ClientAuth::PrivateKeyJwt, None) => {
             let (key, certificate) =
-                saml::generate_sp_key(&format!("Latchkey OIDC client {id}")).map_err(|e| ConnectionError::Invalid(e.to_string()))?;
+                saml::generate_key_pair(&format!("Latchkey OIDC client {id}")).map_err(|e| ConnectionError::Invalid(e.to_string()))?;
             let key = zeroize::Zeroizing::new(key);
             settings.client_certificate = Some(certificate);
             Some(crypto::base64url(&data_key.seal(&client_key_purpose(&id), &key)))
@@ -452,7 +452,7 @@ pub async fn create_saml(
     organization::check_roles(&roles).map_err(|e| ConnectionError::Invalid(e.to_string()))?;
     let id = new_id();
     let (key, sp_certificate) =
-        saml::generate_sp_key(&format!("Latchkey SAML SP {id}")).map_err(|e| ConnectionError::Invalid(e.to_string()))?;
+        saml::generate_key_pair(&format!("Latchkey SAML SP {id}")).map_err(|e| ConnectionError::Invalid(e.to_string()))?;
     let key = zeroize::Zeroizing::new(key);
     let sealed = crypto::base64url(&data_key.seal(&sp_key_purpose(&id), &key));
     let settings = SamlSettings {

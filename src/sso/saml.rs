@@ -215,7 +215,7 @@ pub struct ServiceProviderUrls {
 /// self-signed certificate (base64 DER) — for a SAML connection's AuthnRequests (published in its SP
 /// metadata), or an OIDC connection's `private_key_jwt` client assertions (its JWKS; Entra takes the
 /// certificate).
-pub fn generate_sp_key(common_name: &str) -> Result<(Vec<u8>, String), SamlError> {
+pub fn generate_key_pair(common_name: &str) -> Result<(Vec<u8>, String), SamlError> {
     use openssl::{asn1::Asn1Time, bn::BigNum, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
     let fail = |e: openssl::error::ErrorStack| SamlError::Signing(e.to_string());
     let key = PKey::from_rsa(Rsa::generate(2048).map_err(fail)?).map_err(fail)?;
@@ -561,8 +561,8 @@ mod tests {
 
     #[test]
     fn idp_metadata_is_read_with_its_bom_and_refused_without_a_signing_certificate() {
-        let (_, one) = generate_sp_key("one").expect("key");
-        let (_, two) = generate_sp_key("two").expect("key");
+        let (_, one) = generate_key_pair("one").expect("key");
+        let (_, two) = generate_key_pair("two").expect("key");
         let both = format!("{}{}", key_descriptor(&one, " use=\"signing\""), key_descriptor(&two, ""));
         let read = parse_metadata(&METADATA.replace("KEYS", &both), false).expect("metadata");
         assert_eq!(read.entity_id, "https://sts.windows.net/9188040d-6c67-4c5b-b112-36a304b66dad/");

@@ -209,14 +209,18 @@ async fn oidc_sign_in(ctx: &Ctx<'_>, connection: &Connection, request: &sso::Req
         None => oidc::Credential::Secret(secret.as_ref()),
     };
     let identity = oidc::finish(&sso.fetcher, &discovered, settings, credential, &callback_url(ctx), code, &verifier, nonce_hash).await?;
-    conclude(ctx, connection, identity, request).await
+    conclude(ctx, connection, identity, Some(request)).await
 }
 
-/// A sign-in for the identity — or, for a test request, the report of what one would do.
-async fn conclude(ctx: &Ctx<'_>, connection: &Connection, identity: IdpIdentity, request: &sso::RequestRow) -> Result<Outcome, SsoError> {
-    match &request.tested_by {
-        Some(admin) => Ok(Outcome::Tested(test_report(ctx, connection, identity, admin).await?)),
-        None => Ok(Outcome::SignedIn(begin(ctx, connection, &identity, request.pending_request_id.clone()).await?)),
+/// A sign-in for the identity — or, for a test request, the report of what one would do. `request`
+/// is the stored request answered (none for an IdP-initiated SAML response).
+async fn conclude(ctx: &Ctx<'_>, connection: &Connection, identity: IdpIdentity, request: Option<&sso::RequestRow>) -> Result<Outcome, SsoError> {
+    match request {
+        Some(sso::RequestRow { tested_by: Some(admin), .. }) => Ok(Outcome::Tested(test_report(ctx, connection, identity, admin).await?)),
+        _ => {
+            let pending = request.and_then(|r| r.pending_request_id.clone());
+            Ok(Outcome::SignedIn(begin(ctx, connection, &identity, pending).await?))
+        }
     }
 }
 
@@ -265,11 +269,13 @@ async fn saml_sign_in(ctx: &Ctx<'_>, connection: &Connection, binding: &str, sam
     let verified = saml::verify(settings, &saml_urls(ctx, &connection.id), saml_response)?;
     let scope = ctx.scope();
     let request = match &verified.in_response_to {
-        Some(request_id) => sso::take_request(scope, &crypto::sha256_hex(request_id), &crypto::sha256_hex(binding), now())
-            .await?
-            .filter(|request| request.connection_id == connection.id)
-            .ok_or(SsoError::UnknownRequest)?,
-        None if settings.allow_idp_initiated => unsolicited(ctx, connection),
+        Some(request_id) => Some(
+            sso::take_request(scope, &crypto::sha256_hex(request_id), &crypto::sha256_hex(binding), now())
+                .await?
+                .filter(|request| request.connection_id == connection.id)
+                .ok_or(SsoError::UnknownRequest)?,
+        ),
+        None if settings.allow_idp_initiated => None,
         None => return Err(SsoError::Unsolicited),
     };
     let record = sso::AssertionRow {
@@ -281,24 +287,7 @@ async fn saml_sign_in(ctx: &Ctx<'_>, connection: &Connection, binding: &str, sam
     if !sso::record_assertion(scope, record).await? {
         return Err(SsoError::Replayed);
     }
-    conclude(ctx, connection, verified.identity, &request).await
-}
-
-/// The request an IdP-initiated response stands for: none was stored; it resumes nothing.
-fn unsolicited(ctx: &Ctx<'_>, connection: &Connection) -> sso::RequestRow {
-    sso::RequestRow {
-        id: String::new(),
-        tenant_id: ctx.tenant.id.clone(),
-        connection_id: connection.id.clone(),
-        binding_hash: String::new(),
-        sealed_verifier: None,
-        nonce_hash: None,
-        pending_request_id: None,
-        tested_by: None,
-        created_at: 0,
-        expires_at: 0,
-        consumed_at: None,
-    }
+    conclude(ctx, connection, verified.identity, request.as_ref()).await
 }
 
 /// The account decided and the session begun, for an identity the IdP vouched for.
