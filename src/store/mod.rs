@@ -145,9 +145,65 @@ pub async fn batch_writer(db: &DatabaseConnection, url: &str, max_connections: u
     }
 }
 
+/// Applies pending migrations, one process at a time.
+///
+/// Nodes starting together, or an operator's command beside a starting server, would otherwise each
+/// read the same pending list and apply it twice (the second `ALTER TABLE … ADD COLUMN` fails with
+/// "duplicate column"). So the whole run is one transaction that first takes the database's migration
+/// lock: on PostgreSQL a transaction-scoped advisory lock, on SQLite the write lock. The process that
+/// waited then finds nothing pending. sea-orm-migration's own per-migration transactions become
+/// savepoints inside it.
 pub async fn migrate(db: &DatabaseConnection) -> StoreResult<()> {
-    migration::Migrator::up(db, None).await?;
+    use sea_orm::TransactionTrait;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        // The row the lock is taken on; creating it is itself safe to race (IF NOT EXISTS, under
+        // SQLite's write lock).
+        db.execute_unprepared("CREATE TABLE IF NOT EXISTS latchkey_migration_lock (id INTEGER PRIMARY KEY)").await?;
+    }
+    let deadline = std::time::Instant::now() + MIGRATION_LOCK_WAIT;
+    loop {
+        let txn = db.begin().await?;
+        match take_migration_lock(&txn).await {
+            Ok(()) => {
+                migration::Migrator::up(&txn, None).await?;
+                txn.commit().await?;
+                return Ok(());
+            }
+            // SQLite's busy timeout (5 s) ran out while another process migrates: keep waiting, as
+            // PostgreSQL's advisory lock does, up to a bound.
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                let _ = txn.rollback().await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// How long a node waits for another's migrations (a large SQLite table rebuild can take minutes).
+const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(600);
+
+/// "Latchkey" in ASCII: an advisory lock key no other application is likely to choose.
+const MIGRATION_LOCK_KEY: i64 = 0x4c61_7463_686b_6579;
+
+async fn take_migration_lock(txn: &sea_orm::DatabaseTransaction) -> Result<(), DbErr> {
+    match txn.get_database_backend() {
+        DbBackend::Postgres => {
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")).await?;
+        }
+        _ => {
+            // A write as the transaction's first statement takes the write lock, waiting (busy
+            // timeout) while another connection holds it. A read first would pin a snapshot that the
+            // other process's migration then makes stale.
+            txn.execute_unprepared("INSERT OR REPLACE INTO latchkey_migration_lock (id) VALUES (1)").await?;
+        }
+    }
     Ok(())
+}
+
+fn is_busy(error: &DbErr) -> bool {
+    let text = error.to_string();
+    text.contains("database is locked") || text.contains("(code: 5)")
 }
 
 /// A view of the database — the pool, or one transaction — restricted to one tenant.

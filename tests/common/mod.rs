@@ -20,11 +20,22 @@ use tokio::{
     sync::Notify,
 };
 
+/// A port nothing listens on, never handed out twice in this test process: the probe's listener is
+/// closed before the node binds, so two tests starting at once could otherwise both get it, and one's
+/// readiness check would then be answered by the other's node.
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = StdListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub fn random_hex(bytes: usize) -> String {
@@ -316,7 +327,7 @@ impl Server {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn latchkey");
-        let server = Self {
+        let mut server = Self {
             port,
             base,
             child,
@@ -326,10 +337,14 @@ impl Server {
         server
     }
 
-    async fn wait_ready(&self) {
+    async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         let http = reqwest::Client::new();
         loop {
+            // A node that exited (its port taken, say) must not pass for ready through another's answer.
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the node on port {} exited during start-up: {status}", self.port);
+            }
             if let Ok(r) = http
                 .get(format!("http://127.0.0.1:{}/healthz", self.port))
                 .send()
