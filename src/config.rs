@@ -253,6 +253,8 @@ pub struct RateLimits {
     /// SSO sign-ins started (a request row and a trip to the IdP) and answers from an IdP (a code
     /// exchange) per caller address.
     pub sso_per_ip_per_minute: u32,
+    /// SCIM requests per directory token (an IdP's provisioning run is bursty: twice this as burst).
+    pub scim_per_token_per_second: u32,
 }
 
 impl Default for Config {
@@ -331,6 +333,7 @@ impl Default for RateLimits {
             passkey_ceremonies_per_ip_per_minute: 30,
             client_metadata_fetch_per_ip_per_minute: 30,
             sso_per_ip_per_minute: 30,
+            scim_per_token_per_second: 100,
         }
     }
 }
@@ -423,6 +426,7 @@ impl Config {
         env!("LATCHKEY_RATE_PASSKEY_CEREMONIES_PER_IP_PER_MINUTE" => self.rate_limits.passkey_ceremonies_per_ip_per_minute);
         env!("LATCHKEY_RATE_CLIENT_METADATA_FETCH_PER_IP_PER_MINUTE" => self.rate_limits.client_metadata_fetch_per_ip_per_minute);
         env!("LATCHKEY_RATE_SSO_PER_IP_PER_MINUTE" => self.rate_limits.sso_per_ip_per_minute);
+        env!("LATCHKEY_RATE_SCIM_PER_TOKEN_PER_SECOND" => self.rate_limits.scim_per_token_per_second);
         env!("LATCHKEY_SSO_ALLOW_LOOPBACK" => self.sso.allow_loopback);
         env!("LATCHKEY_SSO_EXTRA_ROOTS" => some self.sso.extra_root_certificates);
         env!("LATCHKEY_SSO_TIMEOUT_MS" => self.sso.timeout_ms);
@@ -520,6 +524,7 @@ impl Config {
             r.passkey_ceremonies_per_ip_per_minute,
             r.client_metadata_fetch_per_ip_per_minute,
             r.sso_per_ip_per_minute,
+            r.scim_per_token_per_second,
         ]
         .contains(&0)
         {

@@ -37,6 +37,8 @@ pub struct Limiters {
     pub passkey_ceremonies_per_ip: KeyedLimiter<IpAddr>,
     pub metadata_fetch_per_ip: KeyedLimiter<IpAddr>,
     pub sso_per_ip: KeyedLimiter<IpAddr>,
+    /// Keyed by the SCIM directory token's id.
+    pub scim_per_token: KeyedLimiter<String>,
 }
 
 /// The caller must wait this long.
@@ -71,6 +73,10 @@ impl Limiters {
             ))),
             token_failures_per_ip: keyed(Quota::per_minute(nonzero(limits.token_failures_per_ip_per_minute))),
             sso_per_ip: keyed(Quota::per_minute(nonzero(limits.sso_per_ip_per_minute))),
+            scim_per_token: keyed(
+                Quota::per_second(nonzero(limits.scim_per_token_per_second))
+                    .allow_burst(nonzero(limits.scim_per_token_per_second.saturating_mul(2))),
+            ),
             token_failures_per_client: keyed(Quota::per_minute(nonzero(limits.token_failures_per_client_per_minute))),
             token_per_client: keyed(
                 Quota::per_second(nonzero(limits.token_per_client_per_second)).allow_burst(
@@ -93,6 +99,7 @@ impl Limiters {
         self.passkey_ceremonies_per_ip.retain_recent();
         self.metadata_fetch_per_ip.retain_recent();
         self.sso_per_ip.retain_recent();
+        self.scim_per_token.retain_recent();
     }
 }
 

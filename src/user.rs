@@ -62,6 +62,12 @@ pub async fn find_active(scope: Scoped<'_>, id: &str) -> StoreResult<Option<User
     Ok(find(scope, id).await?.filter(|user| user.disabled_at.is_none()))
 }
 
+/// Disables an account (it signs in to nothing; `true` if this call disabled it), or enables it.
+/// Ending what it already holds is the caller's (`scim::directory::deprovision`).
+pub async fn set_disabled(scope: Scoped<'_>, id: &str, disabled: bool) -> StoreResult<bool> {
+    users::set_disabled(scope, id, disabled.then(now)).await
+}
+
 /// Returns the user with this (verified) email, creating it if absent (racing creators agree).
 pub async fn find_or_create(scope: Scoped<'_>, email: &Email) -> StoreResult<User> {
     users::find_or_insert(scope, &crypto::random_id(), email.as_str(), now()).await

@@ -24,6 +24,7 @@ mod m20261203_000019_sso_connections;
 mod m20261203_000020_sso_assertions;
 mod m20261203_000021_enforced_sso;
 mod m20261203_000022_sso_tests;
+mod m20261203_000023_scim;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000020_sso_assertions::Migration),
             Box::new(m20261203_000021_enforced_sso::Migration),
             Box::new(m20261203_000022_sso_tests::Migration),
+            Box::new(m20261203_000023_scim::Migration),
         ]
     }
 }

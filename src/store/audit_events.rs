@@ -88,3 +88,15 @@ pub async fn forget_before(db: &DatabaseConnection, tenant_id: Option<&str>, cut
 pub async fn recent(db: &DatabaseConnection, limit: u64) -> StoreResult<Vec<AuditRow>> {
     Ok(audit_event::Entity::find().order_by_desc(audit_event::Column::Id).limit(limit).all(db).await?)
 }
+
+/// The tenant's most recent events by actors whose name starts with `actor_prefix` (a SCIM
+/// directory's tokens: `scim:{directory}:`), newest first.
+pub async fn recent_by_actor(scope: super::Scoped<'_>, actor_prefix: &str, limit: u64) -> StoreResult<Vec<AuditRow>> {
+    Ok(audit_event::Entity::find()
+        .filter(audit_event::Column::TenantId.eq(scope.tenant_id()))
+        .filter(audit_event::Column::Actor.starts_with(actor_prefix))
+        .order_by_desc(audit_event::Column::Id)
+        .limit(limit)
+        .all(scope.db)
+        .await?)
+}

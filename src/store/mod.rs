@@ -24,6 +24,7 @@ pub mod passkeys;
 pub mod recovery_codes;
 pub mod refresh_families;
 pub mod resources;
+pub mod scim;
 pub mod service_accounts;
 pub mod sessions;
 pub mod signing_keys;
@@ -320,6 +321,21 @@ impl<'a, C: ConnectionTrait> Scoped<'a, C> {
         let rows: Vec<E::ActiveModel> = models.into_iter().map(|model| self.owned::<E, M>(model)).collect();
         if !rows.is_empty() {
             E::insert_many(rows).exec_without_returning(self.db).await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts rows in one statement, skipping those whose `key` columns match an existing row
+    /// (`ON CONFLICT DO NOTHING`).
+    pub async fn insert_many_if_absent<E, M>(&self, models: impl IntoIterator<Item = M>, key: impl IntoIterator<Item = E::Column>) -> StoreResult<()>
+    where
+        E: TenantOwned,
+        M: IntoActiveModel<E::ActiveModel>,
+        E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+    {
+        let rows: Vec<E::ActiveModel> = models.into_iter().map(|model| self.owned::<E, M>(model)).collect();
+        if !rows.is_empty() {
+            E::insert_many(rows).on_conflict_do_nothing_on(key).exec_without_returning(self.db).await?;
         }
         Ok(())
     }

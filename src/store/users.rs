@@ -77,6 +77,17 @@ pub async fn set_profile(scope: Scoped<'_>, id: &str, profile: Profile, now: i64
     Ok(result.rows_affected == 1)
 }
 
+/// Disables the account (`Some(at)`) unless it already is, or enables it (`None`) if it is
+/// disabled; returns whether this call changed it (of two racing callers, one did).
+pub async fn set_disabled(scope: Scoped<'_>, id: &str, disabled_at: Option<i64>) -> StoreResult<bool> {
+    let update = scope.update::<user::Entity>().col_expr(user::Column::DisabledAt, disabled_at.into()).filter(user::Column::Id.eq(id));
+    let update = match disabled_at {
+        Some(_) => update.filter(user::Column::DisabledAt.is_null()),
+        None => update.filter(user::Column::DisabledAt.is_not_null()),
+    };
+    Ok(update.exec(scope.db).await?.rows_affected == 1)
+}
+
 pub async fn set_last_sign_in(scope: Scoped<'_>, id: &str, now: i64) -> StoreResult<()> {
     scope
         .update::<user::Entity>()
