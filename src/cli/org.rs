@@ -50,6 +50,43 @@ pub enum OrgCommand {
         #[command(subcommand)]
         command: SsoCommand,
     },
+    /// The organization's SCIM directory: its URL, its tokens, its group-to-role map.
+    Scim {
+        #[command(subcommand)]
+        command: ScimCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ScimCommand {
+    /// Print the directory's base URL (making the directory on first use) and its tokens.
+    Show {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        org: String,
+    },
+    /// Issue a directory token (printed once). Several may be live: rotate by issuing the next one,
+    /// moving the identity provider to it, then revoking the old one.
+    Token {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        org: String,
+    },
+    Revoke {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        org: String,
+        token_id: String,
+    },
+    /// Replace the group-to-role map: members of a group named GROUP get ROLE (none: groups map to
+    /// no roles and administrators assign them).
+    RoleMap {
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        org: String,
+        #[arg(long = "map")]
+        pairs: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -210,6 +247,7 @@ pub async fn run(app: &Admin, command: OrgCommand) -> Result<(), CliError> {
         }
         OrgCommand::Domain { command } => domain(app, command).await?,
         OrgCommand::Sso { command } => sso(app, command).await?,
+        OrgCommand::Scim { command } => scim(app, command).await?,
     }
     Ok(())
 }
@@ -374,6 +412,64 @@ async fn sso(app: &Admin, command: SsoCommand) -> Result<(), CliError> {
             connection::remove(tenant.scope(&app.db), &org, &id).await?;
             app.audit(&tenant, "sso.connection_remove", format!("sso:{id}")).await?;
             println!("removed SSO connection {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn scim(app: &Admin, command: ScimCommand) -> Result<(), CliError> {
+    use latchkey::scim::directory::{self, DirectoryError};
+    let directory_error = |e: DirectoryError| match e {
+        DirectoryError::Store(e) => CliError::from(e),
+        other => CliError::Usage(other.to_string()),
+    };
+    let (tenant_slug, org_slug) = match &command {
+        ScimCommand::Show { tenant, org } | ScimCommand::Token { tenant, org } | ScimCommand::Revoke { tenant, org, .. } | ScimCommand::RoleMap { tenant, org, .. } => {
+            (tenant.clone(), org.clone())
+        }
+    };
+    let tenant = app.tenant(&tenant_slug).await?;
+    let org = app.organization(&tenant, &org_slug).await?;
+    let scope = tenant.scope(&app.db);
+    let existing = directory::of_organization(scope, &org).await?;
+    let directory = directory::enable(scope, &org).await?;
+    if existing.is_none() {
+        app.audit(&tenant, "scim.directory_create", format!("scim-directory:{}", directory.id)).await?;
+    }
+    match command {
+        ScimCommand::Show { .. } => {
+            println!("SCIM base URL (Entra: Tenant URL): {}/scim/v2/{}", tenant.issuer(app.config.base_url()), org.slug);
+            for token in directory::tokens(scope, &directory).await? {
+                let state = match (token.revoked_at, token.last_used_at) {
+                    (Some(at), _) => format!("revoked {}", super::when(at)),
+                    (None, Some(at)) => format!("live, last used {}", super::when(at)),
+                    (None, None) => "live, never used".to_owned(),
+                };
+                println!("{}\t{}…\t{}", token.id, token.prefix, state);
+            }
+            for (group, role) in &directory.role_map {
+                println!("role map\t{group}\t{role}");
+            }
+        }
+        ScimCommand::Token { .. } => {
+            let (token, secret) = directory::issue_token(scope, &directory).await.map_err(directory_error)?;
+            app.audit(&tenant, "scim.token_create", format!("scim-directory:{}", directory.id)).await?;
+            println!("SCIM base URL (Entra: Tenant URL): {}/scim/v2/{}", tenant.issuer(app.config.base_url()), org.slug);
+            println!("token {} (Entra: Secret Token; shown once):", token.id);
+            println!("{}", secret.expose());
+        }
+        ScimCommand::Revoke { token_id, .. } => {
+            if !directory::revoke_token(scope, &directory, &token_id).await? {
+                return Err(CliError::Usage(format!("{token_id} is not a live token of this directory")));
+            }
+            app.audit(&tenant, "scim.token_revoke", format!("scim-directory:{}", directory.id)).await?;
+            println!("revoked {token_id}");
+        }
+        ScimCommand::RoleMap { pairs, .. } => {
+            let pairs = parse_role_map(&pairs)?;
+            directory::set_role_map(scope, &directory, &pairs).await.map_err(directory_error)?;
+            app.audit(&tenant, "scim.role_map_set", format!("scim-directory:{}", directory.id)).await?;
+            println!("{} group-to-role pairs set", pairs.len());
         }
     }
     Ok(())

@@ -12,6 +12,7 @@ mod passkeys;
 mod registration;
 mod request;
 mod respond;
+mod scim;
 mod sso;
 mod wellknown;
 
@@ -37,6 +38,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The ACS form: the largest `SAMLResponse` accepted (`sso::saml::MAX_RESPONSE_BYTES`) once
 /// form-encoded.
 const SAML_BODY_BYTES: usize = 256 * 1024;
+/// SCIM requests: a group PUT or PATCH naming thousands of members.
+const SCIM_BODY_BYTES: usize = 1024 * 1024;
 /// The administration forms: pasted IdP metadata (`sso::saml::MAX_METADATA_BYTES`) form-encoded.
 const ADMIN_BODY_BYTES: usize = 3 * 1024 * 1024;
 
@@ -89,6 +92,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         // A SAMLResponse with many groups is larger than any other form.
                         .app_data(web::PayloadConfig::new(SAML_BODY_BYTES))
                         .route(web::post().to(sso::acs)),
+                )
+                .service(
+                    web::scope("/scim/v2/{organization}")
+                        .app_data(web::PayloadConfig::new(SCIM_BODY_BYTES))
+                        .route("/{segment:ServiceProviderConfig|ResourceTypes|Schemas}", web::get().to(scim::discovery))
+                        .route("/{segment:ResourceTypes|Schemas}/{id}", web::get().to(scim::discovery_item))
+                        .route("/{kind}/.search", web::post().to(scim::search_post))
+                        .route("/{kind}", web::get().to(scim::search))
+                        .route("/{kind}", web::post().to(scim::create))
+                        .route("/{kind}/{id}", web::get().to(scim::read))
+                        .route("/{kind}/{id}", web::put().to(scim::replace))
+                        .route("/{kind}/{id}", web::patch().to(scim::patch))
+                        .route("/{kind}/{id}", web::delete().to(scim::delete))
+                        .default_service(web::to(scim::not_found)),
                 )
                 .route("/login/code", web::get().to(pages::code_form))
                 .route("/login/code", web::post().to(pages::code_submit))

@@ -22,9 +22,19 @@ use super::{
     schema::{self, Attribute, Found, Kind, Mutability, ResourceSchema, Resolved},
 };
 
-pub fn apply(schema: &ResourceSchema, document: &Json, operations: &[Operation]) -> Result<Json, ScimError> {
+/// Applies `operations` to the document of resource `id`.
+pub fn apply(schema: &ResourceSchema, id: &str, document: &Json, operations: &[Operation]) -> Result<Json, ScimError> {
     let mut document = document.clone();
     for operation in operations {
+        // Entra and Okta repeat the resource's own id in a path-less replace: that changes nothing.
+        if let Target::Attribute(path) = &operation.target
+            && path.name.eq_ignore_ascii_case("id")
+            && path.sub.is_none()
+            && operation.op != Op::Remove
+            && operation.value.as_ref().and_then(Json::as_str) == Some(id)
+        {
+            continue;
+        }
         apply_one(schema, &mut document, operation)?;
     }
     schema::normalise(schema, &document)
@@ -295,7 +305,7 @@ mod tests {
 
     fn patched(document: Json, operations: Json) -> Result<Json, ScimError> {
         let body = json!({ "schemas": [patch::PATCH_OP], "Operations": operations });
-        apply(&USER_SCHEMA, &document, &patch::parse(&body)?)
+        apply(&USER_SCHEMA, "u-1", &document, &patch::parse(&body)?)
     }
 
     fn ada() -> Json {
@@ -362,6 +372,11 @@ mod tests {
                 json!({}),
             ),
             (
+                "Okta: a path-less replace that repeats the resource's own id",
+                json!([{ "op": "replace", "value": { "id": "u-1", "displayName": "Ada" } }]),
+                json!({ "displayName": "Ada" }),
+            ),
+            (
                 "externalId is set and removed",
                 json!([{ "op": "replace", "path": "externalId", "value": "E-1" }]),
                 json!({ "externalId": "E-1" }),
@@ -384,6 +399,7 @@ mod tests {
     fn refused_operations_say_why_with_the_scim_type() {
         for (operations, scim_type) in [
             (json!([{ "op": "replace", "path": "id", "value": "x" }]), "mutability"),
+            (json!([{ "op": "replace", "value": { "id": "u-2", "displayName": "A" } }]), "mutability"),
             (json!([{ "op": "add", "path": "groups", "value": [{ "value": "g" }] }]), "mutability"),
             (json!([{ "op": "replace", "path": "meta.created", "value": "2020-01-01T00:00:00Z" }]), "mutability"),
             (json!([{ "op": "remove", "path": "userName" }]), "invalidValue"),

@@ -52,8 +52,16 @@ pub const TOKEN_PREFIX: &str = "lk_scim_";
 pub const MAX_LIVE_TOKENS: usize = 5;
 /// A token's `last_used_at` is written at most this often (seconds).
 const LAST_USED_INTERVAL: i64 = 60;
-/// Attempts at a write that keeps meeting concurrent changes before it gives up (409).
-const WRITE_ATTEMPTS: usize = 8;
+/// Attempts at a write that keeps meeting concurrent changes before it gives up (409): each round of
+/// racing writers lets one through, so this bounds how many may race on one resource.
+const WRITE_ATTEMPTS: usize = 32;
+
+/// Before another attempt: a short random pause, so racing writers do not meet again in step.
+async fn back_off(attempt: usize) {
+    let most = 2 + 2 * attempt as u64;
+    let pause = 1 + u64::from(rand::random::<u16>()) % most;
+    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -141,35 +149,34 @@ pub async fn of_organization(scope: Scoped<'_>, organization: &Organization) -> 
     }
 }
 
-/// The organization's directory, made on first use.
-pub async fn enable(ctx: &Ctx<'_>, organization: &Organization, actor: &str) -> StoreResult<Directory> {
-    if let Some(directory) = of_organization(ctx.scope(), organization).await? {
+/// The organization's directory, made on first use. (Callers audit administration: the pages as
+/// the administrator, the CLI as the operator.)
+pub async fn enable(scope: Scoped<'_>, organization: &Organization) -> StoreResult<Directory> {
+    if let Some(directory) = of_organization(scope, organization).await? {
         return Ok(directory);
     }
     let row = DirectoryRow {
         id: format!("dir_{}", crypto::random_id()),
-        tenant_id: ctx.tenant.id.clone(),
+        tenant_id: scope.tenant_id().to_owned(),
         organization_id: organization.id.clone(),
         role_map: "[]".into(),
         created_at: now(),
     };
-    if rows::insert_directory(ctx.scope(), row.clone()).await? {
-        ctx.audit(Event::new(&ctx.tenant.id, actor, "scim.directory_create").target(format!("scim-directory:{}", row.id))).await;
-    }
-    // Ours, or the one a concurrent call made.
-    of_organization(ctx.scope(), organization).await?.ok_or_else(|| StoreError::Corrupt("directory vanished".into()))
+    // Ours, or the one a concurrent call made (the unique index decides).
+    rows::insert_directory(scope, row).await?;
+    of_organization(scope, organization).await?.ok_or_else(|| StoreError::Corrupt("directory vanished".into()))
 }
 
 /// Issues a token; the secret is returned once and never stored.
-pub async fn issue_token(ctx: &Ctx<'_>, directory: &Directory, actor: &str) -> Result<(Token, latchkey_proto::Secret)> {
-    let live = rows::tokens(ctx.scope(), &directory.id).await?.into_iter().filter(|t| t.revoked_at.is_none()).count();
+pub async fn issue_token(scope: Scoped<'_>, directory: &Directory) -> Result<(Token, latchkey_proto::Secret)> {
+    let live = rows::tokens(scope, &directory.id).await?.into_iter().filter(|t| t.revoked_at.is_none()).count();
     if live >= MAX_LIVE_TOKENS {
         return Err(DirectoryError::TooManyTokens);
     }
     let secret = crypto::random_token(TOKEN_PREFIX);
     let row = TokenRow {
         id: format!("sct_{}", crypto::random_id()),
-        tenant_id: ctx.tenant.id.clone(),
+        tenant_id: scope.tenant_id().to_owned(),
         directory_id: directory.id.clone(),
         token_hash: crypto::sha256_hex(&secret),
         prefix: crypto::display_prefix(&secret),
@@ -177,45 +184,25 @@ pub async fn issue_token(ctx: &Ctx<'_>, directory: &Directory, actor: &str) -> R
         last_used_at: None,
         revoked_at: None,
     };
-    rows::insert_token(ctx.scope(), row.clone()).await?;
-    ctx.audit(
-        Event::new(&ctx.tenant.id, actor, "scim.token_create")
-            .target(format!("scim-directory:{}", directory.id))
-            .details(json!({ "token": row.id, "prefix": row.prefix })),
-    )
-    .await;
+    rows::insert_token(scope, row.clone()).await?;
     Ok((row.into(), latchkey_proto::Secret::new(secret)))
 }
 
-pub async fn revoke_token(ctx: &Ctx<'_>, directory: &Directory, token_id: &str, actor: &str) -> StoreResult<bool> {
-    let revoked = rows::revoke_token(ctx.scope(), &directory.id, token_id, now()).await?;
-    if revoked {
-        ctx.audit(
-            Event::new(&ctx.tenant.id, actor, "scim.token_revoke")
-                .target(format!("scim-directory:{}", directory.id))
-                .details(json!({ "token": token_id })),
-        )
-        .await;
-    }
-    Ok(revoked)
+/// Revokes a token of the directory; `false` when it names none that is live.
+pub async fn revoke_token(scope: Scoped<'_>, directory: &Directory, token_id: &str) -> StoreResult<bool> {
+    rows::revoke_token(scope, &directory.id, token_id, now()).await
 }
 
 pub async fn tokens(scope: Scoped<'_>, directory: &Directory) -> StoreResult<Vec<Token>> {
     Ok(rows::tokens(scope, &directory.id).await?.into_iter().map(Token::from).collect())
 }
 
-/// Replaces the role map (`group=role` lines, as `org_admin::parse_role_map` reads them).
-pub async fn set_role_map(ctx: &Ctx<'_>, directory: &Directory, pairs: &[(String, String)], actor: &str) -> Result<()> {
+/// Replaces the role map: (group displayName, role) pairs.
+pub async fn set_role_map(scope: Scoped<'_>, directory: &Directory, pairs: &[(String, String)]) -> Result<()> {
     let roles: Vec<String> = pairs.iter().map(|(_, role)| role.clone()).collect();
     organization::check_roles(&roles)?;
     let text = serde_json::to_string(pairs).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    rows::set_role_map(ctx.scope(), &directory.id, &text).await?;
-    ctx.audit(
-        Event::new(&ctx.tenant.id, actor, "scim.role_map_set")
-            .target(format!("scim-directory:{}", directory.id))
-            .details(json!({ "pairs": pairs.len() })),
-    )
-    .await;
+    rows::set_role_map(scope, &directory.id, &text).await?;
     Ok(())
 }
 
@@ -432,7 +419,7 @@ pub async fn patch_user(ctx: &Ctx<'_>, caller: &Caller, id: &str, body: &Json, i
     let operations = patch::parse(body).map_err(ScimError::from);
     change_user(ctx, caller, id, if_match, "scim.user_patch", |current| {
         let operations = operations.clone()?;
-        Ok(apply::apply(&USER_SCHEMA, current, &operations)?)
+        Ok(apply::apply(&USER_SCHEMA, id, current, &operations)?)
     })
     .await
 }
@@ -448,7 +435,7 @@ async fn change_user(
     change: impl Fn(&Json) -> Result<Json>,
 ) -> Result<Resource> {
     refused(ctx, caller, action, format!("scim-user:{id}"), async {
-        for _ in 0..WRITE_ATTEMPTS {
+        for attempt in 0..WRITE_ATTEMPTS {
             let row = find_user(ctx, caller, id).await?;
             check_if_match(if_match, row.version)?;
             let current = stored(&row.document)?;
@@ -469,7 +456,7 @@ async fn change_user(
                 Written::NameTaken => return Err(taken(&user_name)),
                 // Changed meanwhile: with the client's If-Match that is its mistake; else go again.
                 Written::Stale if if_match.is_some() => return Err(ScimError::precondition_failed().into()),
-                Written::Stale => continue,
+                Written::Stale => back_off(attempt).await,
             }
         }
         Err(ScimError::new(409, None, "the resource kept changing; try again").into())
@@ -811,13 +798,13 @@ async fn member_changes(ctx: &Ctx<'_>, group_id: &str, operations: &[Operation])
 pub async fn patch_group(ctx: &Ctx<'_>, caller: &Caller, id: &str, body: &Json, if_match: Option<&str>) -> Result<Resource> {
     refused(ctx, caller, "scim.group_patch", format!("scim-group:{id}"), async {
         let operations = patch::parse(body).map_err(ScimError::from)?;
-        for _ in 0..WRITE_ATTEMPTS {
+        for attempt in 0..WRITE_ATTEMPTS {
             let row = find_group(ctx, caller, id).await?;
             check_if_match(if_match, row.version)?;
             let (changes, rest) = member_changes(ctx, id, &operations).await?;
             check_members(ctx, caller, &changes.add).await?;
             let current = stored(&row.document)?;
-            let document = if rest.is_empty() { current.clone() } else { split_members(apply::apply(&GROUP_SCHEMA, &current, &rest)?).0 };
+            let document = if rest.is_empty() { current.clone() } else { split_members(apply::apply(&GROUP_SCHEMA, id, &current, &rest)?).0 };
             if document == current && changes.is_empty() {
                 return render_group(ctx, caller, &row, false).await;
             }
@@ -844,7 +831,7 @@ pub async fn patch_group(ctx: &Ctx<'_>, caller: &Caller, id: &str, body: &Json, 
                     return render_group(ctx, caller, &find_group(ctx, caller, id).await?, false).await;
                 }
                 Written::Stale if if_match.is_some() => return Err(ScimError::precondition_failed().into()),
-                Written::Stale | Written::NameTaken => continue,
+                Written::Stale | Written::NameTaken => back_off(attempt).await,
             }
         }
         Err(ScimError::new(409, None, "the resource kept changing; try again").into())
@@ -859,7 +846,7 @@ pub async fn replace_group(ctx: &Ctx<'_>, caller: &Caller, id: &str, body: &Json
         members.sort();
         members.dedup();
         check_members(ctx, caller, &members).await?;
-        for _ in 0..WRITE_ATTEMPTS {
+        for attempt in 0..WRITE_ATTEMPTS {
             let row = find_group(ctx, caller, id).await?;
             check_if_match(if_match, row.version)?;
             let before: Vec<String> = rows::members_of(ctx.scope(), &[id]).await?.into_iter().map(|(_, u)| u).collect();
@@ -874,7 +861,7 @@ pub async fn replace_group(ctx: &Ctx<'_>, caller: &Caller, id: &str, body: &Json
                     return render_group(ctx, caller, &find_group(ctx, caller, id).await?, true).await;
                 }
                 Written::Stale if if_match.is_some() => return Err(ScimError::precondition_failed().into()),
-                Written::Stale | Written::NameTaken => continue,
+                Written::Stale | Written::NameTaken => back_off(attempt).await,
             }
         }
         Err(ScimError::new(409, None, "the resource kept changing; try again").into())

@@ -26,6 +26,9 @@ pub struct Account<'a> {
 pub struct Facts<'a> {
     /// The account this IdP identity is already linked to, and whether it is disabled.
     pub linked_account: Option<(&'a str, bool)>,
+    /// The account the organization's directory provisioned for a person whose `externalId` is this
+    /// IdP's id for them (docs/scim.md), and whether it is disabled.
+    pub provisioned_account: Option<(&'a str, bool)>,
     pub has_email: bool,
     pub email_proven: bool,
     /// The connection may vouch for the email's domain: its organization verified the domain (an
@@ -85,6 +88,10 @@ pub fn decide(facts: Facts<'_>) -> Link<'_> {
     if let Some((user_id, disabled)) = facts.linked_account {
         return if disabled { Link::Refuse(Refusal::Disabled) } else { Link::SignIn(user_id) };
     }
+    // The organization's own directory named this IdP id: that account, whatever the address says.
+    if let Some((user_id, disabled)) = facts.provisioned_account {
+        return if disabled { Link::Refuse(Refusal::Disabled) } else { Link::Attach(user_id) };
+    }
     if !facts.has_email {
         return Link::Refuse(Refusal::NoEmail);
     }
@@ -119,6 +126,12 @@ mod tests {
             // A known identity is its account, whatever the token says about email now.
             (Facts { linked_account: Some(("u9", false)), ..Default::default() }, Link::SignIn("u9")),
             (Facts { linked_account: Some(("u9", true)), ..proven }, Link::Refuse(Refusal::Disabled)),
+            // Provisioned by the organization's directory under this IdP id: that account, even
+            // without an address; a deprovisioned one is refused.
+            (Facts { provisioned_account: Some(("u7", false)), ..Default::default() }, Link::Attach("u7")),
+            (Facts { provisioned_account: Some(("u7", false)), account_by_email: Some(plain), ..proven }, Link::Attach("u7")),
+            (Facts { provisioned_account: Some(("u7", true)), ..proven }, Link::Refuse(Refusal::Disabled)),
+            (Facts { linked_account: Some(("u9", false)), provisioned_account: Some(("u7", false)), ..proven }, Link::SignIn("u9")),
             // New identity, proven address of a verified domain: attach, or create.
             (Facts { account_by_email: Some(plain), ..proven }, Link::Attach("u1")),
             (proven, Link::Create),

@@ -67,6 +67,9 @@ impl Sso {
 pub struct IdpIdentity {
     /// The IdP's immutable id for the person: Entra `tid:oid`, otherwise `iss` + `sub`.
     pub subject: String,
+    /// The same id as a directory (SCIM) knows it — Entra's object id, otherwise the `sub` or the
+    /// persistent NameID — so a provisioned person's `externalId` names the account to link.
+    pub directory_id: String,
     pub email: Option<String>,
     /// The IdP vouches that the address is the person's: Entra `xms_edov`, otherwise `email_verified`
     /// (Google Workspace: also the configured `hd`).

@@ -420,8 +420,13 @@ fn identity(
         .flatten()
         .filter_map(|value| Amr::parse(value.as_str()))
         .collect();
+    let directory_id = match (settings.flavor, extra.oid.as_deref()) {
+        (Flavor::Entra, Some(oid)) => oid.to_ascii_lowercase(),
+        _ => sub.to_owned(),
+    };
     Ok(IdpIdentity {
         subject,
+        directory_id,
         email,
         email_proven,
         name: claims.name().and_then(|c| c.get(None)).map(|v| v.as_str().to_owned()),

@@ -491,10 +491,10 @@ fn identity_of(settings: &SamlSettings, assertion: &Assertion) -> Result<IdpIden
     let name_id = assertion.subject.as_ref().and_then(|s| s.name_id.as_ref());
     let tenant = first(assertion, &[TENANT_ID]);
     let object = first(assertion, &[OBJECT_ID]);
-    let subject = match (tenant, object, name_id) {
-        (Some(tid), Some(oid), _) => format!("entra:{}:{}", tid.to_ascii_lowercase(), oid.to_ascii_lowercase()),
+    let (subject, directory_id) = match (tenant, object, name_id) {
+        (Some(tid), Some(oid), _) => (format!("entra:{}:{}", tid.to_ascii_lowercase(), oid.to_ascii_lowercase()), oid.to_ascii_lowercase()),
         (_, _, Some(name)) if name.format.as_deref() == Some(PERSISTENT) && !name.value.trim().is_empty() => {
-            format!("saml:{}#{}", settings.idp_entity_id, name.value.trim())
+            (format!("saml:{}#{}", settings.idp_entity_id, name.value.trim()), name.value.trim().to_owned())
         }
         _ => return Err(SamlError::Subject("neither Entra's object id nor a persistent NameID")),
     };
@@ -509,6 +509,7 @@ fn identity_of(settings: &SamlSettings, assertion: &Assertion) -> Result<IdpIden
         .collect();
     Ok(IdpIdentity {
         subject,
+        directory_id,
         // The connection is the organization's own IdP (one entity id, its own signing keys), and
         // linking still requires the address's domain to be verified by that organization.
         email_proven: email.is_some(),

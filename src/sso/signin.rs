@@ -310,6 +310,7 @@ async fn begin(ctx: &Ctx<'_>, connection: &Connection, identity: &IdpIdentity, p
 struct Gathered {
     linked: Option<sso::IdentityRow>,
     linked_user: Option<user::User>,
+    provisioned: Option<user::User>,
     email: Option<Email>,
     domain_verified: bool,
     organization_domain: bool,
@@ -326,6 +327,10 @@ impl Gathered {
         let linked_user = match &linked {
             Some(row) => user::find(scope, &row.user_id).await?,
             None => None,
+        };
+        let provisioned = match &linked {
+            None if !connection.is_social() => provisioned_account(scope, &connection.organization_id, &identity.directory_id).await?,
+            _ => None,
         };
         let email = identity.email.as_deref().and_then(Email::parse);
         let owner = match email.as_ref().and_then(|e| DomainName::of_email(e.as_str())) {
@@ -351,12 +356,13 @@ impl Gathered {
             by_email_elsewhere =
                 !connection.is_social() && organizations::member(scope, &user.id).await?.is_some_and(|m| m.organization_id != connection.organization_id);
         }
-        Ok(Self { linked, linked_user, email, domain_verified, organization_domain, may_create, by_email, by_email_linked, by_email_elsewhere })
+        Ok(Self { linked, linked_user, provisioned, email, domain_verified, organization_domain, may_create, by_email, by_email_linked, by_email_elsewhere })
     }
 
     fn facts<'a>(&'a self, identity: &IdpIdentity) -> linking::Facts<'a> {
         linking::Facts {
             linked_account: self.linked_user.as_ref().map(|u| (u.id.as_str(), u.disabled_at.is_some())),
+            provisioned_account: self.provisioned.as_ref().map(|u| (u.id.as_str(), u.disabled_at.is_some())),
             has_email: self.email.is_some(),
             email_proven: identity.email_proven,
             domain_verified: self.domain_verified,
@@ -369,6 +375,20 @@ impl Gathered {
                 in_other_organization: self.by_email_elsewhere,
             }),
         }
+    }
+}
+
+/// The account the organization's SCIM directory provisioned for the one directory user whose
+/// `externalId` is this IdP id (two such users name nobody).
+async fn provisioned_account(scope: crate::store::Scoped<'_>, organization_id: &str, directory_id: &str) -> Result<Option<user::User>, SsoError> {
+    let Some(directory) = crate::store::scim::directory_of(scope, organization_id).await? else { return Ok(None) };
+    let found = crate::store::scim::users_by_external_id(scope, &directory.id, directory_id).await?;
+    match found.as_slice() {
+        [one] => match &one.account_id {
+            Some(account) => Ok(user::find(scope, account).await?),
+            None => Ok(None),
+        },
+        _ => Ok(None),
     }
 }
 
