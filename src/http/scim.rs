@@ -162,7 +162,7 @@ fn kind(segment: &str) -> Result<Kind, DirectoryError> {
         "Users" => Ok(Kind::Users),
         "Groups" => Ok(Kind::Groups),
         // Advertised as unsupported in /ServiceProviderConfig (bulk), or optional and not served.
-        "Bulk" | "Me" | ".search" => Err(ScimError::new(501, None, format!("/{segment} is not supported (see /ServiceProviderConfig)")).into()),
+        "Bulk" | "Me" => Err(ScimError::new(501, None, format!("/{segment} is not supported (see /ServiceProviderConfig)")).into()),
         other => Err(ScimError::not_found(format!("no endpoint /{other}")).into()),
     }
 }
@@ -174,6 +174,7 @@ fn members_wanted(req: &HttpRequest) -> bool {
     if params.attributes.is_some() { named(&params.attributes) } else { !named(&params.excluded_attributes) }
 }
 
+type Path2 = web::Path<(String, String)>;
 type Path3 = web::Path<(String, String, String)>;
 type Path4 = web::Path<(String, String, String, String)>;
 
@@ -210,6 +211,27 @@ async fn run_search(ctx: &HttpCtx<'_>, caller: &Caller, kind: Kind, params: &Par
         Kind::Groups => directory::list_groups(ctx, caller, &query::read(&GROUP_SCHEMA, params)?).await?,
     };
     Ok(list(page))
+}
+
+/// `POST /.search` (§3.4.3): every resource type at once.
+pub async fn search_root(app: web::Data<App>, req: HttpRequest, path: Path2, bytes: web::Bytes) -> HttpResponse {
+    let (tenant, organization) = path.into_inner();
+    respond(
+        async {
+            let (ctx, caller) = caller(&app, &req, &tenant, &organization).await?;
+            let params = Params::from_search(&body(&req, &bytes)?)?;
+            let (users, groups) = (query::read(&USER_SCHEMA, &params)?, query::read(&GROUP_SCHEMA, &params)?);
+            Ok(list(directory::list_all(&ctx, &caller, &users, &groups).await?))
+        }
+        .await,
+    )
+}
+
+/// The discovery endpoints are read-only (§4): another method is 405.
+pub async fn read_only() -> HttpResponse {
+    let mut response = scim_json(StatusCode::METHOD_NOT_ALLOWED, &error_body(405, None, "this endpoint is read-only"));
+    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET"));
+    response
 }
 
 /// `POST /Users`, `POST /Groups` (§3.3).

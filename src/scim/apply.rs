@@ -65,6 +65,25 @@ fn apply_one(schema: &ResourceSchema, document: &mut Json, operation: &Operation
             return Ok(());
         }
         Found::Common("schemas") => return Ok(()),
+        Found::Extension(urn, attributes) if selection.is_none() => {
+            let root = object(document)?;
+            match (operation.op, &operation.value) {
+                (Op::Remove, _) | (_, Some(Json::Null)) => {
+                    root.remove(urn);
+                }
+                (op, Some(Json::Object(value))) => {
+                    let read = schema::complex(attributes, value, urn)?;
+                    let existing = root.entry(urn.to_owned()).or_insert_with(|| Json::Object(Map::new()));
+                    match (op, existing.as_object_mut()) {
+                        (Op::Add, Some(into)) => into.extend(read),
+                        _ => *existing = Json::Object(read),
+                    }
+                }
+                _ => return Err(ScimError::invalid_value(format!("{urn} is an object"))),
+            }
+            return Ok(());
+        }
+        Found::Extension(urn, _) => return Err(ScimError::invalid_path(format!("{urn} has no values to filter"))),
         Found::Common(name) => return Err(ScimError::mutability(format!("{name} is read-only"))),
         Found::Attribute(resolved) => resolved,
     };
@@ -360,6 +379,11 @@ mod tests {
                 "a path-less add keyed by the extension's URN",
                 json!([{ "op": "add", "value": { ENTERPRISE_USER: { "department": "Engines" } } }]),
                 json!({ ENTERPRISE_USER: { "department": "Engines" }, "schemas": [USER, ENTERPRISE_USER] }),
+            ),
+            (
+                "the whole extension replaced by its URN",
+                json!([{ "op": "replace", "path": ENTERPRISE_USER, "value": { "department": "Looms", "costCenter": "7" } }]),
+                json!({ ENTERPRISE_USER: { "department": "Looms", "costCenter": "7" }, "schemas": [USER, ENTERPRISE_USER] }),
             ),
             (
                 "removing a sub-attribute",

@@ -346,6 +346,7 @@ fn user_write(document: &Json) -> UserWrite {
         user_name,
         external_id: text("externalId"),
         display_name_key: text("displayName").map(|d| d.to_lowercase()),
+        // Absent (never sent, or removed): active, as RFC 7643 §4.1.1 leaves it to the provider.
         active: document.get("active").and_then(Json::as_bool).unwrap_or(true),
         document: document.to_string(),
         emails,
@@ -356,7 +357,6 @@ fn render_user(base: &str, row: &UserRow, document: Json, groups: Option<&[Group
     let mut body = document;
     if let Some(object) = body.as_object_mut() {
         object.insert("id".into(), Json::String(row.id.clone()));
-        object.insert("active".into(), Json::Bool(row.active));
         if let Some(groups) = groups.filter(|g| !g.is_empty()) {
             object.insert(
                 "groups".into(),
@@ -661,7 +661,7 @@ async fn render_group(ctx: &Ctx<'_>, caller: &Caller, row: &GroupRow, with_membe
         let users = rows::users_by_ids(ctx.scope(), &caller.directory.id, &ids).await?;
         let listed: Vec<Json> = users
             .iter()
-            .map(|u| json!({ "value": u.id, "$ref": format!("{}/Users/{}", caller.base, u.id), "display": u.user_name, "type": "User" }))
+            .map(|u| json!({ "value": u.id, "$ref": format!("{}/Users/{}", caller.base, u.id), "type": "User" }))
             .collect();
         if !listed.is_empty()
             && let Some(object) = body.as_object_mut()
@@ -1014,6 +1014,21 @@ pub async fn list_groups(ctx: &Ctx<'_>, caller: &Caller, query: &ListQuery) -> R
         Ok(rendered)
     };
     run_list(query, async { Ok(rows::count_groups(scope, directory, &query.narrowing).await?) }, fetch, |page| page).await
+}
+
+/// `POST /.search` at the directory's root (RFC 7644 §3.4.3): users, then groups, paged as one list.
+pub async fn list_all(ctx: &Ctx<'_>, caller: &Caller, users: &ListQuery, groups: &ListQuery) -> Result<ListPage> {
+    let (start, count) = (users.start_index, users.count);
+    let user_total = list_users(ctx, caller, &ListQuery { count: 0, start_index: 1, ..users.clone() }).await?.total;
+    let mut resources = Vec::new();
+    if start <= user_total && count > 0 {
+        resources = list_users(ctx, caller, users).await?.resources;
+    }
+    let remaining = count.saturating_sub(resources.len() as u64);
+    let group_start = start.saturating_sub(user_total).max(1);
+    let group_page = list_groups(ctx, caller, &ListQuery { count: remaining, start_index: group_start, ..groups.clone() }).await?;
+    resources.extend(group_page.resources);
+    Ok(ListPage { total: user_total + group_page.total, start_index: start, resources })
 }
 
 #[cfg(test)]

@@ -236,6 +236,8 @@ pub enum Found {
     Attribute(Resolved),
     /// `id`, `externalId`, `meta`, `schemas`: the common attributes (RFC 7643 §3.1).
     Common(&'static str),
+    /// A whole extension object, named by its URN.
+    Extension(&'static str, &'static [Attribute]),
     /// An attribute this server does not keep: ignored (docs/scim.md).
     Unknown,
 }
@@ -251,6 +253,12 @@ impl ResourceSchema {
 
     /// Resolves an attribute path (`name.givenName`, `urn:…:enterprise:2.0:User:manager.value`).
     pub fn resolve(&self, path: &AttrPath) -> Result<Found, ScimError> {
+        // `urn:…:enterprise:2.0:User` on its own reads as URN `urn:…:enterprise:2.0`, name `User`.
+        if let (Some(urn), None) = (&path.urn, &path.sub)
+            && let Some((whole, attributes)) = self.extension(&format!("{urn}:{}", path.name))
+        {
+            return Ok(Found::Extension(whole, attributes));
+        }
         let attributes = match &path.urn {
             None => self.attributes,
             Some(urn) if urn.eq_ignore_ascii_case(self.core) => self.attributes,
@@ -355,7 +363,7 @@ fn checked_string(text: &str, name: &str) -> Result<String, ScimError> {
     Ok(text.to_owned())
 }
 
-fn complex(attributes: &'static [Attribute], object: &Map<String, Json>, context: &str) -> Result<Map<String, Json>, ScimError> {
+pub fn complex(attributes: &'static [Attribute], object: &Map<String, Json>, context: &str) -> Result<Map<String, Json>, ScimError> {
     let mut read = Map::new();
     for (key, value) in object {
         let Some(attribute) = attributes.iter().find(|a| a.name.eq_ignore_ascii_case(key)) else { continue };
