@@ -5,6 +5,7 @@
 //! and each audited. The handlers in `http::admin` only parse and render.
 
 use crate::{
+    scim::directory as scim,
     audit::Event,
     context::Ctx,
     organization::{self, Organization, OrganizationError},
@@ -36,6 +37,15 @@ pub enum AdminError {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<crate::scim::directory::DirectoryError> for AdminError {
+    fn from(error: crate::scim::directory::DirectoryError) -> Self {
+        match error {
+            crate::scim::directory::DirectoryError::Store(e) => AdminError::Store(e),
+            other => AdminError::Invalid(other.to_string()),
+        }
+    }
 }
 
 impl From<DomainError> for AdminError {
@@ -147,7 +157,26 @@ pub struct Overview {
     pub members: Vec<Member>,
     pub domains: Vec<(DomainClaim, Challenge)>,
     pub connections: Vec<Connection>,
+    /// The SCIM directory, once one exists (the first token makes it).
+    pub scim: Option<ScimOverview>,
 }
+
+/// The directory as its administration shows it: read-only people and groups (the IdP is the source
+/// of truth), its tokens and its latest provisioning events.
+#[derive(Debug)]
+pub struct ScimOverview {
+    pub base_url: String,
+    pub tokens: Vec<scim::Token>,
+    pub role_map: Vec<(String, String)>,
+    pub events: Vec<crate::store::audit_events::AuditRow>,
+    pub users_total: u64,
+    pub users: Vec<scim::ProvisionedUser>,
+    pub groups_total: u64,
+    pub groups: Vec<scim::ProvisionedGroup>,
+}
+
+/// Rows of each kind the page lists.
+const SCIM_LISTED: u64 = 50;
 
 pub async fn overview(ctx: &Ctx<'_>, admin: &Administrator) -> Result<Overview, AdminError> {
     let scope = ctx.scope();
@@ -165,7 +194,23 @@ pub async fn overview(ctx: &Ctx<'_>, admin: &Administrator) -> Result<Overview, 
         })
         .collect();
     let connections = connection::of_organization(scope, &admin.organization.id).await?;
-    Ok(Overview { members, domains, connections })
+    let scim = match scim::of_organization(scope, &admin.organization).await? {
+        None => None,
+        Some(directory) => {
+            let (users_total, users, groups_total, groups) = scim::overview(scope, &directory, SCIM_LISTED).await?;
+            Some(ScimOverview {
+                base_url: scim::base_url(ctx, &admin.organization.slug),
+                tokens: scim::tokens(scope, &directory).await?,
+                events: scim::recent_events(scope, &directory, 20).await?,
+                role_map: directory.role_map,
+                users_total,
+                users,
+                groups_total,
+                groups,
+            })
+        }
+    };
+    Ok(Overview { members, domains, connections, scim })
 }
 
 /// `IDP_GROUP=ROLE` pairs, separated by commas or spaces.
@@ -355,4 +400,33 @@ mod tests {
             assert_eq!(parse_roles(text), expected, "{text:?}");
         }
     }
+}
+
+/// Issues a SCIM directory token (making the directory on first use); the secret is shown once.
+pub async fn scim_token(ctx: &Ctx<'_>, admin: &Administrator) -> Result<latchkey_proto::Secret, AdminError> {
+    changing(admin)?;
+    let directory = scim::enable(ctx.scope(), &admin.organization).await?;
+    let (token, secret) = scim::issue_token(ctx.scope(), &directory).await?;
+    audit(ctx, admin, "scim.token_create", format!("scim-directory:{}", directory.id), serde_json::json!({ "token": token.id, "prefix": token.prefix })).await;
+    Ok(secret)
+}
+
+pub async fn scim_revoke(ctx: &Ctx<'_>, admin: &Administrator, token_id: &str) -> Result<(), AdminError> {
+    changing(admin)?;
+    let directory = scim::of_organization(ctx.scope(), &admin.organization).await?.ok_or_else(|| AdminError::Invalid("There is no directory.".into()))?;
+    if !scim::revoke_token(ctx.scope(), &directory, token_id).await? {
+        return Err(AdminError::Invalid("That token is not live.".into()));
+    }
+    audit(ctx, admin, "scim.token_revoke", format!("scim-directory:{}", directory.id), serde_json::json!({ "token": token_id })).await;
+    Ok(())
+}
+
+/// Replaces the directory's group-to-role map (`group=role` pairs).
+pub async fn scim_role_map(ctx: &Ctx<'_>, admin: &Administrator, text: &str) -> Result<(), AdminError> {
+    changing(admin)?;
+    let pairs = parse_role_map(text)?;
+    let directory = scim::enable(ctx.scope(), &admin.organization).await?;
+    scim::set_role_map(ctx.scope(), &directory, &pairs).await?;
+    audit(ctx, admin, "scim.role_map_set", format!("scim-directory:{}", directory.id), serde_json::json!({ "pairs": pairs.len() })).await;
+    Ok(())
 }

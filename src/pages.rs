@@ -294,6 +294,35 @@ pub struct OrgAdmin<'a> {
     pub connections: Vec<ConnectionRow>,
     /// The OIDC redirect URI every OIDC connection of the tenant registers at its IdP.
     pub oidc_redirect_uri: String,
+    /// The SCIM directory's base URL (what the IdP's "Tenant URL" takes).
+    pub scim_base_url: String,
+    pub scim: Option<ScimSection>,
+    /// A directory token just issued: shown on this one response, never again.
+    pub new_scim_token: Option<String>,
+}
+
+pub struct ScimSection {
+    pub tokens: Vec<ScimTokenRow>,
+    pub role_map: String,
+    pub events: Vec<ScimEventRow>,
+    pub users_total: u64,
+    pub users: Vec<(String, &'static str)>,
+    pub groups_total: u64,
+    pub groups: Vec<(String, usize)>,
+}
+
+pub struct ScimTokenRow {
+    pub id: String,
+    pub prefix: String,
+    pub state: String,
+    pub live: bool,
+}
+
+pub struct ScimEventRow {
+    pub when: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
 }
 
 pub struct MemberRow {

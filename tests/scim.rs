@@ -567,3 +567,75 @@ async fn scim2_tester_passes_with_nothing_skipped() {
     assert!(other.is_empty(), "{other:#?}\n{report}");
     assert!(passed >= 100, "only {passed} checks ran:\n{report}");
 }
+
+/// The organization's owner wires the directory on the administration page: the token is shown once,
+/// the people and events appear (read-only), and revoking the token there locks the IdP out.
+#[tokio::test]
+async fn an_owner_issues_rotates_and_revokes_directory_tokens_on_the_admin_page() {
+    let f = fixture(&[]).await;
+    let server = &f.server;
+    server.cli(&["org", "member", "acme", "--email", "scim-owner@acme.test", "--role", "owner"]);
+    let owner = common::browser();
+    common::walk_pages(server, &f.smtp, &owner, &server.url("account"), "scim-owner@acme.test", |page| page.contains("Sign out")).await;
+    let page = |browser: reqwest::Client| async move {
+        let response = browser.get(server.url("org/acme/admin")).send().await.expect("admin page");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.expect("page")
+    };
+    let post = |fields: Vec<(&'static str, String)>| {
+        let owner = owner.clone();
+        async move {
+            let current = page(owner.clone()).await;
+            let csrf = common::hidden_input(&current, "csrf").expect("csrf");
+            let mut form = vec![("csrf", csrf)];
+            form.extend(fields);
+            owner.post(server.url("org/acme/admin")).form(&form).send().await.expect("admin post")
+        }
+    };
+    let before = page(owner.clone()).await;
+    assert!(before.contains(&f.base), "the Tenant URL to copy");
+
+    // Generate: the secret is on this response only (not in a URL, not on the next GET).
+    let issued = post(vec![("op", "scim-token".into())]).await;
+    assert_eq!(issued.status(), StatusCode::OK);
+    let issued = issued.text().await.expect("page");
+    let start = issued.find("lk_scim_").expect("the new token is shown");
+    let token: String = issued[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+    assert!(!page(owner.clone()).await.contains(&token), "shown once");
+    let created = call(&token, reqwest::Method::POST, &f.url("/Users"), Some(&user("lin@acme.test", "lin@acme.test")), &[]).await;
+    assert_eq!(created.0, StatusCode::CREATED);
+
+    // The page lists the person (read-only) and the provisioning event.
+    let listed = page(owner.clone()).await;
+    let people = listed.split("id=\"scim-users\"").nth(1).expect("the directory's people");
+    assert!(people.contains("<td>lin@acme.test</td><td>signs in</td>"), "{people}");
+    let events = listed.split("id=\"scim-events\"").nth(1).expect("the events");
+    assert!(events.contains("scim.user_create") && events.contains("scim.user_link"), "{events}");
+
+    // The role map, then revoking the page's token: the IdP is locked out at once; the CLI's stays.
+    let saved = post(vec![("op", "scim-roles".into()), ("role_map", "Admins=admin".into())]).await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert!(server.cli(&["org", "scim", "show", "acme"]).contains("role map\tAdmins\tadmin"));
+    let token_id = listed
+        .split("data-token=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap_or_default())
+        .find(|id| {
+            let row = listed.split(&format!("data-token=\"{id}\"")).nth(1).unwrap_or_default();
+            row.split("</tr>").next().is_some_and(|row| row.contains(&token[..10]))
+        })
+        .expect("the page's token row")
+        .to_owned();
+    let revoked = post(vec![("op", "scim-revoke".into()), ("token", token_id)]).await;
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    assert_eq!(call(&token, reqwest::Method::GET, &f.url("/Users"), None, &[]).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(f.get("/Users").await.0, StatusCode::OK);
+    let audited = server.audit_actions();
+    assert!(audited.iter().any(|e| e["action"] == "scim.token_revoke" && e["details"].as_str().is_some_and(|d| d.contains("admin pages"))), "audited as the page's");
+
+    // A member without an administrator's role sees nothing of it.
+    server.cli(&["org", "member", "acme", "--email", "scim-member@acme.test"]);
+    let member = common::browser();
+    common::walk_pages(server, &f.smtp, &member, &server.url("account"), "scim-member@acme.test", |page| page.contains("Sign out")).await;
+    assert_eq!(member.get(server.url("org/acme/admin")).send().await.expect("page").status(), StatusCode::FORBIDDEN);
+}

@@ -11,7 +11,7 @@ use crate::{
     app::App,
     oauth::params::Params,
     org_admin::{self, AdminError, Administrator, Metadata},
-    pages::{Chrome, ConnectionRow, DomainRow, MemberRow, OrgAdmin, SsoTest, when},
+    pages::{Chrome, ConnectionRow, DomainRow, MemberRow, OrgAdmin, ScimEventRow, ScimSection, ScimTokenRow, SsoTest, when},
     sso::{
         connection::{Flavor, OidcSettings, Protocol},
         saml,
@@ -30,6 +30,8 @@ const NOTICES: &[(&str, &str)] = &[
     ("relaxed", "SSO is no longer enforced for that domain."),
     ("connection", "Connection added. Copy its values into your identity provider, then test it."),
     ("connection-removed", "Connection removed."),
+    ("scim-revoked", "Directory token revoked: the identity provider can no longer use it."),
+    ("scim-roles", "Group-to-role map saved; it applies at each person's next provisioning change."),
 ];
 
 fn admin_path(slug: &str) -> String {
@@ -66,7 +68,7 @@ pub async fn page(app: web::Data<App>, req: HttpRequest, path: web::Path<(String
         Err(redirect) => return Ok(redirect),
     };
     let notice = params.get("done").and_then(|key| NOTICES.iter().find(|(k, _)| *k == key)).map(|(_, text)| *text);
-    render(&ctx, &req, &admin, notice, None, StatusCode::OK).await
+    render(&ctx, &req, &admin, notice, None, StatusCode::OK, None).await
 }
 
 fn domain_state(claim: &crate::sso::domains::DomainClaim) -> String {
@@ -118,6 +120,35 @@ fn connection_row(ctx: &HttpCtx<'_>, slug: &str, connection: &crate::sso::connec
     }
 }
 
+fn scim_section(scim: org_admin::ScimOverview) -> ScimSection {
+    ScimSection {
+        tokens: scim
+            .tokens
+            .into_iter()
+            .map(|t| ScimTokenRow {
+                state: match (t.revoked_at, t.last_used_at) {
+                    (Some(at), _) => format!("revoked {}", when(at)),
+                    (None, Some(at)) => format!("last used {}", when(at)),
+                    (None, None) => "never used".to_owned(),
+                },
+                live: t.revoked_at.is_none(),
+                id: t.id,
+                prefix: t.prefix,
+            })
+            .collect(),
+        role_map: scim.role_map.iter().map(|(g, r)| format!("{g}={r}")).collect::<Vec<_>>().join(", "),
+        events: scim
+            .events
+            .into_iter()
+            .map(|e| ScimEventRow { when: when(e.occurred_at), action: e.action, target: e.target.unwrap_or_default(), outcome: e.outcome })
+            .collect(),
+        users_total: scim.users_total,
+        users: scim.users.into_iter().map(|u| (u.user_name, if !u.active { "inactive" } else if u.account.is_some() { "signs in" } else { "no account" })).collect(),
+        groups_total: scim.groups_total,
+        groups: scim.groups.into_iter().map(|g| (g.display_name, g.members)).collect(),
+    }
+}
+
 async fn render(
     ctx: &HttpCtx<'_>,
     req: &HttpRequest,
@@ -125,6 +156,7 @@ async fn render(
     notice: Option<&'static str>,
     error: Option<String>,
     status: StatusCode,
+    new_scim_token: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     let overview = org_admin::overview(ctx, admin).await.map_err(|e| PageError::internal(&e))?;
     let slug = &admin.organization.slug;
@@ -160,6 +192,9 @@ async fn render(
             .collect(),
         connections: overview.connections.iter().map(|c| connection_row(ctx, slug, c)).collect(),
         oidc_redirect_uri: signin::callback_url(ctx),
+        scim_base_url: crate::scim::directory::base_url(ctx, slug),
+        scim: overview.scim.map(scim_section),
+        new_scim_token,
     };
     respond::html(status, page.render(), csrf.new_cookie.into_iter().collect())
 }
@@ -176,6 +211,15 @@ pub async fn submit(app: web::Data<App>, req: HttpRequest, path: web::Path<(Stri
         Ok(admin) => admin,
         Err(redirect) => return Ok(redirect),
     };
+    // A new directory token is shown on this response only: it must not travel in a redirect URL.
+    if field(&params, "op") == "scim-token" {
+        return match org_admin::scim_token(&ctx, &admin).await {
+            Ok(secret) => render(&ctx, &req, &admin, None, None, StatusCode::OK, Some(secret.expose().to_owned())).await,
+            Err(AdminError::StepUpRequired) => Ok(respond::see_other(&ctx.endpoint("passkey?step_up=1"), vec![])),
+            Err(AdminError::Store(e)) => Err(e.into()),
+            Err(error) => render(&ctx, &req, &admin, None, Some(error.to_string()), StatusCode::BAD_REQUEST, None).await,
+        };
+    }
     let result = apply(&ctx, &admin, &params).await;
     match result {
         Ok(done) => Ok(respond::see_other(&ctx.endpoint(&format!("{}?done={done}", admin_path(&slug))), vec![])),
@@ -187,7 +231,7 @@ pub async fn submit(app: web::Data<App>, req: HttpRequest, path: web::Path<(Stri
                 AdminError::LastOwner => StatusCode::CONFLICT,
                 _ => StatusCode::BAD_REQUEST,
             };
-            render(&ctx, &req, &admin, None, Some(error.to_string()), status).await
+            render(&ctx, &req, &admin, None, Some(error.to_string()), status, None).await
         }
     }
 }
@@ -238,6 +282,8 @@ async fn apply(ctx: &HttpCtx<'_>, admin: &Administrator, params: &Params) -> Res
             let require_passkey = params.get("skip_passkey").is_none();
             org_admin::add_oidc(ctx, admin, field(params, "name"), settings, secret, require_passkey).await.map(|_| "connection")
         }
+        "scim-revoke" => org_admin::scim_revoke(ctx, admin, field(params, "token")).await.map(|()| "scim-revoked"),
+        "scim-roles" => org_admin::scim_role_map(ctx, admin, field(params, "role_map")).await.map(|()| "scim-roles"),
         "remove-connection" => org_admin::remove_connection(ctx, admin, field(params, "connection")).await.map(|()| "connection-removed"),
         _ => Err(AdminError::Invalid("Unknown action.".into())),
     }
