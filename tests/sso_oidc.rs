@@ -50,6 +50,9 @@ fn users() -> serde_json::Value {
         "ana@acme.test": { "sub": "pairwise-ana", "oid": "00000000-0000-0000-0000-0000000000a1", "tid": TID,
                            "email": "ana@acme.test", "xms_edov": true, "name": "Ana Admin", "given_name": "Ana", "family_name": "Admin",
                            "amr": ["pwd", "mfa"] },
+        // Provisioned over SCIM with `externalId` = her object id; Entra does not prove her address.
+        "pat@acme.test": { "sub": "pairwise-pat", "oid": "00000000-0000-0000-0000-0000000000a2", "tid": TID,
+                           "email": "pat@acme.test", "name": "Pat" },
         // nOAuth: this directory's user set her `email` to the victim's address; Entra does not prove it.
         "mallory@evil.test": { "sub": "pairwise-mallory", "oid": "00000000-0000-0000-0000-0000000000e1", "tid": TID,
                      "email": "victim@acme.test" },
@@ -179,6 +182,63 @@ async fn an_entra_directory_signs_its_people_in_and_cannot_take_over_an_address_
     assert!(location(&account).contains("/login"));
     let failed = server.audit_actions().into_iter().filter(|e| e["action"] == "signin.sso" && e["outcome"] != "success").count();
     assert!(failed >= 1);
+}
+
+/// A person the organization's SCIM directory provisioned is linked by the IdP's immutable id (the
+/// directory's `externalId` = Entra's object id), never by the address alone: the same unproven
+/// address that SSO alone refuses signs in to the provisioned account; deprovisioned, it is refused.
+#[tokio::test]
+async fn a_person_provisioned_over_scim_signs_in_through_sso_linked_by_the_idp_id() {
+    let w = wired(&[]).await;
+    let (server, connection, idp) = (&w.server, &w.connection, &w.idp);
+    let sso_sign_in = |email: &'static str| async move {
+        let browser = idp.browser();
+        let first = browser.get(server.url(&format!("sso/{connection}/start?login_hint={}", email.replace('@', "%40")))).send().await.expect("start");
+        assert_eq!(first.status(), StatusCode::SEE_OTHER);
+        let callback = through_idp(server, &browser, &location(&first)).await;
+        let answer = browser.get(&callback).send().await.expect("callback");
+        (answer.status(), answer.text().await.expect("body"))
+    };
+    // Not provisioned: Entra does not vouch for the address, so SSO alone makes no account.
+    let (status, page) = sso_sign_in("pat@acme.test").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{}", common::page_text(&page));
+
+    // Provisioned with her object id as externalId: an account of acme.
+    let out = server.cli(&["org", "scim", "token", "acme"]);
+    let base = out.lines().find_map(|l| l.strip_prefix("SCIM base URL (Entra: Tenant URL): ")).expect("base").to_owned();
+    let token = out.lines().last().expect("token").trim().to_owned();
+    let scim = |method: reqwest::Method, path: String, body: serde_json::Value| {
+        let (token, base) = (token.clone(), base.clone());
+        async move {
+            let response = common::api().request(method, format!("{base}{path}")).bearer_auth(token).header("content-type", "application/scim+json").body(body.to_string()).send().await.expect("scim");
+            (response.status(), response.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let (status, created) = scim(reqwest::Method::POST, "/Users".into(), serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "pat@acme.test",
+        "externalId": "00000000-0000-0000-0000-0000000000a2",
+        "emails": [{ "value": "pat@acme.test", "type": "work", "primary": true }],
+        "active": true,
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, page) = sso_sign_in("pat@acme.test").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{}", common::page_text(&page));
+    let signins: Vec<serde_json::Value> = server.audit_actions().into_iter().filter(|e| e["action"] == "signin.sso" && e["outcome"] == "success").collect();
+    assert!(signins[0]["details"].as_str().expect("details").contains("\"account\":\"attached\""), "{signins:?}");
+
+    // Deprovisioned: the IdP's sign-in is refused.
+    let id = created["id"].as_str().expect("id");
+    let (status, _) = scim(reqwest::Method::PATCH, format!("/Users/{id}"), serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{ "op": "replace", "path": "active", "value": false }],
+    }))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, page) = sso_sign_in("pat@acme.test").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("disabled"), "{}", common::page_text(&page));
 }
 
 #[tokio::test]
