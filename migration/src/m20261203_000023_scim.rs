@@ -140,6 +140,8 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        index(manager, "scim_group_members_by_user", "scim_group_members", &["tenant_id", "user_id"], false).await
+        // Covering (the group id is in it): a user's groups are read from this index alone. Without
+        // the group id, SQLite (no statistics) preferred scanning the tenant's part of the primary key.
+        index(manager, "scim_group_members_by_user", "scim_group_members", &["tenant_id", "user_id", "group_id"], false).await
     }
 }

@@ -264,7 +264,11 @@ pub async fn authenticate(ctx: &Ctx<'_>, organization_slug: &str, bearer: Option
         return Err(DirectoryError::Unauthorized);
     }
     ratelimit::check(&ctx.services.limiters.scim_per_token, &token.id).map_err(DirectoryError::RateLimited)?;
-    rows::token_used(scope, &token.id, now(), LAST_USED_INTERVAL).await?;
+    // The row just read says whether the last use is recent enough: most requests write nothing.
+    let at = now();
+    if token.last_used_at.is_none_or(|last| last < at - LAST_USED_INTERVAL) {
+        rows::token_used(scope, &token.id, at, LAST_USED_INTERVAL).await?;
+    }
     let base = base_url(ctx, &organization.slug);
     Ok(Caller { directory: directory_from(row, organization)?, token_id: token.id, base })
 }
@@ -391,13 +395,30 @@ pub async fn create_user(ctx: &Ctx<'_>, caller: &Caller, body: &Json) -> Result<
         let write = user_write(&document);
         let id = uuid::Uuid::new_v4().to_string();
         let user_name = write.user_name.clone();
-        if rows::insert_user(ctx.scope(), &caller.directory.id, &id, write, now()).await? != Written::Done(1) {
+        let at = now();
+        if rows::insert_user(ctx.scope(), &caller.directory.id, &id, write.clone(), at).await? != Written::Done(1) {
             return Err(taken(&user_name));
         }
-        let row = find_user(ctx, caller, &id).await?;
+        let mut row = UserRow {
+            id: id.clone(),
+            tenant_id: ctx.tenant.id.clone(),
+            directory_id: caller.directory.id.clone(),
+            user_name: write.user_name,
+            user_name_key: write.user_name_key,
+            external_id: write.external_id,
+            display_name_key: write.display_name_key,
+            active: write.active,
+            account_id: None,
+            document: write.document,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        };
         let account = provision(ctx, caller, &row, &document).await?;
         audit(ctx, caller, "scim.user_create", format!("scim-user:{id}"), &Ok(json!({ "account": account }))).await;
-        user_resource(ctx, caller, &rows::find_user(ctx.scope(), &caller.directory.id, &id).await?.unwrap_or(row)).await
+        row.account_id = account;
+        // A new user is in no group yet.
+        Ok(Resource { body: render_user(&caller.base, &row, document, None), version: row.version })
     }
     .await)
     .await
@@ -501,14 +522,16 @@ fn account_address(document: &Json) -> Option<Email> {
 /// enabled or disabled, its roles. Returns the account, if there is one.
 async fn provision(ctx: &Ctx<'_>, caller: &Caller, row: &UserRow, document: &Json) -> Result<Option<String>> {
     let scope = ctx.scope();
-    let account = match &row.account_id {
-        Some(account) => account.clone(),
+    let (account, person) = match &row.account_id {
+        Some(account) => match user::find(scope, account).await? {
+            Some(person) => (account.clone(), person),
+            None => return Ok(Some(account.clone())),
+        },
         None => match link(ctx, caller, row, document).await? {
-            Some(account) => account,
+            Some(person) => (person.id.clone(), person),
             None => return Ok(None),
         },
     };
-    let Some(person) = user::find(scope, &account).await? else { return Ok(Some(account)) };
     let name = document.get("name");
     let text = |v: Option<&Json>| v.and_then(Json::as_str).map(str::to_owned);
     let profile = user::Profile {
@@ -524,19 +547,21 @@ async fn provision(ctx: &Ctx<'_>, caller: &Caller, row: &UserRow, document: &Jso
         user::set_profile(scope, &account, profile).await?;
     }
     if row.active {
-        if user::set_disabled(scope, &account, false).await? {
+        if person.disabled_at.is_some() && user::set_disabled(scope, &account, false).await? {
             audit(ctx, caller, "scim.user_reactivate", format!("user:{account}"), &Ok(json!({ "scim_user": row.id }))).await;
         }
     } else {
         deprovision(ctx, caller, &account, "deactivated").await?;
     }
-    sync_roles(ctx, caller, &row.id, &account).await?;
+    if !caller.directory.role_map.is_empty() {
+        sync_roles(ctx, caller, &row.id, &account).await?;
+    }
     Ok(Some(account))
 }
 
 /// Links a directory user to the account of its address, when the organization owns the address's
 /// domain and the account belongs to nobody else; audits why not otherwise.
-async fn link(ctx: &Ctx<'_>, caller: &Caller, row: &UserRow, document: &Json) -> Result<Option<String>> {
+async fn link(ctx: &Ctx<'_>, caller: &Caller, row: &UserRow, document: &Json) -> Result<Option<user::User>> {
     let scope = ctx.scope();
     let organization = &caller.directory.organization;
     let unlinked = |reason: &'static str| async move {
@@ -555,17 +580,18 @@ async fn link(ctx: &Ctx<'_>, caller: &Caller, row: &UserRow, document: &Json) ->
     if rows::user_of_account(scope, &person.id).await?.is_some() {
         return unlinked("account_provisioned_elsewhere").await;
     }
-    if organizations::member(scope, &person.id).await?.is_some_and(|m| m.organization_id != organization.id) {
+    let member = organizations::member(scope, &person.id).await?;
+    if member.as_ref().is_some_and(|m| m.organization_id != organization.id) {
         return unlinked("other_organization").await;
     }
     if !rows::set_account(scope, &row.id, &person.id).await? {
         return unlinked("account_provisioned_elsewhere").await;
     }
-    if organizations::member(scope, &person.id).await?.is_none() {
+    if member.is_none() {
         organization::set_member(scope, organization, &person.id, &[]).await?;
     }
     audit(ctx, caller, "scim.user_link", format!("user:{}", person.id), &Ok(json!({ "scim_user": row.id }))).await;
-    Ok(Some(person.id))
+    Ok(Some(person))
 }
 
 /// Disables an account and ends what it holds: every session, every refresh-token family (and so

@@ -214,16 +214,20 @@ pub async fn users(
         Order::ExternalId => scim_user::Column::ExternalId,
     };
     let direction = if order.1 { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
-    Ok(scope
-        .select::<scim_user::Entity>()
-        .filter(scim_user::Column::DirectoryId.eq(directory_id))
-        .filter(user_condition(directory_id, scope.tenant_id(), narrowing))
+    Ok(users_select(scope, directory_id, narrowing)
         .order_by(column, direction.clone())
         .order_by(scim_user::Column::Id, direction)
         .offset(offset)
         .limit(limit)
         .all(scope.db)
         .await?)
+}
+
+fn users_select(scope: Scoped<'_>, directory_id: &str, narrowing: &Narrowing) -> sea_orm::Select<scim_user::Entity> {
+    scope
+        .select::<scim_user::Entity>()
+        .filter(scim_user::Column::DirectoryId.eq(directory_id))
+        .filter(user_condition(directory_id, scope.tenant_id(), narrowing))
 }
 
 pub async fn count_users(scope: Scoped<'_>, directory_id: &str, narrowing: &Narrowing) -> StoreResult<u64> {
@@ -672,4 +676,46 @@ pub async fn users_by_ids(scope: Scoped<'_>, directory_id: &str, ids: &[String])
         );
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, QueryTrait, Statement};
+
+    use super::*;
+
+    /// The lookups every provisioning run makes are index searches, never scans (SQLite has no
+    /// statistics here, so this is the plan a fresh database gets).
+    #[tokio::test]
+    async fn directory_lookups_search_their_indexes() {
+        let db = crate::store::connect("sqlite::memory:", 1).await.expect("connect");
+        crate::store::migrate(&db).await.expect("migrate");
+        let scope = Scoped::new(&db, "t1");
+        let plan = |statement: Statement| {
+            let db = &db;
+            async move {
+                let explain = Statement::from_sql_and_values(db.get_database_backend(), format!("EXPLAIN QUERY PLAN {}", statement.sql), statement.values.map(|v| v.0).unwrap_or_default());
+                db.query_all_raw(explain)
+                    .await
+                    .expect("explain")
+                    .iter()
+                    .map(|row| row.try_get::<String>("", "detail").expect("detail"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+        };
+        let backend = db.get_database_backend();
+        for (narrowing, index) in [
+            (Narrowing::Is(Indexed::NameKey, "ada@example.com".into()), "scim_users_by_user_name"),
+            (Narrowing::Is(Indexed::ExternalId, "E-1".into()), "scim_users_by_external_id"),
+            (Narrowing::Is(Indexed::DisplayNameKey, "ada".into()), "scim_users_by_display_name"),
+            (Narrowing::Email("ada@example.com".into()), "sqlite_autoindex_scim_user_emails_1"),
+        ] {
+            let detail = plan(users_select(scope, "d1", &narrowing).build(backend)).await;
+            assert!(detail.contains(&format!("INDEX {index}")) && !detail.contains("SCAN"), "{narrowing:?}: {detail}");
+        }
+        let groups_of = scope.select::<scim_group_member::Entity>().filter(scim_group_member::Column::UserId.eq("u1")).build(backend);
+        let detail = plan(groups_of).await;
+        assert!(detail.contains("scim_group_members_by_user"), "{detail}");
+    }
 }
