@@ -395,11 +395,28 @@ pub async fn create_user(ctx: &Ctx<'_>, caller: &Caller, body: &Json) -> Result<
         let write = user_write(&document);
         let id = uuid::Uuid::new_v4().to_string();
         let user_name = write.user_name.clone();
+        // Who the account is, read first; then the user, its account and membership in one commit.
+        let plan = plan_link(ctx, caller, &document).await?;
+        let (new_id, member_id) = (crypto::random_id(), crypto::random_id());
+        let link = plan.as_ref().ok().map(|plan| rows::AccountLink {
+            id: plan.existing.as_ref().map_or(new_id.as_str(), |p| p.id.as_str()),
+            new_email: plan.existing.is_none().then(|| plan.email.as_str()),
+            profile: profile_for(&document, plan.existing.as_ref()),
+            membership: (!plan.is_member).then_some((member_id.as_str(), caller.directory.organization.id.as_str())),
+        });
         let at = now();
-        if rows::insert_user(ctx.scope(), &caller.directory.id, &id, write.clone(), at).await? != Written::Done(1) {
+        let (written, account) = rows::insert_user(ctx.scope(), &caller.directory.id, &id, write.clone(), at, link).await?;
+        if written != Written::Done(1) {
             return Err(taken(&user_name));
         }
-        let mut row = UserRow {
+        match (&plan, &account) {
+            (Err(reason), _) => unlinked(ctx, caller, &id, reason).await,
+            (Ok(_), None) => unlinked(ctx, caller, &id, "account_provisioned_elsewhere").await,
+            (Ok(_), Some(account)) => {
+                audit(ctx, caller, "scim.user_link", format!("user:{account}"), &Ok(json!({ "scim_user": id }))).await;
+            }
+        }
+        let row = UserRow {
             id: id.clone(),
             tenant_id: ctx.tenant.id.clone(),
             directory_id: caller.directory.id.clone(),
@@ -408,16 +425,25 @@ pub async fn create_user(ctx: &Ctx<'_>, caller: &Caller, body: &Json) -> Result<
             external_id: write.external_id,
             display_name_key: write.display_name_key,
             active: write.active,
-            account_id: None,
+            account_id: account.clone(),
             document: write.document,
             version: 1,
             created_at: at,
             updated_at: at,
         };
-        let account = provision(ctx, caller, &row, &document).await?;
+        // What else the account needs: enabled or disabled as the directory says, its roles.
+        if let (Some(account), Ok(plan)) = (&account, &plan) {
+            let disabled = plan.existing.as_ref().is_some_and(|p| p.disabled_at.is_some());
+            if row.active && disabled {
+                if user::set_disabled(ctx.scope(), account, false).await? {
+                    audit(ctx, caller, "scim.user_reactivate", format!("user:{account}"), &Ok(json!({ "scim_user": id }))).await;
+                }
+            } else if !row.active {
+                deprovision(ctx, caller, account, "deactivated").await?;
+            }
+        }
         audit(ctx, caller, "scim.user_create", format!("scim-user:{id}"), &Ok(json!({ "account": account }))).await;
-        row.account_id = account;
-        // A new user is in no group yet.
+        // A new user is in no group yet, so no roles to sync and none to list.
         Ok(Resource { body: render_user(&caller.base, &row, document, None), version: row.version })
     }
     .await)
@@ -532,18 +558,7 @@ async fn provision(ctx: &Ctx<'_>, caller: &Caller, row: &UserRow, document: &Jso
             None => return Ok(None),
         },
     };
-    let name = document.get("name");
-    let text = |v: Option<&Json>| v.and_then(Json::as_str).map(str::to_owned);
-    let profile = user::Profile {
-        name: text(document.get("displayName")).or_else(|| text(name.and_then(|n| n.get("formatted")))),
-        given_name: text(name.and_then(|n| n.get("givenName"))),
-        family_name: text(name.and_then(|n| n.get("familyName"))),
-        locale: text(document.get("locale")).or(person.locale.clone()),
-        ..user::Profile::of(&person)
-    };
-    if let Ok(profile) = profile.checked()
-        && profile != user::Profile::of(&person)
-    {
+    if let Some(profile) = profile_for(document, Some(&person)) {
         user::set_profile(scope, &account, profile).await?;
     }
     if row.active {
@@ -559,36 +574,77 @@ async fn provision(ctx: &Ctx<'_>, caller: &Caller, row: &UserRow, document: &Jso
     Ok(Some(account))
 }
 
-/// Links a directory user to the account of its address, when the organization owns the address's
-/// domain and the account belongs to nobody else; audits why not otherwise.
-async fn link(ctx: &Ctx<'_>, caller: &Caller, row: &UserRow, document: &Json) -> Result<Option<user::User>> {
+/// Whether a directory user may have the account of its address, and which: the organization must
+/// own the address's domain, and the account (if there is one) belong to no other organization and
+/// no other directory user. `Err` is why not.
+struct Plan {
+    email: Email,
+    existing: Option<user::User>,
+    is_member: bool,
+}
+
+async fn plan_link(ctx: &Ctx<'_>, caller: &Caller, document: &Json) -> Result<std::result::Result<Plan, &'static str>> {
     let scope = ctx.scope();
     let organization = &caller.directory.organization;
-    let unlinked = |reason: &'static str| async move {
-        audit(ctx, caller, "scim.user_unlinked", format!("scim-user:{}", row.id), &Ok(json!({ "reason": reason }))).await;
-        Ok(None)
-    };
-    let Some(email) = account_address(document) else { return unlinked("no_address").await };
+    let Some(email) = account_address(document) else { return Ok(Err("no_address")) };
     let owner = match DomainName::of_email(email.as_str()) {
         Some(domain) => domains::verified_owner(scope, &domain).await?.map(|claim| claim.organization_id),
         None => None,
     };
     if owner.as_deref() != Some(organization.id.as_str()) {
-        return unlinked("domain_not_verified").await;
+        return Ok(Err("domain_not_verified"));
     }
-    let person = user::find_or_create(scope, &email).await?;
+    let Some(person) = user::find_by_email(scope, &email).await? else { return Ok(Ok(Plan { email, existing: None, is_member: false })) };
     if rows::user_of_account(scope, &person.id).await?.is_some() {
-        return unlinked("account_provisioned_elsewhere").await;
+        return Ok(Err("account_provisioned_elsewhere"));
     }
     let member = organizations::member(scope, &person.id).await?;
     if member.as_ref().is_some_and(|m| m.organization_id != organization.id) {
-        return unlinked("other_organization").await;
+        return Ok(Err("other_organization"));
     }
+    Ok(Ok(Plan { email, existing: Some(person), is_member: member.is_some() }))
+}
+
+async fn unlinked(ctx: &Ctx<'_>, caller: &Caller, scim_user: &str, reason: &'static str) {
+    audit(ctx, caller, "scim.user_unlinked", format!("scim-user:{scim_user}"), &Ok(json!({ "reason": reason }))).await;
+}
+
+/// The names a directory user's document gives its account, if they differ from what it has.
+fn profile_for(document: &Json, person: Option<&user::User>) -> Option<user::Profile> {
+    let name = document.get("name");
+    let text = |v: Option<&Json>| v.and_then(Json::as_str).map(str::to_owned);
+    let current = person.map(user::Profile::of).unwrap_or_default();
+    let profile = user::Profile {
+        name: text(document.get("displayName")).or_else(|| text(name.and_then(|n| n.get("formatted")))),
+        given_name: text(name.and_then(|n| n.get("givenName"))),
+        family_name: text(name.and_then(|n| n.get("familyName"))),
+        locale: text(document.get("locale")).or(current.locale.clone()),
+        ..current.clone()
+    };
+    profile.checked().ok().filter(|p| *p != current)
+}
+
+/// Links an existing directory user (stored without an account) to the account of its address,
+/// when `plan_link` allows; audits why not otherwise.
+async fn link(ctx: &Ctx<'_>, caller: &Caller, row: &UserRow, document: &Json) -> Result<Option<user::User>> {
+    let scope = ctx.scope();
+    let plan = match plan_link(ctx, caller, document).await? {
+        Ok(plan) => plan,
+        Err(reason) => {
+            unlinked(ctx, caller, &row.id, reason).await;
+            return Ok(None);
+        }
+    };
+    let person = match plan.existing {
+        Some(person) => person,
+        None => user::find_or_create(scope, &plan.email).await?,
+    };
     if !rows::set_account(scope, &row.id, &person.id).await? {
-        return unlinked("account_provisioned_elsewhere").await;
+        unlinked(ctx, caller, &row.id, "account_provisioned_elsewhere").await;
+        return Ok(None);
     }
-    if member.is_none() {
-        organization::set_member(scope, organization, &person.id, &[]).await?;
+    if !plan.is_member {
+        organization::set_member(scope, &caller.directory.organization, &person.id, &[]).await?;
     }
     audit(ctx, caller, "scim.user_link", format!("user:{}", person.id), &Ok(json!({ "scim_user": row.id }))).await;
     Ok(Some(person))

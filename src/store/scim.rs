@@ -314,7 +314,49 @@ fn email_rows(tenant_id: &str, directory_id: &str, user_id: &str, emails: &[Stri
         .collect()
 }
 
-pub async fn insert_user(scope: Scoped<'_>, directory_id: &str, id: &str, write: UserWrite, now: i64) -> StoreResult<Written> {
+/// The account a new directory user is provisioned with, written in the user's own transaction.
+#[derive(Debug, Clone)]
+pub struct AccountLink<'a> {
+    /// The account: an existing one, or (with `new_email`) one to create with this id.
+    pub id: &'a str,
+    pub new_email: Option<&'a str>,
+    /// Names to set, when they differ from the account's.
+    pub profile: Option<super::users::Profile>,
+    /// A membership to make (its id, the organization), when the account has none.
+    pub membership: Option<(&'a str, &'a str)>,
+}
+
+/// Inserts a directory user with its email rows and, given `account`, links it to that account (made
+/// if new) with its names and membership — one transaction, one commit. Returns what was written and
+/// the account linked: `None` when the account was made or taken meanwhile by another directory user,
+/// and the user was then stored without one.
+pub async fn insert_user(
+    scope: Scoped<'_>,
+    directory_id: &str,
+    id: &str,
+    write: UserWrite,
+    now: i64,
+    account: Option<AccountLink<'_>>,
+) -> StoreResult<(Written, Option<String>)> {
+    match insert_user_once(scope, directory_id, id, write.clone(), now, account.as_ref()).await {
+        Err(e) if account.is_some() && unique_violation(&e) => {
+            // The account link lost a race (one directory user per account): store the user alone.
+            Ok((insert_user_once(scope, directory_id, id, write, now, None).await?.0, None))
+        }
+        other => other,
+    }
+}
+
+async fn insert_user_once(
+    scope: Scoped<'_>,
+    directory_id: &str,
+    id: &str,
+    write: UserWrite,
+    now: i64,
+    account: Option<&AccountLink<'_>>,
+) -> StoreResult<(Written, Option<String>)> {
+    use entity::{organization_member, user};
+    use sea_orm::ActiveValue::Set;
     let txn = scope.db.begin().await?;
     let tx = Scoped::new(&txn, scope.tenant_id());
     let row = UserRow {
@@ -332,18 +374,68 @@ pub async fn insert_user(scope: Scoped<'_>, directory_id: &str, id: &str, write:
         created_at: now,
         updated_at: now,
     };
-    match tx.insert::<scim_user::Entity, _>(row).await {
-        Ok(()) => {}
-        Err(e) if unique_violation(&e) => return Ok(Written::NameTaken),
-        Err(e) => return Err(e),
+    // ON CONFLICT on the userName key: a conflict must not abort a PostgreSQL transaction.
+    if !tx.insert_if_absent::<scim_user::Entity, _>(row, [scim_user::Column::TenantId, scim_user::Column::DirectoryId, scim_user::Column::UserNameKey]).await? {
+        return Ok((Written::NameTaken, None));
     }
     tx.insert_many_if_absent::<scim_user_email::Entity, _>(
         email_rows(scope.tenant_id(), directory_id, id, &write.emails),
         [scim_user_email::Column::TenantId, scim_user_email::Column::DirectoryId, scim_user_email::Column::ValueKey, scim_user_email::Column::UserId],
     )
     .await?;
+    let mut linked = None;
+    if let Some(link) = account {
+        let mut account_id = link.id.to_owned();
+        if let Some(email) = link.new_email {
+            let person = user::ActiveModel {
+                id: Set(link.id.to_owned()),
+                email: Set(email.to_owned()),
+                email_verified: Set(true),
+                created_at: Set(now),
+                last_sign_in_at: Set(None),
+                disabled_at: Set(None),
+                passkey_handle: Set(None),
+                ..Default::default()
+            };
+            if !tx.insert_if_absent::<user::Entity, _>(person, [user::Column::TenantId, user::Column::Email]).await? {
+                // Made meanwhile (a sign-in): that account.
+                let existing: Option<String> =
+                    tx.select::<user::Entity>().select_only().column(user::Column::Id).filter(user::Column::Email.eq(email)).into_tuple().one(&txn).await?;
+                account_id = existing.ok_or_else(|| StoreError::Corrupt("account vanished".into()))?;
+            }
+        }
+        // The unique index on the account decides a race between directory users (see `insert_user`).
+        tx.update::<scim_user::Entity>()
+            .col_expr(scim_user::Column::AccountId, Expr::value(account_id.as_str()))
+            .filter(scim_user::Column::Id.eq(id))
+            .exec(&txn)
+            .await?;
+        if let Some(profile) = &link.profile {
+            tx.update::<user::Entity>()
+                .col_expr(user::Column::Name, profile.name.clone().into())
+                .col_expr(user::Column::GivenName, profile.given_name.clone().into())
+                .col_expr(user::Column::FamilyName, profile.family_name.clone().into())
+                .col_expr(user::Column::Locale, profile.locale.clone().into())
+                .col_expr(user::Column::UpdatedAt, now.into())
+                .filter(user::Column::Id.eq(account_id.as_str()))
+                .exec(&txn)
+                .await?;
+        }
+        if let Some((member_id, organization_id)) = link.membership {
+            let member = organization_member::ActiveModel {
+                id: Set(member_id.to_owned()),
+                organization_id: Set(organization_id.to_owned()),
+                user_id: Set(account_id.clone()),
+                roles: Set("[]".into()),
+                created_at: Set(now),
+                ..Default::default()
+            };
+            tx.insert_if_absent::<organization_member::Entity, _>(member, [organization_member::Column::TenantId, organization_member::Column::UserId]).await?;
+        }
+        linked = Some(account_id);
+    }
     txn.commit().await?;
-    Ok(Written::Done(1))
+    Ok((Written::Done(1), linked))
 }
 
 /// Replaces the user's document if it is still at `version`.
