@@ -11,7 +11,7 @@ use latchkey::{
     store::{
         self, DatabaseConnection, Scoped, access_tokens, audit_events, authorizations, consents, email_codes,
         initial_access_tokens, mail_outbox, organizations, passkeys, recovery_codes, refresh_families, resources,
-        service_accounts, sessions, signing_keys, sso, tenants, totp_authenticators, users,
+        scim, service_accounts, sessions, signing_keys, sso, tenants, totp_authenticators, users,
     },
     tenant, user,
 };
@@ -420,6 +420,62 @@ async fn a_saml_assertion_is_accepted_once_however_many_nodes_race() {
     assert_eq!(won, 1, "of racing posts of one assertion, one is accepted");
     assert!(!sso::record_assertion(fixture.scope(), record("a-race")).await.expect("record"), "a later replay");
     assert!(sso::record_assertion(fixture.scope(), record("a-other")).await.expect("record"));
+}
+
+fn directory_user(name: &str) -> scim::UserWrite {
+    scim::UserWrite {
+        user_name: name.to_owned(),
+        user_name_key: name.to_lowercase(),
+        external_id: None,
+        display_name_key: None,
+        active: true,
+        document: "{}".into(),
+        emails: vec![name.to_lowercase()],
+    }
+}
+
+/// Racing directory writes: one userName per directory whatever the case; one directory user per
+/// account, the losers stored without it; members added concurrently all kept; a write at a stale
+/// version changes nothing.
+#[tokio::test]
+async fn directory_users_are_unique_by_name_and_account_and_members_are_never_lost() {
+    let fixture = Fixture::new().await;
+    let scope = fixture.scope();
+    let org = organization::create(scope, "acme", "Acme").await.expect("organization");
+    let racers = (0..8).map(|n| {
+        let link = scim::AccountLink { id: "acct-1", new_email: Some("ada@acme.test"), profile: None, membership: Some(("mem-1", org.id.as_str())) };
+        let id = format!("su-{n}");
+        async move { scim::insert_user(scope, "dir-1", &id, directory_user(if n % 2 == 0 { "Ada" } else { "ADA" }), store::now(), Some(link)).await }
+    });
+    let outcomes: Vec<_> = futures_util::future::join_all(racers).await.into_iter().map(|r| r.expect("insert")).collect();
+    let stored: Vec<_> = outcomes.iter().filter(|(w, _)| *w == scim::Written::Done(1)).collect();
+    assert_eq!(stored.len(), 1, "one userName per directory, any case: {outcomes:?}");
+    assert_eq!(stored[0].1.as_deref(), Some("acct-1"));
+    // Two directory users of different names racing for one account: one links, the other is stored alone.
+    let racers = ["Bea", "Bee"].map(|name| {
+        let link = scim::AccountLink { id: "acct-2", new_email: Some("bea@acme.test"), profile: None, membership: None };
+        async move { scim::insert_user(scope, "dir-1", &format!("su-{name}"), directory_user(name), store::now(), Some(link)).await.expect("insert") }
+    });
+    let outcomes = futures_util::future::join_all(racers).await;
+    assert!(outcomes.iter().all(|(w, _)| *w == scim::Written::Done(1)), "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|(_, account)| account.is_some()).count(), 1, "{outcomes:?}");
+    assert_eq!(organizations::member(scope, "acct-1").await.expect("member").map(|m| m.organization_id), Some(org.id.clone()));
+
+    // Members added by racing writers are all kept.
+    let group = scim::GroupWrite { display_name: "All".into(), display_name_key: "all".into(), external_id: None, document: "{}".into() };
+    scim::insert_group(scope, "dir-1", "g-1", group, &[], store::now()).await.expect("group");
+    let adds = (0..16).map(|n| async move {
+        let changes = scim::MemberChanges { add: vec![format!("m-{n}")], ..Default::default() };
+        scim::update_group(scope, "dir-1", "g-1", None, &changes, store::now()).await.expect("add")
+    });
+    futures_util::future::join_all(adds).await;
+    assert_eq!(scim::members_of(scope, &["g-1"]).await.expect("members").len(), 16);
+    let version = scim::find_group(scope, "dir-1", "g-1").await.expect("group").expect("there").version;
+    assert_eq!(version, 17, "every change bumped the version once");
+    let stale = scim::GroupWrite { display_name: "Renamed".into(), display_name_key: "renamed".into(), external_id: None, document: "{}".into() };
+    assert_eq!(scim::update_group(scope, "dir-1", "g-1", Some((1, stale)), &scim::MemberChanges::default(), store::now()).await.expect("write"), scim::Written::Stale);
+    // Another tenant sees none of it.
+    assert!(scim::find_group(fixture.other(), "dir-1", "g-1").await.expect("read").is_none());
 }
 
 #[tokio::test]
