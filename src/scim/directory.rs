@@ -257,8 +257,7 @@ pub async fn authenticate(ctx: &Ctx<'_>, organization_slug: &str, bearer: Option
     let presented = bearer.filter(|b| b.starts_with(TOKEN_PREFIX)).ok_or(DirectoryError::Unauthorized)?;
     let scope = ctx.scope();
     // The lookup is by SHA-256 of a 256-bit random value: nothing secret is compared byte by byte.
-    let (token, row) = rows::find_live_token(scope, &crypto::sha256_hex(presented)).await?.ok_or(DirectoryError::Unauthorized)?;
-    let organization = organizations::find(scope, &row.organization_id).await?.ok_or(DirectoryError::Unauthorized)?;
+    let (token, row, organization) = rows::find_live_token(scope, &crypto::sha256_hex(presented)).await?.ok_or(DirectoryError::Unauthorized)?;
     // A token opens its own organization's directory only.
     if organization.slug != organization_slug {
         return Err(DirectoryError::Unauthorized);
@@ -409,13 +408,12 @@ pub async fn create_user(ctx: &Ctx<'_>, caller: &Caller, body: &Json) -> Result<
         if written != Written::Done(1) {
             return Err(taken(&user_name));
         }
-        match (&plan, &account) {
-            (Err(reason), _) => unlinked(ctx, caller, &id, reason).await,
-            (Ok(_), None) => unlinked(ctx, caller, &id, "account_provisioned_elsewhere").await,
-            (Ok(_), Some(account)) => {
-                audit(ctx, caller, "scim.user_link", format!("user:{account}"), &Ok(json!({ "scim_user": id }))).await;
-            }
-        }
+        // One audit row says what the create did to an account (linked, or why not).
+        let unlinked_because = match (&plan, &account) {
+            (Err(reason), _) => Some(*reason),
+            (Ok(_), None) => Some("account_provisioned_elsewhere"),
+            (Ok(_), Some(_)) => None,
+        };
         let row = UserRow {
             id: id.clone(),
             tenant_id: ctx.tenant.id.clone(),
@@ -442,7 +440,7 @@ pub async fn create_user(ctx: &Ctx<'_>, caller: &Caller, body: &Json) -> Result<
                 deprovision(ctx, caller, account, "deactivated").await?;
             }
         }
-        audit(ctx, caller, "scim.user_create", format!("scim-user:{id}"), &Ok(json!({ "account": account }))).await;
+        audit(ctx, caller, "scim.user_create", format!("scim-user:{id}"), &Ok(json!({ "account": account, "unlinked": unlinked_because }))).await;
         // A new user is in no group yet, so no roles to sync and none to list.
         Ok(Resource { body: render_user(&caller.base, &row, document, None), version: row.version })
     }

@@ -81,23 +81,19 @@ pub async fn tokens(scope: Scoped<'_>, directory_id: &str) -> StoreResult<Vec<To
         .await?)
 }
 
-/// The unrevoked token with this hash, with its directory.
-pub async fn find_live_token(scope: Scoped<'_>, token_hash: &str) -> StoreResult<Option<(TokenRow, DirectoryRow)>> {
-    let Some(token) = scope
-        .select::<scim_token::Entity>()
+/// The unrevoked token with this hash, with its directory and the directory's organization: one
+/// read (every SCIM request makes it).
+pub async fn find_live_token(scope: Scoped<'_>, token_hash: &str) -> StoreResult<Option<(TokenRow, DirectoryRow, super::organizations::Organization)>> {
+    let found = scope
+        .select_chain::<scim_token::Entity, scim_directory::Entity, entity::organization::Entity>()
         .filter(scim_token::Column::TokenHash.eq(token_hash))
         .filter(scim_token::Column::RevokedAt.is_null())
         .one(scope.db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let directory = scope
-        .select::<scim_directory::Entity>()
-        .filter(scim_directory::Column::Id.eq(&token.directory_id))
-        .one(scope.db)
         .await?;
-    Ok(directory.map(|directory| (token, directory)))
+    Ok(match found {
+        Some((token, Some(directory), Some(organization))) => Some((token, directory, super::organizations::from_row(organization))),
+        _ => None,
+    })
 }
 
 /// Revokes one of the directory's tokens; `false` when it names none, or one already revoked.
