@@ -51,6 +51,8 @@ pub struct Services {
     /// Calls to organizations' identity providers.
     pub sso: Sso,
     db: DatabaseConnection,
+    /// Where contending writes queue (`store::batch_writer`): SQLite's one writer connection.
+    writer: DatabaseConnection,
     lifetimes: Lifetimes,
     audit_log: AuditLog,
     /// Wakes this node's mail worker when a request queued a message (`mail_queue`).
@@ -88,7 +90,8 @@ impl Services {
             sso,
             db,
             lifetimes: config.lifetimes.clone(),
-            audit_log: AuditLog::new(batch_writer),
+            audit_log: AuditLog::new(batch_writer.clone()),
+            writer: batch_writer,
             mail_doorbell: Doorbell::default(),
             keyrings: TtlCache::new(cache_ttl),
             clients: TtlCache::new(cache_ttl),
@@ -128,6 +131,13 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     pub fn scope(&self) -> Scoped<'_> {
         self.tenant.scope(&self.services.db)
+    }
+
+    /// The tenant's rows through the connection contending writes queue on: on SQLite the one
+    /// writer connection, so a write transaction waits in the pool instead of sleeping in SQLite's
+    /// busy handler behind another connection's; on PostgreSQL the pool.
+    pub fn writer_scope(&self) -> Scoped<'_> {
+        self.tenant.scope(&self.services.writer)
     }
 
     pub fn lifetimes(&self) -> &Lifetimes {

@@ -404,7 +404,7 @@ pub async fn create_user(ctx: &Ctx<'_>, caller: &Caller, body: &Json) -> Result<
             membership: (!plan.is_member).then_some((member_id.as_str(), caller.directory.organization.id.as_str())),
         });
         let at = now();
-        let (written, account) = rows::insert_user(ctx.scope(), &caller.directory.id, &id, write.clone(), at, link).await?;
+        let (written, account) = rows::insert_user(ctx.writer_scope(), &caller.directory.id, &id, write.clone(), at, link).await?;
         if written != Written::Done(1) {
             return Err(taken(&user_name));
         }
@@ -491,7 +491,7 @@ async fn change_user(
             }
             let write = user_write(&document);
             let user_name = write.user_name.clone();
-            match rows::update_user(ctx.scope(), &caller.directory.id, id, row.version, write, now()).await? {
+            match rows::update_user(ctx.writer_scope(), &caller.directory.id, id, row.version, write, now()).await? {
                 Written::Done(_) => {
                     let row = find_user(ctx, caller, id).await?;
                     let account = provision(ctx, caller, &row, &document).await?;
@@ -514,7 +514,7 @@ pub async fn delete_user(ctx: &Ctx<'_>, caller: &Caller, id: &str, if_match: Opt
     refused(ctx, caller, "scim.user_delete", format!("scim-user:{id}"), async {
         let row = find_user(ctx, caller, id).await?;
         check_if_match(if_match, row.version)?;
-        let Some(row) = rows::delete_user(ctx.scope(), &caller.directory.id, id).await? else {
+        let Some(row) = rows::delete_user(ctx.writer_scope(), &caller.directory.id, id).await? else {
             return Err(ScimError::not_found(format!("no user {id}")).into());
         };
         if let Some(account) = &row.account_id {
@@ -799,7 +799,7 @@ pub async fn create_group(ctx: &Ctx<'_>, caller: &Caller, body: &Json) -> Result
         let id = uuid::Uuid::new_v4().to_string();
         let write = group_write(&document);
         let name = write.display_name.clone();
-        rows::insert_group(ctx.scope(), &caller.directory.id, &id, write, &members, now()).await?;
+        rows::insert_group(ctx.writer_scope(), &caller.directory.id, &id, write, &members, now()).await?;
         resync(ctx, caller, &[&name], &members).await?;
         audit(ctx, caller, "scim.group_create", format!("scim-group:{id}"), &Ok(json!({ "members": members.len() }))).await;
         render_group(ctx, caller, &find_group(ctx, caller, &id).await?, true).await
@@ -891,7 +891,7 @@ pub async fn patch_group(ctx: &Ctx<'_>, caller: &Caller, id: &str, body: &Json, 
             // The document is written only if unchanged since read; member rows need no such care.
             let write = (document != current).then(|| (row.version, group_write(&document)));
             let renamed = write.as_ref().map(|(_, w)| w.display_name.clone());
-            match rows::update_group(ctx.scope(), &caller.directory.id, id, write, &changes, now()).await? {
+            match rows::update_group(ctx.writer_scope(), &caller.directory.id, id, write, &changes, now()).await? {
                 Written::Done(_) => {
                     let names: Vec<&str> = [Some(row.display_name.as_str()), renamed.as_deref()].into_iter().flatten().collect();
                     let mut concerned: Vec<String> = changes.add.iter().chain(&changes.remove).cloned().collect();
@@ -933,7 +933,7 @@ pub async fn replace_group(ctx: &Ctx<'_>, caller: &Caller, id: &str, body: &Json
             let write = group_write(&document);
             let name = write.display_name.clone();
             let changes = MemberChanges { clear: true, remove: Vec::new(), add: members.clone() };
-            match rows::update_group(ctx.scope(), &caller.directory.id, id, Some((row.version, write)), &changes, now()).await? {
+            match rows::update_group(ctx.writer_scope(), &caller.directory.id, id, Some((row.version, write)), &changes, now()).await? {
                 Written::Done(_) => {
                     let concerned: Vec<String> = before.into_iter().chain(members.iter().cloned()).collect();
                     resync(ctx, caller, &[row.display_name.as_str(), name.as_str()], &concerned).await?;
@@ -954,7 +954,7 @@ pub async fn delete_group(ctx: &Ctx<'_>, caller: &Caller, id: &str, if_match: Op
     refused(ctx, caller, "scim.group_delete", format!("scim-group:{id}"), async {
         let row = find_group(ctx, caller, id).await?;
         check_if_match(if_match, row.version)?;
-        let Some(members) = rows::delete_group(ctx.scope(), &caller.directory.id, id).await? else {
+        let Some(members) = rows::delete_group(ctx.writer_scope(), &caller.directory.id, id).await? else {
             return Err(ScimError::not_found(format!("no group {id}")).into());
         };
         resync(ctx, caller, &[row.display_name.as_str()], &members).await?;
