@@ -15,17 +15,7 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(belongs_to = "super::scim_directory::Entity", from = "Column::DirectoryId", to = "super::scim_directory::Column::Id")]
-    Directory,
-}
-
-/// A token's directory (one read authenticates a request: token, directory, organization).
-impl Related<super::scim_directory::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Directory.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 

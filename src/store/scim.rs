@@ -245,12 +245,7 @@ fn users_select(scope: Scoped<'_>, directory_id: &str, narrowing: &Narrowing) ->
 }
 
 pub async fn count_users(scope: Scoped<'_>, directory_id: &str, narrowing: &Narrowing) -> StoreResult<u64> {
-    Ok(scope
-        .select::<scim_user::Entity>()
-        .filter(scim_user::Column::DirectoryId.eq(directory_id))
-        .filter(user_condition(directory_id, scope.tenant_id(), narrowing))
-        .count(scope.db)
-        .await?)
+    Ok(users_select(scope, directory_id, narrowing).count(scope.db).await?)
 }
 
 pub async fn groups(
@@ -268,10 +263,7 @@ pub async fn groups(
         Order::ExternalId => scim_group::Column::ExternalId,
     };
     let direction = if order.1 { sea_orm::Order::Asc } else { sea_orm::Order::Desc };
-    Ok(scope
-        .select::<scim_group::Entity>()
-        .filter(scim_group::Column::DirectoryId.eq(directory_id))
-        .filter(group_condition(narrowing))
+    Ok(groups_select(scope, directory_id, narrowing)
         .order_by(column, direction.clone())
         .order_by(scim_group::Column::Id, direction)
         .offset(offset)
@@ -280,13 +272,12 @@ pub async fn groups(
         .await?)
 }
 
+fn groups_select(scope: Scoped<'_>, directory_id: &str, narrowing: &Narrowing) -> sea_orm::Select<scim_group::Entity> {
+    scope.select::<scim_group::Entity>().filter(scim_group::Column::DirectoryId.eq(directory_id)).filter(group_condition(narrowing))
+}
+
 pub async fn count_groups(scope: Scoped<'_>, directory_id: &str, narrowing: &Narrowing) -> StoreResult<u64> {
-    Ok(scope
-        .select::<scim_group::Entity>()
-        .filter(scim_group::Column::DirectoryId.eq(directory_id))
-        .filter(group_condition(narrowing))
-        .count(scope.db)
-        .await?)
+    Ok(groups_select(scope, directory_id, narrowing).count(scope.db).await?)
 }
 
 // ---------------------------------------------------------------------------------------------------
