@@ -75,12 +75,19 @@ impl Tab {
         panic!("{selector} did not appear on {url}:\n{body}");
     }
 
+    /// Whether the current document has finished loading. A navigation under way destroys the
+    /// context an evaluation runs in ("Cannot find context with specified id"): that is "not yet",
+    /// and the caller tries again.
+    async fn loaded(&self) -> bool {
+        self.page.evaluate("document.readyState").await.ok().and_then(|v| v.into_value::<String>().ok()).as_deref() == Some("complete")
+    }
+
     /// Waits until the location's path (and query) ends with `suffix`.
     async fn wait_for_url(&self, suffix: &str) {
         for _ in 0..150 {
             if let Ok(Some(url)) = self.page.url().await
                 && url.ends_with(suffix)
-                && self.eval::<String>("document.readyState").await == "complete"
+                && self.loaded().await
             {
                 return;
             }
@@ -92,13 +99,9 @@ impl Tab {
     /// Waits until the location contains `part` (and the page has loaded).
     async fn wait_for_url_containing(&self, part: &str) {
         for _ in 0..150 {
-            // A navigation under way destroys the context an evaluation runs in: try again.
-            let loaded = || async {
-                self.page.evaluate("document.readyState").await.ok().and_then(|v| v.into_value::<String>().ok()).as_deref() == Some("complete")
-            };
             if let Ok(Some(url)) = self.page.url().await
                 && url.contains(part)
-                && loaded().await
+                && self.loaded().await
             {
                 return;
             }
