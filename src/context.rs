@@ -45,7 +45,7 @@ pub struct Services {
     pub token_writes: TokenWrites,
     /// Each tenant's discovery document, serialised once per cache period (it depends only on the
     /// issuer and the registration policy, kept beside it so a policy change is seen at once).
-    pub discovery_documents: TtlCache<String, (RegistrationPolicy, Bytes)>,
+    pub discovery_documents: TtlCache<String, (RegistrationPolicy, Vec<String>, Bytes)>,
     /// TXT lookups for verified domains.
     pub dns: TxtResolver,
     /// Calls to organizations' identity providers.

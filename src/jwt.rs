@@ -159,6 +159,7 @@ mod tests {
             scope: "x".into(), exp: 2_000_000_000, iat: 1, jti: "j".into(), auth_time: None, acr: None, amr: None, sid: None,
             caller: latchkey_proto::Caller::Person, org: None, roles: None,
             grant_id: None,
+            authorization_details: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub use latchkey_proto::{crypto, fsutil};
 
 pub mod account;
 pub mod app;
+pub mod approval;
 pub mod audit;
 pub mod background;
 pub mod client;

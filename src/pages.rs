@@ -78,6 +78,28 @@ pub struct Consent<'a> {
     pub tos_uri: Option<&'a str>,
 }
 
+/// An approval (CIBA) as its person answers it: who asks, the binding message, each detail in plain
+/// words.
+#[derive(Template)]
+#[template(path = "approval.html")]
+pub struct ApprovalPage<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub action: String,
+    pub csrf: &'a str,
+    pub id: &'a str,
+    /// pending, approved, denied or expired.
+    pub state: &'static str,
+    pub just_answered: bool,
+    pub client_name: &'a str,
+    pub binding_message: Option<&'a str>,
+    pub resource: Option<&'a str>,
+    pub details: &'a [crate::oauth::authorization_details::Described],
+    pub minutes_left: i64,
+    /// A passkey assertion recent enough to approve without another.
+    pub fresh: bool,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct Account<'a> {

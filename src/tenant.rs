@@ -25,6 +25,8 @@ pub struct Tenant {
     /// Self-registered clients (RFC 7591) may register for and use the client-credentials grant.
     /// Off by default: open registration would otherwise let anyone mint machine tokens.
     pub registration_client_credentials: bool,
+    /// RFC 9396 `authorization_details` types this tenant accepts (docs/approvals.md).
+    pub authorization_details_types: Vec<String>,
     pub data_key: DataKey,
 }
 
@@ -77,6 +79,8 @@ pub enum TenantError {
     InvalidSlug,
     #[error("tenant {0:?} already exists")]
     Exists(String),
+    #[error("{0}")]
+    InvalidSetting(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -106,6 +110,7 @@ fn from_row(row: TenantRow, master: &MasterKey) -> StoreResult<Tenant> {
         require_totp: row.require_totp,
         registration: row.registration_policy.parse().map_err(StoreError::Corrupt)?,
         registration_client_credentials: row.registration_client_credentials,
+        authorization_details_types: crate::store::from_json_list(&row.authorization_details_types)?,
         data_key,
     })
 }
@@ -136,6 +141,16 @@ pub async fn set_require_totp(db: &DatabaseConnection, slug: &str, required: boo
 /// asked for the grant keep it in their metadata but are refused at the token endpoint).
 pub async fn set_registration_client_credentials(db: &DatabaseConnection, slug: &str, allowed: bool) -> Result<bool, TenantError> {
     Ok(tenants::set(db, slug, Setting::RegistrationClientCredentials(allowed)).await?)
+}
+
+/// The RFC 9396 `authorization_details` types the tenant accepts (replacing the list); each a short
+/// name of letters, digits, `_`, `-`, `.`, `:` or `/`.
+pub async fn set_authorization_details_types(db: &DatabaseConnection, slug: &str, types: &[String]) -> Result<bool, TenantError> {
+    if let Some(bad) = types.iter().find(|t| !crate::oauth::authorization_details::valid_type_name(t)) {
+        return Err(TenantError::InvalidSetting(format!("{bad:?} is not an authorization details type name")));
+    }
+    let json = crate::store::to_json_list(types);
+    Ok(tenants::set(db, slug, Setting::AuthorizationDetailsTypes(&json)).await?)
 }
 
 pub async fn set_registration_policy(
@@ -170,6 +185,7 @@ pub async fn create(
         require_totp: false,
         registration_policy: RegistrationPolicy::Open.as_str().to_owned(),
         registration_client_credentials: false,
+        authorization_details_types: "[]".to_owned(),
         wrapped_data_key: master.wrap(&id, &data_key),
         created_at: now(),
     };
@@ -182,6 +198,7 @@ pub async fn create(
         require_totp: false,
         registration: RegistrationPolicy::Open,
         registration_client_credentials: false,
+        authorization_details_types: Vec::new(),
         data_key,
     };
     keys::generate_current_keys(tenant.scope(db), &tenant.data_key).await?;

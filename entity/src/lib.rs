@@ -3,9 +3,11 @@
 
 pub mod access_token;
 pub mod agent_token;
+pub mod approval;
 pub mod audit_event;
 pub mod authorization_code;
 pub mod authorization_request;
+pub mod ciba_request;
 pub mod client;
 pub mod client_origin;
 pub mod consent;

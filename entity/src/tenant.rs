@@ -15,6 +15,8 @@ pub struct Model {
     pub registration_policy: String,
     /// Self-registered clients may use the client-credentials grant (default: no).
     pub registration_client_credentials: bool,
+    /// JSON list of the RFC 9396 `authorization_details` types accepted (docs/approvals.md).
+    pub authorization_details_types: String,
     pub wrapped_data_key: Vec<u8>,
     pub created_at: i64,
 }

@@ -25,6 +25,7 @@ mod m20261203_000020_sso_assertions;
 mod m20261203_000021_enforced_sso;
 mod m20261203_000022_sso_tests;
 mod m20261203_000023_scim;
+mod m20261204_000024_approvals;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000021_enforced_sso::Migration),
             Box::new(m20261203_000022_sso_tests::Migration),
             Box::new(m20261203_000023_scim::Migration),
+            Box::new(m20261204_000024_approvals::Migration),
         ]
     }
 }

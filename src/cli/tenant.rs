@@ -31,6 +31,10 @@ pub enum TenantCommand {
         /// with open registration, anyone could otherwise mint machine tokens).
         #[arg(long)]
         registration_client_credentials: Option<bool>,
+        /// The RFC 9396 authorization details types backchannel (CIBA) requests may carry, comma
+        /// separated (e.g. `tool_call`); an empty value accepts none (docs/approvals.md).
+        #[arg(long, value_delimiter = ',')]
+        authorization_details_types: Option<Vec<String>>,
     },
     List,
     /// Tenant-wide social sign-in: "Continue with Google / Microsoft" on the sign-in page.
@@ -92,6 +96,7 @@ pub async fn run(app: &Admin, command: TenantCommand) -> Result<(), CliError> {
             require_authenticator_app,
             registration,
             registration_client_credentials,
+            authorization_details_types,
         } => {
             app.tenant(&slug).await?;
             if let Some(required) = require_authenticator_app {
@@ -105,6 +110,11 @@ pub async fn run(app: &Admin, command: TenantCommand) -> Result<(), CliError> {
             if let Some(allowed) = registration_client_credentials {
                 tenant::set_registration_client_credentials(&app.db, &slug, allowed).await?;
                 println!("tenant {slug}: self-registered clients may use client credentials = {allowed}");
+            }
+            if let Some(types) = authorization_details_types {
+                let types: Vec<String> = types.into_iter().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
+                tenant::set_authorization_details_types(&app.db, &slug, &types).await?;
+                println!("tenant {slug}: authorization details types = [{}]", types.join(", "));
             }
         }
         TenantCommand::Social { command } => social(app, command).await?,

@@ -223,6 +223,10 @@ pub(crate) fn checked_metadata(
             .map(|g| GrantType::parse_client_grant(g).ok_or_else(|| invalid(format!("grant type {g:?} is not supported"))))
             .collect::<Result<Vec<_>, _>>()?,
     };
+    // A CIBA client can put a request in front of any person of the tenant: an operator decides who may.
+    if grant_types.contains(&GrantType::Ciba) {
+        return Err(invalid("the CIBA grant is for clients an operator creates (`latchkey client create --grant-type urn:openid:params:grant-type:ciba`)"));
+    }
     if grant_types.contains(&GrantType::ClientCredentials) && !policy.client_credentials {
         return Err(invalid("self-registered clients may not use client_credentials here (the tenant's registration policy does not allow it)"));
     }

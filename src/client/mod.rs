@@ -63,12 +63,20 @@ pub enum GrantType {
     /// RFC 8693, for agent tokens only: the agent token is the credential, so no client is
     /// registered for it (`is_client_grant`).
     TokenExchange,
+    /// OpenID CIBA Core 1.0, poll mode: a person approves on their own device what the client asked
+    /// at the backchannel authentication endpoint. Confidential clients an operator creates only.
+    Ciba,
 }
 
 impl GrantType {
     /// Every grant the token endpoint serves (`grant_types_supported`).
-    pub const ALL: [GrantType; 4] =
-        [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials, GrantType::TokenExchange];
+    pub const ALL: [GrantType; 5] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+        GrantType::TokenExchange,
+        GrantType::Ciba,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -76,6 +84,7 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            Self::Ciba => "urn:openid:params:grant-type:ciba",
         }
     }
 

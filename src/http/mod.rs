@@ -3,6 +3,7 @@
 //! `errors::PageError` (HTML).
 
 mod account;
+mod approvals;
 mod admin;
 pub mod client_ip;
 mod errors;
@@ -64,6 +65,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/authorize", web::post().to(oauth::authorize))
                 .route("/authorize/resume", web::get().to(oauth::resume))
                 .route("/token", web::post().to(oauth::token))
+                .route("/bc-authorize", web::post().to(approvals::backchannel_authorize))
+                .route("/approvals/{id}", web::get().to(approvals::page))
+                .route("/approvals/{id}", web::post().to(approvals::submit))
                 .route("/register", web::post().to(registration::register))
                 .route("/register/{client_id}", web::get().to(registration::read))
                 .route("/register/{client_id}", web::put().to(registration::update))

@@ -70,9 +70,11 @@ pub fn with_req(path: &str, req: Option<&str>) -> String {
     }
 }
 
-/// Where to go once signed in: back into the authorization request, or to the account page.
+/// Where to go once signed in: back into the authorization request, to the approval the person
+/// came to answer (`req` an approval id), or to the account page.
 pub fn after_sign_in(ctx: &HttpCtx<'_>, req: Option<&str>) -> String {
     match req {
+        Some(id) if id.starts_with(crate::oauth::backchannel::ID_PREFIX) => ctx.endpoint(&format!("approvals/{id}")),
         Some(id) => ctx.endpoint(&format!("authorize/resume?req={id}")),
         None => ctx.endpoint("account"),
     }

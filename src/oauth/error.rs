@@ -25,6 +25,18 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     ServerError,
     TemporarilyUnavailable,
+    /// CIBA Core §11: the person has not answered yet.
+    AuthorizationPending,
+    /// CIBA Core §11: polled faster than the interval (now five seconds longer).
+    SlowDown,
+    /// CIBA Core §11: the `auth_req_id` expired.
+    ExpiredToken,
+    /// CIBA Core §13: the hint names nobody.
+    UnknownUserId,
+    /// CIBA Core §13.
+    InvalidBindingMessage,
+    /// RFC 9396 §5.
+    InvalidAuthorizationDetails,
 }
 
 impl ErrorCode {
@@ -49,6 +61,12 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::UnknownUserId => "unknown_user_id",
+            Self::InvalidBindingMessage => "invalid_binding_message",
+            Self::InvalidAuthorizationDetails => "invalid_authorization_details",
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct Issue<'a> {
     /// Set when the client acts as a service account (client credentials or an agent token): the
     /// token's subject is the account, in its organization.
     pub service_account: Option<&'a ServiceAccount>,
+    /// RFC 9396: what a person approved (an approval's token only).
+    pub authorization_details: Option<&'a serde_json::Value>,
 }
 
 /// Issues tokens: signs them and stores their rows (`token_writes`).
@@ -104,6 +106,7 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
         org,
         roles,
         grant_id: issue.family_id.map(str::to_owned),
+        authorization_details: issue.authorization_details.cloned(),
     };
     let access_token = jwt::sign_access_token(&keyring, issue.client.access_token_alg, &claims)?;
 

@@ -1,7 +1,9 @@
 //! OAuth 2.1 authorization server: the authorization and token endpoints, grants, refresh-token
 //! families, revocation and introspection.
 
+pub mod authorization_details;
 pub mod authorize;
+pub mod backchannel;
 pub mod client_auth;
 pub mod error;
 pub mod families;

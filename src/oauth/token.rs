@@ -17,7 +17,7 @@ use crate::{
 /// A failed authentication (a wrong client secret, an unknown agent token) is counted against the
 /// caller's address and the client id it named, separately; once either is spent the answer is 429
 /// instead of the error. Other errors pass through.
-fn charge_failure(ctx: &Ctx<'_>, client_id: Option<&str>, error: OAuthError) -> OAuthError {
+pub(super) fn charge_failure(ctx: &Ctx<'_>, client_id: Option<&str>, error: OAuthError) -> OAuthError {
     if !matches!(error.code, ErrorCode::InvalidClient | ErrorCode::InvalidGrant) {
         return error;
     }
@@ -53,6 +53,7 @@ pub async fn handle(
         Some(GrantType::AuthorizationCode) => grants::authorization_code::exchange(ctx, &client, params).await,
         Some(GrantType::RefreshToken) => grants::refresh_token::refresh(ctx, &client, params).await,
         Some(GrantType::ClientCredentials) => grants::client_credentials::grant(ctx, &client, params).await,
+        Some(GrantType::Ciba) => grants::ciba::redeem(ctx, &client, params).await,
         // Token exchange was handled above, before client authentication.
         Some(GrantType::TokenExchange) | None => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type")),
     }?;

@@ -17,27 +17,30 @@ use crate::{
 };
 
 /// The tenant's OpenID Provider / authorization server metadata, serialised once per cache period
-/// (it depends only on the issuer and the registration policy, kept beside it so a policy change is
-/// seen at once).
+/// (it depends only on the issuer, the registration policy and the authorization details types,
+/// kept beside it so a policy change is seen at once).
 pub fn document(ctx: &Ctx<'_>) -> Bytes {
     let registration = ctx.tenant.registration;
+    let types = &ctx.tenant.authorization_details_types;
     let cache = &ctx.services.discovery_documents;
     if let Some(cached) = cache.get(ctx.tenant.id.as_str())
         && cached.0 == registration
+        && cached.1 == *types
     {
-        return cached.1.clone();
+        return cached.2.clone();
     }
     let document = Bytes::from(
-        metadata(&ctx.issuer, registration != RegistrationPolicy::Closed, document::accepted_by(&ctx.tenant))
+        metadata(&ctx.issuer, registration != RegistrationPolicy::Closed, document::accepted_by(&ctx.tenant), types)
             .to_string(),
     );
-    cache.put(ctx.tenant.id.clone(), Arc::new((registration, document.clone())));
+    cache.put(ctx.tenant.id.clone(), Arc::new((registration, types.clone(), document.clone())));
     document
 }
 
 /// What the tenant's registration policy lets in: `registration`, dynamic client registration
-/// (RFC 7591); `metadata_documents`, clients identified by the URL of their metadata document.
-pub fn metadata(issuer: &str, registration: bool, metadata_documents: bool) -> Value {
+/// (RFC 7591); `metadata_documents`, clients identified by the URL of their metadata document;
+/// `authorization_details_types`, RFC 9396 §10.
+pub fn metadata(issuer: &str, registration: bool, metadata_documents: bool, authorization_details_types: &[String]) -> Value {
     let endpoint = |path: &str| format!("{issuer}/{path}");
     let algs = SigningAlg::ADVERTISED.map(SigningAlg::as_str);
     let auth_methods = AuthMethod::ALL.map(AuthMethod::as_str);
@@ -72,6 +75,11 @@ pub fn metadata(issuer: &str, registration: bool, metadata_documents: bool) -> V
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
+        // OpenID CIBA Core §4, poll mode only; approvals are confirmed with a passkey, no user code.
+        "backchannel_authentication_endpoint": endpoint("bc-authorize"),
+        "backchannel_token_delivery_modes_supported": ["poll"],
+        "backchannel_user_code_parameter_supported": false,
+        "authorization_details_types_supported": authorization_details_types,
     });
     if registration {
         metadata["registration_endpoint"] = json!(endpoint("register"));
@@ -96,7 +104,7 @@ mod tests {
     /// those parsers use, so a value cannot be advertised without being served.
     #[test]
     fn every_advertised_value_is_one_the_server_accepts() {
-        let document = metadata("https://id.example/t/acme", true, true);
+        let document = metadata("https://id.example/t/acme", true, true, &["tool_call".to_owned()]);
         for alg in strings(&document, "id_token_signing_alg_values_supported") {
             assert!(alg.parse::<SigningAlg>().is_ok(), "{alg}");
         }
@@ -120,6 +128,9 @@ mod tests {
         }
         assert_eq!(strings(&document, "code_challenge_methods_supported"), ["S256"], "PKCE with S256 only");
         assert_eq!(strings(&document, "prompt_values_supported"), ["none", "login", "consent"]);
-        assert!(metadata("https://id.example/t/acme", false, false).get("registration_endpoint").is_none());
+        assert!(metadata("https://id.example/t/acme", false, false, &[]).get("registration_endpoint").is_none());
+        assert_eq!(strings(&document, "backchannel_token_delivery_modes_supported"), ["poll"]);
+        assert_eq!(strings(&document, "authorization_details_types_supported"), ["tool_call"]);
+        assert!(GrantType::parse(crate::client::GrantType::Ciba.as_str()).is_some());
     }
 }

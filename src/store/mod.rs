@@ -10,6 +10,7 @@
 //! fails if one starts).
 
 pub mod access_tokens;
+pub mod approvals;
 pub mod audit_events;
 pub mod authorizations;
 pub mod clients;

@@ -14,6 +14,8 @@ pub enum Setting<'a> {
     RequireTotp(bool),
     RegistrationClientCredentials(bool),
     RegistrationPolicy(&'a str),
+    /// A JSON list of type names.
+    AuthorizationDetailsTypes(&'a str),
 }
 
 pub async fn find_by_slug(db: &DatabaseConnection, slug: &str) -> StoreResult<Option<TenantRow>> {
@@ -34,6 +36,7 @@ pub async fn set(db: &DatabaseConnection, slug: &str, setting: Setting<'_>) -> S
             update.col_expr(tenant::Column::RegistrationClientCredentials, allowed.into())
         }
         Setting::RegistrationPolicy(policy) => update.col_expr(tenant::Column::RegistrationPolicy, policy.into()),
+        Setting::AuthorizationDetailsTypes(types) => update.col_expr(tenant::Column::AuthorizationDetailsTypes, types.into()),
     };
     Ok(update.exec(db).await?.rows_affected == 1)
 }

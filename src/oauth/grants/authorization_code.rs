@@ -125,6 +125,7 @@ pub async fn exchange(
             with_refresh_token: client.allows_grant(GrantType::RefreshToken),
             resource: row.resource.as_deref(),
             service_account: None,
+            authorization_details: None,
         },
     )
     .await?;

@@ -95,6 +95,7 @@ pub async fn grant(
             with_refresh_token: false,
             resource: resource.as_ref().map(|r| r.uri.as_str()),
             service_account: account.as_ref(),
+            authorization_details: None,
         },
     )
     .await?;

@@ -72,6 +72,7 @@ pub async fn refresh(
             with_refresh_token: true,
             resource: family.resource.as_deref(),
             service_account: None,
+            authorization_details: None,
         },
     )
     .await?;

@@ -52,6 +52,7 @@ pub async fn exchange(ctx: &Ctx<'_>, params: &Params) -> Result<TokenResponse, O
             with_refresh_token: false,
             resource: resource.as_ref().map(|r| r.uri.as_str()),
             service_account: Some(&account),
+            authorization_details: None,
         },
     )
     .await?;

@@ -24,6 +24,8 @@ pub struct DecisionRow {
     pub decision: &'static str,
     pub rule: Option<i64>,
     pub receipt_id: String,
+    /// The Latchkey approval the decision waits for or spent (docs/approvals.md).
+    pub approval_id: Option<String>,
 }
 
 #[derive(Clone)]
@@ -83,13 +85,18 @@ async fn prepare_table(db: &SqlitePool) -> Result<(), sqlx::Error> {
     )
     .execute(db)
     .await?;
-    let has_organization: i64 =
-        sqlx::query("SELECT COUNT(*) AS n FROM pragma_table_info('decisions') WHERE name = 'organization'")
+    for (column, add) in [
+        ("organization", "ALTER TABLE decisions ADD COLUMN organization TEXT"),
+        ("approval_id", "ALTER TABLE decisions ADD COLUMN approval_id TEXT"),
+    ] {
+        let present: i64 = sqlx::query("SELECT COUNT(*) AS n FROM pragma_table_info('decisions') WHERE name = ?")
+            .bind(column)
             .fetch_one(db)
             .await?
             .try_get("n")?;
-    if has_organization == 0 {
-        sqlx::query("ALTER TABLE decisions ADD COLUMN organization TEXT").execute(db).await?;
+        if present == 0 {
+            sqlx::query(add).execute(db).await?;
+        }
     }
     Ok(())
 }
@@ -98,9 +105,9 @@ fn writer(db: SqlitePool) -> Batch<DecisionRow> {
     Batch::group_commit(move |rows: Vec<DecisionRow>| {
         let db = db.clone();
         async move {
-            let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+            let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
             let sql = format!(
-                "INSERT INTO decisions (at, issuer, subject, client_id, agent, organization, tool, action, arguments_digest, decision, rule, receipt_id) VALUES {placeholders}"
+                "INSERT INTO decisions (at, issuer, subject, client_id, agent, organization, tool, action, arguments_digest, decision, rule, receipt_id, approval_id) VALUES {placeholders}"
             );
             // Only placeholders are spliced in, as many as rows; every value is bound.
             let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -117,7 +124,8 @@ fn writer(db: SqlitePool) -> Batch<DecisionRow> {
                     .bind(r.arguments_digest)
                     .bind(r.decision)
                     .bind(r.rule)
-                    .bind(r.receipt_id);
+                    .bind(r.receipt_id)
+                    .bind(r.approval_id);
             }
             insert.execute(&db).await.map(|_| ()).map_err(|e| e.to_string())
         }
@@ -129,7 +137,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn an_audit_table_from_before_organizations_gains_the_column() {
+    async fn an_audit_table_from_before_organizations_and_approvals_gains_the_columns() {
         let dir = tempfile::tempdir().expect("dir");
         let db = connect(&dir.path().join("permissions.db"), 1).await.expect("db");
         sqlx::query(
@@ -143,8 +151,8 @@ mod tests {
         prepare_table(&db).await.expect("upgrade");
         prepare_table(&db).await.expect("idempotent");
         sqlx::query(
-            "INSERT INTO decisions (at, issuer, subject, client_id, agent, organization, tool, action, decision, receipt_id)
-             VALUES (1, 'i', 's', 'c', 0, 'acme', 't', 'a', 'allow', 'r')",
+            "INSERT INTO decisions (at, issuer, subject, client_id, agent, organization, tool, action, decision, receipt_id, approval_id)
+             VALUES (1, 'i', 's', 'c', 0, 'acme', 't', 'a', 'allow', 'r', 'apr_1')",
         )
         .execute(&db)
         .await

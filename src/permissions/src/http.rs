@@ -15,10 +15,11 @@ use latchkey_kit::cors;
 use latchkey_proto::AccessClaims;
 
 use crate::{
-    PermissionApi,
+    PermissionApi, Request,
+    approvals::plain,
     mcp::{Caller, Governed},
     receipt,
-    rules::{Outcome, STEP_UP_ACR},
+    rules::{Outcome, Reauthorize, STEP_UP_ACR},
     verifier::TokenError,
 };
 
@@ -89,6 +90,16 @@ struct DecisionRequest {
     #[serde(default = "call")]
     action: String,
     arguments_digest: Option<String>,
+    /// false: the caller's client cannot act on a step-up challenge, so a `step_up` rule with
+    /// `fallback = "approve"` asks the person instead.
+    #[serde(default = "yes")]
+    can_reauthorize: bool,
+    /// What the person is asked to approve, in a sentence (at most 300 characters).
+    summary: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn call() -> String {
@@ -110,13 +121,22 @@ async fn decide(api: web::Data<PermissionApi>, req: HttpRequest, body: web::Byte
         }));
     };
     let digest_len = request.arguments_digest.as_deref().map_or(0, str::len);
-    if request.tool.is_empty() || request.tool.len() > 200 || request.action.len() > 200 || digest_len > 200 {
+    let summary_len = request.summary.as_deref().map_or(0, |s| s.chars().count());
+    if request.tool.is_empty() || request.tool.len() > 200 || request.action.len() > 200 || digest_len > 200 || summary_len > 300 {
         return HttpResponse::BadRequest().json(json!({
             "error": "invalid_request",
-            "error_description": "tool and action are 1-200 characters, arguments_digest at most 200",
+            "error_description": "tool and action are 1-200 characters, arguments_digest at most 200, summary at most 300",
         }));
     }
-    let decided = match api.decide(&claims, &request.tool, &request.action, request.arguments_digest.as_deref()).await {
+    let summary = request.summary.as_deref().map(|s| plain(s, 300));
+    let call = Request {
+        tool: &request.tool,
+        action: &request.action,
+        arguments_digest: request.arguments_digest.as_deref(),
+        reauthorize: if request.can_reauthorize { Reauthorize::Can } else { Reauthorize::Cannot },
+        summary: summary.as_deref(),
+    };
+    let decided = match api.decide(&claims, &call).await {
         Ok(decided) => decided,
         Err(error) => {
             tracing::error!(%error, "decision not recorded");
@@ -133,8 +153,17 @@ async fn decide(api: web::Data<PermissionApi>, req: HttpRequest, body: web::Byte
     if let Some(challenge) = outcome_challenge(&api, &decided.outcome, body) {
         return challenge;
     }
-    match decided.outcome {
+    match &decided.outcome {
         Outcome::Deny { reason, .. } => HttpResponse::Forbidden().json(body(json!({ "reason": reason }))),
+        // Not allowed yet: 403, so a caller that only checks for success does not go ahead.
+        Outcome::PendingApproval { approval_id, approval_uri, binding_message, expires_in, .. } => HttpResponse::Forbidden()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(body(json!({
+                "approval": { "id": approval_id, "url": approval_uri, "binding_message": binding_message, "expires_in": expires_in },
+            }))),
+        Outcome::Approved { approval_id, .. } => {
+            HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body(json!({ "approval": { "id": approval_id } })))
+        }
         _ => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body(json!({}))),
     }
 }
@@ -162,12 +191,17 @@ fn outcome_challenge(api: &PermissionApi, outcome: &Outcome, body: impl Fn(serde
             ],
             body(json!({ "error": "insufficient_user_authentication", "acr_values": STEP_UP_ACR, "max_age": max_age })),
         )),
-        Outcome::Allow { .. } | Outcome::Deny { .. } => None,
+        Outcome::Allow { .. }
+        | Outcome::Deny { .. }
+        | Outcome::NeedsApproval { .. }
+        | Outcome::PendingApproval { .. }
+        | Outcome::Approved { .. } => None,
     }
 }
 
-/// The tool call inside an MCP JSON-RPC message, if it is one: (tool, digest of its arguments).
-fn tool_call(body: &[u8]) -> Option<(String, String)> {
+/// The tool call inside an MCP JSON-RPC message, if it is one: (tool, digest of its arguments, a
+/// sentence about it for the person asked to approve it).
+fn tool_call(body: &[u8]) -> Option<(String, String, String)> {
     #[derive(Deserialize)]
     struct Message {
         method: String,
@@ -184,8 +218,9 @@ fn tool_call(body: &[u8]) -> Option<(String, String)> {
         return None;
     }
     let params = message.params?;
-    let digest = latchkey_proto::crypto::base64url(&latchkey_proto::crypto::sha256(params.arguments.to_string().as_bytes()));
-    Some((params.name, format!("sha256:{digest}")))
+    let digest = crate::approvals::arguments_digest(&params.arguments);
+    let summary = plain(&format!("Call {} with {}", params.name, params.arguments), 300);
+    Some((params.name, digest, summary))
 }
 
 /// How a request's `Origin` stands with the MCP endpoint (MCP streamable HTTP transport, security
@@ -249,8 +284,11 @@ async fn mcp_call(api: &PermissionApi, req: &HttpRequest, body: web::Bytes) -> H
         Err(response) => return response,
     };
     let mut governed = None;
-    if let Some((tool, digest)) = tool_call(&body) {
-        let decided = match api.decide(&claims, &tool, "call", Some(&digest)).await {
+    if let Some((tool, digest, summary)) = tool_call(&body) {
+        // MCP clients do not act on RFC 9470 (the TypeScript SDK refreshes and gives up): a step-up
+        // rule's approval fallback is for them.
+        let call = Request { tool: &tool, action: "call", arguments_digest: Some(&digest), reauthorize: Reauthorize::Cannot, summary: Some(&summary) };
+        let decided = match api.decide(&claims, &call).await {
             Ok(decided) => decided,
             Err(error) => {
                 tracing::error!(%error, "decision not recorded");

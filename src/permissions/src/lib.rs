@@ -4,6 +4,7 @@
 //! its decisions go to its own SQLite audit table, and each decision comes with a receipt signed by its
 //! own key (published at `/.well-known/jwks.json`).
 
+pub mod approvals;
 pub mod audit;
 pub mod http;
 pub mod mcp;
@@ -19,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use audit::{AuditLog, DecisionRow};
 use receipt::ReceiptKey;
-use rules::{Outcome, Rule};
+use approvals::{Approvals, Call, State};
+use rules::{Outcome, Reauthorize, Rule};
 use verifier::Verifier;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +58,10 @@ pub struct PermissionConfig {
     pub allowed_origins: Vec<String>,
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// How the permission API asks a person to approve a call (a CIBA client per issuer); without
+    /// it, a call that needs approval is denied.
+    #[serde(default)]
+    pub approvals: Option<approvals::ApprovalConfig>,
 }
 
 fn default_leeway() -> u64 {
@@ -93,6 +99,11 @@ impl PermissionConfig {
             return Err(PermissionError::Config(path.into(), "resource must be a URL and issuers must not be empty".into()));
         }
         rules::check(&config.rules).map_err(|why| PermissionError::Config(path.into(), why))?;
+        if let Some(approvals) = &config.approvals
+            && let Some(stray) = approvals.clients.iter().find(|c| !config.issuers.contains(&c.issuer))
+        {
+            return Err(PermissionError::Config(path.into(), format!("approvals: {} is not one of the issuers", stray.issuer)));
+        }
         if let Some(bad) = config.allowed_origins.iter().find(|o| !cors::valid_origin(o)) {
             return Err(PermissionError::Config(path.into(), format!("allowed_origins: {bad:?} is not an origin (scheme://host[:port])")));
         }
@@ -134,6 +145,7 @@ pub struct PermissionApi {
     pub verifier: Verifier,
     pub receipt_key: ReceiptKey,
     audit: AuditLog,
+    approvals: Approvals,
     pub mcp: mcp::McpService,
 }
 
@@ -154,6 +166,21 @@ struct Receipt<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     arguments_digest: Option<&'a str>,
     decision: &'static str,
+    /// The Latchkey approval this decision waits for, or spent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approval: Option<&'a str>,
+}
+
+/// One call to decide.
+#[derive(Clone, Copy)]
+pub struct Request<'a> {
+    pub tool: &'a str,
+    pub action: &'a str,
+    pub arguments_digest: Option<&'a str>,
+    /// Whether the caller's client acts on an RFC 9470 challenge.
+    pub reauthorize: Reauthorize,
+    /// The caller's sentence for the person, when approval is needed.
+    pub summary: Option<&'a str>,
 }
 
 /// A decision with its receipt.
@@ -186,19 +213,49 @@ impl PermissionApi {
         origins.extend(cors::web_origin(&config.resource));
         let mcp = mcp::service(&resource, origins);
         let endpoints = Endpoints::of(&resource);
-        Ok(Self { config, endpoints, verifier, receipt_key, audit, mcp })
+        let approvals = Approvals::new(config.approvals.clone(), &config.resource).map_err(PermissionError::Resource)?;
+        Ok(Self { config, endpoints, verifier, receipt_key, audit, approvals, mcp })
     }
 
-    /// Decides a tool call for a verified token, signs the receipt and writes the audit row.
-    pub async fn decide(
-        &self,
-        claims: &AccessClaims,
-        tool: &str,
-        action: &str,
-        arguments_digest: Option<&str>,
-    ) -> Result<Decided, PermissionError> {
+    /// Decides a tool call for a verified token, signs the receipt and writes the audit row. A call
+    /// that needs a person's yes is asked of Latchkey (`approvals`): pending, approved (this use
+    /// spends it) or denied.
+    pub async fn decide(&self, claims: &AccessClaims, request: &Request<'_>) -> Result<Decided, PermissionError> {
+        let Request { tool, action, arguments_digest, reauthorize, summary } = *request;
         let now = now();
-        let outcome = rules::decide(&self.config.rules, claims, tool, action, now);
+        let mut outcome = rules::decide(&self.config.rules, claims, tool, action, now, reauthorize);
+        if let Outcome::NeedsApproval { rule } = outcome {
+            outcome = match arguments_digest {
+                // An approval names the arguments; a call that does not cannot be approved.
+                None => Outcome::Deny { rule: Some(rule), reason: "this call needs a person's approval, which needs its arguments_digest" },
+                Some(digest) => {
+                    let made;
+                    let summary = match summary {
+                        Some(summary) => summary,
+                        None => {
+                            made = format!("Run {tool} ({action})");
+                            &made
+                        }
+                    };
+                    let call = Call { tool, action, arguments_digest: digest, summary };
+                    match self.approvals.ask(&self.verifier, claims, &call).await {
+                        State::Approved { approval_id } => Outcome::Approved { rule, approval_id },
+                        State::Pending { approval_id, approval_uri, binding_message, expires_in } => {
+                            Outcome::PendingApproval { rule, approval_id, approval_uri, binding_message, expires_in }
+                        }
+                        State::Denied { .. } => Outcome::Deny { rule: Some(rule), reason: "the person denied this call" },
+                        State::Unavailable(why) => {
+                            tracing::warn!(%why, "approval not available");
+                            Outcome::Deny { rule: Some(rule), reason: "this call needs a person's approval, and none could be asked for" }
+                        }
+                    }
+                }
+            };
+        }
+        let approval = match &outcome {
+            Outcome::Approved { approval_id, .. } | Outcome::PendingApproval { approval_id, .. } => Some(approval_id.as_str()),
+            _ => None,
+        };
         let receipt_id = crypto::random_id();
         let receipt = Receipt {
             iss: &self.config.resource,
@@ -213,12 +270,10 @@ impl PermissionApi {
             action,
             arguments_digest,
             decision: outcome.label(),
+            approval,
         };
         let signed = self.receipt_key.sign(&receipt).map_err(|e| PermissionError::Key(e.to_string()))?;
-        let rule = match &outcome {
-            Outcome::Allow { rule } | Outcome::InsufficientScope { rule, .. } | Outcome::StepUp { rule, .. } => Some(*rule as i64),
-            Outcome::Deny { rule, .. } => rule.map(|r| r as i64),
-        };
+        let rule = outcome.rule().map(|r| r as i64);
         self.audit
             .record(DecisionRow {
                 at: now,
@@ -233,6 +288,7 @@ impl PermissionApi {
                 decision: outcome.label(),
                 rule,
                 receipt_id,
+                approval_id: approval.map(str::to_owned),
             })
             .await?;
         Ok(Decided { outcome, receipt: signed })

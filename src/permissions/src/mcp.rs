@@ -145,7 +145,7 @@ impl ServerHandler for DemoTools {
             return Ok(tool_error("this call was not authorized").into());
         };
         match governed.outcome {
-            Outcome::Allow { .. } => {
+            Outcome::Allow { .. } | Outcome::Approved { .. } => {
                 let response = self.tool_router.call(ToolCallContext::new(self, request, context)).await?;
                 Ok(with_receipt(response, governed.receipt))
             }
@@ -154,8 +154,20 @@ impl ServerHandler for DemoTools {
                 refused.meta = Some(receipt_meta(governed.receipt));
                 Ok(refused.into())
             }
-            // Answered with an HTTP challenge before rmcp was reached.
-            Outcome::StepUp { .. } | Outcome::InsufficientScope { .. } => Ok(tool_error("authorization required").into()),
+            // The model relays this to the person: where to approve, what they will see there.
+            Outcome::PendingApproval { approval_uri, binding_message, expires_in, .. } => {
+                let minutes = (expires_in + 59) / 60;
+                let mut waiting = tool_error(format!(
+                    "This call needs the user's approval before it runs. Ask them to open {approval_uri} , check that the page shows \"{binding_message}\", and approve it with their passkey (within {minutes} minutes); then call the tool again with the same arguments."
+                ));
+                waiting.meta = Some(receipt_meta(governed.receipt));
+                Ok(waiting.into())
+            }
+            // Answered with an HTTP challenge before rmcp was reached (NeedsApproval never leaves
+            // `PermissionApi::decide`).
+            Outcome::StepUp { .. } | Outcome::InsufficientScope { .. } | Outcome::NeedsApproval { .. } => {
+                Ok(tool_error("authorization required").into())
+            }
         }
     }
 }

@@ -19,6 +19,27 @@ pub enum Effect {
     Deny,
     /// Allowed after a passkey assertion at most `max_age` seconds old (acr `phr`).
     StepUp,
+    /// Allowed once the person approves this very call (docs/approvals.md): every matching call.
+    Approve,
+}
+
+/// What a `step_up` rule does for a caller whose client cannot re-authorize (`fallback`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Fallback {
+    /// The RFC 9470 challenge, whatever the client (the default).
+    #[default]
+    None,
+    /// The person approves the call instead.
+    Approve,
+}
+
+/// Whether the caller's client acts on an RFC 9470 challenge (asks for a new token). MCP clients do
+/// not (the MCP TypeScript SDK refreshes and gives up); a backend says so in its decision request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reauthorize {
+    Can,
+    Cannot,
 }
 
 /// What an agent gets from a `step_up` rule.
@@ -69,6 +90,9 @@ pub struct Rule {
     /// For `step_up`: what an agent gets (it cannot step up). Unset: deny.
     #[serde(default)]
     pub agents: Option<AgentEffect>,
+    /// For `step_up`: a person whose client cannot re-authorize approves the call instead.
+    #[serde(default)]
+    pub fallback: Fallback,
 }
 
 fn any() -> String {
@@ -91,6 +115,12 @@ pub fn check(rules: &[Rule]) -> Result<(), String> {
         }
         if rule.effect != Effect::StepUp && rule.agents.is_some() {
             return Err(format!("rule {rule_no} (tool {:?}): `agents` belongs only on a step_up rule", rule.tool));
+        }
+        if rule.effect != Effect::StepUp && rule.fallback != Fallback::None {
+            return Err(format!("rule {rule_no} (tool {:?}): `fallback` belongs only on a step_up rule", rule.tool));
+        }
+        if rule.effect == Effect::Approve && rule.caller == CallerMatch::Agent {
+            return Err(format!("rule {rule_no} (tool {:?}): an approve rule asks a person; an agent has nobody to ask", rule.tool));
         }
         if rule.effect == Effect::StepUp && rule.max_age <= 0 {
             return Err(format!("rule {rule_no} (tool {:?}): max_age must be positive", rule.tool));
@@ -123,6 +153,13 @@ pub enum Outcome {
     InsufficientScope { rule: usize, scope: String },
     /// RFC 9470: a fresh, phishing-resistant sign-in is needed.
     StepUp { rule: usize, max_age: i64 },
+    /// The person must approve this call (`approve`, or a `step_up` rule's fallback); the permission
+    /// API asks Latchkey (CIBA) and turns this into one of the three below.
+    NeedsApproval { rule: usize },
+    /// Waiting for the person's answer at `approval_uri`.
+    PendingApproval { rule: usize, approval_id: String, approval_uri: String, binding_message: String, expires_in: i64 },
+    /// The person approved exactly this call; this use spends the approval.
+    Approved { rule: usize, approval_id: String },
 }
 
 impl Outcome {
@@ -131,6 +168,21 @@ impl Outcome {
             Outcome::Allow { .. } => "allow",
             Outcome::Deny { .. } | Outcome::InsufficientScope { .. } => "deny",
             Outcome::StepUp { .. } => "step_up",
+            Outcome::NeedsApproval { .. } | Outcome::PendingApproval { .. } => "pending_approval",
+            Outcome::Approved { .. } => "allow",
+        }
+    }
+
+    /// The rule that decided, if one did.
+    pub fn rule(&self) -> Option<usize> {
+        match self {
+            Outcome::Allow { rule }
+            | Outcome::InsufficientScope { rule, .. }
+            | Outcome::StepUp { rule, .. }
+            | Outcome::NeedsApproval { rule }
+            | Outcome::PendingApproval { rule, .. }
+            | Outcome::Approved { rule, .. } => Some(*rule),
+            Outcome::Deny { rule, .. } => *rule,
         }
     }
 }
@@ -138,7 +190,7 @@ impl Outcome {
 /// The phishing-resistant level only a passkey assertion reaches (docs/acr.md).
 pub const STEP_UP_ACR: Acr = Acr::Phr;
 
-pub fn decide(rules: &[Rule], claims: &AccessClaims, tool: &str, action: &str, now: i64) -> Outcome {
+pub fn decide(rules: &[Rule], claims: &AccessClaims, tool: &str, action: &str, now: i64, reauthorize: Reauthorize) -> Outcome {
     let Some((index, rule)) = rules.iter().enumerate().find(|(_, r)| r.matches(tool, action, claims)) else {
         return Outcome::Deny { rule: None, reason: "no rule allows this call" };
     };
@@ -148,12 +200,17 @@ pub fn decide(rules: &[Rule], claims: &AccessClaims, tool: &str, action: &str, n
     if agent_on_step_up && rule.agents.unwrap_or_default() == AgentEffect::Deny {
         return Outcome::Deny { rule: Some(index), reason: "this tool needs a person's passkey; agents may not call it" };
     }
+    // A person's yes cannot be had for an agent: there is nobody behind its token to ask.
+    if rule.effect == Effect::Approve && claims.is_agent() {
+        return Outcome::Deny { rule: Some(index), reason: "this tool needs a person's approval; agents may not call it" };
+    }
     if let Some(missing) = rule.scopes.iter().find(|s| !claims.has_scope(s)) {
         return Outcome::InsufficientScope { rule: index, scope: missing.clone() };
     }
     match rule.effect {
         Effect::Deny => Outcome::Deny { rule: Some(index), reason: "a rule denies this call" },
         Effect::Allow => Outcome::Allow { rule: index },
+        Effect::Approve => Outcome::NeedsApproval { rule: index },
         // `agents = "allow"`: the rule's scopes were all it asked of an agent.
         Effect::StepUp if agent_on_step_up => Outcome::Allow { rule: index },
         Effect::StepUp => {
@@ -161,6 +218,8 @@ pub fn decide(rules: &[Rule], claims: &AccessClaims, tool: &str, action: &str, n
                 && claims.auth_time.is_some_and(|t| now - t <= rule.max_age);
             if fresh {
                 Outcome::Allow { rule: index }
+            } else if rule.fallback == Fallback::Approve && reauthorize == Reauthorize::Cannot {
+                Outcome::NeedsApproval { rule: index }
             } else {
                 Outcome::StepUp { rule: index, max_age: rule.max_age }
             }
@@ -190,6 +249,7 @@ mod tests {
             org: None,
             roles: None,
             grant_id: None,
+            authorization_details: None,
         }
     }
 
@@ -224,32 +284,32 @@ mod tests {
         let rules = rules();
         let now = 10_000;
         let person = claims("files:read files:write", false, Some(Acr::Mfa), Some(now - 10));
-        assert_eq!(decide(&rules, &person, "files.read", "call", now), Outcome::Allow { rule: 1 });
-        assert_eq!(decide(&rules, &person, "files.delete", "call", now), Outcome::StepUp { rule: 0, max_age: 300 });
+        assert_eq!(decide(&rules, &person, "files.read", "call", now, Reauthorize::Can), Outcome::Allow { rule: 1 });
+        assert_eq!(decide(&rules, &person, "files.delete", "call", now, Reauthorize::Can), Outcome::StepUp { rule: 0, max_age: 300 });
         let fresh = claims("files:write", false, Some(Acr::Phr), Some(now - 10));
-        assert_eq!(decide(&rules, &fresh, "files.delete", "call", now), Outcome::Allow { rule: 0 });
+        assert_eq!(decide(&rules, &fresh, "files.delete", "call", now, Reauthorize::Can), Outcome::Allow { rule: 0 });
         let stale = claims("files:write", false, Some(Acr::Phr), Some(now - 301));
-        assert!(matches!(decide(&rules, &stale, "files.delete", "call", now), Outcome::StepUp { .. }));
+        assert!(matches!(decide(&rules, &stale, "files.delete", "call", now, Reauthorize::Can), Outcome::StepUp { .. }));
         let no_scope = claims("", false, None, Some(now));
         assert_eq!(
-            decide(&rules, &no_scope, "files.read", "call", now),
+            decide(&rules, &no_scope, "files.read", "call", now, Reauthorize::Can),
             Outcome::InsufficientScope { rule: 1, scope: "files:read".into() }
         );
         // The step-up rule holds for agents too: the catch-all allow below never reaches them.
         let agent = claims("files:write", true, None, None);
-        assert!(matches!(decide(&rules, &agent, "files.delete", "call", now), Outcome::Deny { rule: Some(0), .. }));
+        assert!(matches!(decide(&rules, &agent, "files.delete", "call", now, Reauthorize::Can), Outcome::Deny { rule: Some(0), .. }));
         let agent_claiming_phr = AccessClaims {
             caller: Caller::Agent,
             acr: Some(Acr::Phr),
             auth_time: Some(now),
             ..claims("files:write", true, None, None)
         };
-        assert!(matches!(decide(&rules, &agent_claiming_phr, "files.delete", "call", now), Outcome::Deny { rule: Some(0), .. }));
+        assert!(matches!(decide(&rules, &agent_claiming_phr, "files.delete", "call", now, Reauthorize::Can), Outcome::Deny { rule: Some(0), .. }));
         let agent_without_scope = claims("files:read", true, None, None);
-        assert!(matches!(decide(&rules, &agent_without_scope, "files.delete", "call", now), Outcome::Deny { rule: Some(0), .. }));
-        assert!(matches!(decide(&rules, &person, "billing", "admin", now), Outcome::Deny { rule: Some(2), .. }));
-        assert_eq!(decide(&rules, &person, "unknown", "call", now), Outcome::Allow { rule: 3 });
-        assert!(matches!(decide(&[], &person, "unknown", "call", now), Outcome::Deny { rule: None, .. }));
+        assert!(matches!(decide(&rules, &agent_without_scope, "files.delete", "call", now, Reauthorize::Can), Outcome::Deny { rule: Some(0), .. }));
+        assert!(matches!(decide(&rules, &person, "billing", "admin", now, Reauthorize::Can), Outcome::Deny { rule: Some(2), .. }));
+        assert_eq!(decide(&rules, &person, "unknown", "call", now, Reauthorize::Can), Outcome::Allow { rule: 3 });
+        assert!(matches!(decide(&[], &person, "unknown", "call", now, Reauthorize::Can), Outcome::Deny { rule: None, .. }));
     }
 
     fn parse(text: &str) -> Vec<Rule> {
@@ -269,10 +329,44 @@ mod tests {
         );
         check(&rules).expect("valid");
         let now = 10_000;
-        assert_eq!(decide(&rules, &claims("deploy", true, None, None), "deploy", "call", now), Outcome::Allow { rule: 0 });
-        assert!(matches!(decide(&rules, &claims("", true, None, None), "deploy", "call", now), Outcome::InsufficientScope { .. }));
+        assert_eq!(decide(&rules, &claims("deploy", true, None, None), "deploy", "call", now, Reauthorize::Can), Outcome::Allow { rule: 0 });
+        assert!(matches!(decide(&rules, &claims("", true, None, None), "deploy", "call", now, Reauthorize::Can), Outcome::InsufficientScope { .. }));
         let person = claims("deploy", false, Some(Acr::Mfa), Some(now));
-        assert!(matches!(decide(&rules, &person, "deploy", "call", now), Outcome::StepUp { .. }));
+        assert!(matches!(decide(&rules, &person, "deploy", "call", now, Reauthorize::Can), Outcome::StepUp { .. }));
+    }
+
+    #[test]
+    fn approval_is_for_people_and_the_fallback_only_for_clients_that_cannot_reauthorize() {
+        let rules = parse(
+            r#"
+            [[rules]]
+            tool = "billing.refund"
+            scopes = ["billing"]
+            effect = "approve"
+            [[rules]]
+            tool = "files.delete"
+            effect = "step_up"
+            fallback = "approve"
+            "#,
+        );
+        check(&rules).expect("valid");
+        let now = 10_000;
+        let person = claims("billing", false, Some(Acr::Mfa), Some(now));
+        // (tool, claims, client, expected)
+        let cases = [
+            ("billing.refund", person.clone(), Reauthorize::Can, Outcome::NeedsApproval { rule: 0 }),
+            ("billing.refund", person.clone(), Reauthorize::Cannot, Outcome::NeedsApproval { rule: 0 }),
+            ("billing.refund", claims("", false, Some(Acr::Phr), Some(now)), Reauthorize::Cannot, Outcome::InsufficientScope { rule: 0, scope: "billing".into() }),
+            ("files.delete", person.clone(), Reauthorize::Can, Outcome::StepUp { rule: 1, max_age: 300 }),
+            ("files.delete", person.clone(), Reauthorize::Cannot, Outcome::NeedsApproval { rule: 1 }),
+            ("files.delete", claims("", false, Some(Acr::Phr), Some(now - 10)), Reauthorize::Cannot, Outcome::Allow { rule: 1 }),
+        ];
+        for (tool, claims, reauthorize, expected) in cases {
+            assert_eq!(decide(&rules, &claims, tool, "call", now, reauthorize), expected, "{tool} {reauthorize:?}");
+        }
+        let agent = claims("billing", true, None, None);
+        assert!(matches!(decide(&rules, &agent, "billing.refund", "call", now, Reauthorize::Cannot), Outcome::Deny { rule: Some(0), .. }));
+        assert!(matches!(decide(&rules, &agent, "files.delete", "call", now, Reauthorize::Cannot), Outcome::Deny { rule: Some(1), .. }));
     }
 
     #[test]
@@ -282,6 +376,8 @@ mod tests {
             ("tool = \"x\"\neffect = \"step_up\"\ncaller = \"agent\"", "step_up with caller"),
             ("tool = \"x\"\neffect = \"allow\"\nagents = \"allow\"", "agents without step_up"),
             ("tool = \"x\"\neffect = \"step_up\"\nmax_age = 0", "max_age 0"),
+            ("tool = \"x\"\neffect = \"allow\"\nfallback = \"approve\"", "fallback without step_up"),
+            ("tool = \"x\"\neffect = \"approve\"\ncaller = \"agent\"", "approve for agents"),
         ] {
             let rules = parse(&format!("[[rules]]\n{text}"));
             assert!(check(&rules).is_err(), "{why} must be refused");
@@ -315,13 +411,13 @@ mod tests {
             caller: if caller == "agent" { Caller::Agent } else { Caller::Person },
             ..claims("", false, None, Some(1))
         };
-        assert_eq!(decide(&rules, &with(Some("acme"), &["admin"], "person"), "deploy", "call", 2), Outcome::Allow { rule: 0 });
+        assert_eq!(decide(&rules, &with(Some("acme"), &["admin"], "person"), "deploy", "call", 2, Reauthorize::Can), Outcome::Allow { rule: 0 });
         // Right organization, no matching role: only the agent rule is left, and a person is not one.
-        assert!(matches!(decide(&rules, &with(Some("acme"), &["viewer"], "person"), "deploy", "call", 2), Outcome::Deny { rule: None, .. }));
-        assert_eq!(decide(&rules, &with(Some("acme"), &[], "agent"), "deploy", "call", 2), Outcome::Allow { rule: 1 });
-        assert!(matches!(decide(&rules, &with(Some("other"), &["admin"], "person"), "deploy", "call", 2), Outcome::Deny { rule: None, .. }));
-        assert!(matches!(decide(&rules, &with(None, &["admin"], "agent"), "deploy", "call", 2), Outcome::Deny { rule: None, .. }));
+        assert!(matches!(decide(&rules, &with(Some("acme"), &["viewer"], "person"), "deploy", "call", 2, Reauthorize::Can), Outcome::Deny { rule: None, .. }));
+        assert_eq!(decide(&rules, &with(Some("acme"), &[], "agent"), "deploy", "call", 2, Reauthorize::Can), Outcome::Allow { rule: 1 });
+        assert!(matches!(decide(&rules, &with(Some("other"), &["admin"], "person"), "deploy", "call", 2, Reauthorize::Can), Outcome::Deny { rule: None, .. }));
+        assert!(matches!(decide(&rules, &with(None, &["admin"], "agent"), "deploy", "call", 2, Reauthorize::Can), Outcome::Deny { rule: None, .. }));
         let other_issuer = AccessClaims { iss: "https://elsewhere".into(), ..with(Some("acme"), &["admin"], "person") };
-        assert!(matches!(decide(&rules, &other_issuer, "deploy", "call", 2), Outcome::Deny { rule: None, .. }));
+        assert!(matches!(decide(&rules, &other_issuer, "deploy", "call", 2, Reauthorize::Can), Outcome::Deny { rule: None, .. }));
     }
 }

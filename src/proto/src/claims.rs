@@ -24,7 +24,8 @@ impl Caller {
     }
 }
 
-/// RFC 9068 §2.2 claims, plus Latchkey's `caller`, `org`, `roles` and `grant_id`.
+/// RFC 9068 §2.2 claims, plus Latchkey's `caller`, `org`, `roles` and `grant_id`, and RFC 9396
+/// `authorization_details`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub iss: String,
@@ -55,6 +56,10 @@ pub struct AccessClaims {
     /// the token inactive without a row per token. An opaque id, not a credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_id: Option<String>,
+    /// RFC 9396 §9.1: what the person approved, in a token issued for an approval (CIBA). A resource
+    /// server compares it with the call it is about to make (docs/approvals.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_details: Option<serde_json::Value>,
 }
 
 impl AccessClaims {
