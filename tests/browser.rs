@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use chromiumoxide::{
     Browser, BrowserConfig, Page,
@@ -703,4 +703,193 @@ async fn an_admin_wires_saml_and_a_person_signs_in_through_it_in_a_real_browser(
     let amr: Vec<&str> = claims["amr"].as_array().expect("amr").iter().filter_map(|v| v.as_str()).collect();
     assert!(amr.contains(&"pwd") && amr.contains(&"mfa") && amr.contains(&"user"), "the IdP's methods and the passkey's: {amr:?}");
     close(browser, driver).await;
+}
+
+/// A person approves what an agent is about to do (docs/approvals.md). An unmodified MCP client
+/// (the official TypeScript SDK, tests/mcp/approval.mjs) connects to the permission API's MCP
+/// endpoint with only its URL; the person signs in through the hosted pages in Chromium. A gated
+/// tool call comes back as a tool error saying where to approve; the person opens the link, sees
+/// the call in plain words, approves with the virtual passkey, and the SDK's retry goes through —
+/// once. Approving one call does not approve another (other arguments); a denial and an expiry are
+/// tool errors too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmodified_mcp_client_runs_a_tool_call_once_its_person_approves_it_with_a_passkey() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    const PERSON: &str = "approver@example.com";
+    let client_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp");
+    assert!(client_dir.join("node_modules/@modelcontextprotocol/sdk").exists(), "run `npm ci --prefix tests/mcp` (scripts/test does)");
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_CACHE_TTL", "0")]).await;
+    server.cli(&["tenant", "set", "default", "--authorization-details-types", "tool_call"]);
+    let (gate_id, gate_secret) =
+        server.create_client(&["--name", "Demo tools", "--confidential", "--grant-type", "urn:openid:params:grant-type:ciba"]);
+    let rules = format!(
+        r#"
+[[rules]]
+tool = "files.delete"
+scopes = ["files:write"]
+effect = "approve"
+
+[[rules]]
+tool = "*"
+scopes = ["files:read"]
+effect = "allow"
+
+[approvals]
+expires_in = 20
+[[approvals.clients]]
+issuer = "{}"
+client_id = "{gate_id}"
+client_secret = "{}"
+"#,
+        server.issuer("default"),
+        gate_secret.expect("secret")
+    );
+    let permissions = PermissionApi::start(&[server.issuer("default")], &rules).await;
+    server.cli(&["resource", "create", "--uri", &permissions.resource, "--name", "Demo files", "--scope", "files:read", "--scope", "files:write"]);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("callback listener");
+    let redirect = format!("http://127.0.0.1:{}/callback", listener.local_addr().expect("addr").port());
+    serve_page(listener, "<!doctype html><title>MCP client</title><p>You can close this window.</p>".to_owned()).await;
+    let mut node = tokio::process::Command::new("node")
+        .arg(client_dir.join("approval.mjs"))
+        .env("MCP_URL", &permissions.resource)
+        .env("REDIRECT_URL", &redirect)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run node");
+    let mut stdin = node.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(node.stdout.take().expect("stdout")).lines();
+    let mut next_event = async || -> serde_json::Value {
+        let line = tokio::time::timeout(Duration::from_secs(60), stdout.next_line())
+            .await
+            .expect("the MCP client went quiet")
+            .expect("read")
+            .expect("the MCP client exited");
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert_ne!(event["event"], "failed", "the MCP client failed: {event:#}");
+        event
+    };
+
+    let (browser, driver, mut tab, _profile) = launch("approvals").await;
+    let _laptop = tab.add_authenticator().await;
+    // The SDK sends the person to sign in: email code, a passkey, consent; its callback gets the code.
+    let authorize = next_event().await;
+    assert_eq!(authorize["event"], "authorize");
+    tab.goto(authorize["url"].as_str().expect("url")).await;
+    tab.wait_for("#email").await;
+    tab.type_into("#email", PERSON).await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for("input[name=code]").await;
+    let code = smtp.code_for(PERSON, 1).await;
+    tab.type_into("input[name=code]", &code).await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for("#passkey-start").await;
+    tab.click("#passkey-start").await;
+    tab.wait_for("#recovery-continue").await;
+    tab.click("#recovery-continue").await;
+    tab.click("button[name=decision][value=allow]").await;
+    tab.wait_for_url_containing("code=").await;
+    let callback = tab.url().await;
+    stdin.write_all(format!("{callback}\n").as_bytes()).await.expect("answer");
+    assert_eq!(next_event().await["event"], "connected");
+
+    let mut call = async |name: &str, arguments: serde_json::Value| -> serde_json::Value {
+        let command = serde_json::json!({ "call": name, "arguments": arguments });
+        stdin.write_all(format!("{command}\n").as_bytes()).await.expect("command");
+        let result = next_event().await;
+        assert_eq!(result["event"], "result");
+        result
+    };
+    // Where the tool error tells the person to approve.
+    let approval_url = |result: &serde_json::Value| -> String {
+        let text = result["text"].as_str().expect("text");
+        let start = text.find(&server.url("approvals/")).unwrap_or_else(|| panic!("no approval link in {text:?}"));
+        text[start..].split_whitespace().next().expect("url").to_owned()
+    };
+
+    // 1. The gated call: a tool error that says what to approve and where.
+    let first = call("files.delete", serde_json::json!({ "name": "plan.md" })).await;
+    assert_eq!(first["isError"], true, "{first}");
+    let first_url = approval_url(&first);
+    assert!(first["text"].as_str().expect("text").contains("approve"), "{first}");
+    // The person opens it: the call in plain words, the binding message the tool error named.
+    tab.goto(&first_url).await;
+    tab.wait_for("#approve").await;
+    let page = tab.text().await;
+    assert!(page.contains("Demo tools asks for your approval") && page.contains("files.delete") && page.contains("plan.md"), "{page}");
+    let binding: String = tab.eval("document.querySelector('#binding-message strong').textContent").await;
+    assert!(first["text"].as_str().expect("text").contains(&binding), "the page and the tool error show the same binding message");
+    tab.screenshot("approval").await;
+    // Approving asks for the passkey (an assertion made for this request), then records the yes.
+    approve(&mut tab).await;
+    tab.screenshot("approved").await;
+
+    // 2. The SDK's retry of the same call goes through, once; the receipt names the approval.
+    let done = call("files.delete", serde_json::json!({ "name": "plan.md" })).await;
+    assert_eq!((done["isError"].as_bool(), done["text"].as_str()), (Some(false), Some("deleted plan.md")), "{done}");
+    let receipt = jwt_claims(done["receipt"].as_str().expect("receipt"));
+    assert_eq!(receipt["decision"], "allow");
+    assert!(first_url.ends_with(receipt["approval"].as_str().expect("approval")), "{receipt}");
+    let again = call("files.delete", serde_json::json!({ "name": "plan.md" })).await;
+    assert_eq!(again["isError"], true);
+    assert_ne!(approval_url(&again), first_url, "a second use needs a new approval");
+
+    // 3. An approval is for its own arguments: approving readme.txt does not let another name through.
+    let readme = call("files.delete", serde_json::json!({ "name": "readme.txt" })).await;
+    let readme_url = approval_url(&readme);
+    tab.goto(&readme_url).await;
+    approve(&mut tab).await;
+    let other = call("files.delete", serde_json::json!({ "name": "README.TXT" })).await;
+    assert_eq!(other["isError"], true);
+    assert_ne!(approval_url(&other), readme_url);
+    let done = call("files.delete", serde_json::json!({ "name": "readme.txt" })).await;
+    assert_eq!(done["text"], "deleted readme.txt", "{done}");
+
+    // 4. Denied: one click, and the retry is a tool error that says so.
+    let doomed = call("files.delete", serde_json::json!({ "name": "nothing.txt" })).await;
+    tab.goto(&approval_url(&doomed)).await;
+    tab.click("#deny").await;
+    tab.wait_for("#answer").await;
+    assert!(tab.text().await.contains("Denied"));
+    let denied = call("files.delete", serde_json::json!({ "name": "nothing.txt" })).await;
+    assert_eq!(denied["isError"], true);
+    assert!(denied["text"].as_str().expect("text").contains("denied"), "{denied}");
+
+    // 5. Unanswered until it expires: the retry is a tool error asking again; the old page says expired.
+    let late = call("files.delete", serde_json::json!({ "name": "late.txt" })).await;
+    let late_url = approval_url(&late);
+    tokio::time::sleep(Duration::from_secs(21)).await;
+    let after = call("files.delete", serde_json::json!({ "name": "late.txt" })).await;
+    assert_eq!(after["isError"], true);
+    assert_ne!(approval_url(&after), late_url);
+    tab.goto(&late_url).await;
+    tab.wait_for("#answer").await;
+    assert!(tab.text().await.contains("expired"));
+
+    // The permission API audited each decision, the approvals named.
+    let rows = permissions.audit_rows().await;
+    assert!(rows.iter().filter(|r| r.1 == "files.delete" && r.3 == "pending_approval").count() >= 5, "{rows:?}");
+    assert_eq!(rows.iter().filter(|r| r.1 == "files.delete" && r.3 == "allow").count(), 2, "{rows:?}");
+    stdin.write_all(b"{\"quit\":true}\n").await.expect("quit");
+    assert!(node.wait().await.expect("node exit").success());
+    close(browser, driver).await;
+}
+
+/// Clicks Approve on an approval page; when the page asks for the passkey first, confirms with it and
+/// approves on the page it returns to.
+async fn approve(tab: &mut Tab) {
+    tab.click("#approve").await;
+    tab.wait_for_url_containing("step_up=1").await;
+    tab.wait_for("#passkey-start").await;
+    tab.screenshot("approval-passkey").await;
+    tab.click("#passkey-start").await;
+    tab.wait_for_url_containing("/approvals/").await;
+    tab.click("#approve").await;
+    tab.wait_for("#answer").await;
+    assert!(tab.text().await.contains("Approved"), "{}", tab.text().await);
 }

@@ -162,7 +162,7 @@ impl AuthorizationDetails {
                 };
                 let kind = text("type").unwrap_or_default();
                 if kind == TOOL_CALL {
-                    let fields = [("Tool", "tool"), ("Action", "action"), ("On", "locations"), ("Arguments", "arguments_digest")]
+                    let fields = [("Tool", "tool"), ("Action", "action"), ("On", "locations"), ("Arguments (digest)", "arguments_digest")]
                         .into_iter()
                         .filter_map(|(label, field)| text(field).map(|v| (label.to_owned(), v)))
                         .collect();
