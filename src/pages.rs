@@ -126,6 +126,15 @@ pub struct Account<'a> {
     pub apps: Vec<AppRow>,
     /// The organization this person administers (owner or admin): a link to its pages.
     pub administers: Option<(String, String)>,
+    /// Requests waiting for this person's approval (CIBA), newest first.
+    pub approvals: Vec<ApprovalRow>,
+}
+
+pub struct ApprovalRow {
+    pub url: String,
+    pub client: String,
+    pub what: String,
+    pub asked: String,
 }
 
 pub struct PasskeyRow {

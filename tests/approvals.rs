@@ -157,6 +157,8 @@ async fn a_person_approves_with_a_passkey_and_the_client_gets_one_token_that_say
     let mail = s.smtp.mail_containing(ada, &uri).await;
     assert!(mail.data.contains("Delete 214 files in /billing") && mail.data.contains("FILES 7Q2"), "{}", mail.data);
     assert!(!mail.data.contains(&first), "the mail carries the page, never the client's auth_req_id");
+    let account = ada_browser.get(s.server.url("account")).send().await.expect("account").text().await.expect("html");
+    assert!(account.contains(&uri) && account.contains("Waiting for your approval"), "the account page lists it");
     let (_, joined) = send(request("FILES 7Q2", "300")).await;
     assert_eq!(joined["approval_id"], started["approval_id"], "an identical request joins the open approval");
     assert_ne!(joined["auth_req_id"], started["auth_req_id"]);

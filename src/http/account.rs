@@ -10,7 +10,7 @@ use crate::{
     account::{self, AccountError},
     app::App,
     oauth::params::Params,
-    pages::{AppRow, Chrome, PasskeyRow, RecoveryCodes, SessionRow, TotpSetup, when},
+    pages::{AppRow, ApprovalRow, Chrome, PasskeyRow, RecoveryCodes, SessionRow, TotpSetup, when},
     passkey, recovery,
     session::{self, Session},
     store::now,
@@ -78,6 +78,7 @@ async fn render(
     let csrf = request::csrf(ctx.app, req);
     let chrome = Chrome::new(&ctx.tenant.display_name);
     let administers = crate::org_admin::administered_by(ctx, session).await?;
+    let approvals = crate::approval::waiting(ctx, &user.id).await?;
     let page = crate::pages::Account {
         tenant_name: chrome.tenant_name,
         tenant_initial: chrome.tenant_initial,
@@ -131,6 +132,15 @@ async fn render(
                 client_id: a.client_id,
                 name: a.name,
                 host: a.document_host,
+            })
+            .collect(),
+        approvals: approvals
+            .into_iter()
+            .map(|a| ApprovalRow {
+                url: ctx.endpoint(&format!("approvals/{}", a.id)),
+                what: a.details.first().and_then(|d| d.summary.clone()).or(a.binding_message).unwrap_or_else(|| "A request".to_owned()),
+                client: a.client_name,
+                asked: when(a.created_at),
             })
             .collect(),
         administers: administers.map(|slug| (ctx.endpoint(&format!("org/{slug}/admin")), slug)),
