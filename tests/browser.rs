@@ -714,10 +714,7 @@ async fn an_admin_wires_saml_and_a_person_signs_in_through_it_in_a_real_browser(
 /// tool errors too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unmodified_mcp_client_runs_a_tool_call_once_its_person_approves_it_with_a_passkey() {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     const PERSON: &str = "approver@example.com";
-    let client_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp");
-    assert!(client_dir.join("node_modules/@modelcontextprotocol/sdk").exists(), "run `npm ci --prefix tests/mcp` (scripts/test does)");
     let smtp = SmtpCatcher::start().await;
     let deployment = Deployment::new().await;
     let server = Server::start(&deployment, &smtp, &[("LATCHKEY_CACHE_TTL", "0")]).await;
@@ -752,33 +749,11 @@ client_secret = "{}"
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("callback listener");
     let redirect = format!("http://127.0.0.1:{}/callback", listener.local_addr().expect("addr").port());
     serve_page(listener, "<!doctype html><title>MCP client</title><p>You can close this window.</p>".to_owned()).await;
-    let mut node = tokio::process::Command::new("node")
-        .arg(client_dir.join("approval.mjs"))
-        .env("MCP_URL", &permissions.resource)
-        .env("REDIRECT_URL", &redirect)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run node");
-    let mut stdin = node.stdin.take().expect("stdin");
-    let mut stdout = BufReader::new(node.stdout.take().expect("stdout")).lines();
-    let mut next_event = async || -> serde_json::Value {
-        let line = tokio::time::timeout(Duration::from_secs(60), stdout.next_line())
-            .await
-            .expect("the MCP client went quiet")
-            .expect("read")
-            .expect("the MCP client exited");
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
-        assert_ne!(event["event"], "failed", "the MCP client failed: {event:#}");
-        event
-    };
-
     let (browser, driver, mut tab, _profile) = launch("approvals").await;
     let _laptop = tab.add_authenticator().await;
     // The SDK sends the person to sign in: email code, a passkey, consent; its callback gets the code.
-    let authorize = next_event().await;
+    let mut sdk = McpSdk::start(&permissions.resource, &redirect, false).await;
+    let authorize = sdk.next_event().await;
     assert_eq!(authorize["event"], "authorize");
     tab.goto(authorize["url"].as_str().expect("url")).await;
     tab.wait_for("#email").await;
@@ -794,17 +769,9 @@ client_secret = "{}"
     tab.click("#recovery-continue").await;
     tab.click("button[name=decision][value=allow]").await;
     tab.wait_for_url_containing("code=").await;
-    let callback = tab.url().await;
-    stdin.write_all(format!("{callback}\n").as_bytes()).await.expect("answer");
-    assert_eq!(next_event().await["event"], "connected");
-
-    let mut call = async |name: &str, arguments: serde_json::Value| -> serde_json::Value {
-        let command = serde_json::json!({ "call": name, "arguments": arguments });
-        stdin.write_all(format!("{command}\n").as_bytes()).await.expect("command");
-        let result = next_event().await;
-        assert_eq!(result["event"], "result");
-        result
-    };
+    sdk.send(&tab.url().await).await;
+    assert_eq!(sdk.next_event().await["event"], "connected");
+    let mut call = async |name: &str, arguments: serde_json::Value| sdk.call(name, arguments).await;
     // Where the tool error tells the person to approve.
     let approval_url = |result: &serde_json::Value| -> String {
         let text = result["text"].as_str().expect("text");
@@ -875,9 +842,89 @@ client_secret = "{}"
     let rows = permissions.audit_rows().await;
     assert!(rows.iter().filter(|r| r.1 == "files.delete" && r.3 == "pending_approval").count() >= 5, "{rows:?}");
     assert_eq!(rows.iter().filter(|r| r.1 == "files.delete" && r.3 == "allow").count(), 2, "{rows:?}");
-    stdin.write_all(b"{\"quit\":true}\n").await.expect("quit");
-    assert!(node.wait().await.expect("node exit").success());
+    sdk.quit().await;
+
+    // A client that declared URL-mode elicitation (MCP 2025-11-25) gets the URLElicitationRequired
+    // error instead, carrying the approval page; its session id (signed, any replica reads it) says
+    // what it declared. The person is signed in already: consent, then the same approval.
+    let mut sdk = McpSdk::start(&permissions.resource, &redirect, true).await;
+    let authorize = sdk.next_event().await;
+    tab.goto(authorize["url"].as_str().expect("url")).await;
+    tab.click("button[name=decision][value=allow]").await;
+    tab.wait_for_url_containing("code=").await;
+    sdk.send(&tab.url().await).await;
+    assert_eq!(sdk.next_event().await["event"], "connected");
+    let asked = sdk.call("files.delete", serde_json::json!({ "name": "url.txt" })).await;
+    let elicitation = &asked["elicitations"][0];
+    assert_eq!(elicitation["mode"], "url", "{asked}");
+    assert!(asked["sessionId"].as_str().is_some_and(|id| id.contains('.')), "a signed session id: {asked}");
+    let url = elicitation["url"].as_str().expect("url").to_owned();
+    assert!(url.starts_with(&server.url("approvals/")) && url.ends_with(elicitation["elicitationId"].as_str().expect("id")), "{asked}");
+    tab.goto(&url).await;
+    approve(&mut tab).await;
+    let through = sdk.call("files.delete", serde_json::json!({ "name": "url.txt" })).await;
+    // Past the gate: the demo tool itself answers (there is no such file).
+    assert_eq!(through["text"], "no file named url.txt", "{through}");
+    assert!(jwt_claims(through["receipt"].as_str().expect("receipt"))["approval"].as_str().is_some_and(|a| url.ends_with(a)));
+    sdk.quit().await;
     close(browser, driver).await;
+}
+
+/// tests/mcp/approval.mjs: the unmodified MCP TypeScript SDK, driven line by line.
+struct McpSdk {
+    node: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl McpSdk {
+    async fn start(mcp_url: &str, redirect: &str, url_elicitation: bool) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let client_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp");
+        assert!(client_dir.join("node_modules/@modelcontextprotocol/sdk").exists(), "run `npm ci --prefix tests/mcp` (scripts/test does)");
+        let mut node = tokio::process::Command::new("node")
+            .arg(client_dir.join("approval.mjs"))
+            .env("MCP_URL", mcp_url)
+            .env("REDIRECT_URL", redirect)
+            .env("URL_ELICITATION", if url_elicitation { "1" } else { "0" })
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run node");
+        let stdin = node.stdin.take().expect("stdin");
+        let stdout = tokio::io::BufReader::new(node.stdout.take().expect("stdout")).lines();
+        Self { node, stdin, stdout }
+    }
+
+    async fn next_event(&mut self) -> serde_json::Value {
+        let line = tokio::time::timeout(Duration::from_secs(60), self.stdout.next_line())
+            .await
+            .expect("the MCP client went quiet")
+            .expect("read")
+            .expect("the MCP client exited");
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert_ne!(event["event"], "failed", "the MCP client failed: {event:#}");
+        event
+    }
+
+    async fn send(&mut self, line: &str) {
+        use tokio::io::AsyncWriteExt;
+        self.stdin.write_all(format!("{line}\n").as_bytes()).await.expect("write to the MCP client");
+    }
+
+    async fn call(&mut self, name: &str, arguments: serde_json::Value) -> serde_json::Value {
+        self.send(&serde_json::json!({ "call": name, "arguments": arguments }).to_string()).await;
+        let result = self.next_event().await;
+        assert_eq!(result["event"], "result");
+        result
+    }
+
+    async fn quit(mut self) {
+        self.send("{\"quit\":true}").await;
+        assert!(self.node.wait().await.expect("node exit").success());
+    }
 }
 
 /// Clicks Approve on an approval page; when the page asks for the passkey first, confirms with it and

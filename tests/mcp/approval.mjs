@@ -3,6 +3,9 @@
 // the tools the Rust test names and reports each result as it is — no step-up handling, no knowledge
 // of approvals. What a model would relay to its user is the tool result's text.
 //
+// With URL_ELICITATION=1 it declares URL-mode elicitation (MCP 2025-11-25), as a client that can show
+// its user a URL does, and reports a URLElicitationRequiredError's elicitations.
+//
 // Protocol on stdio, one JSON object per line. Out: {"event":"authorize","url":…} (the test signs
 // in and answers with the redirect URL), {"event":"result",…}, {"event":"failed",…}. In (after
 // connecting): {"call":name,"arguments":{…}} or {"quit":true}.
@@ -11,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { ElicitRequestSchema, UrlElicitationRequiredError } from '@modelcontextprotocol/sdk/types.js';
 
 const mcpUrl = new URL(process.env.MCP_URL);
 const redirectUrl = process.env.REDIRECT_URL;
@@ -60,7 +64,12 @@ class Provider {
 
 const provider = new Provider();
 let transport;
-const client = new Client({ name: 'latchkey-approval-client', version: '1.0.0' });
+const urlElicitation = process.env.URL_ELICITATION === '1';
+const client = new Client(
+  { name: 'latchkey-approval-client', version: '1.0.0' },
+  urlElicitation ? { capabilities: { elicitation: { url: {} } } } : {},
+);
+if (urlElicitation) client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'decline' }));
 
 async function main() {
   transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
@@ -78,7 +87,14 @@ async function main() {
     if (done) break;
     const command = JSON.parse(value);
     if (command.quit) break;
-    const result = await client.callTool({ name: command.call, arguments: command.arguments ?? {} });
+    let result;
+    try {
+      result = await client.callTool({ name: command.call, arguments: command.arguments ?? {} });
+    } catch (error) {
+      if (!(error instanceof UrlElicitationRequiredError)) throw error;
+      say('result', { text: error.message, isError: true, elicitations: error.elicitations, sessionId: transport.sessionId ?? null });
+      continue;
+    }
     say('result', {
       text: result.content.map((c) => c.text).join('\n'),
       isError: result.isError ?? false,

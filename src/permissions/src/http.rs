@@ -199,11 +199,22 @@ fn outcome_challenge(api: &PermissionApi, outcome: &Outcome, body: impl Fn(serde
     }
 }
 
-/// The tool call inside an MCP JSON-RPC message, if it is one: (tool, digest of its arguments, a
-/// sentence about it for the person asked to approve it).
-fn tool_call(body: &[u8]) -> Option<(String, String, String)> {
+/// A `tools/call` inside an MCP JSON-RPC message.
+struct ToolCall {
+    /// The JSON-RPC id, for an error answered here.
+    id: serde_json::Value,
+    tool: String,
+    digest: String,
+    /// A sentence about the call for the person asked to approve it.
+    summary: String,
+}
+
+/// The tool call inside an MCP JSON-RPC message, if it is one.
+fn tool_call(body: &[u8]) -> Option<ToolCall> {
     #[derive(Deserialize)]
     struct Message {
+        #[serde(default)]
+        id: serde_json::Value,
         method: String,
         params: Option<Params>,
     }
@@ -220,7 +231,7 @@ fn tool_call(body: &[u8]) -> Option<(String, String, String)> {
     let params = message.params?;
     let digest = crate::approvals::arguments_digest(&params.arguments);
     let summary = plain(&format!("Call {} with {}", params.name, params.arguments), 300);
-    Some((params.name, digest, summary))
+    Some(ToolCall { id: message.id, tool: params.name, digest, summary })
 }
 
 /// How a request's `Origin` stands with the MCP endpoint (MCP streamable HTTP transport, security
@@ -283,8 +294,15 @@ async fn mcp_call(api: &PermissionApi, req: &HttpRequest, body: web::Bytes) -> H
         Ok(claims) => claims,
         Err(response) => return response,
     };
+    let declared = req
+        .headers()
+        .get(MCP_SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|id| api.sessions.read(id))
+        .unwrap_or_default();
+    let initialize = crate::session::declared_at_initialize(&body);
     let mut governed = None;
-    if let Some((tool, digest, summary)) = tool_call(&body) {
+    if let Some(ToolCall { id, tool, digest, summary }) = tool_call(&body) {
         // MCP clients do not act on RFC 9470 (the TypeScript SDK refreshes and gives up): a step-up
         // rule's approval fallback is for them.
         let call = Request { tool: &tool, action: "call", arguments_digest: Some(&digest), reauthorize: Reauthorize::Cannot, summary: Some(&summary) };
@@ -298,11 +316,19 @@ async fn mcp_call(api: &PermissionApi, req: &HttpRequest, body: web::Bytes) -> H
         if let Some(challenge) = outcome_challenge(api, &decided.outcome, |extra| extra) {
             return challenge;
         }
+        if declared.url_elicitation
+            && let Outcome::PendingApproval { approval_id, approval_uri, binding_message, .. } = &decided.outcome
+        {
+            return url_elicitation_required(&id, approval_id, approval_uri, binding_message, &decided.receipt);
+        }
         governed = Some(Governed { caller: claims.clone(), outcome: decided.outcome, receipt: decided.receipt });
     }
     let mut request = http::Request::builder().method(req.method().as_str()).uri(req.uri().to_string());
     for (name, value) in req.headers() {
-        request = request.header(name.as_str(), value.as_bytes());
+        // Our session ids are ours to read; rmcp serves statelessly and knows none.
+        if name.as_str() != MCP_SESSION_ID {
+            request = request.header(name.as_str(), value.as_bytes());
+        }
     }
     let Ok(mut request) = request.body(http_body_util::Full::new(body)) else {
         return HttpResponse::BadRequest().json(json!({ "error": "invalid_request" }));
@@ -317,8 +343,37 @@ async fn mcp_call(api: &PermissionApi, req: &HttpRequest, body: web::Bytes) -> H
     for (name, value) in &parts.headers {
         out.append_header((name.as_str(), value.as_bytes()));
     }
+    if let Some(declared) = initialize
+        && parts.status.is_success()
+    {
+        out.insert_header((MCP_SESSION_ID, api.sessions.issue(declared)));
+    }
     use http_body_util::BodyExt;
     out.streaming(body.into_data_stream())
+}
+
+const MCP_SESSION_ID: &str = "mcp-session-id";
+
+/// MCP 2025-11-25 `URLElicitationRequiredError` (-32042) for a client that declared URL-mode
+/// elicitation: the client shows the person the approval page; the elicitation id is the approval's.
+fn url_elicitation_required(id: &serde_json::Value, approval_id: &str, url: &str, binding_message: &str, receipt: &str) -> HttpResponse {
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {
+            "code": -32042,
+            "message": "This call needs your approval.",
+            "data": {
+                "elicitations": [{
+                    "mode": "url",
+                    "elicitationId": approval_id,
+                    "url": url,
+                    "message": format!("Approve this call with your passkey; the page shows \"{binding_message}\". Then try again."),
+                }],
+                "io.latchkey/decision-receipt": receipt,
+            },
+        },
+    }))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig, endpoints: &super::Endpoints) {

@@ -10,6 +10,7 @@ pub mod http;
 pub mod mcp;
 pub mod receipt;
 pub mod rules;
+pub mod session;
 pub mod verifier;
 
 use std::{net::SocketAddr, path::PathBuf};
@@ -146,6 +147,8 @@ pub struct PermissionApi {
     pub receipt_key: ReceiptKey,
     audit: AuditLog,
     approvals: Approvals,
+    /// Signs and reads the MCP session ids that carry what a client declared (`session`).
+    pub sessions: session::SessionKey,
     pub mcp: mcp::McpService,
 }
 
@@ -199,7 +202,7 @@ impl PermissionApi {
 
     pub async fn start(config: PermissionConfig) -> Result<Self, PermissionError> {
         latchkey_proto::fsutil::create_private_dir(&config.data_dir)?;
-        let receipt_key = load_receipt_key(&config)?;
+        let (receipt_key, sessions) = load_keys(&config)?;
         let db_path = config.data_dir.join("permissions.db");
         let audit = AuditLog::open(&db_path).await.map_err(|source| PermissionError::Db { path: db_path.clone(), source })?;
         let verifier = Verifier::new(
@@ -214,7 +217,7 @@ impl PermissionApi {
         let mcp = mcp::service(&resource, origins);
         let endpoints = Endpoints::of(&resource);
         let approvals = Approvals::new(config.approvals.clone(), &config.resource).map_err(PermissionError::Resource)?;
-        Ok(Self { config, endpoints, verifier, receipt_key, audit, approvals, mcp })
+        Ok(Self { config, endpoints, verifier, receipt_key, audit, approvals, sessions, mcp })
     }
 
     /// Decides a tool call for a verified token, signs the receipt and writes the audit row. A call
@@ -295,8 +298,9 @@ impl PermissionApi {
     }
 }
 
-/// Opens the receipt key under the configured master key (generated in development).
-fn load_receipt_key(config: &PermissionConfig) -> Result<ReceiptKey, PermissionError> {
+/// Opens the receipt key under the configured master key (generated in development), and derives the
+/// MCP session key from it (replicas with one master key read each other's session ids).
+fn load_keys(config: &PermissionConfig) -> Result<(ReceiptKey, session::SessionKey), PermissionError> {
     let master_path = config.master_key_file.clone().unwrap_or_else(|| config.data_dir.join("master.key"));
     let master = crypto::MasterKey::load_or_generate(
         config.master_key.as_deref(),
@@ -304,5 +308,6 @@ fn load_receipt_key(config: &PermissionConfig) -> Result<ReceiptKey, PermissionE
         "LATCHKEY_PERMISSIONS_MASTER_KEY, master_key or master_key_file",
     )
     .map_err(PermissionError::Key)?;
-    ReceiptKey::load_or_generate(&config.data_dir, &master).map_err(PermissionError::Key)
+    let receipt = ReceiptKey::load_or_generate(&config.data_dir, &master).map_err(PermissionError::Key)?;
+    Ok((receipt, session::SessionKey::derive(&master)))
 }
