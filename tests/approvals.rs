@@ -219,7 +219,7 @@ async fn a_person_approves_with_a_passkey_and_the_client_gets_one_token_that_say
 
     // Every outcome is in the audit log.
     let actions: Vec<String> = s.server.audit_actions().iter().filter_map(|e| e["action"].as_str().map(str::to_owned)).collect();
-    for action in ["approval.requested", "approval.other_account", "approval.approved", "approval.denied", "token.ciba"] {
+    for action in ["approval.requested", "approval.other_account", "approval.approved", "approval.denied", "approval.expired", "token.ciba"] {
         assert!(actions.iter().any(|a| a == action), "{action} audited: {actions:?}");
     }
 }
@@ -250,7 +250,8 @@ async fn discovery_advertises_ciba_poll_mode_and_the_tenants_detail_types() {
 
 /// The decision endpoint as an operator's backend uses it: `approve` rules and a step-up rule's
 /// fallback for a client that cannot re-authorize ask the person; the retried call goes through
-/// once, with a receipt naming the approval; another call, or a second use, does not.
+/// once — on whichever replica it reaches — with a receipt naming the approval; another call, or a
+/// second use, does not.
 #[tokio::test]
 async fn the_permission_api_asks_for_an_approval_and_spends_it_once() {
     let mut s = setup(None).await;
@@ -316,8 +317,18 @@ client_secret = "{}"
     let (status, other) = decide(json!({ "tool": "billing.refund", "arguments_digest": "sha256:order-18" })).await;
     assert_eq!((status, other["decision"].as_str()), (StatusCode::FORBIDDEN, Some("pending_approval")));
     assert_ne!(other["approval"]["id"], pending["approval"]["id"]);
-    // The approved call goes through once, and its receipt names the approval.
-    let (status, allowed) = decide(refund.clone()).await;
+    // The approved call goes through once — on another replica (no state shared between the two:
+    // the retry finds the answer at Latchkey) — and its receipt names the approval.
+    let replica = PermissionApi::start_replica(&[issuer.clone()], &rules, Some(&permissions.resource)).await;
+    let on_replica = |body: Value| {
+        let url = replica.url("/v1/decisions");
+        let token = token.clone();
+        async move {
+            let response = api().post(url).bearer_auth(token).json(&body).send().await.expect("decide");
+            (response.status(), response.json::<Value>().await.expect("json"))
+        }
+    };
+    let (status, allowed) = on_replica(refund.clone()).await;
     assert_eq!((status, allowed["decision"].as_str()), (StatusCode::OK, Some("allow")), "{allowed}");
     assert_eq!(jwt_claims(allowed["receipt"].as_str().expect("receipt"))["approval"], pending["approval"]["id"]);
     let (status, again) = decide(refund).await;

@@ -9,7 +9,7 @@ use latchkey::{
     crypto::MasterKey,
     organization, service_account,
     store::{
-        self, DatabaseConnection, Scoped, access_tokens, audit_events, authorizations, consents, email_codes,
+        self, DatabaseConnection, Scoped, access_tokens, approvals, audit_events, authorizations, consents, email_codes,
         initial_access_tokens, mail_outbox, organizations, passkeys, recovery_codes, refresh_families, resources,
         scim, service_accounts, sessions, signing_keys, sso, tenants, totp_authenticators, users,
     },
@@ -824,4 +824,85 @@ async fn audit_retention_forgets_only_the_named_tenants_old_events() {
     assert!(left.contains(&(Some(fixture.other_tenant_id.clone()), 100)), "another tenant's old event stays");
     assert!(left.contains(&(None, 100)), "an operator event stays");
     assert_eq!(audit_events::forget_before(&fixture.db, None, 200, 2).await.expect("forget"), 1);
+}
+
+fn approval_row(id: &str, key: &str, user_id: &str, now: i64) -> approvals::ApprovalRow {
+    approvals::ApprovalRow {
+        id: id.to_owned(),
+        tenant_id: String::new(),
+        client_id: "gate".into(),
+        user_id: user_id.to_owned(),
+        open_key: Some(key.to_owned()),
+        scope: "openid".into(),
+        resource: None,
+        binding_message: None,
+        authorization_details: "[]".into(),
+        status: approvals::PENDING.into(),
+        created_at: now,
+        expires_at: now + 300,
+        decided_at: None,
+        auth_time: None,
+        amr: None,
+        session_id: None,
+        redeemed_at: None,
+        handles: 0,
+    }
+}
+
+fn handle(id: &str, now: i64) -> approvals::CibaRequestRow {
+    approvals::CibaRequestRow {
+        id: id.to_owned(),
+        tenant_id: String::new(),
+        approval_id: String::new(),
+        client_id: "gate".into(),
+        poll_interval: 5,
+        last_polled_at: None,
+        created_at: now,
+        expires_at: 0,
+    }
+}
+
+/// Nodes opening the same approval at once make one (the others join it); it is answered once, by
+/// its own person only; an approved one is redeemed once however many handles race; another tenant
+/// sees none of it.
+#[tokio::test]
+async fn an_approval_is_opened_once_answered_once_and_redeemed_once() {
+    use approvals::{Answer, Opened, Poll};
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let ada = fixture.user("ada-approvals@example.com").await;
+    let caps = approvals::Caps { per_client: 100, per_user: 100 };
+    let openers = (0..8).map(|i| {
+        let caps = &caps;
+        let fixture = &fixture;
+        let ada = ada.clone();
+        async move {
+            approvals::open_or_join(fixture.scope(), approval_row(&format!("apr_{i}"), "same-key", &ada, now), handle(&format!("h{i}"), now), caps, now).await
+        }
+    });
+    let opened = futures_util::future::join_all(openers).await;
+    let new: Vec<String> = opened.iter().filter_map(|o| match o.as_ref().expect("open") {
+        Opened::New(row) => Some(row.id.clone()),
+        _ => None,
+    }).collect();
+    assert_eq!(new.len(), 1, "one approval for one key");
+    assert!(opened.iter().all(|o| matches!(o.as_ref().expect("open"), Opened::New(_) | Opened::Joined(_))));
+    let id = new[0].clone();
+    assert!(approvals::find(fixture.other(), &id).await.expect("read").is_none(), "invisible to another tenant");
+
+    let approve = || Answer::Approve { auth_time: now, amr: "[]".into(), session_id: "s" };
+    assert!(!approvals::answer(fixture.scope(), &id, "someone-else", approve(), now).await.expect("answer"), "only its person");
+    assert!(approvals::answer(fixture.scope(), &id, &ada, approve(), now).await.expect("answer"));
+    assert!(!approvals::answer(fixture.scope(), &id, &ada, Answer::Deny, now).await.expect("answer"), "answered once");
+
+    let handles: Vec<String> = (0..8).map(|i| format!("h{i}")).collect();
+    let polls = handles.iter().map(|h| approvals::poll(fixture.scope(), h, "gate", now));
+    let results = futures_util::future::join_all(polls).await;
+    let redeemed = results.iter().filter(|r| matches!(r.as_ref().expect("poll"), Poll::Approved(_))).count();
+    assert_eq!(redeemed, 1, "{results:?}");
+    assert!(results.iter().all(|r| matches!(r.as_ref().expect("poll"), Poll::Approved(_) | Poll::Redeemed)));
+    assert!(matches!(approvals::poll(fixture.scope(), "h0", "another-client", now).await.expect("poll"), Poll::Unknown));
+    // Redeemed, the key is free: the same request opens a new approval.
+    let again = approvals::open_or_join(fixture.scope(), approval_row("apr_again", "same-key", &ada, now), handle("h-again", now), &caps, now).await;
+    assert!(matches!(again.expect("open"), Opened::New(_)));
 }

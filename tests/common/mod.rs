@@ -801,8 +801,14 @@ pub struct PermissionApi {
 impl PermissionApi {
     /// Starts it trusting `issuers`, with `rules` (TOML `[[rules]]` tables) appended to its config.
     pub async fn start(issuers: &[String], rules: &str) -> Self {
+        Self::start_replica(issuers, rules, None).await
+    }
+
+    /// The same; with `resource`, a replica of the API serving that resource (as behind a load
+    /// balancer), with data of its own.
+    pub async fn start_replica(issuers: &[String], rules: &str, resource: Option<&str>) -> Self {
         let port = free_port();
-        let resource = format!("http://127.0.0.1:{port}/mcp");
+        let resource = resource.map_or_else(|| format!("http://127.0.0.1:{port}/mcp"), str::to_owned);
         let dir = tempfile::tempdir().expect("tempdir");
         let issuers = issuers.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ");
         let config = format!(

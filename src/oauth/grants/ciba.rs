@@ -39,7 +39,10 @@ pub async fn redeem(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<T
         Poll::Pending => return Err(OAuthError::new(ErrorCode::AuthorizationPending, "the person has not answered yet")),
         Poll::SlowDown => return Err(OAuthError::new(ErrorCode::SlowDown, "polled too fast: wait the interval, now five seconds longer")),
         Poll::Denied => return Err(OAuthError::new(ErrorCode::AccessDenied, "the person denied the request")),
-        Poll::Expired => return Err(OAuthError::new(ErrorCode::ExpiredToken, "the auth_req_id has expired")),
+        Poll::Expired => {
+            ctx.audit(Event::new(&ctx.tenant.id, format!("client:{}", client.client_id), "approval.expired").failed()).await;
+            return Err(OAuthError::new(ErrorCode::ExpiredToken, "the auth_req_id has expired"));
+        }
         Poll::Redeemed => return Err(OAuthError::invalid_grant("this auth_req_id was already used")),
         Poll::Unknown => return Err(OAuthError::invalid_grant("unknown auth_req_id")),
     };
