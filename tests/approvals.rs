@@ -248,6 +248,11 @@ async fn discovery_advertises_ciba_poll_mode_and_the_tenants_detail_types() {
     assert_eq!(registered.status(), StatusCode::BAD_REQUEST);
 }
 
+async fn decision(url: String, token: String, body: Value) -> (StatusCode, Value) {
+    let response = api().post(url).bearer_auth(token).json(&body).send().await.expect("decide");
+    (response.status(), response.json::<Value>().await.expect("json"))
+}
+
 /// The decision endpoint as an operator's backend uses it: `approve` rules and a step-up rule's
 /// fallback for a client that cannot re-authorize ask the person; the retried call goes through
 /// once — on whichever replica it reaches — with a receipt naming the approval; another call, or a
@@ -296,14 +301,7 @@ client_secret = "{}"
     let callback = authorize_through_pages(&s.server, &s.smtp, &browser, &url, ada).await;
     let (_, tokens) = exchange_code(&s.server, &client_id, secret.as_deref().expect("secret"), &query_param(&callback, "code").expect("code"), redirect, &pkce.verifier).await;
     let token = tokens["access_token"].as_str().expect("access token").to_owned();
-    let decide = |body: Value| {
-        let url = permissions.url("/v1/decisions");
-        let token = token.clone();
-        async move {
-            let response = api().post(url).bearer_auth(token).json(&body).send().await.expect("decide");
-            (response.status(), response.json::<Value>().await.expect("json"))
-        }
-    };
+    let decide = |body: Value| decision(permissions.url("/v1/decisions"), token.clone(), body);
     let refund = json!({ "tool": "billing.refund", "arguments_digest": "sha256:order-17", "summary": "Refund order 17 (EUR 40)" });
     let (status, pending) = decide(refund.clone()).await;
     assert_eq!((status, pending["decision"].as_str()), (StatusCode::FORBIDDEN, Some("pending_approval")), "{pending}");
@@ -320,15 +318,7 @@ client_secret = "{}"
     // The approved call goes through once — on another replica (no state shared between the two:
     // the retry finds the answer at Latchkey) — and its receipt names the approval.
     let replica = PermissionApi::start_replica(&[issuer.clone()], &rules, Some(&permissions.resource)).await;
-    let on_replica = |body: Value| {
-        let url = replica.url("/v1/decisions");
-        let token = token.clone();
-        async move {
-            let response = api().post(url).bearer_auth(token).json(&body).send().await.expect("decide");
-            (response.status(), response.json::<Value>().await.expect("json"))
-        }
-    };
-    let (status, allowed) = on_replica(refund.clone()).await;
+    let (status, allowed) = decision(replica.url("/v1/decisions"), token.clone(), refund.clone()).await;
     assert_eq!((status, allowed["decision"].as_str()), (StatusCode::OK, Some("allow")), "{allowed}");
     assert_eq!(jwt_claims(allowed["receipt"].as_str().expect("receipt"))["approval"], pending["approval"]["id"]);
     let (status, again) = decide(refund).await;

@@ -606,17 +606,7 @@ async fn an_admin_wires_saml_and_a_person_signs_in_through_it_in_a_real_browser(
     let owners_laptop = tab.add_authenticator().await;
     // The owner's first sign-in: email code, passkey, recovery codes.
     tab.goto(&server.url("account")).await;
-    tab.wait_for("#email").await;
-    tab.type_into("#email", "olga@acme.test").await;
-    tab.click("button[type=submit]").await;
-    tab.wait_for("input[name=code]").await;
-    let code = smtp.code_for("olga@acme.test", 1).await;
-    tab.type_into("input[name=code]", &code).await;
-    tab.click("button[type=submit]").await;
-    tab.wait_for("#passkey-start").await;
-    tab.click("#passkey-start").await;
-    tab.wait_for("#recovery-continue").await;
-    tab.click("#recovery-continue").await;
+    first_sign_in(&tab, &smtp, "olga@acme.test").await;
     tab.wait_for("#administers a").await;
     tab.click("#administers a").await;
 
@@ -756,17 +746,7 @@ client_secret = "{}"
     let authorize = sdk.next_event().await;
     assert_eq!(authorize["event"], "authorize");
     tab.goto(authorize["url"].as_str().expect("url")).await;
-    tab.wait_for("#email").await;
-    tab.type_into("#email", PERSON).await;
-    tab.click("button[type=submit]").await;
-    tab.wait_for("input[name=code]").await;
-    let code = smtp.code_for(PERSON, 1).await;
-    tab.type_into("input[name=code]", &code).await;
-    tab.click("button[type=submit]").await;
-    tab.wait_for("#passkey-start").await;
-    tab.click("#passkey-start").await;
-    tab.wait_for("#recovery-continue").await;
-    tab.click("#recovery-continue").await;
+    first_sign_in(&tab, &smtp, PERSON).await;
     tab.click("button[name=decision][value=allow]").await;
     tab.wait_for_url_containing("code=").await;
     sdk.send(&tab.url().await).await;
@@ -925,6 +905,22 @@ impl McpSdk {
         self.send("{\"quit\":true}").await;
         assert!(self.node.wait().await.expect("node exit").success());
     }
+}
+
+/// A person's first sign-in from the sign-in page: their address, the emailed code, a passkey made
+/// on the tab's authenticator, past the recovery codes.
+async fn first_sign_in(tab: &Tab, smtp: &SmtpCatcher, email: &str) {
+    tab.wait_for("#email").await;
+    tab.type_into("#email", email).await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for("input[name=code]").await;
+    let code = smtp.code_for(email, 1).await;
+    tab.type_into("input[name=code]", &code).await;
+    tab.click("button[type=submit]").await;
+    tab.wait_for("#passkey-start").await;
+    tab.click("#passkey-start").await;
+    tab.wait_for("#recovery-continue").await;
+    tab.click("#recovery-continue").await;
 }
 
 /// Clicks Approve on an approval page; when the page asks for the passkey first, confirms with it and

@@ -8,9 +8,9 @@
 //!   raised (CIBA §7.3); an answer, once given, is returned at once.
 
 use entity::{approval, ciba_request};
-use sea_orm::{ColumnTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, sea_query::Expr};
+use sea_orm::{ColumnTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 
-use super::{Scoped, StoreError, StoreResult};
+use super::{Scoped, StoreError, StoreResult, unique_violation};
 
 pub use approval::Model as ApprovalRow;
 pub use ciba_request::Model as CibaRequestRow;
@@ -36,10 +36,6 @@ pub enum Opened {
     Joined(ApprovalRow),
     /// Too many open approvals for this client or person, or handles on the one to join.
     TooMany,
-}
-
-fn unique_violation(error: &StoreError) -> bool {
-    matches!(error, StoreError::Db(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))))
 }
 
 async fn open_count(scope: Scoped<'_>, column: approval::Column, value: &str, now: i64) -> StoreResult<u64> {

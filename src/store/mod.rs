@@ -59,6 +59,11 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Whether a write failed on a unique index (the index decided a race, or a name is taken).
+pub(crate) fn unique_violation(error: &StoreError) -> bool {
+    matches!(error, StoreError::Db(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))))
+}
+
 /// The database handle (a pool) the store's functions take: named here so callers need not name sea-orm.
 pub use sea_orm::DatabaseConnection;
 

@@ -9,11 +9,11 @@
 
 use entity::{scim_directory, scim_group, scim_group_member, scim_token, scim_user, scim_user_email};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait, Query},
 };
 
-use super::{Scoped, StoreError, StoreResult};
+use super::{Scoped, StoreError, StoreResult, unique_violation};
 
 pub use scim_directory::Model as DirectoryRow;
 pub use scim_group::Model as GroupRow;
@@ -31,10 +31,6 @@ async fn turn<C: ConnectionTrait>(db: &C) -> Option<tokio::sync::MutexGuard<'sta
         sea_orm::DbBackend::Sqlite => Some(SQLITE_TURNS.lock().await),
         _ => None,
     }
-}
-
-fn unique_violation(error: &StoreError) -> bool {
-    matches!(error, StoreError::Db(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))))
 }
 
 // ---------------------------------------------------------------------------------------------------
