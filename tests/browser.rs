@@ -759,7 +759,9 @@ client_secret = "{}"
         text[start..].split_whitespace().next().expect("url").to_owned()
     };
 
-    // 1. The gated call: a tool error that says what to approve and where.
+    // 1. The gated call: a tool error that says what to approve and where. (A second after the
+    // sign-in, so that its passkey assertion is plainly older than the request.)
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let first = call("files.delete", serde_json::json!({ "name": "plan.md" })).await;
     assert_eq!(first["isError"], true, "{first}");
     let first_url = approval_url(&first);
@@ -773,7 +775,7 @@ client_secret = "{}"
     assert!(first["text"].as_str().expect("text").contains(&binding), "the page and the tool error show the same binding message");
     tab.screenshot("approval").await;
     // Approving asks for the passkey (an assertion made for this request), then records the yes.
-    approve(&mut tab).await;
+    assert!(approve(&mut tab).await, "the sign-in's assertion, older than the request, does not approve it");
     tab.screenshot("approved").await;
 
     // 2. The SDK's retry of the same call goes through, once; the receipt names the approval.
@@ -923,16 +925,31 @@ async fn first_sign_in(tab: &Tab, smtp: &SmtpCatcher, email: &str) {
     tab.click("#recovery-continue").await;
 }
 
-/// Clicks Approve on an approval page; when the page asks for the passkey first, confirms with it and
-/// approves on the page it returns to.
-async fn approve(tab: &mut Tab) {
+/// Clicks Approve on an approval page; when the page asks for the passkey first (the last assertion
+/// was made before the request arrived), confirms with it and approves on the page it returns to.
+/// Whether it asked.
+async fn approve(tab: &mut Tab) -> bool {
     tab.click("#approve").await;
-    tab.wait_for_url_containing("step_up=1").await;
-    tab.wait_for("#passkey-start").await;
-    tab.screenshot("approval-passkey").await;
-    tab.click("#passkey-start").await;
-    tab.wait_for_url_containing("/approvals/").await;
-    tab.click("#approve").await;
+    let mut asked = false;
+    for _ in 0..150 {
+        let url = tab.url().await;
+        if url.contains("step_up=1") {
+            asked = true;
+            break;
+        }
+        if url.contains("done=1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if asked {
+        tab.wait_for("#passkey-start").await;
+        tab.screenshot("approval-passkey").await;
+        tab.click("#passkey-start").await;
+        tab.wait_for_url_containing("/approvals/").await;
+        tab.click("#approve").await;
+    }
     tab.wait_for("#answer").await;
     assert!(tab.text().await.contains("Approved"), "{}", tab.text().await);
+    asked
 }
