@@ -208,8 +208,14 @@ async fn a_person_approves_with_a_passkey_and_the_client_gets_one_token_that_say
     assert_ne!(again["approval_id"], started["approval_id"]);
 
     // Deny is one click; the client hears access_denied, every time until it expires.
+    // Here from the mail on a device not signed in: sign-in (email code, passkey) returns to the page.
     let (_, denied) = send(request("DENY ME", "300")).await;
-    answer(&s, &ada_browser, ada, denied["approval_uri"].as_str().expect("uri"), "deny").await;
+    let denied_uri = denied["approval_uri"].as_str().expect("uri");
+    let elsewhere = browser();
+    let (landed, page) = walk_pages(&s.server, &s.smtp, &elsewhere, denied_uri, ada, |page| page.contains("data-approval=")).await;
+    assert_eq!(landed, denied_uri, "signing in comes back to the approval");
+    assert!(page.expect("page").contains("DENY ME"));
+    answer(&s, &elsewhere, ada, denied_uri, "deny").await;
     assert_eq!(poll(&s, denied["auth_req_id"].as_str().expect("id")).await.1["error"], "access_denied");
 
     // Expiry.

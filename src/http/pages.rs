@@ -74,7 +74,12 @@ async fn render_login_form(
     } else {
         email
     };
-    let pending_req = pending.as_ref().map(|p| p.id.clone());
+    // The request the person is in the middle of: a pending authorization, or an approval they came
+    // to answer (not an authorization request: carried as it is, so sign-in returns to its page).
+    let pending_req = pending
+        .as_ref()
+        .map(|p| p.id.clone())
+        .or_else(|| pending_id.filter(|id| id.starts_with(crate::oauth::backchannel::ID_PREFIX)).map(str::to_owned));
     let social = crate::sso::connection::social(ctx.scope())
         .await
         .map_err(|e| PageError::internal(&e))?
@@ -88,9 +93,9 @@ async fn render_login_form(
         tenant_initial: chrome.tenant_initial,
         action: ctx.endpoint("login"),
         base: ctx.endpoint(""),
-        recovery_url: with_req(&ctx.endpoint("login/recovery"), pending.as_ref().map(|p| p.id.as_str())),
+        recovery_url: with_req(&ctx.endpoint("login/recovery"), pending_req.as_deref()),
         csrf: &csrf.token,
-        req: pending.as_ref().map(|p| p.id.as_str()),
+        req: pending_req.as_deref(),
         email,
         client_name: client.as_ref().map(|c| c.name.as_str()),
         error,
