@@ -16,7 +16,7 @@ const CIBA: &str = "urn:openid:params:grant-type:ciba";
 struct Setup {
     smtp: SmtpCatcher,
     server: Server,
-    _deployment: Deployment,
+    deployment: Deployment,
     ciba: (String, String),
     resource: String,
 }
@@ -32,7 +32,7 @@ async fn setup(resource: Option<&str>) -> Setup {
     if let Some(resource) = resource {
         server.cli(&["resource", "create", "--uri", resource, "--name", "Tools", "--scope", "files:write"]);
     }
-    Setup { smtp, server, _deployment: deployment, ciba: (id, secret.expect("secret")), resource: resource.unwrap_or_default().to_owned() }
+    Setup { smtp, server, deployment, ciba: (id, secret.expect("secret")), resource: resource.unwrap_or_default().to_owned() }
 }
 
 /// Signs `email` in through an authorization code flow (email code, passkey, consent): the
@@ -64,7 +64,11 @@ async fn backchannel(s: &Setup, (id, secret): (&str, &str), form: &[(&str, &str)
 }
 
 async fn poll(s: &Setup, auth_req_id: &str) -> (StatusCode, Value) {
-    token_request(&s.server, &s.ciba.0, &s.ciba.1, &[("grant_type", CIBA), ("auth_req_id", auth_req_id)]).await
+    poll_at(s, &s.server, auth_req_id).await
+}
+
+async fn poll_at(s: &Setup, node: &Server, auth_req_id: &str) -> (StatusCode, Value) {
+    token_request(node, &s.ciba.0, &s.ciba.1, &[("grant_type", CIBA), ("auth_req_id", auth_req_id)]).await
 }
 
 fn details(s: &Setup, digest: &str) -> String {
@@ -185,9 +189,14 @@ async fn a_person_approves_with_a_passkey_and_the_client_gets_one_token_that_say
     answer(&s, &ada_browser, ada, &uri, "approve").await;
     assert!(page_text(&ada_browser.get(&uri).send().await.expect("page").text().await.expect("html")).contains("approved"));
 
-    // Two polls race (two handles of the approval, as two replicas would hold): one token.
+    // Two polls race on two nodes of one deployment (two handles of the approval, as two replicas of
+    // the client would hold): one token.
     let (_, third) = send(request("FILES 7Q2", "300")).await;
-    let (a, b) = tokio::join!(poll(&s, joined["auth_req_id"].as_str().expect("id")), poll(&s, third["auth_req_id"].as_str().expect("id")));
+    let node2 = Server::start(&s.deployment, &s.smtp, &[("LATCHKEY_CACHE_TTL", "0")]).await;
+    let (a, b) = tokio::join!(
+        poll(&s, joined["auth_req_id"].as_str().expect("id")),
+        poll_at(&s, &node2, third["auth_req_id"].as_str().expect("id"))
+    );
     let (winner, loser) = if a.0 == StatusCode::OK { (a, b) } else { (b, a) };
     assert_eq!(winner.0, StatusCode::OK, "{:?}", winner.1);
     assert_eq!((loser.0, loser.1["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{}", loser.1);
