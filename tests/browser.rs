@@ -55,8 +55,10 @@ impl Tab {
             .unwrap_or_else(|e| panic!("value of {script}: {e}"))
     }
 
+    /// The current location, from the browser's target (not an evaluation, which a navigation under
+    /// way would interrupt).
     async fn url(&self) -> String {
-        self.eval("location.href").await
+        self.page.url().await.ok().flatten().unwrap_or_default()
     }
 
     /// Waits until `selector` matches a visible element (pages load and scripts run asynchronously).
