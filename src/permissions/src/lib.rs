@@ -224,36 +224,11 @@ impl PermissionApi {
     /// that needs a person's yes is asked of Latchkey (`approvals`): pending, approved (this use
     /// spends it) or denied.
     pub async fn decide(&self, claims: &AccessClaims, request: &Request<'_>) -> Result<Decided, PermissionError> {
-        let Request { tool, action, arguments_digest, reauthorize, summary } = *request;
+        let Request { tool, action, arguments_digest, reauthorize, .. } = *request;
         let now = now();
         let mut outcome = rules::decide(&self.config.rules, claims, tool, action, now, reauthorize);
         if let Outcome::NeedsApproval { rule } = outcome {
-            outcome = match arguments_digest {
-                // An approval names the arguments; a call that does not cannot be approved.
-                None => Outcome::Deny { rule: Some(rule), reason: "this call needs a person's approval, which needs its arguments_digest" },
-                Some(digest) => {
-                    let made;
-                    let summary = match summary {
-                        Some(summary) => summary,
-                        None => {
-                            made = format!("Run {tool} ({action})");
-                            &made
-                        }
-                    };
-                    let call = Call { tool, action, arguments_digest: digest, summary };
-                    match self.approvals.ask(&self.verifier, claims, &call).await {
-                        State::Approved { approval_id } => Outcome::Approved { rule, approval_id },
-                        State::Pending { approval_id, approval_uri, binding_message, expires_in } => {
-                            Outcome::PendingApproval { rule, approval_id, approval_uri, binding_message, expires_in }
-                        }
-                        State::Denied { .. } => Outcome::Deny { rule: Some(rule), reason: "the person denied this call" },
-                        State::Unavailable(why) => {
-                            tracing::warn!(%why, "approval not available");
-                            Outcome::Deny { rule: Some(rule), reason: "this call needs a person's approval, and none could be asked for" }
-                        }
-                    }
-                }
-            };
+            outcome = self.approval(claims, request, rule).await;
         }
         let approval = match &outcome {
             Outcome::Approved { approval_id, .. } | Outcome::PendingApproval { approval_id, .. } => Some(approval_id.as_str()),
@@ -295,6 +270,28 @@ impl PermissionApi {
             })
             .await?;
         Ok(Decided { outcome, receipt: signed })
+    }
+
+    /// What a call that needs the person's yes gets: pending, approved (and spent), or denied.
+    async fn approval(&self, claims: &AccessClaims, request: &Request<'_>, rule: usize) -> Outcome {
+        let Request { tool, action, arguments_digest, summary, .. } = *request;
+        // An approval names the arguments; a call that does not cannot be approved.
+        let Some(digest) = arguments_digest else {
+            return Outcome::Deny { rule: Some(rule), reason: "this call needs a person's approval, which needs its arguments_digest" };
+        };
+        let made = format!("Run {tool} ({action})");
+        let call = Call { tool, action, arguments_digest: digest, summary: summary.unwrap_or(&made) };
+        match self.approvals.ask(&self.verifier, claims, &call).await {
+            State::Approved { approval_id } => Outcome::Approved { rule, approval_id },
+            State::Pending { approval_id, approval_uri, binding_message, expires_in } => {
+                Outcome::PendingApproval { rule, approval_id, approval_uri, binding_message, expires_in }
+            }
+            State::Denied { .. } => Outcome::Deny { rule: Some(rule), reason: "the person denied this call" },
+            State::Unavailable(why) => {
+                tracing::warn!(%why, "approval not available");
+                Outcome::Deny { rule: Some(rule), reason: "this call needs a person's approval, and none could be asked for" }
+            }
+        }
     }
 }
 
