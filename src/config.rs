@@ -227,6 +227,8 @@ pub struct Lifetimes {
     pub step_up: i64,
     /// An authenticator app or a user's recovery codes stay locked this long after five wrong codes.
     pub factor_lockout: i64,
+    /// A device authorization request (RFC 8628) can be answered and redeemed this long.
+    pub device_code: i64,
     /// How long cached tenants, keys and clients are trusted before a node re-reads them.
     pub cache: i64,
 }
@@ -314,6 +316,7 @@ impl Default for Lifetimes {
             unused_registration: 24 * 3600,
             step_up: MAX_STEP_UP,
             factor_lockout: 15 * 60,
+            device_code: 600,
             cache: 30,
         }
     }
@@ -412,6 +415,7 @@ impl Config {
         env!("LATCHKEY_SESSION_IDLE_TTL" => self.lifetimes.session_idle);
         env!("LATCHKEY_SESSION_ABSOLUTE_TTL" => self.lifetimes.session_absolute);
         env!("LATCHKEY_STEP_UP_TTL" => self.lifetimes.step_up);
+        env!("LATCHKEY_DEVICE_CODE_TTL" => self.lifetimes.device_code);
         env!("LATCHKEY_FACTOR_LOCKOUT_TTL" => self.lifetimes.factor_lockout);
         env!("LATCHKEY_UNUSED_REGISTRATION_TTL" => self.lifetimes.unused_registration);
         env!("LATCHKEY_CACHE_TTL" => self.lifetimes.cache);
@@ -477,6 +481,7 @@ impl Config {
             ("lifetimes.session_absolute", l.session_absolute),
             ("lifetimes.step_up", l.step_up),
             ("lifetimes.factor_lockout", l.factor_lockout),
+            ("lifetimes.device_code", l.device_code),
             ("lifetimes.unused_registration", l.unused_registration),
         ] {
             if value <= 0 {

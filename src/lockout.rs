@@ -16,6 +16,9 @@ pub const MAX_ATTEMPTS: i32 = 5;
 pub enum Factor {
     Totp,
     RecoveryCode,
+    /// Device-flow user codes (RFC 8628 §5.1), counted per source address and per session rather
+    /// than per user (the subject is `ip:…` or `session:…`).
+    UserCode,
 }
 
 impl Factor {
@@ -23,6 +26,7 @@ impl Factor {
         match self {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::UserCode => "user_code",
         }
     }
 
@@ -31,6 +35,7 @@ impl Factor {
         match self {
             Self::Totp => "authenticator app",
             Self::RecoveryCode => "recovery codes",
+            Self::UserCode => "device codes",
         }
     }
 }

@@ -32,6 +32,8 @@ fn text(tenant: &str, notice: &Notice) -> (String, String) {
             let (what, codes) = match factor {
                 Factor::Totp => ("Your authenticator app is", "authenticator-app codes"),
                 Factor::RecoveryCode => ("Your recovery codes are", "recovery codes"),
+                // Never sent: user-code guesses are counted per address and session, not per account.
+                Factor::UserCode => ("Device sign-in is", "device codes"),
             };
             (
                 format!("{what} locked after wrong codes"),

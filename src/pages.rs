@@ -78,6 +78,39 @@ pub struct Consent<'a> {
     pub tos_uri: Option<&'a str>,
 }
 
+/// The device flow's code form (RFC 8628 §3.3).
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DeviceEntry<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub action: String,
+    pub csrf: &'a str,
+    /// What the person typed or the link filled in (letters, digits and dashes only).
+    pub user_code: &'a str,
+    pub error: Option<String>,
+}
+
+/// What a device asks for, allowed or denied explicitly.
+#[derive(Template)]
+#[template(path = "device_confirm.html")]
+pub struct DeviceConfirm<'a> {
+    pub tenant_name: &'a str,
+    pub tenant_initial: char,
+    pub action: String,
+    pub csrf: &'a str,
+    /// pending, approved, denied, used or expired.
+    pub state: &'static str,
+    pub client_name: &'a str,
+    pub published_by: Option<String>,
+    pub self_registered: bool,
+    /// The host of a self-registered client's `client_uri`, as it gave it.
+    pub client_host: Option<String>,
+    pub resource: Option<&'a str>,
+    pub email: &'a str,
+    pub scopes: Vec<(String, &'static str)>,
+}
+
 /// An approval (CIBA) as its person answers it: who asks, the binding message, each detail in plain
 /// words.
 #[derive(Template)]

@@ -10,6 +10,7 @@ pub mod authorization_request;
 pub mod ciba_request;
 pub mod client;
 pub mod client_origin;
+pub mod device_authorization;
 pub mod consent;
 pub mod email_code;
 pub mod factor_lockout;

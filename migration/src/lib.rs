@@ -26,6 +26,7 @@ mod m20261203_000021_enforced_sso;
 mod m20261203_000022_sso_tests;
 mod m20261203_000023_scim;
 mod m20261204_000024_approvals;
+mod m20261204_000025_device_codes;
 
 pub struct Migrator;
 
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000022_sso_tests::Migration),
             Box::new(m20261203_000023_scim::Migration),
             Box::new(m20261204_000024_approvals::Migration),
+            Box::new(m20261204_000025_device_codes::Migration),
         ]
     }
 }

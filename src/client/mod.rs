@@ -66,16 +66,19 @@ pub enum GrantType {
     /// OpenID CIBA Core 1.0, poll mode: a person approves on their own device what the client asked
     /// at the backchannel authentication endpoint. Confidential clients an operator creates only.
     Ciba,
+    /// RFC 8628: a device without a browser; the person allows it on another device.
+    DeviceCode,
 }
 
 impl GrantType {
     /// Every grant the token endpoint serves (`grant_types_supported`).
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 6] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::TokenExchange,
         GrantType::Ciba,
+        GrantType::DeviceCode,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -85,6 +88,7 @@ impl GrantType {
             Self::ClientCredentials => "client_credentials",
             Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
             Self::Ciba => "urn:openid:params:grant-type:ciba",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod account;
 mod approvals;
+mod device;
 mod admin;
 pub mod client_ip;
 mod errors;
@@ -66,6 +67,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/authorize/resume", web::get().to(oauth::resume))
                 .route("/token", web::post().to(oauth::token))
                 .route("/bc-authorize", web::post().to(approvals::backchannel_authorize))
+                .route("/device_authorization", web::post().to(device::device_authorization))
+                .route("/device", web::get().to(device::entry))
+                .route("/device", web::post().to(device::enter))
+                .route("/device/{id}", web::get().to(device::confirm))
+                .route("/device/{id}", web::post().to(device::answer))
                 .route("/approvals/{id}", web::get().to(approvals::page))
                 .route("/approvals/{id}", web::post().to(approvals::submit))
                 .route("/register", web::post().to(registration::register))

@@ -74,12 +74,12 @@ async fn render_login_form(
     } else {
         email
     };
-    // The request the person is in the middle of: a pending authorization, or an approval they came
-    // to answer (not an authorization request: carried as it is, so sign-in returns to its page).
+    // The request the person is in the middle of: a pending authorization, or an approval or a
+    // device's request they came to answer (carried as it is, so sign-in returns to its page).
     let pending_req = pending
         .as_ref()
         .map(|p| p.id.clone())
-        .or_else(|| pending_id.filter(|id| id.starts_with(crate::oauth::backchannel::ID_PREFIX)).map(str::to_owned));
+        .or_else(|| pending_id.filter(|id| respond::own_page(id).is_some()).map(str::to_owned));
     let social = crate::sso::connection::social(ctx.scope())
         .await
         .map_err(|e| PageError::internal(&e))?

@@ -70,12 +70,26 @@ pub fn with_req(path: &str, req: Option<&str>) -> String {
     }
 }
 
-/// Where to go once signed in: back into the authorization request, to the approval the person
-/// came to answer (`req` an approval id), or to the account page.
+/// The page of a request that is not an authorization but that a person signs in to answer: an
+/// approval (`apr_…`) or a device's request (`dev_…`).
+pub fn own_page(id: &str) -> Option<String> {
+    if id.starts_with(crate::oauth::backchannel::ID_PREFIX) {
+        Some(format!("approvals/{id}"))
+    } else if id.starts_with(crate::oauth::device::ID_PREFIX) {
+        Some(format!("device/{id}"))
+    } else {
+        None
+    }
+}
+
+/// Where to go once signed in: back into the authorization request, to the approval or device
+/// request the person came to answer (`own_page`), or to the account page.
 pub fn after_sign_in(ctx: &HttpCtx<'_>, req: Option<&str>) -> String {
     match req {
-        Some(id) if id.starts_with(crate::oauth::backchannel::ID_PREFIX) => ctx.endpoint(&format!("approvals/{id}")),
-        Some(id) => ctx.endpoint(&format!("authorize/resume?req={id}")),
+        Some(id) => match own_page(id) {
+            Some(page) => ctx.endpoint(&page),
+            None => ctx.endpoint(&format!("authorize/resume?req={id}")),
+        },
         None => ctx.endpoint("account"),
     }
 }

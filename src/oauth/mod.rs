@@ -4,6 +4,7 @@
 pub mod authorization_details;
 pub mod authorize;
 pub mod backchannel;
+pub mod device;
 pub mod client_auth;
 pub mod error;
 pub mod families;

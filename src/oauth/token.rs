@@ -54,6 +54,7 @@ pub async fn handle(
         Some(GrantType::RefreshToken) => grants::refresh_token::refresh(ctx, &client, params).await,
         Some(GrantType::ClientCredentials) => grants::client_credentials::grant(ctx, &client, params).await,
         Some(GrantType::Ciba) => grants::ciba::redeem(ctx, &client, params).await,
+        Some(GrantType::DeviceCode) => grants::device_code::redeem(ctx, &client, params).await,
         // Token exchange was handled above, before client authentication.
         Some(GrantType::TokenExchange) | None => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type")),
     }?;

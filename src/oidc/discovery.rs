@@ -76,6 +76,7 @@ pub fn metadata(issuer: &str, registration: bool, metadata_documents: bool, auth
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
         // OpenID CIBA Core §4, poll mode only; approvals are confirmed with a passkey, no user code.
+        "device_authorization_endpoint": endpoint("device_authorization"),
         "backchannel_authentication_endpoint": endpoint("bc-authorize"),
         "backchannel_token_delivery_modes_supported": ["poll"],
         "backchannel_user_code_parameter_supported": false,

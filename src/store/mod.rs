@@ -15,6 +15,7 @@ pub mod audit_events;
 pub mod authorizations;
 pub mod clients;
 pub mod consents;
+pub mod device_codes;
 pub mod email_codes;
 pub mod factor_lockouts;
 pub mod initial_access_tokens;

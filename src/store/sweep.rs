@@ -3,7 +3,7 @@
 //! domain's (`crate::sweep::cutoffs`); this module only knows which column each cutoff applies to.
 
 use entity::{
-    access_token, approval, authorization_code, ciba_request, authorization_request, client, client_origin, email_code, factor_lockout, initial_access_token,
+    access_token, approval, authorization_code, ciba_request, device_authorization, authorization_request, client, client_origin, email_code, factor_lockout, initial_access_token,
     mail_queue, maintenance_lease, refresh_family, refresh_token, session, sso_assertion, sso_request, webauthn_ceremony,
 };
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
@@ -72,6 +72,8 @@ pub async fn tenant(scope: Scoped<'_>, c: &Cutoffs) -> StoreResult<Swept> {
         .add(webauthn_ceremony::Column::ExpiresAt.lt(now)));
     sweep!("sso_requests", sso_request, sso_request::Column::Id, Condition::all().add(sso_request::Column::ExpiresAt.lt(now)));
     sweep!("approvals", approval, approval::Column::Id, Condition::all().add(approval::Column::ExpiresAt.lt(now)));
+    sweep!("device_authorizations", device_authorization, device_authorization::Column::Id, Condition::all()
+        .add(device_authorization::Column::ExpiresAt.lt(now)));
     sweep!("ciba_requests", ciba_request, ciba_request::Column::Id, Condition::all().add(ciba_request::Column::ExpiresAt.lt(now)));
     sweep!("sso_assertions", sso_assertion, sso_assertion::Column::Id, Condition::all().add(sso_assertion::Column::ExpiresAt.lt(now)));
     sweep!("email_codes", email_code, email_code::Column::Id, Condition::all().add(email_code::Column::ExpiresAt.lt(now)));
@@ -162,6 +164,7 @@ mod tests {
             ("sso_assertions", format!("{}", now - 1), format!("{}", now + 60)),
             ("approvals", format!("{}", now - 1), format!("{}", now + 60)),
             ("ciba_requests", format!("{}", now - 1), format!("{}", now + 60)),
+            ("device_authorizations", format!("{}", now - 1), format!("{}", now + 60)),
             ("sessions", "ended".into(), "live".into()),
             ("authorization_codes", format!("{}", now - CODE_MEMORY - 1), format!("{}", now - 60)),
             ("refresh_tokens", format!("{}", now - l.refresh_idle - 1), format!("{}", now - l.refresh_idle + 60)),
@@ -181,6 +184,7 @@ mod tests {
                 "email_codes" => format!("INSERT INTO email_codes (id, tenant_id, email, code_hash, attempts, created_at, expires_at) VALUES ('{id}', '{tenant}', 'a@b.c', x'00', 0, 0, {value})"),
                 "sso_requests" => format!("INSERT INTO sso_requests (id, tenant_id, connection_id, binding_hash, created_at, expires_at) VALUES ('{id}', '{tenant}', 'c', 'b', 0, {value})"),
                 "approvals" => format!("INSERT INTO approvals (id, tenant_id, client_id, user_id, scope, authorization_details, status, created_at, expires_at) VALUES ('{id}', '{tenant}', 'c', 'u', '', '[]', 'pending', 0, {value})"),
+                "device_authorizations" => format!("INSERT INTO device_authorizations (id, tenant_id, public_id, user_code_hash, client_id, scope, status, poll_interval, created_at, expires_at) VALUES ('{id}', '{tenant}', '{id}', '{tenant}{id}', 'c', '', 'pending', 5, 0, {value})"),
                 "ciba_requests" => format!("INSERT INTO ciba_requests (id, tenant_id, approval_id, client_id, poll_interval, created_at, expires_at) VALUES ('{id}', '{tenant}', 'a', 'c', 5, 0, {value})"),
                 "sso_assertions" => format!("INSERT INTO sso_assertions (id, tenant_id, connection_id, expires_at) VALUES ('{id}', '{tenant}', 'c', {value})"),
                 "sessions" => {
