@@ -955,3 +955,89 @@ async fn approve(tab: &mut Tab) -> bool {
     assert!(tab.text().await.contains("Approved"), "{}", tab.text().await);
     asked
 }
+
+/// A CLI signs in with the device flow (RFC 8628) through a real client library — the
+/// `openidconnect` crate's device authorization and polling — while its person, in Chromium, opens
+/// the verification link, signs in (email code, a passkey on the virtual authenticator), reads what
+/// the device asks for and allows it. The CLI gets tokens and refreshes them; a second device the
+/// person denies gets `access_denied`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cli_signs_in_with_the_device_flow_while_its_person_allows_it_in_a_real_browser() {
+    use openidconnect::{
+        ClientId, DeviceAuthorizationUrl, IssuerUrl, OAuth2TokenResponse, RequestTokenError, Scope, TokenResponse,
+        core::{CoreClient, CoreDeviceAuthorizationResponse, CoreProviderMetadata},
+    };
+    const PERSON: &str = "cli-person@example.com";
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let (client_id, _) = server.create_client(&[
+        "--name", "Deploy CLI",
+        "--grant-type", "urn:ietf:params:oauth:grant-type:device_code",
+        "--grant-type", "refresh_token",
+    ]);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http");
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer("default")).expect("issuer"), &http)
+        .await
+        .expect("discovery");
+    let device_endpoint: serde_json::Value =
+        http.get(format!("{}/.well-known/openid-configuration", server.issuer("default"))).send().await.expect("discovery").json().await.expect("json");
+    let cli = CoreClient::from_provider_metadata(metadata, ClientId::new(client_id), None).set_device_authorization_url(
+        DeviceAuthorizationUrl::new(device_endpoint["device_authorization_endpoint"].as_str().expect("advertised").to_owned()).expect("url"),
+    );
+    let details: CoreDeviceAuthorizationResponse = cli
+        .exchange_device_code()
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .request_async(&http)
+        .await
+        .expect("device authorization");
+    let link = details.verification_uri_complete().expect("verification_uri_complete").secret().clone();
+    let user_code = details.user_code().secret().clone();
+    // The CLI polls in the background, as it would while printing the code.
+    let polling = {
+        let (cli, http, details) = (cli.clone(), http.clone(), details.clone());
+        tokio::spawn(async move { cli.exchange_device_access_token(&details).expect("endpoint").request_async(&http, tokio::time::sleep, None).await })
+    };
+
+    let (browser, driver, mut tab, _profile) = launch("device").await;
+    let _laptop = tab.add_authenticator().await;
+    tab.goto(&link).await;
+    tab.wait_for("#user_code").await;
+    let filled: String = tab.eval("document.querySelector('#user_code').value").await;
+    assert_eq!(filled, user_code, "the link fills the code in; nothing happens until the person continues");
+    tab.screenshot("device-code").await;
+    tab.click("#device-continue").await;
+    first_sign_in(&tab, &smtp, PERSON).await;
+    tab.wait_for("#allow").await;
+    let page = tab.text().await;
+    assert!(page.contains("Allow Deploy CLI on your device?") && page.contains("offline_access") && page.contains(PERSON), "{page}");
+    tab.screenshot("device-confirm").await;
+    tab.click("#allow").await;
+    tab.wait_for("#answer").await;
+    assert!(tab.text().await.contains("Device connected"));
+    tab.screenshot("device-connected").await;
+
+    let tokens = tokio::time::timeout(Duration::from_secs(60), polling).await.expect("the CLI got an answer").expect("task").expect("tokens");
+    let id_token = tokens.id_token().expect("an ID token");
+    let claims = jwt_claims(&id_token.to_string());
+    assert_eq!(claims["email"], PERSON);
+    assert!(claims["auth_time"].as_i64().is_some());
+    let refresh = tokens.refresh_token().expect("a refresh token");
+    let refreshed = cli.exchange_refresh_token(refresh).expect("endpoint").request_async(&http).await.expect("refresh");
+    assert_ne!(refreshed.access_token().secret(), tokens.access_token().secret());
+
+    // A second device, denied: the library reports access_denied.
+    let denied_details: CoreDeviceAuthorizationResponse = cli.exchange_device_code().request_async(&http).await.expect("device authorization");
+    tab.goto(&server.url("device")).await;
+    tab.type_into("#user_code", denied_details.user_code().secret()).await;
+    tab.click("#device-continue").await;
+    tab.click("#deny").await;
+    tab.wait_for("#answer").await;
+    let outcome = cli.exchange_device_access_token(&denied_details).expect("endpoint").request_async(&http, tokio::time::sleep, None).await;
+    match outcome {
+        Err(RequestTokenError::ServerResponse(error)) => assert_eq!(error.error().to_string(), "access_denied"),
+        other => panic!("expected access_denied, got {other:?}"),
+    }
+    close(browser, driver).await;
+}

@@ -163,3 +163,31 @@ async fn an_unanswered_device_code_expires() {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(poll(&server, &cli, started["device_code"].as_str().expect("code")).await.1["error"], "expired_token");
 }
+
+/// A native client registers itself for the grant (RFC 7591) and uses it; the confirmation page says
+/// it registered itself.
+#[tokio::test]
+async fn a_self_registered_native_client_may_use_the_device_flow() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    let registered = api()
+        .post(server.url("register"))
+        .json(&serde_json::json!({
+            "client_name": "Terminal agent", "grant_types": [DEVICE, "refresh_token"], "token_endpoint_auth_method": "none",
+            "client_uri": "https://agent.example.com",
+        }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let registered: Value = registered.json().await.expect("json");
+    let client_id = registered["client_id"].as_str().expect("client_id");
+    let (status, started) = device_authorization(&server, client_id, &[("scope", "openid")]).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let browser = browser();
+    let (_, confirm_url) = enter(&server, &browser, started["user_code"].as_str().expect("code")).await;
+    let (_, page) = walk_pages(&server, &smtp, &browser, &confirm_url, "native@example.com", |page| page.contains("id=\"device\"")).await;
+    let text = page_text(&page.expect("page"));
+    assert!(text.contains("registered itself") && text.contains("agent.example.com"), "{text}");
+}
