@@ -9,7 +9,7 @@ use latchkey::{
     crypto::MasterKey,
     organization, service_account,
     store::{
-        self, DatabaseConnection, Scoped, access_tokens, approvals, audit_events, authorizations, consents, email_codes,
+        self, DatabaseConnection, Scoped, access_tokens, approvals, audit_events, device_codes, authorizations, consents, email_codes,
         initial_access_tokens, mail_outbox, organizations, passkeys, recovery_codes, refresh_families, resources,
         scim, service_accounts, sessions, signing_keys, sso, tenants, totp_authenticators, users,
     },
@@ -905,4 +905,50 @@ async fn an_approval_is_opened_once_answered_once_and_redeemed_once() {
     // Redeemed, the key is free: the same request opens a new approval.
     let again = approvals::open_or_join(fixture.scope(), approval_row("apr_again", "same-key", &ada, now), handle("h-again", now), &caps, now).await;
     assert!(matches!(again.expect("open"), Opened::New(_)));
+}
+
+/// A device request is answered once while pending; an allowed one is redeemed once however many
+/// polls race; another client, or another tenant, finds nothing.
+#[tokio::test]
+async fn a_device_request_is_answered_once_and_redeemed_once() {
+    use device_codes::{Answer, Poll};
+    let fixture = Fixture::new().await;
+    let now = store::now();
+    let row = device_codes::DeviceRow {
+        id: "device-hash".into(),
+        tenant_id: String::new(),
+        public_id: "dev_1".into(),
+        user_code_hash: "user-code-hash".into(),
+        client_id: "cli".into(),
+        scope: "openid".into(),
+        resource: None,
+        status: device_codes::PENDING.into(),
+        user_id: None,
+        session_id: None,
+        auth_time: None,
+        amr: None,
+        acr: None,
+        poll_interval: 5,
+        last_polled_at: None,
+        created_at: now,
+        expires_at: now + 600,
+        decided_at: None,
+        redeemed_at: None,
+    };
+    assert!(device_codes::insert(fixture.scope(), row.clone()).await.expect("insert"));
+    assert!(!device_codes::insert(fixture.scope(), device_codes::DeviceRow { id: "other".into(), public_id: "dev_2".into(), ..row }).await.expect("insert"), "one request per user code");
+    assert!(device_codes::pending_by_user_code(fixture.other(), "user-code-hash", now).await.expect("read").is_none());
+    assert!(matches!(device_codes::poll(fixture.scope(), "device-hash", "cli", now).await.expect("poll"), Poll::Pending));
+    assert!(matches!(device_codes::poll(fixture.scope(), "device-hash", "cli", now).await.expect("poll"), Poll::SlowDown));
+    let allow = || Answer::Approve { user_id: "u", session_id: "s", auth_time: now, amr: "[]".into(), acr: "urn:latchkey:acr:mfa" };
+    let answers = (0..4).map(|_| device_codes::answer(fixture.scope(), "dev_1", allow(), now));
+    let recorded = futures_util::future::join_all(answers).await.into_iter().filter(|r| *r.as_ref().expect("answer")).count();
+    assert_eq!(recorded, 1, "answered once");
+    assert!(!device_codes::answer(fixture.scope(), "dev_1", Answer::Deny, now).await.expect("answer"));
+    let polls = (0..8).map(|_| device_codes::poll(fixture.scope(), "device-hash", "cli", now));
+    let results = futures_util::future::join_all(polls).await;
+    assert_eq!(results.iter().filter(|r| matches!(r.as_ref().expect("poll"), Poll::Approved(_))).count(), 1, "{results:?}");
+    assert!(results.iter().all(|r| matches!(r.as_ref().expect("poll"), Poll::Approved(_) | Poll::Redeemed)));
+    assert!(matches!(device_codes::poll(fixture.scope(), "device-hash", "other-client", now).await.expect("poll"), Poll::Unknown));
+    assert!(matches!(device_codes::poll(fixture.other(), "device-hash", "cli", now).await.expect("poll"), Poll::Unknown));
 }

@@ -134,27 +134,9 @@ pub async fn poll(scope: Scoped<'_>, handle_id: &str, client_id: &str, now: i64)
         PENDING if approval.expires_at <= now => Ok(Poll::Expired),
         // Only waiting is paced: an answer, once there, is given at once.
         PENDING => {
-            let on_time = scope
-                .update::<ciba_request::Entity>()
-                .col_expr(ciba_request::Column::LastPolledAt, Expr::value(now))
-                .filter(ciba_request::Column::Id.eq(handle_id))
-                .filter(
-                    sea_orm::Condition::any()
-                        .add(ciba_request::Column::LastPolledAt.is_null())
-                        .add(Expr::col(ciba_request::Column::LastPolledAt).add(Expr::col(ciba_request::Column::PollInterval)).lte(now)),
-                )
-                .exec(scope.db)
-                .await?;
-            if on_time.rows_affected == 1 {
-                return Ok(Poll::Pending);
-            }
-            scope
-                .update::<ciba_request::Entity>()
-                .col_expr(ciba_request::Column::PollInterval, Expr::col(ciba_request::Column::PollInterval).add(5))
-                .filter(ciba_request::Column::Id.eq(handle_id))
-                .exec(scope.db)
-                .await?;
-            Ok(Poll::SlowDown)
+            let c = ciba_request::Column::Id;
+            let on_time = super::paced_poll::<ciba_request::Entity>(scope, (c, handle_id), ciba_request::Column::LastPolledAt, ciba_request::Column::PollInterval, now).await?;
+            Ok(if on_time { Poll::Pending } else { Poll::SlowDown })
         }
         DENIED => Ok(Poll::Denied),
         APPROVED => {

@@ -3,7 +3,7 @@
 //! one is redeemed once however many polls race; a pending one's polls are paced (RFC 8628 §3.5).
 
 use entity::device_authorization;
-use sea_orm::{ColumnTrait, ExprTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
 
 use super::{Scoped, StoreError, StoreResult, unique_violation};
 
@@ -106,32 +106,9 @@ pub async fn poll(scope: Scoped<'_>, id: &str, client_id: &str, now: i64) -> Sto
         }
         DENIED => Ok(Poll::Denied),
         PENDING => {
-            let on_time = scope
-                .update::<device_authorization::Entity>()
-                .col_expr(device_authorization::Column::LastPolledAt, Expr::value(now))
-                .filter(device_authorization::Column::Id.eq(id))
-                .filter(
-                    sea_orm::Condition::any().add(device_authorization::Column::LastPolledAt.is_null()).add(
-                        Expr::col(device_authorization::Column::LastPolledAt)
-                            .add(Expr::col(device_authorization::Column::PollInterval))
-                            .lte(now),
-                    ),
-                )
-                .exec(scope.db)
-                .await?;
-            if on_time.rows_affected == 1 {
-                return Ok(Poll::Pending);
-            }
-            scope
-                .update::<device_authorization::Entity>()
-                .col_expr(
-                    device_authorization::Column::PollInterval,
-                    Expr::col(device_authorization::Column::PollInterval).add(5),
-                )
-                .filter(device_authorization::Column::Id.eq(id))
-                .exec(scope.db)
-                .await?;
-            Ok(Poll::SlowDown)
+            use device_authorization::Column;
+            let on_time = super::paced_poll::<device_authorization::Entity>(scope, (Column::Id, id), Column::LastPolledAt, Column::PollInterval, now).await?;
+            Ok(if on_time { Poll::Pending } else { Poll::SlowDown })
         }
         other => Err(StoreError::Corrupt(format!("device authorization status {other:?}"))),
     }

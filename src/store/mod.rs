@@ -60,6 +60,31 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// One poll of a request clients poll (CIBA §7.3, RFC 8628 §3.5), paced by one conditional UPDATE
+/// (so concurrent polls on any node agree): `true` when it came at least `interval` seconds after
+/// the last one (and is recorded); otherwise the request's interval grows by five seconds.
+pub(crate) async fn paced_poll<E: TenantOwned>(
+    scope: Scoped<'_>,
+    (key, id): (E::Column, &str),
+    last_polled: E::Column,
+    interval: E::Column,
+    now: i64,
+) -> StoreResult<bool> {
+    use sea_orm::{ExprTrait, sea_query::Expr};
+    let on_time = scope
+        .update::<E>()
+        .col_expr(last_polled, Expr::value(now))
+        .filter(key.eq(id))
+        .filter(Condition::any().add(last_polled.is_null()).add(Expr::col(last_polled).add(Expr::col(interval)).lte(now)))
+        .exec(scope.db)
+        .await?;
+    if on_time.rows_affected == 1 {
+        return Ok(true);
+    }
+    scope.update::<E>().col_expr(interval, Expr::col(interval).add(5)).filter(key.eq(id)).exec(scope.db).await?;
+    Ok(false)
+}
+
 /// Whether a write failed on a unique index (the index decided a race, or a name is taken).
 pub(crate) fn unique_violation(error: &StoreError) -> bool {
     matches!(error, StoreError::Db(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))))

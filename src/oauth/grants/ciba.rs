@@ -16,12 +16,10 @@ use crate::{
     oauth::{
         authorization_details::AuthorizationDetails,
         error::{ErrorCode, OAuthError},
-        families::{self, NewFamily},
-        issue::{Issue, TokenResponse, UserAuthentication, issue},
+        issue::TokenResponse,
         params::Params,
         scope::Scopes,
     },
-    organization,
     store::{
         approvals::{self, Poll},
         now, stored_amr,
@@ -54,44 +52,20 @@ pub async fn redeem(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<T
     let auth_time = approval.auth_time.ok_or_else(|| crate::store::StoreError::Corrupt("an approval without its assertion".into()))?;
     let details = AuthorizationDetails::from_stored(&approval.authorization_details)
         .ok_or_else(|| crate::store::StoreError::Corrupt("stored authorization details".into()))?;
-    // A family without refresh tokens: revoking it (deprovisioning, signing out everywhere) makes the
-    // token inactive like every other token of the person.
-    let family_id = families::create(
-        scope,
-        ctx.lifetimes().refresh_absolute,
-        NewFamily {
-            client_id: &client.client_id,
-            user_id: &user.id,
-            session_id: approval.session_id.as_deref(),
+    let details_value = (!details.0.is_empty()).then(|| serde_json::Value::Array(details.0.clone()));
+    let (response, family_id) = super::issue_answered(
+        ctx,
+        client,
+        super::Answered {
+            user: &user,
             scopes: &scopes,
+            session_id: approval.session_id.as_deref(),
             auth_time,
             amr: &amr,
             acr: Acr::Phr,
             resource: approval.resource.as_deref(),
-        },
-    )
-    .await?;
-    let membership = organization::membership_of(scope, &user.id).await?;
-    let details_value = (!details.0.is_empty()).then(|| serde_json::Value::Array(details.0.clone()));
-    let response = issue(
-        ctx,
-        Issue {
-            client,
-            scopes: &scopes,
-            user: Some(UserAuthentication {
-                user: &user,
-                auth_time,
-                amr: &amr,
-                acr: Acr::Phr,
-                session_id: approval.session_id.as_deref(),
-                nonce: None,
-                membership: membership.as_ref(),
-                id_token_claims: &[],
-            }),
-            family_id: Some(&family_id),
+            // An approval is for one thing.
             with_refresh_token: false,
-            resource: approval.resource.as_deref(),
-            service_account: None,
             authorization_details: details_value.as_ref(),
         },
     )

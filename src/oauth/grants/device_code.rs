@@ -13,12 +13,10 @@ use crate::{
     crypto::sha256_hex,
     oauth::{
         error::{ErrorCode, OAuthError},
-        families::{self, NewFamily},
-        issue::{Issue, TokenResponse, UserAuthentication, issue},
+        issue::TokenResponse,
         params::Params,
         scope::Scopes,
     },
-    organization,
     store::{
         StoreError,
         device_codes::{self, Poll},
@@ -49,41 +47,18 @@ pub async fn redeem(ctx: &Ctx<'_>, client: &Client, params: &Params) -> Result<T
     let amr = stored_amr(row.amr.as_deref().unwrap_or("[]"))?;
     let acr = stored_acr(row.acr.as_deref().ok_or_else(|| corrupt("acr"))?)?;
     let auth_time = row.auth_time.ok_or_else(|| corrupt("auth_time"))?;
-    let family_id = families::create(
-        scope,
-        ctx.lifetimes().refresh_absolute,
-        NewFamily {
-            client_id: &client.client_id,
-            user_id: &user.id,
-            session_id: row.session_id.as_deref(),
+    let (response, family_id) = super::issue_answered(
+        ctx,
+        client,
+        super::Answered {
+            user: &user,
             scopes: &scopes,
+            session_id: row.session_id.as_deref(),
             auth_time,
             amr: &amr,
             acr,
             resource: row.resource.as_deref(),
-        },
-    )
-    .await?;
-    let membership = organization::membership_of(scope, &user.id).await?;
-    let response = issue(
-        ctx,
-        Issue {
-            client,
-            scopes: &scopes,
-            user: Some(UserAuthentication {
-                user: &user,
-                auth_time,
-                amr: &amr,
-                acr,
-                session_id: row.session_id.as_deref(),
-                nonce: None,
-                membership: membership.as_ref(),
-                id_token_claims: &[],
-            }),
-            family_id: Some(&family_id),
             with_refresh_token: client.allows_grant(GrantType::RefreshToken),
-            resource: row.resource.as_deref(),
-            service_account: None,
             authorization_details: None,
         },
     )
