@@ -45,12 +45,45 @@ const SCIM_BODY_BYTES: usize = 1024 * 1024;
 /// The administration forms: pasted IdP metadata (`sso::saml::MAX_METADATA_BYTES`) form-encoded.
 const ADMIN_BODY_BYTES: usize = 3 * 1024 * 1024;
 
+/// `GET /readyz`: whether this node can serve — the database answers, its schema is this binary's
+/// (neither behind nor ahead), and the default tenant's signing keys load. 200 with the checks, or
+/// 503 naming what failed (for a load balancer or an orchestrator's readiness probe; `/healthz` is
+/// liveness and checks nothing).
+async fn readiness(app: web::Data<App>) -> HttpResponse {
+    let mut checks = serde_json::Map::new();
+    let database = match crate::store::schema(&app.db).await {
+        Ok(crate::store::Schema::Current) => Ok(()),
+        Ok(crate::store::Schema::Behind { pending }) => Err(format!("{pending} migrations not applied: run `latchkey migrate`")),
+        Ok(crate::store::Schema::Ahead { unknown }) => {
+            Err(format!("the database was migrated by a newer version ({}); run that version", unknown.join(", ")))
+        }
+        Err(error) => Err(format!("database unreachable: {error}")),
+    };
+    let keys = match &database {
+        Ok(()) => match app.tenant(crate::app::DEFAULT_TENANT).await {
+            Ok(Some(tenant)) => app.keyring(&tenant).await.map(|_| ()).map_err(|e| format!("signing keys: {e}")),
+            Ok(None) => Ok(()),
+            Err(error) => Err(format!("tenant: {error}")),
+        },
+        Err(_) => Err("not checked".to_owned()),
+    };
+    let ready = database.is_ok() && keys.is_ok();
+    for (name, outcome) in [("database", database), ("signing_keys", keys)] {
+        checks.insert(name.into(), serde_json::Value::String(outcome.err().unwrap_or_else(|| "ok".into())));
+    }
+    let mut response = if ready { HttpResponse::Ok() } else { HttpResponse::ServiceUnavailable() };
+    response
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "status": if ready { "ready" } else { "not ready" }, "checks": checks }))
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .route(
             "/healthz",
             web::get().to(|| async { HttpResponse::Ok().body("ok") }),
         )
+        .route("/readyz", web::get().to(readiness))
         .service(
             web::scope("/t/{tenant}")
                 .route(

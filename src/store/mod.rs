@@ -213,6 +213,31 @@ pub async fn migrate(db: &DatabaseConnection) -> StoreResult<()> {
     }
 }
 
+/// How the database's schema stands against this binary's migrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schema {
+    Current,
+    /// Migrations this binary has that the database lacks (a node started before `migrate` ran).
+    Behind { pending: usize },
+    /// Migrations the database has that this binary does not know: a newer version migrated it
+    /// (migrations are forward-only: run the newer binary, or restore the backup taken before).
+    Ahead { unknown: Vec<String> },
+}
+
+/// Reads the applied migrations (one query; it also proves the database answers).
+pub async fn schema(db: &DatabaseConnection) -> StoreResult<Schema> {
+    let backend = db.get_database_backend();
+    let rows = db.query_all_raw(sea_orm::Statement::from_string(backend, "SELECT version FROM seaql_migrations")).await?;
+    let applied: Vec<String> = rows.iter().map(|row| row.try_get::<String>("", "version")).collect::<Result<_, _>>()?;
+    let known: Vec<String> = migration::Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
+    let unknown: Vec<String> = applied.iter().filter(|a| !known.contains(a)).cloned().collect();
+    if !unknown.is_empty() {
+        return Ok(Schema::Ahead { unknown });
+    }
+    let pending = known.iter().filter(|k| !applied.contains(k)).count();
+    Ok(if pending == 0 { Schema::Current } else { Schema::Behind { pending } })
+}
+
 /// How long a node waits for another's migrations (a large SQLite table rebuild can take minutes).
 const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(600);
 
