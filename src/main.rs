@@ -63,15 +63,21 @@ enum Command {
     User(cli::user::UserCommand),
 }
 
+/// Logs to stderr: `LATCHKEY_LOG` filters (default `info`), `LATCHKEY_LOG_FORMAT=json` writes one JSON
+/// object per line (for a log collector), colours only on a terminal.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG").unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match std::env::var("LATCHKEY_LOG_FORMAT").as_deref() {
+        Ok("json") => builder.json().with_current_span(false).init(),
+        _ => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -124,11 +130,16 @@ async fn serve(config: Config) -> Result<(), CliError> {
     } else {
         format!("console + {}", app.config.data_dir.join("outbox").display())
     };
-    eprintln!(
-        "\nLatchkey is listening on http://{listen}\n  issuer:    {issuer}\n  discovery: {issuer}/.well-known/openid-configuration\n  \
-         mail:      {mail}\n\nNext: register a client, e.g.\n  latchkey client create --name \"My app\" --redirect-uri http://127.0.0.1:3000/callback\n",
-        listen = app.config.listen
-    );
+    // For a log collector, one event; for a person at a terminal, the banner.
+    if std::env::var("LATCHKEY_LOG_FORMAT").as_deref() == Ok("json") {
+        tracing::info!(listen = %app.config.listen, %issuer, %mail, "latchkey serving");
+    } else {
+        eprintln!(
+            "\nLatchkey is listening on http://{listen}\n  issuer:    {issuer}\n  discovery: {issuer}/.well-known/openid-configuration\n  \
+             mail:      {mail}\n\nNext: register a client, e.g.\n  latchkey client create --name \"My app\" --redirect-uri http://127.0.0.1:3000/callback\n",
+            listen = app.config.listen
+        );
+    }
     latchkey::background::spawn(&app);
     latchkey::http::serve(app).await?;
     Ok(())

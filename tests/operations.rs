@@ -44,3 +44,19 @@ async fn readiness_is_refused_when_the_schema_is_not_this_binarys_and_liveness_i
     let live = reqwest::get(format!("{}/healthz", server.base)).await.expect("healthz");
     assert_eq!(live.status(), StatusCode::OK, "liveness checks nothing");
 }
+
+/// `LATCHKEY_LOG_FORMAT=json`: every log line a JSON object a collector can read.
+#[tokio::test]
+async fn logs_are_json_lines_when_asked() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_LOG_FORMAT", "json"), ("LATCHKEY_LOG", "info")]).await;
+    assert_eq!(readiness(&server).await.0, StatusCode::OK);
+    let log = std::fs::read_to_string(deployment.root.path().join(format!("node-{}.log", server.port))).expect("log");
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "the server logged its start");
+    for line in lines {
+        let event: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON line: {line}"));
+        assert!(event["level"].is_string() && event["timestamp"].is_string() && event["fields"].is_object(), "{line}");
+    }
+}
