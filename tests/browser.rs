@@ -116,27 +116,40 @@ impl Tab {
         self.page.goto(url).await.unwrap_or_else(|e| panic!("goto {url}: {e}"));
     }
 
+    /// Clicks the element once it is visible. A document replaced between finding the element and
+    /// clicking it (a redirect chain still landing) leaves a stale node ("Could not find node with
+    /// given id"): found again on the new document, a few times at most.
     async fn click(&self, selector: &str) {
-        self.wait_for(selector).await;
-        self.page
-            .find_element(selector)
-            .await
-            .unwrap_or_else(|e| panic!("find {selector}: {e}"))
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+        let mut last_error = String::new();
+        for _ in 0..10 {
+            self.wait_for(selector).await;
+            match self.page.find_element(selector).await {
+                Ok(element) => match element.click().await {
+                    Ok(_) => return,
+                    Err(e) => last_error = format!("click {selector}: {e}"),
+                },
+                Err(e) => last_error = format!("find {selector}: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("{last_error}");
     }
 
-    /// Types into a field with real key events.
+    /// Types into a field with real key events (found again if the document was replaced).
     async fn type_into(&self, selector: &str, text: &str) {
-        self.click(selector).await;
-        self.page
-            .find_element(selector)
-            .await
-            .unwrap_or_else(|e| panic!("find {selector}: {e}"))
-            .type_str(text)
-            .await
-            .unwrap_or_else(|e| panic!("type into {selector}: {e}"));
+        let mut last_error = String::new();
+        for _ in 0..10 {
+            self.click(selector).await;
+            match self.page.find_element(selector).await {
+                Ok(element) => match element.type_str(text).await {
+                    Ok(_) => return,
+                    Err(e) => last_error = format!("type into {selector}: {e}"),
+                },
+                Err(e) => last_error = format!("find {selector}: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("{last_error}");
     }
 
     async fn text(&self) -> String {
