@@ -49,7 +49,7 @@ pub async fn page(app: web::Data<App>, req: HttpRequest, path: web::Path<(String
         Some(session) => session,
     };
     let params = respond::query(&ctx, &req)?;
-    render(&ctx, &req, &session, id, params.get("done"), StatusCode::OK).await
+    render(&ctx, &req, &session, id, params.get("done")).await
 }
 
 async fn render(
@@ -58,7 +58,6 @@ async fn render(
     session: &crate::session::Session,
     id: &str,
     done: Option<&str>,
-    status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
     let shown = match approval::show(ctx, session, id).await {
         Ok(shown) => shown,
@@ -88,7 +87,7 @@ async fn render(
         minutes_left: ((shown.expires_at - now).max(0) + 59) / 60,
         fresh: approval::fresh_for(session, &shown, ctx.lifetimes(), now),
     };
-    respond::html(status, page.render(), csrf.new_cookie.into_iter().collect())
+    respond::html(StatusCode::OK, page.render(), csrf.new_cookie.into_iter().collect())
 }
 
 fn refused(ctx: &super::HttpCtx<'_>, error: ApprovalError) -> PageError {

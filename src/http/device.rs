@@ -65,7 +65,7 @@ pub async fn enter(app: web::Data<App>, req: HttpRequest, tenant: web::Path<Stri
     let typed = params.get("user_code").unwrap_or("");
     let session = current_session(&ctx, &req).await?;
     let shown: String = typed.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(12).collect();
-    match device::enter(&ctx, typed, &ip.to_string(), session.as_ref()).await.map_err(|e| PageError::internal(&e))? {
+    match device::enter(&ctx, typed, &ip.to_string(), session.as_ref()).await? {
         Entered::Found { public_id } => Ok(respond::see_other(&ctx.endpoint(&format!("device/{public_id}")), vec![])),
         Entered::Wrong { remaining } => {
             let message = format!(
@@ -99,7 +99,7 @@ pub async fn confirm(app: web::Data<App>, req: HttpRequest, path: web::Path<(Str
         }
         Some(session) => session,
     };
-    let shown = device::show(&ctx, id).await.map_err(|e| PageError::internal(&e))?.ok_or_else(PageError::not_found)?;
+    let shown = device::show(&ctx, id).await?.ok_or_else(PageError::not_found)?;
     let Some(user) = user::find(ctx.scope(), &session.user_id).await? else {
         return Ok(respond::see_other(&ctx.endpoint("login"), vec![]));
     };
@@ -141,7 +141,7 @@ pub async fn answer(app: web::Data<App>, req: HttpRequest, path: web::Path<(Stri
         Some("deny") => false,
         _ => return Err(PageError::bad_request(&ctx.tenant.display_name, "Choose Allow or Deny.")),
     };
-    match device::answer(&ctx, &session, id, allow).await.map_err(|e| PageError::internal(&e))? {
+    match device::answer(&ctx, &session, id, allow).await? {
         // A step-up resource: a fresh passkey, then this page again to allow.
         Answered::StepUpRequired => {
             Ok(respond::see_other(&format!("{}&step_up=1", respond::with_req(&ctx.endpoint("passkey"), Some(id))), vec![]))

@@ -29,6 +29,7 @@ use crate::{
     ratelimit,
     session::Session,
     store::{
+        StoreError,
         device_codes::{self, Answer, DeviceRow},
         now, to_amr_json,
     },
@@ -159,7 +160,7 @@ pub enum Entered {
 
 /// Checks a typed user code under the guess limits: per source address, and per session when there
 /// is one, each counted in the database before the code is looked up.
-pub async fn enter(ctx: &Ctx<'_>, typed: &str, ip: &str, session: Option<&Session>) -> Result<Entered, OAuthError> {
+pub async fn enter(ctx: &Ctx<'_>, typed: &str, ip: &str, session: Option<&Session>) -> Result<Entered, StoreError> {
     let now = now();
     let scope = ctx.writer_scope();
     let found = std::cell::RefCell::new(None);
@@ -175,7 +176,7 @@ pub async fn enter(ctx: &Ctx<'_>, typed: &str, ip: &str, session: Option<&Sessio
             Some(session) => {
                 lockout::guarded(scope, &format!("session:{}", session.id), Factor::UserCode, GUESS_LOCK_SECONDS, now, check).await
             }
-            None => Ok::<_, crate::store::StoreError>(if check.await? {
+            None => Ok::<_, StoreError>(if check.await? {
                 lockout::Outcome::Accepted
             } else {
                 lockout::Outcome::Rejected { remaining: lockout::MAX_ATTEMPTS }
@@ -216,7 +217,7 @@ pub struct Shown {
     pub status: &'static str,
 }
 
-pub async fn show(ctx: &Ctx<'_>, public_id: &str) -> Result<Option<Shown>, OAuthError> {
+pub async fn show(ctx: &Ctx<'_>, public_id: &str) -> Result<Option<Shown>, StoreError> {
     let Some(row) = device_codes::by_public_id(ctx.scope(), public_id).await? else {
         return Ok(None);
     };
@@ -242,17 +243,14 @@ pub enum Answered {
     Recorded,
     /// Already answered, used or expired.
     TooLate,
-    /// The resource needs a fresh passkey assertion (step-up) before it is allowed.
+    /// A passkey assertion is needed first (none in the session, or the resource needs a fresh one).
     StepUpRequired,
 }
 
 /// The person's explicit answer. Only a multi-factor session (a passkey in it) may allow, and for a
-/// step-up resource only a fresh passkey assertion; the tokens then carry that session's
+/// step-up resource only with a fresh passkey assertion; the tokens then carry that session's
 /// authentication.
-pub async fn answer(ctx: &Ctx<'_>, session: &Session, public_id: &str, allow: bool) -> Result<Answered, OAuthError> {
-    if allow && !session.is_multi_factor() {
-        return Err(OAuthError::new(ErrorCode::AccessDenied, "a passkey sign-in is needed to allow a device"));
-    }
+pub async fn answer(ctx: &Ctx<'_>, session: &Session, public_id: &str, allow: bool) -> Result<Answered, StoreError> {
     if allow {
         let row = device_codes::by_public_id(ctx.scope(), public_id).await?;
         let uri = row.and_then(|r| r.resource);
@@ -261,7 +259,8 @@ pub async fn answer(ctx: &Ctx<'_>, session: &Session, public_id: &str, allow: bo
             None => None,
         };
         let fresh = session.acr == latchkey_proto::Acr::Phr && session.is_fresh(ctx.lifetimes(), now());
-        if resource.is_some_and(|r| r.step_up) && !fresh {
+        // Without a passkey in the session, or a fresh one for a step-up resource: the passkey first.
+        if !session.is_multi_factor() || (resource.is_some_and(|r| r.step_up) && !fresh) {
             return Ok(Answered::StepUpRequired);
         }
     }

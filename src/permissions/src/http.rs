@@ -209,29 +209,39 @@ struct ToolCall {
     summary: String,
 }
 
-/// The tool call inside an MCP JSON-RPC message, if it is one.
-fn tool_call(body: &[u8]) -> Option<ToolCall> {
+/// What the gate needs of an MCP message, read with one parse of the body.
+enum Inbound {
+    ToolCall(ToolCall),
+    /// `initialize`, with what the client declared (carried in the session id it gets).
+    Initialize(crate::session::Declared),
+    Other,
+}
+
+fn inbound(body: &[u8]) -> Inbound {
     #[derive(Deserialize)]
     struct Message {
         #[serde(default)]
         id: serde_json::Value,
         method: String,
-        params: Option<Params>,
-    }
-    #[derive(Deserialize)]
-    struct Params {
-        name: String,
         #[serde(default)]
-        arguments: serde_json::Value,
+        params: serde_json::Value,
     }
-    let message: Message = serde_json::from_slice(body).ok()?;
-    if message.method != "tools/call" {
-        return None;
+    let Ok(message) = serde_json::from_slice::<Message>(body) else {
+        return Inbound::Other;
+    };
+    match message.method.as_str() {
+        "initialize" => Inbound::Initialize(crate::session::declared(&message.params)),
+        "tools/call" => {
+            let Some(tool) = message.params.get("name").and_then(serde_json::Value::as_str) else {
+                return Inbound::Other;
+            };
+            let arguments = message.params.get("arguments").unwrap_or(&serde_json::Value::Null);
+            let digest = crate::approvals::arguments_digest(arguments);
+            let summary = plain(&format!("Call {tool} with {arguments}"), 300);
+            Inbound::ToolCall(ToolCall { id: message.id, tool: tool.to_owned(), digest, summary })
+        }
+        _ => Inbound::Other,
     }
-    let params = message.params?;
-    let digest = crate::approvals::arguments_digest(&params.arguments);
-    let summary = plain(&format!("Call {} with {}", params.name, params.arguments), 300);
-    Some(ToolCall { id: message.id, tool: params.name, digest, summary })
 }
 
 /// How a request's `Origin` stands with the MCP endpoint (MCP streamable HTTP transport, security
@@ -294,18 +304,12 @@ async fn mcp_call(api: &PermissionApi, req: &HttpRequest, body: web::Bytes) -> H
         Ok(claims) => claims,
         Err(response) => return response,
     };
-    let declared = req
-        .headers()
-        .get(MCP_SESSION_ID)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|id| api.sessions.read(id))
-        .unwrap_or_default();
-    let initialize = crate::session::declared_at_initialize(&body);
+    let message = inbound(&body);
     let mut governed = None;
-    if let Some(ToolCall { id, tool, digest, summary }) = tool_call(&body) {
+    if let Inbound::ToolCall(ToolCall { id, tool, digest, summary }) = &message {
         // MCP clients do not act on RFC 9470 (the TypeScript SDK refreshes and gives up): a step-up
         // rule's approval fallback is for them.
-        let call = Request { tool: &tool, action: "call", arguments_digest: Some(&digest), reauthorize: Reauthorize::Cannot, summary: Some(&summary) };
+        let call = Request { tool, action: "call", arguments_digest: Some(digest), reauthorize: Reauthorize::Cannot, summary: Some(summary) };
         let decided = match api.decide(&claims, &call).await {
             Ok(decided) => decided,
             Err(error) => {
@@ -316,10 +320,11 @@ async fn mcp_call(api: &PermissionApi, req: &HttpRequest, body: web::Bytes) -> H
         if let Some(challenge) = outcome_challenge(api, &decided.outcome, |extra| extra) {
             return challenge;
         }
-        if declared.url_elicitation
-            && let Outcome::PendingApproval { approval_id, approval_uri, binding_message, .. } = &decided.outcome
+        // The session id is verified only when it matters: a call waiting for approval.
+        if let Outcome::PendingApproval { approval_id, approval_uri, binding_message, .. } = &decided.outcome
+            && declared(api, req).url_elicitation
         {
-            return url_elicitation_required(&id, approval_id, approval_uri, binding_message, &decided.receipt);
+            return url_elicitation_required(id, approval_id, approval_uri, binding_message, &decided.receipt);
         }
         governed = Some(Governed { caller: claims.clone(), outcome: decided.outcome, receipt: decided.receipt });
     }
@@ -343,7 +348,7 @@ async fn mcp_call(api: &PermissionApi, req: &HttpRequest, body: web::Bytes) -> H
     for (name, value) in &parts.headers {
         out.append_header((name.as_str(), value.as_bytes()));
     }
-    if let Some(declared) = initialize
+    if let Inbound::Initialize(declared) = message
         && parts.status.is_success()
     {
         out.insert_header((MCP_SESSION_ID, api.sessions.issue(declared)));
@@ -353,6 +358,15 @@ async fn mcp_call(api: &PermissionApi, req: &HttpRequest, body: web::Bytes) -> H
 }
 
 const MCP_SESSION_ID: &str = "mcp-session-id";
+
+/// What the client declared at initialize, from its signed session id (nothing when absent or forged).
+fn declared(api: &PermissionApi, req: &HttpRequest) -> crate::session::Declared {
+    req.headers()
+        .get(MCP_SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|id| api.sessions.read(id))
+        .unwrap_or_default()
+}
 
 /// MCP 2025-11-25 `URLElicitationRequiredError` (-32042) for a client that declared URL-mode
 /// elicitation: the client shows the person the approval page; the elicitation id is the approval's.
@@ -405,4 +419,27 @@ pub async fn serve(api: PermissionApi) -> std::io::Result<()> {
     .bind(listen)?
     .run()
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_parse_tells_a_tool_call_an_initialize_and_anything_else_apart() {
+        let call = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"files.delete","arguments":{"name":"plan.md"}}}"#;
+        match inbound(call) {
+            Inbound::ToolCall(c) => {
+                assert_eq!((c.id, c.tool.as_str()), (json!(7), "files.delete"));
+                assert_eq!(c.digest, crate::approvals::arguments_digest(&json!({ "name": "plan.md" })));
+                assert_eq!(c.summary, r#"Call files.delete with {"name":"plan.md"}"#);
+            }
+            _ => panic!("a tool call"),
+        }
+        let init = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{"elicitation":{"url":{}}}}}"#;
+        assert!(matches!(inbound(init), Inbound::Initialize(d) if d.url_elicitation));
+        for other in [&br#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#[..], b"not json", br#"{"method":"tools/call","params":{}}"#] {
+            assert!(matches!(inbound(other), Inbound::Other));
+        }
+    }
 }

@@ -51,14 +51,9 @@ impl SessionKey {
     }
 }
 
-/// What an `initialize` request declares, if the body is one.
-pub fn declared_at_initialize(body: &[u8]) -> Option<Declared> {
-    let message: serde_json::Value = serde_json::from_slice(body).ok()?;
-    if message["method"] != "initialize" {
-        return None;
-    }
-    let url = message["params"]["capabilities"]["elicitation"].get("url").is_some_and(serde_json::Value::is_object);
-    Some(Declared { url_elicitation: url })
+/// What an `initialize` request's params declare.
+pub fn declared(params: &serde_json::Value) -> Declared {
+    Declared { url_elicitation: params["capabilities"]["elicitation"].get("url").is_some_and(serde_json::Value::is_object) }
 }
 
 #[cfg(test)]
@@ -78,10 +73,9 @@ mod tests {
         assert_eq!(key.read(&format!("{forged}.{mac}")), None);
         assert_eq!(key.read(payload), None);
         assert_ne!(key.issue(Declared::default()), key.issue(Declared::default()));
-        let init = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{"elicitation":{"url":{}}}}}"#;
-        assert_eq!(declared_at_initialize(init), Some(Declared { url_elicitation: true }));
-        let form_only = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{"elicitation":{}}}}"#;
-        assert_eq!(declared_at_initialize(form_only), Some(Declared { url_elicitation: false }));
-        assert_eq!(declared_at_initialize(br#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#), None);
+        let params = |text: &str| serde_json::from_str::<serde_json::Value>(text).expect("json");
+        assert_eq!(declared(&params(r#"{"capabilities":{"elicitation":{"url":{}}}}"#)), Declared { url_elicitation: true });
+        assert_eq!(declared(&params(r#"{"capabilities":{"elicitation":{}}}"#)), Declared { url_elicitation: false });
+        assert_eq!(declared(&params(r#"{"capabilities":{}}"#)), Declared { url_elicitation: false });
     }
 }
