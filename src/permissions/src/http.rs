@@ -15,7 +15,7 @@ use latchkey_kit::cors;
 use latchkey_proto::AccessClaims;
 
 use crate::{
-    PermissionApi, Request,
+    PermissionApi, Request, Summary,
     approvals::plain,
     mcp::{Caller, Governed},
     receipt,
@@ -134,7 +134,7 @@ async fn decide(api: web::Data<PermissionApi>, req: HttpRequest, body: web::Byte
         action: &request.action,
         arguments_digest: request.arguments_digest.as_deref(),
         reauthorize: if request.can_reauthorize { Reauthorize::Can } else { Reauthorize::Cannot },
-        summary: summary.as_deref(),
+        summary: summary.as_deref().map_or(Summary::Default, Summary::Given),
     };
     let decided = match api.decide(&claims, &call).await {
         Ok(decided) => decided,
@@ -205,8 +205,8 @@ struct ToolCall {
     id: serde_json::Value,
     tool: String,
     digest: String,
-    /// A sentence about the call for the person asked to approve it.
-    summary: String,
+    /// Its arguments (a sentence for the person is made of them only if approval is needed).
+    arguments: serde_json::Value,
 }
 
 /// What the gate needs of an MCP message, read with one parse of the body.
@@ -232,13 +232,13 @@ fn inbound(body: &[u8]) -> Inbound {
     match message.method.as_str() {
         "initialize" => Inbound::Initialize(crate::session::declared(&message.params)),
         "tools/call" => {
-            let Some(tool) = message.params.get("name").and_then(serde_json::Value::as_str) else {
+            let mut params = message.params;
+            let Some(tool) = params.get("name").and_then(serde_json::Value::as_str).map(str::to_owned) else {
                 return Inbound::Other;
             };
-            let arguments = message.params.get("arguments").unwrap_or(&serde_json::Value::Null);
-            let digest = crate::approvals::arguments_digest(arguments);
-            let summary = plain(&format!("Call {tool} with {arguments}"), 300);
-            Inbound::ToolCall(ToolCall { id: message.id, tool: tool.to_owned(), digest, summary })
+            let arguments = params.get_mut("arguments").map(serde_json::Value::take).unwrap_or_default();
+            let digest = crate::approvals::arguments_digest(&arguments);
+            Inbound::ToolCall(ToolCall { id: message.id, tool, digest, arguments })
         }
         _ => Inbound::Other,
     }
@@ -306,10 +306,10 @@ async fn mcp_call(api: &PermissionApi, req: &HttpRequest, body: web::Bytes) -> H
     };
     let message = inbound(&body);
     let mut governed = None;
-    if let Inbound::ToolCall(ToolCall { id, tool, digest, summary }) = &message {
+    if let Inbound::ToolCall(ToolCall { id, tool, digest, arguments }) = &message {
         // MCP clients do not act on RFC 9470 (the TypeScript SDK refreshes and gives up): a step-up
         // rule's approval fallback is for them.
-        let call = Request { tool, action: "call", arguments_digest: Some(digest), reauthorize: Reauthorize::Cannot, summary: Some(summary) };
+        let call = Request { tool, action: "call", arguments_digest: Some(digest), reauthorize: Reauthorize::Cannot, summary: Summary::Arguments(arguments) };
         let decided = match api.decide(&claims, &call).await {
             Ok(decided) => decided,
             Err(error) => {
@@ -432,7 +432,7 @@ mod tests {
             Inbound::ToolCall(c) => {
                 assert_eq!((c.id, c.tool.as_str()), (json!(7), "files.delete"));
                 assert_eq!(c.digest, crate::approvals::arguments_digest(&json!({ "name": "plan.md" })));
-                assert_eq!(c.summary, r#"Call files.delete with {"name":"plan.md"}"#);
+                assert_eq!(Summary::Arguments(&c.arguments).text(&c.tool, "call"), r#"Call files.delete with {"name":"plan.md"}"#);
             }
             _ => panic!("a tool call"),
         }

@@ -182,8 +182,29 @@ pub struct Request<'a> {
     pub arguments_digest: Option<&'a str>,
     /// Whether the caller's client acts on an RFC 9470 challenge.
     pub reauthorize: Reauthorize,
-    /// The caller's sentence for the person, when approval is needed.
-    pub summary: Option<&'a str>,
+    /// What the person is shown, when approval is needed (made only then).
+    pub summary: Summary<'a>,
+}
+
+/// The sentence an approval shows the person.
+#[derive(Clone, Copy)]
+pub enum Summary<'a> {
+    /// The caller's own (already made printable).
+    Given(&'a str),
+    /// Made from the call's arguments: "Call {tool} with {arguments}", printable, 300 characters.
+    Arguments(&'a serde_json::Value),
+    /// "Run {tool} ({action})".
+    Default,
+}
+
+impl Summary<'_> {
+    pub fn text(self, tool: &str, action: &str) -> String {
+        match self {
+            Summary::Given(text) => text.to_owned(),
+            Summary::Arguments(arguments) => approvals::plain(&format!("Call {tool} with {arguments}"), 300),
+            Summary::Default => format!("Run {tool} ({action})"),
+        }
+    }
 }
 
 /// A decision with its receipt.
@@ -279,8 +300,8 @@ impl PermissionApi {
         let Some(digest) = arguments_digest else {
             return Outcome::Deny { rule: Some(rule), reason: "this call needs a person's approval, which needs its arguments_digest" };
         };
-        let made = format!("Run {tool} ({action})");
-        let call = Call { tool, action, arguments_digest: digest, summary: summary.unwrap_or(&made) };
+        let summary = summary.text(tool, action);
+        let call = Call { tool, action, arguments_digest: digest, summary: &summary };
         match self.approvals.ask(&self.verifier, claims, &call).await {
             State::Approved { approval_id } => Outcome::Approved { rule, approval_id },
             State::Pending { approval_id, approval_uri, binding_message, expires_in } => {
