@@ -41,6 +41,12 @@ pub struct Config {
     pub master_key_file: Option<PathBuf>,
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
+    /// Prometheus metrics (`GET /metrics`) on this address: a listener of its own, so the public one
+    /// never serves them (bind it to loopback or a private network). Unset: no metrics are recorded.
+    pub metrics_listen: Option<SocketAddr>,
+    /// One log line per answered request (target `latchkey::access`): request id, method, route
+    /// template, status, latency. Never the query string, a header's value or a body.
+    pub access_log: bool,
     /// Replaced by `trusted_proxy_hops` / `trusted_proxies`; `true` is refused at start-up (it trusted
     /// the leftmost `X-Forwarded-For` address, which the client writes).
     pub trust_forwarded_for: bool,
@@ -272,6 +278,8 @@ impl Default for Config {
             master_key: None,
             master_key_file: None,
             workers: None,
+            metrics_listen: None,
+            access_log: false,
             trust_forwarded_for: false,
             trusted_proxy_hops: 0,
             trusted_proxies: Vec::new(),
@@ -393,6 +401,8 @@ impl Config {
         env!("LATCHKEY_MASTER_KEY" => some self.master_key);
         env!("LATCHKEY_MASTER_KEY_FILE" => some self.master_key_file);
         env!("LATCHKEY_WORKERS" => some self.workers);
+        env!("LATCHKEY_METRICS_LISTEN" => some self.metrics_listen);
+        env!("LATCHKEY_ACCESS_LOG" => self.access_log);
         env!("LATCHKEY_TRUST_FORWARDED_FOR" => self.trust_forwarded_for);
         env!("LATCHKEY_TRUSTED_PROXY_HOPS" => self.trusted_proxy_hops);
         if let Some(list) = get("LATCHKEY_TRUSTED_PROXIES") {

@@ -16,6 +16,7 @@ use crate::{
     jwt::{self, AccessClaims},
     keys::{self, Keyring},
     mail_queue::{self, Doorbell, Message},
+    metrics::Metrics,
     client::document::{self, DocumentError, MetadataDocuments},
     ratelimit::{self, Limiters},
     sso::{Sso, dns::TxtResolver},
@@ -50,6 +51,8 @@ pub struct Services {
     pub dns: TxtResolver,
     /// Calls to organizations' identity providers.
     pub sso: Sso,
+    /// What the node counts for Prometheus (recording is a no-op without a metrics listener).
+    pub metrics: Metrics,
     db: DatabaseConnection,
     /// Where contending writes queue (`store::batch_writer`): SQLite's one writer connection.
     writer: DatabaseConnection,
@@ -88,6 +91,7 @@ impl Services {
             discovery_documents: TtlCache::new(cache_ttl),
             dns,
             sso,
+            metrics: Metrics::new(config.metrics_listen.is_some()),
             db,
             lifetimes: config.lifetimes.clone(),
             audit_log: AuditLog::new(batch_writer.clone()),
@@ -97,6 +101,15 @@ impl Services {
             clients: TtlCache::new(cache_ttl),
             metadata_documents,
             verified_tokens: TtlCache::new(VERIFIED_TOKEN_TTL),
+        }
+    }
+
+    /// The values the metrics read at each scrape: the mail queue's depth and both pools' use.
+    pub async fn metrics_snapshot(&self) -> crate::metrics::Snapshot {
+        crate::metrics::Snapshot {
+            mail_outbox: store::mail_outbox::depth(&self.db).await.ok(),
+            pool: store::pool_use(&self.db),
+            writer_pool: store::pool_use(&self.writer),
         }
     }
 
@@ -223,6 +236,7 @@ impl<'a> Ctx<'a> {
     /// Records an audit event. A failed audit write is logged, not surfaced: the action it describes
     /// already happened.
     pub async fn audit(&self, event: Event<'_>) {
+        self.services.metrics.audited(event.action, event.outcome);
         if let Err(error) = self.services.audit_log.record(&self.origin, event).await {
             tracing::error!(%error, "audit write failed");
         }

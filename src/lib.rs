@@ -28,6 +28,7 @@ pub mod keys;
 pub mod lockout;
 pub mod mail;
 pub mod mail_queue;
+pub mod metrics;
 pub mod notices;
 pub mod oauth;
 pub mod oidc;

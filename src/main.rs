@@ -70,7 +70,8 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG").unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match std::env::var("LATCHKEY_LOG_FORMAT").as_deref() {
-        Ok("json") => builder.json().with_current_span(false).init(),
+        // With the access log, a request's lines carry its `request` span (the request id).
+        Ok("json") => builder.json().with_current_span(true).with_span_list(false).init(),
         _ => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
 }
@@ -130,17 +131,23 @@ async fn serve(config: Config) -> Result<(), CliError> {
     } else {
         format!("console + {}", app.config.data_dir.join("outbox").display())
     };
+    // The banner says where the server listens once it does: a port already taken fails here, before
+    // anything claims to be serving or any background work starts.
+    let listening = latchkey::http::bind(app.clone())?;
+    latchkey::background::spawn(&app);
+    let listen = listening.public.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let metrics = listening.metrics.iter().map(|a| format!("http://{a}/metrics")).collect::<Vec<_>>().join(", ");
     // For a log collector, one event; for a person at a terminal, the banner.
     if std::env::var("LATCHKEY_LOG_FORMAT").as_deref() == Ok("json") {
-        tracing::info!(listen = %app.config.listen, %issuer, %mail, "latchkey serving");
+        tracing::info!(%listen, %issuer, %mail, %metrics, "latchkey serving");
     } else {
+        let metrics = if metrics.is_empty() { String::new() } else { format!("  metrics:   {metrics}\n") };
         eprintln!(
             "\nLatchkey is listening on http://{listen}\n  issuer:    {issuer}\n  discovery: {issuer}/.well-known/openid-configuration\n  \
-             mail:      {mail}\n\nNext: register a client, e.g.\n  latchkey client create --name \"My app\" --redirect-uri http://127.0.0.1:3000/callback\n",
-            listen = app.config.listen
+             mail:      {mail}\n{metrics}\nNext: register a client, e.g.\n  latchkey client create --name \"My app\" --redirect-uri http://127.0.0.1:3000/callback\n"
         );
     }
-    latchkey::background::spawn(&app);
-    latchkey::http::serve(app).await?;
+    listening.run().await?;
     Ok(())
 }
+

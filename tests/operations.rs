@@ -60,3 +60,111 @@ async fn logs_are_json_lines_when_asked() {
         assert!(event["level"].is_string() && event["timestamp"].is_string() && event["fields"].is_object(), "{line}");
     }
 }
+
+/// The value of the one sample named exactly `series` (name and labels as printed), if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Prometheus metrics on a listener of their own (never the public one), labelled by route template
+/// and never by raw path; grants by type and outcome; rate-limit refusals; pools and the mail queue
+/// read at the scrape; `promtool check metrics` accepts the output. With `LATCHKEY_ACCESS_LOG`, one
+/// line per request carrying the id the response names, and no query string. The banner names both
+/// listeners once they are bound.
+#[tokio::test]
+async fn metrics_are_served_apart_by_route_template_and_promtool_accepts_them() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let metrics_port = free_port();
+    let metrics_listen = format!("127.0.0.1:{metrics_port}");
+    let server = Server::start(
+        &deployment,
+        &smtp,
+        &[
+            ("LATCHKEY_METRICS_LISTEN", &metrics_listen),
+            ("LATCHKEY_ACCESS_LOG", "true"),
+            ("LATCHKEY_LOG", "info"),
+            ("LATCHKEY_RATE_TOKEN_FAILURES_PER_CLIENT_PER_MINUTE", "1"),
+        ],
+    )
+    .await;
+    let http = api();
+    let public_metrics = http.get(format!("{}/metrics", server.base)).send().await.expect("public /metrics");
+    assert_eq!(public_metrics.status(), StatusCode::NOT_FOUND, "the public listener never serves metrics");
+
+    let mut request_ids = Vec::new();
+    for _ in 0..3 {
+        let response = http.get(server.url("jwks?probe=do-not-log-me")).send().await.expect("jwks");
+        assert_eq!(response.status(), StatusCode::OK);
+        request_ids.push(response.headers().get("x-request-id").expect("request id").to_str().expect("ascii").to_owned());
+    }
+    assert_eq!(http.get(server.issuer("no-such-tenant") + "/jwks").send().await.expect("jwks").status(), StatusCode::NOT_FOUND);
+    assert_eq!(http.get(format!("{}/no/such/path", server.base)).send().await.expect("404").status(), StatusCode::NOT_FOUND);
+
+    let resource = "https://files.example.com/mcp";
+    server.cli(&["resource", "create", "--uri", resource, "--scope", "files:read"]);
+    let (id, secret) = server.create_client(&["--name", "Machine", "--confidential", "--grant-type", "client_credentials", "--scope", "files:read"]);
+    let secret = secret.expect("secret");
+    let form = [("grant_type", "client_credentials"), ("resource", resource)];
+    assert_eq!(token_request(&server, &id, &secret, &form).await.0, StatusCode::OK);
+    assert_eq!(token_request(&server, &id, "wrong-secret", &form).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(token_request(&server, &id, "wrong-secret", &form).await.0, StatusCode::TOO_MANY_REQUESTS, "one failure a minute");
+
+    // Prometheus asks for OpenMetrics; anything else gets the classic text format promtool reads.
+    let scrape = |accept: &'static str| {
+        let http = http.clone();
+        let url = format!("http://{metrics_listen}/metrics");
+        async move {
+            let scraped = http.get(url).header("accept", accept).send().await.expect("scrape");
+            assert_eq!(scraped.status(), StatusCode::OK);
+            let content_type = scraped.headers()["content-type"].to_str().expect("ascii").to_owned();
+            (content_type, scraped.text().await.expect("text"))
+        }
+    };
+    let (content_type, openmetrics) = scrape("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5").await;
+    assert!(content_type.starts_with("application/openmetrics-text") && openmetrics.ends_with("# EOF\n"), "{content_type}");
+    let (content_type, text) = scrape("*/*").await;
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    let expect = |series: &str, value: f64| assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
+    expect(r#"latchkey_http_requests_total{method="GET",route="/t/{tenant}/jwks",status="200"}"#, 3.0);
+    expect(r#"latchkey_http_requests_total{method="GET",route="/t/{tenant}/jwks",status="404"}"#, 1.0);
+    expect(r#"latchkey_http_requests_total{method="GET",route="unmatched",status="404"}"#, 2.0);
+    expect(r#"latchkey_http_request_duration_seconds_count{method="GET",route="/t/{tenant}/jwks"}"#, 4.0);
+    expect(r#"latchkey_token_grants_total{grant_type="client_credentials",outcome="success"}"#, 1.0);
+    expect(r#"latchkey_token_grants_total{grant_type="client_credentials",outcome="invalid_client"}"#, 1.0);
+    expect(r#"latchkey_token_grants_total{grant_type="client_credentials",outcome="rate_limited"}"#, 1.0);
+    expect(r#"latchkey_rate_limited_total{route="/t/{tenant}/token"}"#, 1.0);
+    expect(r#"latchkey_db_pool_connections{pool="main",state="max"}"#, 8.0);
+    assert!(sample(&text, "latchkey_mail_outbox_messages").is_some(), "{text}");
+    for raw in ["/t/default", "no-such-tenant", "/no/such/path", "do-not-log-me"] {
+        assert!(!text.contains(raw), "a raw path or query in a label: {raw}\n{text}");
+    }
+
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; .ci/run installs it)");
+    use std::io::Write;
+    promtool.stdin.as_ref().expect("stdin").write_all(text.as_bytes()).expect("write");
+    let checked = promtool.wait_with_output().expect("promtool");
+    assert!(
+        checked.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    let log = std::fs::read_to_string(deployment.root.path().join(format!("node-{}.log", server.port))).expect("log");
+    assert!(log.contains(&format!("Latchkey is listening on http://127.0.0.1:{}", server.port)), "{log}");
+    assert!(log.contains(&format!("metrics:   http://{metrics_listen}/metrics")), "{log}");
+    for id in &request_ids {
+        let line = log.lines().find(|l| l.contains(&format!("request_id={id}"))).unwrap_or_else(|| panic!("no access line for {id}:\n{log}"));
+        assert!(line.contains("latchkey::access") && line.contains("route=\"/t/{tenant}/jwks\"") && line.contains("status=200"), "{line}");
+    }
+    for secret_bit in ["do-not-log-me", secret.as_str(), "wrong-secret"] {
+        assert!(!log.contains(secret_bit), "the log holds {secret_bit:?}");
+    }
+}

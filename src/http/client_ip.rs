@@ -53,6 +53,16 @@ pub fn client_address(peer: Option<IpAddr>, forwarded_for: &[&str], proxies: &Pr
     }
 }
 
+/// Whether the request came through one of our proxies, so headers they set (a request id) are
+/// theirs: with a hop count every request does; with networks, when the peer is in one.
+pub fn from_our_proxy(peer: Option<IpAddr>, proxies: &Proxies) -> bool {
+    match proxies {
+        Proxies::None | Proxies::Hops(0) => false,
+        Proxies::Hops(_) => true,
+        Proxies::Networks(networks) => peer.is_some_and(|ip| networks.iter().any(|net| net.contains(&ip))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

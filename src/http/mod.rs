@@ -9,6 +9,7 @@ mod admin;
 pub mod client_ip;
 mod errors;
 mod oauth;
+mod observe;
 mod pages;
 mod passkeys;
 mod registration;
@@ -18,10 +19,14 @@ mod scim;
 mod sso;
 mod wellknown;
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use actix_web::{
-    App as ActixApp, HttpRequest, HttpResponse, HttpServer, http::Method, middleware::DefaultHeaders, web,
+    App as ActixApp, HttpRequest, HttpResponse, HttpServer,
+    dev::Server,
+    http::Method,
+    middleware::{Condition, DefaultHeaders, from_fn},
+    web,
 };
 
 pub use errors::{ApiError, PageError, SSO_REQUIRED};
@@ -225,22 +230,63 @@ fn security_headers(https: bool) -> DefaultHeaders {
         ))
 }
 
-pub async fn serve(app: Arc<App>) -> std::io::Result<()> {
+/// The node's listeners, bound and not yet serving: the public one and, with `metrics_listen`, the
+/// metrics one. Binding first lets `main` say where it listens only once that is true.
+pub struct Listening {
+    /// The public listener's addresses (the configured port, or the one the OS chose for port 0).
+    pub public: Vec<SocketAddr>,
+    pub metrics: Vec<SocketAddr>,
+    server: Server,
+    metrics_server: Option<Server>,
+}
+
+impl Listening {
+    /// Serves until a shutdown signal stops both listeners.
+    pub async fn run(self) -> std::io::Result<()> {
+        match self.metrics_server {
+            Some(metrics) => tokio::try_join!(self.server, metrics).map(|_| ()),
+            None => self.server.await,
+        }
+    }
+}
+
+pub fn bind(app: Arc<App>) -> std::io::Result<Listening> {
     let listen = app.config.listen;
     let workers = app.config.workers;
     let https = app.config.is_https();
+    let observed = app.services.metrics.enabled() || app.config.access_log;
+    let metrics_listen = app.config.metrics_listen;
     let data = web::Data::from(app);
+    let public_data = data.clone();
     let mut server = HttpServer::new(move || {
         ActixApp::new()
-            .app_data(data.clone())
+            .app_data(public_data.clone())
             .wrap(security_headers(https))
+            // Outermost, so it times and counts every answer, the security headers' included.
+            .wrap(Condition::new(observed, from_fn(observe::observe)))
             .configure(routes)
     })
     .bind(listen)?;
     if let Some(workers) = workers {
         server = server.workers(workers);
     }
-    server.run().await
+    let public = server.addrs();
+    let (metrics, metrics_server) = match metrics_listen {
+        Some(address) => {
+            let server = HttpServer::new(move || {
+                ActixApp::new()
+                    .app_data(data.clone())
+                    .route("/metrics", web::get().to(observe::metrics))
+                    .default_service(web::to(HttpResponse::NotFound))
+            })
+            .workers(1)
+            .bind(address)?;
+            let addrs = server.addrs();
+            (addrs, Some(server.run()))
+        }
+        None => (Vec::new(), None),
+    };
+    Ok(Listening { public, metrics, server: server.run(), metrics_server })
 }
 
 /// A request's tenant context as handlers see it: the domain's `Ctx`, which is what they pass on

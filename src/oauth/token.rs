@@ -35,6 +35,19 @@ pub async fn handle(
     authorization: Option<&str>,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
+    let result = answer(ctx, authorization, params).await;
+    let grant_type = params.get("grant_type").and_then(GrantType::parse).map(GrantType::as_str);
+    // A refusal by a rate limit is `temporarily_unavailable` on the wire; the metric says why.
+    let outcome = result.as_ref().err().map(|e| if e.retry_after.is_some() { "rate_limited" } else { e.code.as_str() });
+    ctx.services.metrics.grant(grant_type, outcome);
+    result
+}
+
+async fn answer(
+    ctx: &Ctx<'_>,
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
     if params.get("grant_type") == Some(token_exchange::GRANT_TYPE) {
         // The agent token authenticates the service account; a second credential would be ambiguous.
         if authorization.is_some() || params.contains("client_id") || params.contains("client_secret") {

@@ -224,6 +224,31 @@ pub enum Schema {
     Ahead { unknown: Vec<String> },
 }
 
+/// A connection pool's use at this moment (for the metrics).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUse {
+    /// Connections open, in use or idle.
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+pub fn pool_use(db: &DatabaseConnection) -> Option<PoolUse> {
+    // Each getter panics for the other engine: ask the backend first.
+    let (open, idle, max) = match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle(), pool.options().get_max_connections())
+        }
+        DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle(), pool.options().get_max_connections())
+        }
+        _ => return None,
+    };
+    Some(PoolUse { open, idle: u32::try_from(idle).unwrap_or(u32::MAX), max })
+}
+
 /// Reads the applied migrations (one query; it also proves the database answers).
 pub async fn schema(db: &DatabaseConnection) -> StoreResult<Schema> {
     let backend = db.get_database_backend();

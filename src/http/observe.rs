@@ -1,0 +1,118 @@
+//! What the operator sees of the traffic: per-request metrics by route template and the access log
+//! (one middleware, so the template is looked up once), and the metrics listener's `GET /metrics`.
+
+use std::time::Instant;
+
+use actix_web::{
+    HttpRequest, HttpResponse,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    http::header::{self, HeaderName, HeaderValue},
+    middleware::Next,
+    web,
+};
+use tracing::Instrument;
+
+use crate::{
+    app::App,
+    crypto,
+    metrics::{self, Format},
+};
+
+/// A request's id, echoed in the response and written in the access log. A proxy's id is kept when
+/// the deployment trusts proxies (nginx `$request_id`, an ingress's), so one id follows the request.
+pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// An incoming request id worth keeping: short, and nothing a log line could be confused by.
+fn acceptable_id(value: &HeaderValue) -> Option<&str> {
+    let value = value.to_str().ok()?;
+    let ok = (1..=64).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    ok.then_some(value)
+}
+
+fn request_id(app: &App, req: &ServiceRequest) -> String {
+    if super::client_ip::from_our_proxy(req.peer_addr().map(|a| a.ip()), &app.config.proxies)
+        && let Some(id) = req.headers().get(REQUEST_ID).and_then(acceptable_id)
+    {
+        return id.to_owned();
+    }
+    let bytes: [u8; 8] = crypto::random_bytes();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Times the request and records it under its route template (`/t/{tenant}/token`, never the raw
+/// path, which carries tenant slugs and ids); with `access_log`, writes one line per request and
+/// tags every log line of the request with its id.
+pub(super) async fn observe(
+    app: web::Data<App>,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = metrics::method_label(req.method().as_str());
+    let id = app.config.access_log.then(|| request_id(&app, &req));
+    let mut response = match &id {
+        Some(id) => next.call(req).instrument(tracing::info_span!("request", id = %id)).await?,
+        None => next.call(req).await?,
+    };
+    let elapsed = started.elapsed();
+    let route = response.request().match_pattern();
+    let status = response.status().as_u16();
+    if let Some(id) = id {
+        tracing::info!(
+            target: "latchkey::access",
+            request_id = %id,
+            method,
+            route = route.as_deref().unwrap_or("unmatched"),
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+        );
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(REQUEST_ID, value);
+        }
+    }
+    app.services.metrics.http_request(method, route, status, elapsed);
+    Ok(response)
+}
+
+/// `GET /metrics` on the metrics listener: OpenMetrics text to a scraper that asks for it
+/// (Prometheus does), the classic text format to any other.
+pub(super) async fn metrics(app: web::Data<App>, req: HttpRequest) -> HttpResponse {
+    let openmetrics = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+    let (format, content_type) = if openmetrics {
+        (Format::OpenMetrics, "application/openmetrics-text; version=1.0.0; charset=utf-8")
+    } else {
+        (Format::Prometheus, "text/plain; version=0.0.4; charset=utf-8")
+    };
+    let snapshot = app.services.metrics_snapshot().await;
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(app.services.metrics.render(snapshot, format))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_short_request_ids_are_kept() {
+        let cases = [
+            ("7f3c9a1e-44b2-4c1e-9d7e-0a1b2c3d4e5f", true),
+            ("abc.def:1_2", true),
+            ("", false),
+            ("with space", false),
+            ("line\u{0}break", false),
+            ("quote\"", false),
+        ];
+        for (value, kept) in cases {
+            let header = HeaderValue::from_str(value).unwrap_or(HeaderValue::from_static("with space"));
+            assert_eq!(acceptable_id(&header).is_some(), kept, "{value:?}");
+        }
+        assert!(acceptable_id(&HeaderValue::from_str(&"a".repeat(65)).expect("ascii")).is_none());
+    }
+}
