@@ -35,10 +35,13 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Tenants: issuers, each with its own keys, people, clients and policies.
     #[command(subcommand)]
     Tenant(cli::tenant::TenantCommand),
+    /// OAuth clients (applications) registered by the operator.
     #[command(subcommand)]
     Client(cli::client::ClientCommand),
+    /// A tenant's signing keys.
     #[command(subcommand)]
     Keys(cli::keys::KeysCommand),
     /// Protected resources (RFC 8707): the audiences access tokens may be issued for.
@@ -47,6 +50,7 @@ enum Command {
     /// Initial access tokens for the `token` registration policy (RFC 7591 §3).
     #[command(subcommand)]
     RegistrationToken(cli::registration_token::RegistrationTokenCommand),
+    /// The audit log.
     #[command(subcommand)]
     Audit(cli::audit::AuditCommand),
     /// Organizations (customer companies in a tenant) and their members' roles.
@@ -151,3 +155,30 @@ async fn serve(config: Config) -> Result<(), CliError> {
     Ok(())
 }
 
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// `latchkey help …` explains every command and flag: an operator reads the CLI, not its source.
+    #[test]
+    fn every_command_and_flag_says_what_it_does() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let generated = matches!(arg.get_id().as_str(), "help" | "version");
+                if !generated && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} <{}>", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "latchkey", &mut missing);
+        assert!(missing.is_empty(), "without help text:\n{}", missing.join("\n"));
+    }
+}

@@ -168,3 +168,32 @@ async fn metrics_are_served_apart_by_route_template_and_promtool_accepts_them() 
         assert!(!log.contains(secret_bit), "the log holds {secret_bit:?}");
     }
 }
+
+/// Operator commands: one pointed at a data directory that does not exist says so and creates
+/// nothing (no new, empty deployment); a redirect URI written as `host:port/path` is refused.
+#[tokio::test]
+async fn the_cli_refuses_a_missing_data_directory_and_a_redirect_uri_without_its_scheme() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let missing = root.path().join("not-here");
+    let output = std::process::Command::new(binary())
+        .args(["client", "list"])
+        .env_clear()
+        .env("LATCHKEY_DATA_DIR", &missing)
+        .output()
+        .expect("run cli");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("no data directory at {}", missing.display())), "{stderr}");
+    assert!(!missing.exists(), "nothing was created");
+
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[]).await;
+    for uri in ["localhost:3000/callback", "app.example.com:8443/cb"] {
+        let output = server.cli_output(&["client", "create", "--name", "Typo", "--redirect-uri", uri]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains("with its scheme"), "{uri}: {stderr}");
+    }
+    let (_, secret) = server.create_client(&["--name", "Fine", "--redirect-uri", "http://localhost:3000/callback"]);
+    assert!(secret.is_none(), "a public client");
+}

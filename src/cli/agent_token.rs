@@ -10,31 +10,43 @@ use super::{Admin, CliError, DEFAULT_TENANT, when};
 pub enum AgentTokenCommand {
     /// Issue an agent token (printed once; at most three active per account).
     Create {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The service account's id.
         #[arg(long)]
         service_account: String,
+        /// What the token is for (shown in listings and the audit log).
         #[arg(long)]
         name: String,
         /// Narrow it to these scopes (default: all of the account's).
         #[arg(long = "scope")]
         scopes: Vec<String>,
+        /// Days until it expires.
         #[arg(long, default_value_t = 365)]
         days: u32,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
+    /// List a service account's agent tokens (never the tokens themselves).
     List {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The service account's id.
         #[arg(long)]
         service_account: String,
     },
+    /// Revoke an agent token: exchanges with it stop at once.
     Revoke {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The service account's id.
         #[arg(long)]
         service_account: String,
+        /// The agent token's id (from `list`).
         token_id: String,
     },
 }

@@ -9,6 +9,7 @@ use super::{Admin, CliError};
 pub enum AuditCommand {
     /// The most recent audit events, newest first, as JSON lines.
     Tail {
+        /// How many events.
         #[arg(long, default_value_t = 50)]
         limit: u64,
     },

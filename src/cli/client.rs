@@ -15,14 +15,19 @@ use super::{Admin, CliError, DEFAULT_TENANT};
 pub enum ClientCommand {
     /// Register a client. A confidential client's secret is printed once and never again.
     Create {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// Shown on the consent page.
         #[arg(long)]
         name: String,
+        /// A confidential client: it gets a secret (client_secret_basic or _post).
         #[arg(long)]
         confidential: bool,
+        /// Where codes may be sent, in full with the scheme (repeatable).
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
+        /// Where sign-out may return (repeatable).
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
         /// authorization_code, refresh_token, client_credentials (default: the first two)
@@ -41,8 +46,10 @@ pub enum ClientCommand {
         /// Skip the consent page for this client.
         #[arg(long)]
         first_party: bool,
+        /// ID tokens signed with RS256 or ES256.
         #[arg(long, default_value = "RS256")]
         id_token_alg: SigningAlg,
+        /// Access tokens signed with ES256 or RS256.
         #[arg(long, default_value = "ES256")]
         access_token_alg: SigningAlg,
         /// Make it a resource server: it may introspect tokens for this registered resource (repeatable).
@@ -57,8 +64,10 @@ pub enum ClientCommand {
     },
     /// Which tokens a client may introspect (RFC 7662): only resource servers an operator names.
     Introspection {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The client's id.
         client_id: String,
         /// Tokens for this registered resource (repeatable).
         #[arg(long = "resource", value_name = "RESOURCE_URI")]
@@ -70,13 +79,18 @@ pub enum ClientCommand {
         #[arg(long, conflicts_with_all = ["resources", "all"])]
         none: bool,
     },
+    /// List the tenant's clients.
     List {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },
+    /// Delete a client: its tokens stop working.
     Delete {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The client's id.
         client_id: String,
     },
 }

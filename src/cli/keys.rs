@@ -10,6 +10,7 @@ use super::{Admin, CliError, DEFAULT_TENANT};
 pub enum KeysCommand {
     /// New signing keys become current; old ones stay in the JWKS until their tokens have expired.
     Rotate {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },

@@ -53,13 +53,13 @@ pub enum CliError {
     Io(#[from] std::io::Error),
 }
 
-/// An operator command's handle on storage, and the lookups every command family shares.
 /// A secret named by an environment variable (`--client-secret-env`), kept off the command line.
 pub fn secret_from_env(var: Option<&str>) -> Result<Option<latchkey_proto::Secret>, CliError> {
     var.map(|var| std::env::var(var).map(latchkey_proto::Secret::new).map_err(|_| CliError::Usage(format!("{var} is not set"))))
         .transpose()
 }
 
+/// An operator command's handle on storage, and the lookups every command family shares.
 pub struct Admin {
     pub config: Config,
     storage: Storage,
@@ -76,6 +76,7 @@ impl Deref for Admin {
 impl Admin {
     /// With `ensure_default_tenant`, the `default` tenant exists afterwards (as when a server starts).
     pub async fn open(config: Config, ensure_default_tenant: bool) -> Result<Self, CliError> {
+        existing_deployment(&config)?;
         let storage = Storage::open(&config, ensure_default_tenant).await?;
         Ok(Self { config, storage })
     }
@@ -104,6 +105,22 @@ impl Admin {
         latchkey::audit::record(&self.db, &Default::default(), event).await?;
         Ok(())
     }
+}
+
+/// A command pointed at a data directory that does not exist would create a new deployment there (a
+/// fresh SQLite database and master key) and succeed against it — a typo in `LATCHKEY_DATA_DIR`, or
+/// running from the wrong directory, would then look like lost data. Only the server (`serve`) starts
+/// a deployment; with an external database and a master key given, no data directory is needed.
+fn existing_deployment(config: &Config) -> Result<(), CliError> {
+    let reads_data_dir = config.database_url.is_none() || (config.master_key.is_none() && config.master_key_file.is_none());
+    if reads_data_dir && !config.data_dir.exists() {
+        return Err(CliError::Usage(format!(
+            "no data directory at {}: start the server there first (`latchkey serve`), or point --config or \
+             LATCHKEY_DATA_DIR at the deployment",
+            config.data_dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// A timestamp as RFC 3339, for people reading the output.

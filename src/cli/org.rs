@@ -14,26 +14,34 @@ use super::{Admin, CliError, DEFAULT_TENANT};
 
 #[derive(Subcommand)]
 pub enum OrgCommand {
+    /// Create an organization (a customer company) in a tenant.
     Create {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
         /// Lowercase letters, digits and dashes; never changes (tokens and rules name it).
         slug: String,
+        /// Display name (default: the slug).
         #[arg(long)]
         name: Option<String>,
     },
+    /// List the tenant's organizations.
     List {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },
     /// Make a person (by email; created if new) a member with these roles, or change their roles.
     Member {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         org: String,
         /// Kept lower-cased, like every address (a sign-in finds it in any case).
         #[arg(long)]
         email: latchkey::user::Email,
+        /// A role to hold (repeatable; owner, admin, member or the tenant's own).
         #[arg(long = "role")]
         roles: Vec<String>,
         /// Remove the person from the organization instead.
@@ -61,29 +69,40 @@ pub enum OrgCommand {
 pub enum ScimCommand {
     /// Print the directory's base URL (making the directory on first use) and its tokens.
     Show {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         org: String,
     },
     /// Issue a directory token (printed once). Several may be live: rotate by issuing the next one,
     /// moving the identity provider to it, then revoking the old one.
     Token {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         org: String,
     },
+    /// Revoke a directory token: requests with it are refused at once.
     Revoke {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         org: String,
+        /// The token's id (from `show`).
         token_id: String,
     },
     /// Replace the group-to-role map: members of a group named GROUP get ROLE (none: groups map to
     /// no roles and administrators assign them).
     RoleMap {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         org: String,
+        /// GROUP=ROLE (repeatable).
         #[arg(long = "map")]
         pairs: Vec<String>,
     },
@@ -93,14 +112,18 @@ pub enum ScimCommand {
 pub enum SsoCommand {
     /// Connect an OpenID Provider (Entra ID, Google Workspace, Okta, Auth0, Keycloak, …).
     AddOidc {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         org: String,
+        /// Shown on the sign-in page and the administration page.
         #[arg(long)]
         name: String,
         /// Where discovery starts, e.g. https://login.microsoftonline.com/{directory id}/v2.0
         #[arg(long)]
         issuer: String,
+        /// The client id registered at the IdP.
         #[arg(long)]
         client_id: String,
         /// The environment variable holding the client secret (kept off the command line).
@@ -128,9 +151,12 @@ pub enum SsoCommand {
     },
     /// Connect a SAML 2.0 identity provider (Entra ID, Okta, ADFS, …) from its metadata.
     AddSaml {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         org: String,
+        /// Shown on the sign-in page and the administration page.
         #[arg(long)]
         name: String,
         /// The IdP's metadata document (Entra: "Federation Metadata XML").
@@ -149,15 +175,22 @@ pub enum SsoCommand {
         #[arg(long)]
         no_passkey: bool,
     },
+    /// List the organization's SSO connections.
     List {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         org: String,
     },
+    /// Remove an SSO connection: its people can no longer sign in through it.
     Remove {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         org: String,
+        /// The connection's id (from `list`).
         connection: String,
     },
 }
@@ -166,35 +199,51 @@ pub enum SsoCommand {
 pub enum DomainCommand {
     /// Claim a domain and print the TXT record that proves it (again, if already claimed).
     Add {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         org: String,
+        /// The domain, e.g. acme.com.
         domain: String,
     },
     /// Look the TXT record up now and, if it holds the value, mark the domain verified.
     Verify {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         org: String,
+        /// The domain, e.g. acme.com.
         domain: String,
     },
+    /// List the organization's domains and their state.
     List {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         org: String,
     },
+    /// Remove the organization's claim on a domain.
     Remove {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         org: String,
+        /// The domain, e.g. acme.com.
         domain: String,
     },
     /// Enforce single sign-on for a verified domain: its people sign in only through the
     /// organization's identity provider; owners keep an audited email-code way in (break-glass).
     Enforce {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         org: String,
+        /// The domain, e.g. acme.com.
         domain: String,
         /// Stop enforcing it.
         #[arg(long)]
@@ -203,6 +252,7 @@ pub enum DomainCommand {
     /// Re-check every verified domain of the tenant now (the server does it every
     /// `domains.recheck_interval_seconds`).
     Recheck {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },

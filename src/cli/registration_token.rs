@@ -8,8 +8,10 @@ use super::{Admin, CliError, DEFAULT_TENANT};
 pub enum RegistrationTokenCommand {
     /// Issue an initial access token: clients present it to register. Printed once.
     Create {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// Days until it expires.
         #[arg(long, default_value_t = 30)]
         days: u32,
     },

@@ -9,10 +9,13 @@ use super::{Admin, CliError, DEFAULT_TENANT};
 pub enum ResourceCommand {
     /// Register a resource: clients name its URI in `resource`, tokens for it carry it as `aud`.
     Create {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The resource URI clients name (RFC 8707), e.g. https://files.example.com/mcp.
         #[arg(long)]
         uri: String,
+        /// Shown on the consent page (default: the URI).
         #[arg(long)]
         name: Option<String>,
         /// A scope tokens for this resource may carry (repeatable).
@@ -30,13 +33,18 @@ pub enum ResourceCommand {
         #[arg(long = "default-scope")]
         default_scopes: Vec<String>,
     },
+    /// List the tenant's resources.
     List {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
     },
+    /// Delete a resource: no new tokens are issued for it.
     Delete {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The resource URI.
         #[arg(long)]
         uri: String,
     },

@@ -10,30 +10,40 @@ use super::{Admin, CliError, DEFAULT_TENANT};
 pub enum ServiceAccountCommand {
     /// Create a service account; prints its client credentials once.
     Create {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         #[arg(long)]
         org: String,
+        /// What the account is (shown in listings and the audit log).
         #[arg(long)]
         name: String,
         /// A scope its tokens may carry (repeatable, at least one).
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
+        /// An organization role its tokens carry (repeatable).
         #[arg(long = "role")]
         roles: Vec<String>,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
+    /// List an organization's service accounts.
     List {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The organization's slug.
         #[arg(long)]
         org: String,
     },
     /// Stop the account: its client and every agent token stop working at once.
     Disable {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The service account's id.
         id: String,
     },
 }

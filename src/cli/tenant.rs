@@ -7,8 +7,11 @@ use super::{Admin, CliError};
 
 #[derive(Subcommand)]
 pub enum TenantCommand {
+    /// Create a tenant: a new issuer ({public_url}/t/{slug}) with its own keys, people and clients.
     Create {
+        /// Lowercase letters, digits and dashes; part of the issuer URL, never changes.
         slug: String,
+        /// Display name on the sign-in pages and in mail (default: the slug).
         #[arg(long)]
         name: Option<String>,
         /// Only existing users may sign in.
@@ -20,6 +23,7 @@ pub enum TenantCommand {
     },
     /// Change a tenant's policy.
     Set {
+        /// The tenant's slug.
         slug: String,
         /// Require (true) or stop requiring (false) an authenticator app for every user.
         #[arg(long)]
@@ -36,6 +40,7 @@ pub enum TenantCommand {
         #[arg(long, value_delimiter = ',')]
         authorization_details_types: Option<Vec<String>>,
     },
+    /// List the tenants.
     List,
     /// Tenant-wide social sign-in: "Continue with Google / Microsoft" on the sign-in page.
     Social {
@@ -46,11 +51,14 @@ pub enum TenantCommand {
 
 #[derive(Subcommand)]
 pub enum SocialCommand {
+    /// Add a "Continue with …" button: a social identity provider for the whole tenant.
     Add {
+        /// The tenant, by its slug.
         #[arg(long, default_value = super::DEFAULT_TENANT)]
         tenant: String,
         /// google or microsoft
         provider: latchkey::sso::connection::SocialProvider,
+        /// The client id registered at the provider.
         #[arg(long)]
         client_id: String,
         /// The environment variable holding the client secret (kept off the command line).
@@ -60,13 +68,18 @@ pub enum SocialCommand {
         #[arg(long)]
         issuer: Option<String>,
     },
+    /// List the tenant's social providers.
     List {
+        /// The tenant, by its slug.
         #[arg(long, default_value = super::DEFAULT_TENANT)]
         tenant: String,
     },
+    /// Remove a social provider.
     Remove {
+        /// The tenant, by its slug.
         #[arg(long, default_value = super::DEFAULT_TENANT)]
         tenant: String,
+        /// The connection's id (from `list`).
         connection: String,
     },
 }

@@ -9,16 +9,22 @@ pub enum UserCommand {
     /// Set a person's profile claims (OIDC Core §5.1); the person is created if new. A field left out
     /// keeps its value; an empty value clears it.
     Profile {
+        /// The tenant, by its slug.
         #[arg(long, default_value = DEFAULT_TENANT)]
         tenant: String,
+        /// The person's address.
         #[arg(long)]
         email: latchkey::user::Email,
+        /// Full name.
         #[arg(long)]
         name: Option<String>,
+        /// Given (first) name.
         #[arg(long)]
         given_name: Option<String>,
+        /// Family (last) name.
         #[arg(long)]
         family_name: Option<String>,
+        /// A short name the person goes by.
         #[arg(long)]
         preferred_username: Option<String>,
         /// A language tag such as en-US.

@@ -112,6 +112,9 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), RegistrationError> {
     let Ok(parsed) = Url::parse(uri) else {
         return bad("not an absolute URI");
     };
+    if lacks_scheme(&parsed) {
+        return bad(MISSING_SCHEME);
+    }
     if parsed.fragment().is_some() {
         return bad("must not have a fragment");
     }
@@ -131,6 +134,18 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), RegistrationError> {
         // The URL parser has checked RFC 3986 §3.1's scheme grammar and lower-cased it.
         _ => Ok(()),
     }
+}
+
+/// What a redirect URI written as `host:port/path` is told.
+pub(crate) const MISSING_SCHEME: &str = "no scheme: write it in full, e.g. http://localhost:3000/callback";
+
+/// `localhost:3000/callback` or `app.example.com:8443/cb` parses as a URI whose scheme is the host
+/// name (scheme characters include `.` and `-`): a host and port with the scheme left out, not a
+/// native app's private-use scheme, whose part after the colon never starts with a port number.
+pub(crate) fn lacks_scheme(parsed: &Url) -> bool {
+    !matches!(parsed.scheme(), "http" | "https")
+        && parsed.host().is_none()
+        && parsed.path().bytes().next().is_some_and(|b| b.is_ascii_digit())
 }
 
 pub(crate) fn invalid(message: impl Into<String>) -> RegistrationError {
@@ -314,6 +329,9 @@ mod tests {
             "view-source:https://app.example",
             "/relative",
             "http://10.0.0.1/cb",
+            // A host and port without the scheme.
+            "localhost:3000/callback",
+            "app.example.com:8443/cb",
         ] {
             assert!(
                 matches!(check_redirect_uri(bad), Err(RegistrationError::InvalidRedirectUri(_))),

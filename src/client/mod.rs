@@ -371,7 +371,7 @@ pub struct NewRegistration {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("invalid redirect URI {0:?}: must be an absolute URI without a fragment")]
+    #[error("invalid redirect URI {0:?}: must be an absolute URI with its scheme (e.g. http://localhost:3000/callback), without a fragment")]
     InvalidRedirectUri(String),
     #[error("a public client cannot use client_credentials")]
     PublicClientCredentials,
@@ -387,7 +387,7 @@ pub enum ClientError {
 
 fn validate_uri(uri: &str) -> Result<(), ClientError> {
     let parsed = Url::parse(uri).map_err(|_| ClientError::InvalidRedirectUri(uri.to_owned()))?;
-    if parsed.fragment().is_some() || uri.contains('*') {
+    if parsed.fragment().is_some() || uri.contains('*') || metadata::lacks_scheme(&parsed) {
         return Err(ClientError::InvalidRedirectUri(uri.to_owned()));
     }
     Ok(())
