@@ -197,3 +197,70 @@ async fn the_cli_refuses_a_missing_data_directory_and_a_redirect_uri_without_its
     let (_, secret) = server.create_client(&["--name", "Fine", "--redirect-uri", "http://localhost:3000/callback"]);
     assert!(secret.is_none(), "a public client");
 }
+
+/// `latchkey client rotate-secret`: the new secret works at once and the old one through the overlap;
+/// a rotation without overlap ends both older ones. `latchkey client update`: redirect URIs change in
+/// place (the authorization endpoint takes the new one and refuses the old), the id stays. Both are
+/// audited; a self-registered client is not the operator's to change.
+#[tokio::test]
+async fn clients_change_in_place_and_rotate_their_secret_with_an_overlap() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_CACHE_TTL", "0")]).await;
+    let resource = "https://files.example.com/mcp";
+    server.cli(&["resource", "create", "--uri", resource, "--scope", "files:read"]);
+    let (id, original) = server.create_client(&["--name", "Machine", "--confidential", "--grant-type", "client_credentials", "--scope", "files:read"]);
+    let original = original.expect("secret");
+    let form = [("grant_type", "client_credentials"), ("resource", resource)];
+    let works = |secret: String| {
+        let (server, id) = (&server, id.clone());
+        async move { token_request(server, &id, &secret, &form).await.0 == StatusCode::OK }
+    };
+    let rotate = |overlap: &str| -> Value {
+        serde_json::from_str(server.cli(&["client", "rotate-secret", &id, "--overlap-seconds", overlap, "--json"]).trim()).expect("json")
+    };
+    let first = rotate("3600");
+    let second_secret = first["client_secret"].as_str().expect("new secret").to_owned();
+    assert_ne!(second_secret, original);
+    assert!(works(second_secret.clone()).await, "the new secret works at once");
+    assert!(works(original.clone()).await, "the old one through the overlap");
+    let third_secret = rotate("0")["client_secret"].as_str().expect("newer secret").to_owned();
+    assert!(works(third_secret).await);
+    assert!(!works(second_secret).await, "no overlap: the replaced secret stops at once");
+    assert!(!works(original).await, "a secret replaced earlier never comes back");
+
+    let (web, _) = server.create_client(&["--name", "Web", "--redirect-uri", "http://localhost:3000/old"]);
+    server.cli(&["client", "update", &web, "--redirect-uri", "http://localhost:3000/new", "--name", "Web app"]);
+    let pkce = pkce();
+    let authorize = |redirect_uri: &str| {
+        format!(
+            "{}?response_type=code&client_id={web}&redirect_uri={redirect_uri}&scope=openid&state=s&code_challenge={}&code_challenge_method=S256",
+            server.url("authorize"),
+            pkce.challenge
+        )
+    };
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let old = http.get(authorize("http://localhost:3000/old")).send().await.expect("authorize");
+    assert_eq!(old.status(), StatusCode::BAD_REQUEST, "the replaced redirect URI is refused");
+    let new = http.get(authorize("http://localhost:3000/new")).send().await.expect("authorize");
+    assert!(new.status().is_redirection() || new.status() == StatusCode::OK, "the new one is taken: {}", new.status());
+    let listed = server.cli(&["client", "list"]);
+    assert!(listed.lines().any(|l| l.starts_with(&web) && l.contains("Web app") && l.contains("http://localhost:3000/new")), "{listed}");
+
+    let registered: Value = api()
+        .post(server.url("register"))
+        .json(&serde_json::json!({ "redirect_uris": ["http://127.0.0.1:9999/cb"], "token_endpoint_auth_method": "none" }))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let dynamic = registered["client_id"].as_str().expect("client_id");
+    let output = server.cli_output(&["client", "update", dynamic, "--name", "Mine now"]);
+    assert!(!output.status.success() && String::from_utf8_lossy(&output.stderr).contains("RFC 7592"));
+
+    let actions: Vec<String> = server.audit_actions().iter().filter_map(|e| e["action"].as_str().map(str::to_owned)).collect();
+    assert_eq!(actions.iter().filter(|a| *a == "client.rotate_secret").count(), 2, "{actions:?}");
+    assert!(actions.iter().any(|a| a == "client.update"), "{actions:?}");
+}

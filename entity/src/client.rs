@@ -31,6 +31,10 @@ pub struct Model {
     pub userinfo_alg: Option<String>,
     /// JSON list of origins allowed beyond the redirect URIs' own.
     pub allowed_origins: Option<String>,
+    /// The secret a rotation replaced, valid until `previous_secret_expires_at` (SHA-256).
+    pub previous_secret_hash: Option<Vec<u8>>,
+    pub previous_secret_prefix: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -27,6 +27,7 @@ mod m20261203_000022_sso_tests;
 mod m20261203_000023_scim;
 mod m20261204_000024_approvals;
 mod m20261204_000025_device_codes;
+mod m20261207_000026_client_secret_rotation;
 
 pub struct Migrator;
 
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000023_scim::Migration),
             Box::new(m20261204_000024_approvals::Migration),
             Box::new(m20261204_000025_device_codes::Migration),
+            Box::new(m20261207_000026_client_secret_rotation::Migration),
         ]
     }
 }

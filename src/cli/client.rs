@@ -79,6 +79,47 @@ pub enum ClientCommand {
         #[arg(long, conflicts_with_all = ["resources", "all"])]
         none: bool,
     },
+    /// Change a client in place: what is named is replaced, the rest stays (its id and secret too).
+    Update {
+        /// The tenant, by its slug.
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        /// The client's id.
+        client_id: String,
+        /// Shown on the consent page.
+        #[arg(long)]
+        name: Option<String>,
+        /// The redirect URIs, all of them (repeatable; replaces the list).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// The post-logout redirect URIs, all of them (repeatable; replaces the list).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// The allowed scopes, all of them (repeatable; replaces the list).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// The extra browser origins, all of them (repeatable; replaces the list).
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
+        /// Skip the consent page (true) or show it (false).
+        #[arg(long)]
+        first_party: Option<bool>,
+    },
+    /// Give a confidential client a new secret (printed once). The old one keeps working for the
+    /// overlap, so the client's deployment can switch without an outage; one replaced earlier stops.
+    RotateSecret {
+        /// The tenant, by its slug.
+        #[arg(long, default_value = DEFAULT_TENANT)]
+        tenant: String,
+        /// The client's id.
+        client_id: String,
+        /// Seconds the old secret keeps working (0: it stops now).
+        #[arg(long, default_value_t = 86_400)]
+        overlap_seconds: i64,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the tenant's clients.
     List {
         /// The tenant, by its slug.
@@ -173,6 +214,56 @@ pub async fn run(app: &Admin, command: ClientCommand) -> Result<(), CliError> {
                         secret.expose()
                     );
                 }
+            }
+            Ok(())
+        }
+        ClientCommand::Update {
+            tenant,
+            client_id,
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            scopes,
+            allowed_origins,
+            first_party,
+        } => {
+            let tenant = app.tenant(&tenant).await?;
+            let given = |list: Vec<String>| (!list.is_empty()).then_some(list);
+            let changes = client::ClientChanges {
+                name,
+                redirect_uris: given(redirect_uris),
+                post_logout_redirect_uris: given(post_logout_redirect_uris),
+                scopes: given(scopes.iter().flat_map(|s| s.split(' ')).filter(|s| !s.is_empty()).map(str::to_owned).collect()),
+                allowed_origins: given(allowed_origins),
+                first_party,
+            };
+            let Some(updated) = client::update(tenant.scope(&app.db), &client_id, changes).await? else {
+                return Err(CliError::Usage(format!(
+                    "no client {client_id:?} an operator manages in tenant {} (self-registered clients change through RFC 7592)",
+                    tenant.slug
+                )));
+            };
+            app.audit(&tenant, "client.update", format!("client:{client_id}")).await?;
+            println!("updated {}: redirect URIs {}", updated.client_id, updated.redirect_uris.join(", "));
+            eprintln!("running servers see the change within lifetimes.cache ({} s)", app.config.lifetimes.cache);
+            Ok(())
+        }
+        ClientCommand::RotateSecret { tenant, client_id, overlap_seconds, json: as_json } => {
+            let tenant = app.tenant(&tenant).await?;
+            let Some((secret, old_until)) = client::rotate_secret(tenant.scope(&app.db), &client_id, overlap_seconds).await?
+            else {
+                return Err(CliError::Usage(format!("no confidential client {client_id:?} in tenant {}", tenant.slug)));
+            };
+            app.audit(&tenant, "client.rotate_secret", format!("client:{client_id}")).await?;
+            if as_json {
+                println!("{}", json!({ "client_id": client_id, "client_secret": secret, "previous_secret_until": old_until }));
+            } else {
+                println!("client_secret: {}\n(shown once: store it now; only its hash is kept)", secret.expose());
+                eprintln!(
+                    "the previous secret works until {}; servers accept the new one within lifetimes.cache ({} s)",
+                    super::when(old_until),
+                    app.config.lifetimes.cache
+                );
             }
             Ok(())
         }

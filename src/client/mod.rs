@@ -146,6 +146,8 @@ pub struct Client {
     pub name: String,
     secret_hash: Option<Vec<u8>>,
     pub secret_prefix: Option<String>,
+    /// The secret a rotation replaced, while its overlap lasts.
+    previous_secret: Option<PreviousSecret>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<GrantType>,
@@ -173,6 +175,14 @@ pub struct Client {
     pub userinfo_alg: Option<SigningAlg>,
     /// Browser origins allowed beyond the redirect URIs' own (`allowed_origins`).
     pub allowed_origins: Vec<String>,
+}
+
+/// A replaced secret: accepted until `expires_at`, then never again.
+#[derive(Debug, Clone)]
+struct PreviousSecret {
+    hash: Vec<u8>,
+    prefix: String,
+    expires_at: i64,
 }
 
 /// Every origin a browser may call the token endpoints from on this client's behalf: its redirect
@@ -212,6 +222,7 @@ impl Client {
             name: new.name,
             secret_hash: None,
             secret_prefix: None,
+            previous_secret: None,
             redirect_uris: new.redirect_uris,
             post_logout_redirect_uris: new.post_logout_redirect_uris,
             grant_types: new.grant_types,
@@ -254,12 +265,22 @@ impl Client {
         self.grant_types.contains(&grant)
     }
 
-    /// Constant-time check of a presented secret against the stored SHA-256.
+    /// Constant-time check of a presented secret against the stored SHA-256, and against the secret a
+    /// rotation replaced while its overlap lasts.
     pub fn secret_matches(&self, presented: &str) -> bool {
-        match &self.secret_hash {
-            Some(stored) => constant_time_eq(stored, &sha256(presented.as_bytes())),
-            None => false,
-        }
+        let Some(stored) = &self.secret_hash else { return false };
+        let presented = sha256(presented.as_bytes());
+        let current = constant_time_eq(stored, &presented);
+        let previous = self
+            .previous_secret
+            .as_ref()
+            .is_some_and(|old| now() < old.expires_at && constant_time_eq(&old.hash, &presented));
+        current || previous
+    }
+
+    /// The replaced secret's display prefix and when it stops working, while it still works.
+    pub fn previous_secret(&self) -> Option<(&str, i64)> {
+        self.previous_secret.as_ref().filter(|old| now() < old.expires_at).map(|old| (old.prefix.as_str(), old.expires_at))
     }
 
     /// Exact string match, except that a loopback redirect may use any port (RFC 8252 §7.3; OAuth 2.1
@@ -309,6 +330,12 @@ fn from_row(row: ClientRow) -> StoreResult<Client> {
     Ok(Client {
         client_id: row.client_id,
         name: row.name,
+        previous_secret: match (row.previous_secret_hash, row.previous_secret_expires_at) {
+            (Some(hash), Some(expires_at)) => {
+                Some(PreviousSecret { hash, prefix: row.previous_secret_prefix.unwrap_or_default(), expires_at })
+            }
+            _ => None,
+        },
         secret_hash: row.secret_hash,
         secret_prefix: row.secret_prefix,
         redirect_uris: from_json_list(&row.redirect_uris)?,
@@ -462,6 +489,9 @@ pub async fn create(
         introspect_resources,
         userinfo_alg: new.userinfo_alg.map(|a| a.as_str().to_owned()),
         allowed_origins: Some(to_json_list(&new.allowed_origins)),
+        previous_secret_hash: None,
+        previous_secret_prefix: None,
+        previous_secret_expires_at: None,
     };
     clients::insert(scope, row, &cors_origins(&new.redirect_uris, &new.allowed_origins)).await?;
     let client = find(scope, &client_id)
@@ -508,6 +538,70 @@ pub async fn replace_registration(scope: Scoped<'_>, client_id: &str, new: NewCl
         .ok_or_else(|| StoreError::Corrupt("client vanished".into()).into())
 }
 
+/// What an operator changes on a client in place (`latchkey client update`); `None` keeps a value.
+/// Its id, secret, grants and kind stay.
+#[derive(Debug, Clone, Default)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub first_party: Option<bool>,
+}
+
+/// Changes an operator's client in place, checked as a new client would be. `None`: no such client
+/// (or one an operator does not manage: self-registered clients change through RFC 7592).
+pub async fn update(scope: Scoped<'_>, client_id: &str, changes: ClientChanges) -> Result<Option<Client>, ClientError> {
+    let Some(current) = find(scope, client_id).await? else { return Ok(None) };
+    if !current.vetted() {
+        return Ok(None);
+    }
+    let merged = NewClient {
+        name: changes.name.unwrap_or(current.name),
+        confidential: current.secret_hash.is_some(),
+        redirect_uris: changes.redirect_uris.unwrap_or(current.redirect_uris),
+        post_logout_redirect_uris: changes.post_logout_redirect_uris.unwrap_or(current.post_logout_redirect_uris),
+        grant_types: current.grant_types,
+        scopes: changes.scopes.unwrap_or(current.scopes),
+        first_party: changes.first_party.unwrap_or(current.first_party),
+        id_token_alg: current.id_token_alg,
+        access_token_alg: current.access_token_alg,
+        registration: None,
+        introspection: current.introspection,
+        userinfo_alg: current.userinfo_alg,
+        allowed_origins: changes.allowed_origins.unwrap_or(current.allowed_origins),
+    };
+    validate(&merged)?;
+    let settings = clients::Settings {
+        name: &merged.name,
+        redirect_uris: &merged.redirect_uris,
+        post_logout_redirect_uris: &merged.post_logout_redirect_uris,
+        scopes: &merged.scopes,
+        allowed_origins: &merged.allowed_origins,
+        first_party: merged.first_party,
+    };
+    clients::update_settings(scope, client_id, settings, &cors_origins(&merged.redirect_uris, &merged.allowed_origins)).await?;
+    Ok(find(scope, client_id).await?)
+}
+
+/// Issues a confidential client a new secret (shown once). The one it replaces keeps working for
+/// `overlap_seconds` (0: stops at once), so the client's deployment can move over without an outage;
+/// a secret replaced earlier stops now. `None`: no such confidential client.
+pub async fn rotate_secret(scope: Scoped<'_>, client_id: &str, overlap_seconds: i64) -> StoreResult<Option<(Secret, i64)>> {
+    let secret = Secret::new(crypto::random_token("lk_cs_"));
+    let expires_at = now() + overlap_seconds.max(0);
+    let rotated = clients::rotate_secret(
+        scope,
+        client_id,
+        sha256(secret.expose().as_bytes()).to_vec(),
+        crypto::display_prefix(secret.expose()),
+        expires_at,
+    )
+    .await?;
+    Ok(rotated.then_some((secret, expires_at)))
+}
+
 /// Designates a client as a resource server for introspection, or takes that away.
 pub async fn set_introspection(scope: Scoped<'_>, client_id: &str, introspection: &Introspection) -> StoreResult<bool> {
     let (all, resources) = introspection.columns();
@@ -539,6 +633,7 @@ mod tests {
             name: "c".into(),
             secret_hash: None,
             secret_prefix: None,
+            previous_secret: None,
             redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
             post_logout_redirect_uris: vec![],
             grant_types: vec![],

@@ -93,6 +93,62 @@ pub async fn replace_registration(
     Ok(true)
 }
 
+/// What an operator may change in place on a client it manages.
+pub struct Settings<'a> {
+    pub name: &'a str,
+    pub redirect_uris: &'a [String],
+    pub post_logout_redirect_uris: &'a [String],
+    pub scopes: &'a [String],
+    pub allowed_origins: &'a [String],
+    pub first_party: bool,
+}
+
+/// Changes an operator-managed client's settings and its origins (never a self-registered one's).
+pub async fn update_settings(scope: Scoped<'_>, client_id: &str, new: Settings<'_>, origins: &[String]) -> StoreResult<bool> {
+    let result = scope
+        .update::<client::Entity>()
+        .col_expr(client::Column::Name, new.name.into())
+        .col_expr(client::Column::RedirectUris, to_json_list(new.redirect_uris).into())
+        .col_expr(client::Column::PostLogoutRedirectUris, to_json_list(new.post_logout_redirect_uris).into())
+        .col_expr(client::Column::Scopes, to_json_list(new.scopes).into())
+        .col_expr(client::Column::AllowedOrigins, Some(to_json_list(new.allowed_origins)).into())
+        .col_expr(client::Column::FirstParty, new.first_party.into())
+        .filter(client::Column::ClientId.eq(client_id))
+        .filter(client::Column::RegisteredDynamically.eq(false))
+        .exec(scope.db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Ok(false);
+    }
+    replace_origins(scope, client_id, origins).await?;
+    Ok(true)
+}
+
+/// The new secret becomes current and the current one the previous, valid until `previous_until`,
+/// in one UPDATE (the columns' old values are read by the same statement): concurrent rotations
+/// each leave a consistent pair. Only a confidential client has a secret to rotate.
+pub async fn rotate_secret(
+    scope: Scoped<'_>,
+    client_id: &str,
+    hash: Vec<u8>,
+    prefix: String,
+    previous_until: i64,
+) -> StoreResult<bool> {
+    use sea_orm::sea_query::Expr;
+    let result = scope
+        .update::<client::Entity>()
+        .col_expr(client::Column::PreviousSecretHash, Expr::col(client::Column::SecretHash))
+        .col_expr(client::Column::PreviousSecretPrefix, Expr::col(client::Column::SecretPrefix))
+        .col_expr(client::Column::PreviousSecretExpiresAt, Expr::value(previous_until))
+        .col_expr(client::Column::SecretHash, Expr::value(hash))
+        .col_expr(client::Column::SecretPrefix, Expr::value(prefix))
+        .filter(client::Column::ClientId.eq(client_id))
+        .filter(client::Column::SecretHash.is_not_null())
+        .exec(scope.db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Sets who may introspect through this client: every token, or those of the listed resources (JSON).
 pub async fn set_introspection(scope: Scoped<'_>, client_id: &str, all: bool, resources: String) -> StoreResult<bool> {
     let result = scope
