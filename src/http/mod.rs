@@ -25,7 +25,7 @@ use actix_web::{
     App as ActixApp, HttpRequest, HttpResponse, HttpServer,
     dev::Server,
     http::Method,
-    middleware::{Condition, DefaultHeaders, from_fn},
+    middleware::{Condition, DefaultHeaders},
     web,
 };
 
@@ -263,7 +263,7 @@ pub fn bind(app: Arc<App>) -> std::io::Result<Listening> {
             .app_data(public_data.clone())
             .wrap(security_headers(https))
             // Outermost, so it times and counts every answer, the security headers' included.
-            .wrap(Condition::new(observed, from_fn(observe::observe)))
+            .wrap(Condition::new(observed, observe::Observe { app: public_data.clone() }))
             .configure(routes)
     })
     .bind(listen)?;
