@@ -47,6 +47,8 @@ pub struct Services {
     /// Each tenant's discovery document, serialised once per cache period (it depends only on the
     /// issuer and the registration policy, kept beside it so a policy change is seen at once).
     pub discovery_documents: TtlCache<String, (RegistrationPolicy, Vec<String>, Bytes)>,
+    /// Each tenant's signed token status list, kept for `oauth::status_list::PUBLISHED_TTL`.
+    pub status_lists: TtlCache<String, Bytes>,
     /// TXT lookups for verified domains.
     pub dns: TxtResolver,
     /// Calls to organizations' identity providers.
@@ -89,6 +91,7 @@ impl Services {
             revocations: RevocationReads::new(db.clone()),
             token_writes: TokenWrites::new(batch_writer.clone()),
             discovery_documents: TtlCache::new(cache_ttl),
+            status_lists: TtlCache::new(crate::oauth::status_list::PUBLISHED_TTL),
             dns,
             sso,
             metrics: Metrics::new(config.metrics_listen.is_some()),

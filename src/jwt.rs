@@ -51,7 +51,7 @@ pub struct IdTokenClaims {
     pub requested: serde_json::Map<String, serde_json::Value>,
 }
 
-fn sign<T: Serialize>(
+pub fn sign<T: Serialize>(
     keyring: &Keyring,
     alg: SigningAlg,
     typ: &str,
@@ -159,6 +159,7 @@ mod tests {
             scope: "x".into(), exp: 2_000_000_000, iat: 1, jti: "j".into(), auth_time: None, acr: None, amr: None, sid: None,
             caller: latchkey_proto::Caller::Person, org: None, roles: None,
             grant_id: None,
+            status: None,
             authorization_details: None,
         }
     }

@@ -469,3 +469,109 @@ async fn unknown_keys_and_a_failing_issuer_do_not_hammer_it() {
     let (status, _, _) = permissions.decide(Some(&sign(&key, "at+jwt", &forge.claims(&resource))), "files.read", "call").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// The kill switch reaches a resource server that validates offline (draft-ietf-oauth-status-list):
+/// every access token of a grant names the grant's entry in its issuer's signed token status list.
+/// While the grant stands, a burst of decisions costs Latchkey no fetch per call (its own metrics
+/// count the list's requests); once the grant is revoked — here a refresh token presented twice, as
+/// a thief's replay would — the permission API refuses its tokens within its refresh interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_grant_is_refused_offline_within_the_status_list_interval() {
+    let smtp = SmtpCatcher::start().await;
+    let deployment = Deployment::new().await;
+    let metrics_listen = format!("127.0.0.1:{}", free_port());
+    let server = Server::start(&deployment, &smtp, &[("LATCHKEY_METRICS_LISTEN", &metrics_listen)]).await;
+    let permissions = PermissionApi::start(&[server.issuer("default")], &format!("status_list_refresh_seconds = 1\n{RULES}")).await;
+    let resource = permissions.resource.clone();
+    server.cli(&["resource", "create", "--uri", &resource, "--name", "Files", "--scope", "files:read"]);
+    let (client_id, secret) = server.create_client(&["--name", "App", "--confidential", "--first-party", "--redirect-uri", REDIRECT]);
+    let secret = secret.expect("secret");
+    let pkce = pkce();
+    let authorize = format!(
+        "{}?response_type=code&client_id={client_id}&redirect_uri={REDIRECT}&scope={}&resource={}&code_challenge={}&code_challenge_method=S256",
+        server.url("authorize"),
+        urlencode("files:read offline_access"),
+        urlencode(&resource),
+        pkce.challenge
+    );
+    let callback = authorize_through_pages(&server, &smtp, &browser(), &authorize, "reader@example.com").await;
+    let code = query_param(&callback, "code").unwrap_or_else(|| panic!("{callback}"));
+    let (status, tokens) = exchange_code(&server, &client_id, &secret, &code, REDIRECT, &pkce.verifier).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = tokens["access_token"].as_str().expect("access token").to_owned();
+    let refresh = tokens["refresh_token"].as_str().expect("refresh token").to_owned();
+    let list_uri = format!("{}/statuslists/0", server.issuer("default"));
+    let status_claim = &jwt_claims(&access)["status"]["status_list"];
+    assert_eq!(status_claim["uri"], list_uri.as_str(), "{status_claim}");
+    let idx = status_claim["idx"].as_u64().expect("an index");
+
+    // The list as Latchkey publishes it: a JWT of typ statuslist+jwt, signed with a key of the JWKS,
+    // whose entry for this grant is not set.
+    let published = |expected: u8| {
+        let (server, list_uri) = (&server, list_uri.clone());
+        async move {
+            let response = api().get(&list_uri).send().await.expect("status list");
+            assert_eq!(response.headers()["content-type"], "application/statuslist+jwt");
+            let token = response.text().await.expect("jwt");
+            assert_eq!(jwt_header(&token)["typ"], "statuslist+jwt");
+            let jwks: jsonwebtoken::jwk::JwkSet =
+                api().get(server.url("jwks")).send().await.expect("jwks").json().await.expect("json");
+            let kid = jwt_header(&token)["kid"].as_str().expect("kid").to_owned();
+            let key = jsonwebtoken::DecodingKey::from_jwk(jwks.find(&kid).expect("published key")).expect("key");
+            let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+            validation.validate_aud = false;
+            validation.set_required_spec_claims(&["exp", "sub"]);
+            let claims = jsonwebtoken::decode::<latchkey_proto::status_list::StatusListClaims>(&token, &key, &validation)
+                .expect("signed by the issuer")
+                .claims;
+            assert_eq!(claims.sub, list_uri);
+            let bytes = latchkey_proto::status_list::decode(&claims.status_list, 1 << 20).expect("decodes");
+            assert_eq!(latchkey_proto::status_list::entry(&bytes, idx), Some(expected), "entry {idx}");
+        }
+    };
+    published(0).await;
+
+    let fetches = || {
+        let metrics_listen = metrics_listen.clone();
+        async move {
+            let text = api().get(format!("http://{metrics_listen}/metrics")).send().await.expect("scrape").text().await.expect("text");
+            text.lines()
+                .filter(|l| l.starts_with(r#"latchkey_http_requests_total{method="GET",route="/t/{tenant}/statuslists/{id}""#))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>()
+        }
+    };
+    let before = fetches().await;
+    for _ in 0..30 {
+        let (status, _, body) = permissions.decide(Some(&access), "files.read", "call").await;
+        assert_eq!((status, body["decision"].as_str()), (StatusCode::OK, Some("allow")), "{body}");
+    }
+    let during = fetches().await - before;
+    assert!(during <= 3.0, "30 decisions in well under 3 s fetched the list {during} times: it is read from memory");
+
+    // A refresh token presented twice revokes its grant (RFC 9700 §4.14.2): every token of it, the
+    // one refreshed in between too.
+    let form = |token: &str| vec![("grant_type", "refresh_token".to_owned()), ("refresh_token", token.to_owned())];
+    let refreshed = api().post(server.url("token")).basic_auth(&client_id, Some(&secret)).form(&form(&refresh)).send().await.expect("refresh");
+    let refreshed: Value = refreshed.json().await.expect("json");
+    let newer = refreshed["access_token"].as_str().expect("refreshed access token").to_owned();
+    assert_eq!(jwt_claims(&newer)["status"]["status_list"]["idx"].as_u64(), Some(idx), "the grant's entry, whatever the token");
+    let replayed = api().post(server.url("token")).basic_auth(&client_id, Some(&secret)).form(&form(&refresh)).send().await.expect("replay");
+    assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
+    let revoked_at = std::time::Instant::now();
+    let refused = loop {
+        let outcome = permissions.decide(Some(&access), "files.read", "call").await;
+        if outcome.0 == StatusCode::UNAUTHORIZED {
+            break outcome;
+        }
+        assert_eq!(outcome.0, StatusCode::OK, "{}", outcome.2);
+        assert!(revoked_at.elapsed() < Duration::from_secs(15), "still allowed {:?} after the revocation", revoked_at.elapsed());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let took = revoked_at.elapsed();
+    published(1).await;
+    assert_invalid_token("revoked grant", &refused, "revoked");
+    assert_invalid_token("its refreshed token", &permissions.decide(Some(&newer), "files.read", "call").await, "revoked");
+    // The list is served for up to 5 s, then read within the 1 s interval.
+    assert!(took < Duration::from_secs(8), "refused {took:?} after the revocation");
+}

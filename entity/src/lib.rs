@@ -34,6 +34,7 @@ pub mod scim_user_email;
 pub mod service_account;
 pub mod session;
 pub mod signing_key;
+pub mod status_list;
 pub mod sso_assertion;
 pub mod sso_connection;
 pub mod sso_identity;

@@ -20,6 +20,8 @@ pub struct Model {
     pub revoked_reason: Option<String>,
     /// RFC 8707: the resource the family's access tokens are for.
     pub resource: Option<String>,
+    /// The family's entry in its tenant's token status list (none for families made before lists).
+    pub status_index: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

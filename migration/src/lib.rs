@@ -28,6 +28,7 @@ mod m20261203_000023_scim;
 mod m20261204_000024_approvals;
 mod m20261204_000025_device_codes;
 mod m20261207_000026_client_secret_rotation;
+mod m20261207_000027_status_lists;
 
 pub struct Migrator;
 
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000024_approvals::Migration),
             Box::new(m20261204_000025_device_codes::Migration),
             Box::new(m20261207_000026_client_secret_rotation::Migration),
+            Box::new(m20261207_000027_status_lists::Migration),
         ]
     }
 }

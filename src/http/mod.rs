@@ -185,6 +185,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/passkey/authenticate", web::post().to(passkeys::authenticate))
                 .route("/login/recovery", web::get().to(passkeys::recovery_form))
                 .route("/login/recovery", web::post().to(passkeys::recovery_submit))
+                // Fetched by resource servers every few seconds, not per request: after the hot routes.
+                .route("/statuslists/{id}", web::get().to(wellknown::status_list))
                 // CORS preflights last: actix tries each route in order, and these must not cost the
                 // hot POST and GET requests a look (callgrind: ~1.2k instructions per token request).
                 .route("/jwks", web::method(Method::OPTIONS).to(wellknown::preflight))

@@ -4,7 +4,8 @@ use actix_web::{HttpResponse, http::header, web};
 use bytes::Bytes;
 
 use super::{ApiError, public_context};
-use crate::{app::App, cors, oidc::discovery};
+use crate::{app::App, cors, oauth::status_list, oidc::discovery};
+use latchkey_proto::status_list::MEDIA_TYPE;
 
 fn cacheable_json(body: Bytes, cache_control: &'static str) -> HttpResponse {
     HttpResponse::Ok()
@@ -40,6 +41,29 @@ pub async fn jwks(
     let keyring = app.keyring(&tenant).await?;
     // Short max-age: verifiers also refetch on an unknown kid after a rotation.
     Ok(cacheable_json(keyring.jwks_json.clone(), "public, max-age=60"))
+}
+
+/// `{issuer}/statuslists/{id}`: the tenant's token status list, a signed JWT
+/// (draft-ietf-oauth-status-list §8.1), fresh for a few seconds.
+pub async fn status_list(
+    app: web::Data<App>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    let ctx = public_context(&app, &tenant).await?;
+    if !status_list::exists(&id) {
+        return Err(ApiError::Json {
+            status: actix_web::http::StatusCode::NOT_FOUND,
+            error: "not_found",
+            description: "no such status list".into(),
+        });
+    }
+    let token = status_list::published(&ctx).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=5"))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .content_type(MEDIA_TYPE)
+        .body(token))
 }
 
 /// `OPTIONS` on a public document: any origin may fetch it (MCP clients send `MCP-Protocol-Version`,

@@ -28,11 +28,18 @@ impl Family {
 }
 
 /// Opens a family that lives at most `absolute_lifetime` seconds (`lifetimes.refresh_absolute`).
-pub async fn create(scope: Scoped<'_>, absolute_lifetime: i64, new: NewFamily<'_>) -> StoreResult<String> {
+/// A new family: its id, and its entry in the tenant's token status list (which its access tokens
+/// name, so revoking the family reaches resource servers that validate offline).
+pub struct Created {
+    pub id: String,
+    pub status_index: u64,
+}
+
+pub async fn create(scope: Scoped<'_>, absolute_lifetime: i64, new: NewFamily<'_>) -> StoreResult<Created> {
     let id = crypto::random_id();
     let now = now();
-    refresh_families::insert(scope, &id, new, now, now + absolute_lifetime).await?;
-    Ok(id)
+    let status_index = refresh_families::insert(scope, &id, new, now, now + absolute_lifetime).await?;
+    Ok(Created { id, status_index })
 }
 
 pub async fn find(scope: Scoped<'_>, family_id: &str) -> StoreResult<Option<Family>> {

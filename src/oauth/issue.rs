@@ -2,7 +2,7 @@
 //! ID token.
 
 use serde::Serialize;
-use latchkey_proto::{Acr, Caller, Secret};
+use latchkey_proto::{Acr, Caller, Secret, status_list::Status};
 
 use super::{error::OAuthError, families, scope::Scopes};
 use crate::{
@@ -52,6 +52,8 @@ pub struct Issue<'a> {
     /// The family the tokens belong to: access tokens are recorded under it so revoking the family
     /// makes them inactive; a refresh token is minted into it when present.
     pub family_id: Option<&'a str>,
+    /// The family's entry in the tenant's token status list: the access token names it (`status`).
+    pub status_index: Option<u64>,
     pub with_refresh_token: bool,
     /// RFC 8707: the resource the access token is for; without one, this tenant's own endpoints.
     pub resource: Option<&'a str>,
@@ -107,6 +109,7 @@ pub async fn prepare(ctx: &Ctx<'_>, issue: Issue<'_>) -> Result<Prepared, OAuthE
         roles,
         grant_id: issue.family_id.map(str::to_owned),
         authorization_details: issue.authorization_details.cloned(),
+        status: issue.status_index.map(|idx| Status::new(crate::oauth::status_list::uri(&ctx.issuer), idx)),
     };
     let access_token = jwt::sign_access_token(&keyring, issue.client.access_token_alg, &claims)?;
 

@@ -18,4 +18,5 @@ pub mod resource;
 pub mod revocation;
 pub mod revocation_check;
 pub mod scope;
+pub mod status_list;
 pub mod token;

@@ -30,6 +30,7 @@ pub mod scim;
 pub mod service_accounts;
 pub mod sessions;
 pub mod signing_keys;
+pub mod status_lists;
 pub mod sso;
 pub mod sweep;
 pub mod token_writes;

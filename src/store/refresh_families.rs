@@ -28,6 +28,8 @@ pub struct Family {
     pub revoked: bool,
     /// RFC 8707: the resource this grant's access tokens are for.
     pub resource: Option<String>,
+    /// Its entry in the tenant's token status list (`store::status_lists`).
+    pub status_index: Option<u64>,
 }
 
 fn from_row(row: refresh_family::Model) -> StoreResult<Family> {
@@ -44,6 +46,7 @@ fn from_row(row: refresh_family::Model) -> StoreResult<Family> {
         absolute_expires_at: row.absolute_expires_at,
         revoked: row.revoked_at.is_some(),
         resource: row.resource,
+        status_index: row.status_index.and_then(|i| u64::try_from(i).ok()),
     })
 }
 
@@ -58,7 +61,9 @@ pub struct NewFamily<'a> {
     pub resource: Option<&'a str>,
 }
 
-pub async fn insert(scope: Scoped<'_>, id: &str, new: NewFamily<'_>, now: i64, absolute_expires_at: i64) -> StoreResult<()> {
+/// Stores a new family with an entry of its own in the tenant's token status list; returns the entry.
+pub async fn insert(scope: Scoped<'_>, id: &str, new: NewFamily<'_>, now: i64, absolute_expires_at: i64) -> StoreResult<u64> {
+    let status_index = super::status_lists::allocate(scope).await?;
     let row = refresh_family::ActiveModel {
         id: Set(id.to_owned()),
         client_id: Set(new.client_id.to_owned()),
@@ -74,9 +79,11 @@ pub async fn insert(scope: Scoped<'_>, id: &str, new: NewFamily<'_>, now: i64, a
         revoked_at: Set(None),
         revoked_reason: Set(None),
         resource: Set(new.resource.map(str::to_owned)),
+        status_index: Set(i64::try_from(status_index).ok()),
         ..Default::default()
     };
-    scope.insert::<refresh_family::Entity, _>(row).await
+    scope.insert::<refresh_family::Entity, _>(row).await?;
+    Ok(status_index)
 }
 
 pub async fn find(scope: Scoped<'_>, id: &str) -> StoreResult<Option<Family>> {

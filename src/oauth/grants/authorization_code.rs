@@ -80,7 +80,7 @@ pub async fn exchange(
     let id_token_claims = row.id_token_claims.as_deref().map(from_json_list).transpose()?.unwrap_or_default();
     // The family exists before the code is consumed, and the consuming UPDATE links it: a concurrent
     // replay that loses the race can always find (and revoke) what the winner issued.
-    let family_id = families::create(
+    let families::Created { id: family_id, status_index } = families::create(
         scope,
         ctx.lifetimes().refresh_absolute,
         NewFamily {
@@ -122,6 +122,7 @@ pub async fn exchange(
                 id_token_claims: &id_token_claims,
             }),
             family_id: Some(&family_id),
+            status_index: Some(status_index),
             with_refresh_token: client.allows_grant(GrantType::RefreshToken),
             resource: row.resource.as_deref(),
             service_account: None,

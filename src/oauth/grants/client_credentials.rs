@@ -92,6 +92,7 @@ pub async fn grant(
             scopes: &scopes,
             user: None,
             family_id: None,
+            status_index: None,
             with_refresh_token: false,
             resource: resource.as_ref().map(|r| r.uri.as_str()),
             service_account: account.as_ref(),

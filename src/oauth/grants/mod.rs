@@ -34,7 +34,7 @@ pub(super) struct Answered<'a> {
 /// signing out everywhere — makes them inactive like every token of the person); the family's id.
 pub(super) async fn issue_answered(ctx: &Ctx<'_>, client: &Client, a: Answered<'_>) -> Result<(TokenResponse, String), OAuthError> {
     let scope = ctx.scope();
-    let family_id = families::create(
+    let families::Created { id: family_id, status_index } = families::create(
         scope,
         ctx.lifetimes().refresh_absolute,
         NewFamily {
@@ -66,6 +66,7 @@ pub(super) async fn issue_answered(ctx: &Ctx<'_>, client: &Client, a: Answered<'
                 id_token_claims: &[],
             }),
             family_id: Some(&family_id),
+            status_index: Some(status_index),
             with_refresh_token: a.with_refresh_token,
             resource: a.resource,
             service_account: None,

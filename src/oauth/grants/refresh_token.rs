@@ -69,6 +69,7 @@ pub async fn refresh(
                 id_token_claims: &[],
             }),
             family_id: Some(&family.id),
+            status_index: family.status_index,
             with_refresh_token: true,
             resource: family.resource.as_deref(),
             service_account: None,

@@ -49,6 +49,7 @@ pub async fn exchange(ctx: &Ctx<'_>, params: &Params) -> Result<TokenResponse, O
             scopes: &scopes,
             user: None,
             family_id: None,
+            status_index: None,
             with_refresh_token: false,
             resource: resource.as_ref().map(|r| r.uri.as_str()),
             service_account: Some(&account),

@@ -289,6 +289,7 @@ mod tests {
             org: None,
             roles: None,
             grant_id: None,
+            status: None,
             authorization_details: details,
         }
     }

@@ -49,6 +49,10 @@ pub struct PermissionConfig {
     /// The shortest time between two fetches of one issuer's JWKS (an unknown `kid` triggers one).
     #[serde(default = "default_refetch")]
     pub jwks_refetch_seconds: u64,
+    /// How often an issuer's token status list is fetched again: a token whose entry Latchkey has set
+    /// (a revoked grant) is refused within this many seconds, with no call to Latchkey per token.
+    #[serde(default = "default_status_refresh")]
+    pub status_list_refresh_seconds: u64,
     /// Scopes advertised in the metadata and in 401 challenges.
     #[serde(default)]
     pub scopes_supported: Vec<String>,
@@ -70,6 +74,10 @@ fn default_leeway() -> u64 {
 }
 
 fn default_refetch() -> u64 {
+    30
+}
+
+fn default_status_refresh() -> u64 {
     30
 }
 
@@ -231,6 +239,7 @@ impl PermissionApi {
             &config.resource,
             config.leeway_seconds,
             std::time::Duration::from_secs(config.jwks_refetch_seconds),
+            std::time::Duration::from_secs(config.status_list_refresh_seconds.max(1)),
         );
         let resource = url::Url::parse(&config.resource).map_err(|e| PermissionError::Resource(e.to_string()))?;
         let mut origins = config.allowed_origins.clone();

@@ -249,6 +249,7 @@ mod tests {
             org: None,
             roles: None,
             grant_id: None,
+            status: None,
             authorization_details: None,
         }
     }

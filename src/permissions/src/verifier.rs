@@ -8,6 +8,8 @@
 //! token alone: ES256 or RS256 only (no `none`, no HMAC, so a public key can never be used as a shared
 //! secret). A verified token is remembered until it expires, so checking it again costs a lookup.
 
+mod status;
+
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -97,6 +99,7 @@ pub struct Verifier {
     http: reqwest::Client,
     issuers: HashMap<String, TrustedIssuer>,
     verified: TtlCache<[u8; 32], AccessClaims>,
+    status_lists: status::StatusLists,
 }
 
 #[derive(Deserialize)]
@@ -105,7 +108,7 @@ struct Discovery {
 }
 
 impl Verifier {
-    pub fn new(issuers: &[String], resource: &str, leeway: u64, refetch_interval: Duration) -> Self {
+    pub fn new(issuers: &[String], resource: &str, leeway: u64, refetch_interval: Duration, status_interval: Duration) -> Self {
         Self {
             resource: resource.to_owned(),
             leeway,
@@ -123,12 +126,20 @@ impl Verifier {
                 })
                 .collect(),
             verified: TtlCache::new(VERIFIED_CACHE_TTL),
+            status_lists: status::StatusLists::new(status_interval),
         }
     }
 
     /// Verifies `token`: signature with the issuer's key for its `kid`, `typ` at+jwt, `iss` one of
-    /// ours, `aud` our resource, `exp`/`nbf` with the leeway.
+    /// ours, `aud` our resource, `exp`/`nbf` with the leeway; and, when it names one, that its entry
+    /// in the issuer's status list is not set (`status`), every time.
     pub async fn verify(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
+        let claims = self.verify_signature(token).await?;
+        self.check_status(&claims).await?;
+        Ok(claims)
+    }
+
+    async fn verify_signature(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
         let cache_key = sha256(token.as_bytes());
         if let Some(claims) = self.verified.get(&cache_key) {
             if claims.exp + self.leeway as i64 > latchkey_proto::now() {
@@ -176,6 +187,40 @@ impl Verifier {
         let claims = Arc::new(claims);
         self.verified.put(cache_key, claims.clone());
         Ok(claims)
+    }
+
+    /// Another JWS a trusted issuer signs (its status list): `typ`, the algorithm the issuer's key
+    /// has, the signature, `exp`/`nbf` when present and the `required` claims; its own claims are the
+    /// caller's to check.
+    async fn verify_issued<T: serde::de::DeserializeOwned>(
+        &self,
+        issuer: &str,
+        token: &str,
+        typ: &str,
+        required: &[&str],
+    ) -> Result<T, TokenError> {
+        let header: Header = decode_part(token, 0).ok_or(TokenError::Invalid("malformed"))?;
+        if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(typ)) {
+            return Err(TokenError::Invalid("unexpected typ"));
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid("no kid"))?;
+        let keys = self.issuers.get(issuer).ok_or(TokenError::Invalid("untrusted issuer"))?;
+        let (key_alg, decoding) =
+            self.key_for(issuer, keys, &kid).await?.ok_or(TokenError::Invalid("unknown key"))?.map_err(TokenError::Invalid)?;
+        let alg = match header.alg.as_str() {
+            "ES256" => Algorithm::ES256,
+            "RS256" => Algorithm::RS256,
+            _ => return Err(TokenError::Invalid("algorithm not accepted")),
+        };
+        if key_alg != alg {
+            return Err(TokenError::Invalid("algorithm does not match the key"));
+        }
+        let mut validation = Validation::new(key_alg);
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(required);
+        validation.validate_nbf = true;
+        validation.leeway = self.leeway;
+        decode::<T>(token, &decoding, &validation).map(|data| data.claims).map_err(|e| TokenError::Invalid(reason(e.kind())))
     }
 
     /// The issuer's key named `kid`, refetching the JWKS when it is unknown (one fetch in flight per

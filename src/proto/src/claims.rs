@@ -60,6 +60,10 @@ pub struct AccessClaims {
     /// server compares it with the call it is about to make (docs/approvals.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_details: Option<serde_json::Value>,
+    /// draft-ietf-oauth-status-list §6: the token's entry in its issuer's status list, so a resource
+    /// server that validates offline learns of a revocation from the list it refreshes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<crate::status_list::Status>,
 }
 
 impl AccessClaims {

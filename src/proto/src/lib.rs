@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod fsutil;
 pub mod jws;
 pub mod secret;
+pub mod status_list;
 
 pub use acr::{Acr, Amr};
 pub use claims::{AccessClaims, Caller};
