@@ -224,6 +224,8 @@ async fn clients_change_in_place_and_rotate_their_secret_with_an_overlap() {
     assert_ne!(second_secret, original);
     assert!(works(second_secret.clone()).await, "the new secret works at once");
     assert!(works(original.clone()).await, "the old one through the overlap");
+    let listed = server.cli(&["client", "list"]);
+    assert!(listed.lines().any(|l| l.starts_with(&id) && l.contains("previous secret:")), "the overlap is listed: {listed}");
     let third_secret = rotate("0")["client_secret"].as_str().expect("newer secret").to_owned();
     assert!(works(third_secret).await);
     assert!(!works(second_secret).await, "no overlap: the replaced secret stops at once");

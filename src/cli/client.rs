@@ -276,8 +276,13 @@ pub async fn run(app: &Admin, command: ClientCommand) -> Result<(), CliError> {
                     "public"
                 };
                 let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                // A rotation's overlap: the replaced secret, while it still works.
+                let previous = c
+                    .previous_secret()
+                    .map(|(prefix, until)| format!("\tprevious secret:{prefix}… until {}", super::when(until)))
+                    .unwrap_or_default();
                 println!(
-                    "{}\t{}\t{kind}\tsecret:{}\t{}\t{}",
+                    "{}\t{}\t{kind}\tsecret:{}\t{}\t{}{previous}",
                     c.client_id,
                     c.name,
                     c.secret_prefix

@@ -27,7 +27,6 @@ impl Family {
     }
 }
 
-/// Opens a family that lives at most `absolute_lifetime` seconds (`lifetimes.refresh_absolute`).
 /// A new family: its id, and its entry in the tenant's token status list (which its access tokens
 /// name, so revoking the family reaches resource servers that validate offline).
 pub struct Created {
@@ -35,6 +34,7 @@ pub struct Created {
     pub status_index: u64,
 }
 
+/// Opens a family that lives at most `absolute_lifetime` seconds (`lifetimes.refresh_absolute`).
 pub async fn create(scope: Scoped<'_>, absolute_lifetime: i64, new: NewFamily<'_>) -> StoreResult<Created> {
     let id = crypto::random_id();
     let now = now();

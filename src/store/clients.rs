@@ -86,7 +86,12 @@ pub async fn replace_registration(
         .filter(client::Column::RegisteredDynamically.eq(true))
         .exec(scope.db)
         .await?;
-    if result.rows_affected == 0 {
+    origins_of_updated(scope, client_id, result.rows_affected, origins).await
+}
+
+/// After an UPDATE of a client's row: its origins are replaced too, if there was a row to change.
+async fn origins_of_updated(scope: Scoped<'_>, client_id: &str, rows_affected: u64, origins: &[String]) -> StoreResult<bool> {
+    if rows_affected == 0 {
         return Ok(false);
     }
     replace_origins(scope, client_id, origins).await?;
@@ -117,11 +122,7 @@ pub async fn update_settings(scope: Scoped<'_>, client_id: &str, new: Settings<'
         .filter(client::Column::RegisteredDynamically.eq(false))
         .exec(scope.db)
         .await?;
-    if result.rows_affected == 0 {
-        return Ok(false);
-    }
-    replace_origins(scope, client_id, origins).await?;
-    Ok(true)
+    origins_of_updated(scope, client_id, result.rows_affected, origins).await
 }
 
 /// The new secret becomes current and the current one the previous, valid until `previous_until`,
