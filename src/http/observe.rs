@@ -2,8 +2,11 @@
 //! (one middleware, so the template is looked up once), and the metrics listener's `GET /metrics`.
 
 use std::{
+    cell::RefCell,
+    collections::HashMap,
     future::Future,
     pin::Pin,
+    rc::Rc,
     task::{Context, Poll},
     time::Instant,
 };
@@ -14,7 +17,6 @@ use actix_web::{
     http::header::{self, HeaderName, HeaderValue},
     web,
 };
-use tracing::Instrument;
 
 use crate::{
     app::App,
@@ -62,13 +64,45 @@ where
     type Future = std::future::Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        std::future::ready(Ok(ObserveService { service, app: self.app.clone() }))
+        std::future::ready(Ok(ObserveService { service, app: self.app.clone(), templates: Rc::default() }))
     }
 }
 
 pub(super) struct ObserveService<S> {
     service: S,
     app: web::Data<App>,
+    templates: Rc<Templates>,
+}
+
+/// Route templates by method and request path, per worker thread. actix's `match_pattern` walks the
+/// resource map and allocates on every call (~300 instructions of a JWKS request's ~25k); a path and
+/// method always match the same route, and the hot paths repeat. At most [`MAX_PATHS`] paths are
+/// kept, so paths a caller makes up (ids, tenant slugs) cannot grow it: past that, the walk again.
+#[derive(Default)]
+struct Templates {
+    by_path: RefCell<HashMap<String, [Option<Option<Rc<str>>>; METHODS], foldhash::fast::RandomState>>,
+}
+
+const MAX_PATHS: usize = 1024;
+const METHODS: usize = metrics::METHOD_LABELS.len();
+
+impl Templates {
+    fn of(&self, method: &'static str, request: &HttpRequest) -> Option<Rc<str>> {
+        let slot = metrics::METHOD_LABELS.iter().position(|m| *m == method).unwrap_or(METHODS - 1);
+        if let Some(Some(known)) = self.by_path.borrow().get(request.path()).map(|methods| &methods[slot]) {
+            return known.clone();
+        }
+        let template: Option<Rc<str>> = request.match_pattern().map(Rc::from);
+        let mut by_path = self.by_path.borrow_mut();
+        if let Some(methods) = by_path.get_mut(request.path()) {
+            methods[slot] = Some(template.clone());
+        } else if by_path.len() < MAX_PATHS {
+            let mut methods: [Option<Option<Rc<str>>>; METHODS] = Default::default();
+            methods[slot] = Some(template.clone());
+            by_path.insert(request.path().to_owned(), methods);
+        }
+        template
+    }
 }
 
 impl<S, B> Service<ServiceRequest> for ObserveService<S>
@@ -85,22 +119,30 @@ where
         let started = Instant::now();
         let method = metrics::method_label(req.method().as_str());
         let id = self.app.config.access_log.then(|| request_id(&self.app, &req));
-        let span = match &id {
-            Some(id) => tracing::info_span!("request", id = %id),
-            None => tracing::Span::none(),
-        };
-        Observed { inner: self.service.call(req).instrument(span), started, method, id, app: self.app.clone() }
+        let span = id.as_ref().map(|id| tracing::info_span!("request", id = %id));
+        Observed {
+            inner: self.service.call(req),
+            span,
+            started,
+            method,
+            id,
+            app: self.app.clone(),
+            templates: self.templates.clone(),
+        }
     }
 }
 
 pin_project_lite::pin_project! {
     pub(super) struct Observed<F> {
         #[pin]
-        inner: tracing::instrument::Instrumented<F>,
+        inner: F,
+        // With the access log: entered while the request runs, so its log lines carry the id.
+        span: Option<tracing::Span>,
         started: Instant,
         method: &'static str,
         id: Option<String>,
         app: web::Data<App>,
+        templates: Rc<Templates>,
     }
 }
 
@@ -112,12 +154,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let entered = this.span.as_ref().map(tracing::Span::enter);
         let mut response = match this.inner.poll(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(result) => result?,
         };
+        drop(entered);
         let elapsed = this.started.elapsed();
-        let route = response.request().match_pattern();
+        let route = this.templates.of(this.method, response.request());
         let status = response.status().as_u16();
         if let Some(id) = this.id.take() {
             tracing::info!(
@@ -132,7 +176,7 @@ where
                 response.headers_mut().insert(REQUEST_ID, value);
             }
         }
-        this.app.services.metrics.http_request(this.method, route, status, elapsed);
+        this.app.services.metrics.http_request(this.method, route.as_deref(), status, elapsed);
         Poll::Ready(Ok(response))
     }
 }
