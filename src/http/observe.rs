@@ -8,7 +8,7 @@ use std::{
     pin::Pin,
     rc::Rc,
     task::{Context, Poll},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use actix_web::{
@@ -21,7 +21,7 @@ use actix_web::{
 use crate::{
     app::App,
     crypto,
-    metrics::{self, Format},
+    metrics::{self, Format, Metrics, RouteSeries},
 };
 
 /// A request's id, echoed in the response and written in the access log. A proxy's id is kept when
@@ -74,34 +74,61 @@ pub(super) struct ObserveService<S> {
     templates: Rc<Templates>,
 }
 
-/// Route templates by method and request path, per worker thread. actix's `match_pattern` walks the
-/// resource map and allocates on every call (~300 instructions of a JWKS request's ~25k); a path and
-/// method always match the same route, and the hot paths repeat. At most [`MAX_PATHS`] paths are
-/// kept, so paths a caller makes up (ids, tenant slugs) cannot grow it: past that, the walk again.
+/// What this worker knows of a (method, path): its route template and the series recorded under it.
+struct PathEntry {
+    template: Option<Rc<str>>,
+    series: RefCell<Vec<(u16, RouteSeries)>>,
+}
+
+impl PathEntry {
+    fn route(&self) -> &str {
+        self.template.as_deref().unwrap_or("unmatched")
+    }
+
+    fn record(&self, metrics: &Metrics, method: &'static str, status: u16, elapsed: Duration) {
+        if status == 429 {
+            metrics.rate_limited(self.route());
+        }
+        if let Some((_, series)) = self.series.borrow().iter().find(|(s, _)| *s == status) {
+            series.record(elapsed);
+            return;
+        }
+        let series = metrics.route_series(method, self.route(), status);
+        series.record(elapsed);
+        // Statuses per route are few (the ones its handler answers with).
+        self.series.borrow_mut().push((status, series));
+    }
+}
+
+/// Route templates, and their metric handles, by method and request path, per worker thread.
+/// actix's `match_pattern` walks the resource map and allocates on every call (~300 instructions of
+/// a JWKS request's ~25k), and the families hash their labels with SipHash; a path and method always
+/// match the same route, and the hot paths repeat. At most [`MAX_PATHS`] paths are kept, so paths a
+/// caller makes up (ids, tenant slugs) cannot grow it: past that, the walk and the lookup again.
 #[derive(Default)]
 struct Templates {
-    by_path: RefCell<HashMap<String, [Option<Option<Rc<str>>>; METHODS], foldhash::fast::RandomState>>,
+    by_path: RefCell<HashMap<String, [Option<Rc<PathEntry>>; METHODS], foldhash::fast::RandomState>>,
 }
 
 const MAX_PATHS: usize = 1024;
 const METHODS: usize = metrics::METHOD_LABELS.len();
 
 impl Templates {
-    fn of(&self, method: &'static str, request: &HttpRequest) -> Option<Rc<str>> {
+    fn of(&self, method: &'static str, request: &HttpRequest) -> Rc<PathEntry> {
         let slot = metrics::METHOD_LABELS.iter().position(|m| *m == method).unwrap_or(METHODS - 1);
         if let Some(Some(known)) = self.by_path.borrow().get(request.path()).map(|methods| &methods[slot]) {
             return known.clone();
         }
-        let template: Option<Rc<str>> = request.match_pattern().map(Rc::from);
+        let entry = Rc::new(PathEntry { template: request.match_pattern().map(Rc::from), series: RefCell::default() });
         let mut by_path = self.by_path.borrow_mut();
         if let Some(methods) = by_path.get_mut(request.path()) {
-            methods[slot] = Some(template.clone());
+            methods[slot] = Some(entry.clone());
         } else if by_path.len() < MAX_PATHS {
-            let mut methods: [Option<Option<Rc<str>>>; METHODS] = Default::default();
-            methods[slot] = Some(template.clone());
+            let mut methods: [Option<Rc<PathEntry>>; METHODS] = Default::default();
+            methods[slot] = Some(entry.clone());
             by_path.insert(request.path().to_owned(), methods);
         }
-        template
+        entry
     }
 }
 
@@ -161,14 +188,14 @@ where
         };
         drop(entered);
         let elapsed = this.started.elapsed();
-        let route = this.templates.of(this.method, response.request());
+        let entry = this.templates.of(this.method, response.request());
         let status = response.status().as_u16();
         if let Some(id) = this.id.take() {
             tracing::info!(
                 target: "latchkey::access",
                 request_id = %id,
                 method = *this.method,
-                route = route.as_deref().unwrap_or("unmatched"),
+                route = entry.route(),
                 status,
                 latency_ms = elapsed.as_secs_f64() * 1000.0,
             );
@@ -176,7 +203,10 @@ where
                 response.headers_mut().insert(REQUEST_ID, value);
             }
         }
-        this.app.services.metrics.http_request(this.method, route.as_deref(), status, elapsed);
+        let metrics = &this.app.services.metrics;
+        if metrics.enabled() {
+            entry.record(metrics, this.method, status, elapsed);
+        }
         Poll::Ready(Ok(response))
     }
 }
