@@ -527,6 +527,8 @@ async fn a_revoked_grant_is_refused_offline_within_the_status_list_interval() {
             assert_eq!(claims.sub, list_uri);
             let bytes = latchkey_proto::status_list::decode(&claims.status_list, 1 << 20).expect("decodes");
             assert_eq!(latchkey_proto::status_list::entry(&bytes, idx), Some(expected), "entry {idx}");
+            // Room for grants made while a reader holds this list: their entries are inside it.
+            assert!(bytes.len() as u64 * 8 >= idx + 65_536, "{} entries published for entry {idx}", bytes.len() * 8);
         }
     };
     published(0).await;
@@ -548,6 +550,19 @@ async fn a_revoked_grant_is_refused_offline_within_the_status_list_interval() {
     }
     let during = fetches().await - before;
     assert!(during <= 3.0, "30 decisions in well under 3 s fetched the list {during} times: it is read from memory");
+
+    // A grant made after the permission API fetched the list finds its entry in it (Latchkey
+    // publishes room for new grants): allowed at once.
+    let pkce2 = common::pkce();
+    let authorize2 = authorize.replace(&pkce.challenge, &pkce2.challenge);
+    let callback = authorize_through_pages(&server, &smtp, &browser(), &authorize2, "reader@example.com").await;
+    let code = query_param(&callback, "code").unwrap_or_else(|| panic!("{callback}"));
+    let (status, second) = exchange_code(&server, &client_id, &secret, &code, REDIRECT, &pkce2.verifier).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let second_access = second["access_token"].as_str().expect("access token");
+    assert!(jwt_claims(second_access)["status"]["status_list"]["idx"].as_u64() > Some(idx), "a new grant, a new entry");
+    let (status, _, body) = permissions.decide(Some(second_access), "files.read", "call").await;
+    assert_eq!((status, body["decision"].as_str()), (StatusCode::OK, Some("allow")), "a new grant is not refused: {body}");
 
     // A refresh token presented twice revokes its grant (RFC 9700 §4.14.2): every token of it, the
     // one refreshed in between too.

@@ -24,6 +24,11 @@ pub const PUBLISHED_TTL: Duration = Duration::from_secs(5);
 const VALID_FOR: i64 = 300;
 /// The `ttl` readers are advised to cache for (§13.7): they refresh on their own interval.
 const ADVISED_TTL: u64 = 30;
+/// Entries published beyond those handed out, all valid. A reader holds a list for its refresh
+/// interval (and Latchkey serves one for `PUBLISHED_TTL`), and a grant made meanwhile must find its
+/// entry inside it: a reader refuses an index past the list's end (draft §8.3). 65,536 entries are 8 KiB
+/// before compression, a few dozen bytes after.
+const HEADROOM: u64 = 1 << 16;
 
 /// The list's URI: its tokens name it, and the Status List Token's `sub` repeats it.
 pub fn uri(issuer: &str) -> String {
@@ -48,7 +53,7 @@ pub async fn published(ctx: &Ctx<'_>) -> Result<Bytes, OAuthError> {
         iat,
         exp: Some(iat + VALID_FOR),
         ttl: Some(ADVISED_TTL),
-        status_list: status_list::encode(size, revoked),
+        status_list: status_list::encode(size + HEADROOM, revoked),
     };
     let keyring = ctx.keyring().await?;
     let token = Bytes::from(jwt::sign(&keyring, SigningAlg::ES256, STATUS_LIST_TYP, &claims)?);

@@ -27,6 +27,9 @@ const MAX_FETCHED_BYTES: usize = 1 << 20;
 const MAX_LIST_BYTES: usize = 16 << 20;
 /// Lists held at once: an issuer publishes one per tenant, so this bounds nothing a caller controls.
 const MAX_LISTS: usize = 256;
+/// The least time between two fetches of one list (a failed fetch, or a token newer than the list,
+/// cannot make us ask more often).
+const MIN_FETCH_SPACING: Duration = Duration::from_secs(1);
 
 struct Fetched {
     bytes: Vec<u8>,
@@ -79,7 +82,12 @@ impl Verifier {
         if !reference.uri.starts_with(&format!("{}/", claims.iss)) {
             return Err(TokenError::Invalid("the status list is not the issuer's"));
         }
-        let fetched = self.current_list(&claims.iss, &reference.uri).await?;
+        let mut fetched = self.current_list(&claims.iss, &reference.uri, false).await?;
+        if status_list::entry(&fetched.bytes, reference.idx).is_none() {
+            // A grant newer than the list in memory (the issuer publishes room for new ones, but a
+            // burst can outgrow it): fetch now rather than wait out the interval.
+            fetched = self.current_list(&claims.iss, &reference.uri, true).await?;
+        }
         match status_list::entry(&fetched.bytes, reference.idx) {
             Some(INVALID) => Err(TokenError::Invalid("revoked")),
             Some(_) => Ok(()),
@@ -87,17 +95,19 @@ impl Verifier {
         }
     }
 
-    /// The list to judge by: the one in memory while it is younger than the interval; otherwise a
-    /// fresh one, fetched by one caller while the others keep using the one in memory.
-    async fn current_list(&self, issuer: &str, uri: &str) -> Result<Arc<Fetched>, TokenError> {
+    /// The list to judge by: the one in memory while it is younger than the interval (unless `newer`
+    /// asks for one fetched since); otherwise a fresh one, fetched by one caller while the others keep
+    /// using the one in memory. Fetches are at least a second apart whatever asks for them.
+    async fn current_list(&self, issuer: &str, uri: &str, newer: bool) -> Result<Arc<Fetched>, TokenError> {
         let statuses = &self.status_lists;
         let list = statuses.list(uri)?;
         let usable = |fetched: &Option<Arc<Fetched>>| {
             fetched.as_ref().filter(|f| f.exp.is_none_or(|exp| exp > latchkey_proto::now())).cloned()
         };
+        let fresh = |fetched: &Fetched| !newer && fetched.at.elapsed() < statuses.interval;
         let held = lock(&list.current).clone();
         if let Some(fetched) = &held
-            && fetched.at.elapsed() < statuses.interval
+            && fresh(fetched)
             && let Some(fetched) = usable(&held)
         {
             return Ok(fetched);
@@ -113,7 +123,7 @@ impl Verifier {
         };
         let held = lock(&list.current).clone();
         if let Some(fetched) = &held
-            && fetched.at.elapsed() < statuses.interval
+            && fresh(fetched)
             && let Some(fetched) = usable(&held)
         {
             return Ok(fetched);
@@ -122,7 +132,7 @@ impl Verifier {
         if may_fetch {
             let attempted = Instant::now();
             let result = self.fetch_list(issuer, uri).await;
-            *lock(&list.next_fetch) = Some(attempted + statuses.interval.min(Duration::from_secs(5)));
+            *lock(&list.next_fetch) = Some(attempted + statuses.interval.min(MIN_FETCH_SPACING));
             match result {
                 Ok(fetched) => {
                     let fetched = Arc::new(fetched);
