@@ -11,7 +11,7 @@ use latchkey::{
     store::{
         self, DatabaseConnection, Scoped, access_tokens, approvals, audit_events, device_codes, authorizations, consents, email_codes,
         initial_access_tokens, mail_outbox, organizations, passkeys, recovery_codes, refresh_families, resources,
-        scim, service_accounts, sessions, signing_keys, sso, tenants, totp_authenticators, users,
+        scim, service_accounts, sessions, signing_keys, sso, status_lists, tenants, totp_authenticators, users,
     },
     tenant, user,
 };
@@ -951,4 +951,26 @@ async fn a_device_request_is_answered_once_and_redeemed_once() {
     assert!(results.iter().all(|r| matches!(r.as_ref().expect("poll"), Poll::Approved(_) | Poll::Redeemed)));
     assert!(matches!(device_codes::poll(fixture.scope(), "device-hash", "other-client", now).await.expect("poll"), Poll::Unknown));
     assert!(matches!(device_codes::poll(fixture.other(), "device-hash", "cli", now).await.expect("poll"), Poll::Unknown));
+}
+
+/// Token status list entries: families made at once on racing connections each get an entry of
+/// their own — the counter is incremented and read back in one statement, the tenant's first entry
+/// included —; another tenant's list counts on its own; the set entries are the revoked families'.
+#[tokio::test]
+async fn status_list_entries_are_handed_out_once_however_many_connections_race() {
+    let fixture = Fixture::new().await;
+    let racers = (0..16).map(|_| status_lists::allocate(fixture.scope()));
+    let mut handed: Vec<u64> = futures_util::future::join_all(racers).await.into_iter().map(|r| r.expect("allocate")).collect();
+    handed.sort_unstable();
+    assert_eq!(handed, (0..16).collect::<Vec<u64>>(), "each entry once");
+    assert_eq!(status_lists::allocate(fixture.other()).await.expect("other tenant"), 0, "another tenant's list counts on its own");
+
+    let ada = fixture.user("ada@example.com").await;
+    let now = store::now();
+    let kept = refresh_families::insert(fixture.scope(), "kept", family("c", &ada, None), now, now + 3600).await.expect("family");
+    let revoked = refresh_families::insert(fixture.scope(), "revoked", family("c", &ada, None), now, now + 3600).await.expect("family");
+    assert_eq!((kept, revoked), (16, 17), "a family takes the next entry");
+    assert!(refresh_families::revoke(fixture.scope(), "revoked", "test", now).await.expect("revoke"));
+    assert_eq!(status_lists::entries(fixture.scope()).await.expect("entries"), (18, vec![17]));
+    assert_eq!(status_lists::entries(fixture.other()).await.expect("entries"), (1, vec![]), "nothing of the other tenant's");
 }
