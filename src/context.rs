@@ -47,8 +47,10 @@ pub struct Services {
     /// Each tenant's discovery document, serialised once per cache period (it depends only on the
     /// issuer and the registration policy, kept beside it so a policy change is seen at once).
     pub discovery_documents: TtlCache<String, (RegistrationPolicy, Vec<String>, Bytes)>,
-    /// Each tenant's signed token status list, kept for `oauth::status_list::PUBLISHED_TTL`.
+    /// Each tenant's signed token status list, kept for `oauth::status_list::PUBLISHED_TTL`, and the
+    /// lock that lets one request at a time build one.
     pub status_lists: TtlCache<String, Bytes>,
+    pub status_list_builds: tokio::sync::Mutex<()>,
     /// TXT lookups for verified domains.
     pub dns: TxtResolver,
     /// Calls to organizations' identity providers.
@@ -92,6 +94,7 @@ impl Services {
             token_writes: TokenWrites::new(batch_writer.clone()),
             discovery_documents: TtlCache::new(cache_ttl),
             status_lists: TtlCache::new(crate::oauth::status_list::PUBLISHED_TTL),
+            status_list_builds: tokio::sync::Mutex::new(()),
             dns,
             sso,
             metrics: Metrics::new(config.metrics_listen.is_some()),

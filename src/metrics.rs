@@ -1,6 +1,6 @@
 //! Prometheus metrics: what an operator graphs and alerts on. Counted in process (atomics behind
-//! `prometheus-client`'s families) and rendered in the OpenMetrics text format when scraped, on a
-//! listener of its own (`metrics_listen`), never on the public one.
+//! `prometheus-client`'s families) and rendered when scraped — OpenMetrics text, or the classic
+//! Prometheus text format — on a listener of its own (`metrics_listen`), never on the public one.
 //!
 //! Every label has a bounded set of values: routes are actix's templates (`/t/{tenant}/token`), never
 //! the raw path; grant types, sign-in methods and outcomes come from the code's own constants; an
@@ -202,12 +202,8 @@ impl Metrics {
         if action == "refresh_token.reuse" {
             self.refresh_reuse.inc();
         } else if let Some(method) = sign_in_method(action) {
-            let outcome = match outcome {
-                Outcome::Success => "success",
-                Outcome::Failure => "failure",
-            };
             // A wrong email code is audited under its own action.
-            let outcome = if action == "signin.code_failed" { "failure" } else { outcome };
+            let outcome = if action == "signin.code_failed" { Outcome::Failure.as_str() } else { outcome.as_str() };
             self.sign_ins.get_or_create(&SignIn { method, outcome }).inc();
         }
     }
@@ -285,9 +281,9 @@ fn prometheus_text(openmetrics: &str) -> String {
 /// Every method label, `other` last.
 pub const METHOD_LABELS: [&str; 8] = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "other"];
 
-/// The HTTP method as a label: the standard ones by name, anything else `other`.
-pub fn method_label(method: &str) -> &'static str {
-    METHOD_LABELS[..METHOD_LABELS.len() - 1].iter().find(|m| **m == method).copied().unwrap_or("other")
+/// The HTTP method's index in [`METHOD_LABELS`]: the standard ones by name, anything else `other`.
+pub fn method_slot(method: &str) -> usize {
+    METHOD_LABELS[..METHOD_LABELS.len() - 1].iter().position(|m| *m == method).unwrap_or(METHOD_LABELS.len() - 1)
 }
 
 /// Which sign-in method an audit action records, if it records one.
@@ -329,7 +325,7 @@ mod tests {
     fn labels_are_templates_and_known_names_only() {
         let metrics = Metrics::new(true);
         metrics.route_series("GET", "/t/{tenant}/jwks", 200).record(Duration::from_micros(40));
-        metrics.route_series(method_label("BREW"), "unmatched", 404).record(Duration::from_micros(10));
+        metrics.route_series(METHOD_LABELS[method_slot("BREW")], "unmatched", 404).record(Duration::from_micros(10));
         metrics.rate_limited("/t/{tenant}/token");
         metrics.grant(Some("client_credentials"), None);
         metrics.grant(None, Some("unsupported_grant_type"));

@@ -136,6 +136,11 @@ pub enum ClientCommand {
     },
 }
 
+/// `--scope` values, each possibly space-separated (`--scope "openid email"`), as single scopes.
+fn scope_values(flags: &[String]) -> Vec<String> {
+    flags.iter().flat_map(|s| s.split(' ')).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
 pub async fn run(app: &Admin, command: ClientCommand) -> Result<(), CliError> {
     match command {
         ClientCommand::Create {
@@ -171,12 +176,7 @@ pub async fn run(app: &Admin, command: ClientCommand) -> Result<(), CliError> {
             let scopes = if scopes.is_empty() {
                 latchkey::client::PERSON_SCOPES.map(str::to_owned).to_vec()
             } else {
-                scopes
-                    .iter()
-                    .flat_map(|s| s.split(' '))
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
+                scope_values(&scopes)
             };
             let new = NewClient {
                 name,
@@ -233,7 +233,7 @@ pub async fn run(app: &Admin, command: ClientCommand) -> Result<(), CliError> {
                 name,
                 redirect_uris: given(redirect_uris),
                 post_logout_redirect_uris: given(post_logout_redirect_uris),
-                scopes: given(scopes.iter().flat_map(|s| s.split(' ')).filter(|s| !s.is_empty()).map(str::to_owned).collect()),
+                scopes: given(scope_values(&scopes)),
                 allowed_origins: given(allowed_origins),
                 first_party,
             };

@@ -41,8 +41,7 @@ fn request_id(app: &App, req: &ServiceRequest) -> String {
     {
         return id.to_owned();
     }
-    let bytes: [u8; 8] = crypto::random_bytes();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crypto::random_id()
 }
 
 /// Times every request and records it under its route template (`/t/{tenant}/token`, never the raw
@@ -76,7 +75,7 @@ pub(super) struct ObserveService<S> {
 
 /// What this worker knows of a (method, path): its route template and the series recorded under it.
 struct PathEntry {
-    template: Option<Rc<str>>,
+    template: Option<String>,
     series: RefCell<Vec<(u16, RouteSeries)>>,
 }
 
@@ -114,12 +113,11 @@ const MAX_PATHS: usize = 1024;
 const METHODS: usize = metrics::METHOD_LABELS.len();
 
 impl Templates {
-    fn of(&self, method: &'static str, request: &HttpRequest) -> Rc<PathEntry> {
-        let slot = metrics::METHOD_LABELS.iter().position(|m| *m == method).unwrap_or(METHODS - 1);
+    fn of(&self, slot: usize, request: &HttpRequest) -> Rc<PathEntry> {
         if let Some(Some(known)) = self.by_path.borrow().get(request.path()).map(|methods| &methods[slot]) {
             return known.clone();
         }
-        let entry = Rc::new(PathEntry { template: request.match_pattern().map(Rc::from), series: RefCell::default() });
+        let entry = Rc::new(PathEntry { template: request.match_pattern(), series: RefCell::default() });
         let mut by_path = self.by_path.borrow_mut();
         if let Some(methods) = by_path.get_mut(request.path()) {
             methods[slot] = Some(entry.clone());
@@ -144,14 +142,14 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let started = Instant::now();
-        let method = metrics::method_label(req.method().as_str());
+        let slot = metrics::method_slot(req.method().as_str());
         let id = self.app.config.access_log.then(|| request_id(&self.app, &req));
         let span = id.as_ref().map(|id| tracing::info_span!("request", id = %id));
         Observed {
             inner: self.service.call(req),
             span,
             started,
-            method,
+            slot,
             id,
             app: self.app.clone(),
             templates: self.templates.clone(),
@@ -166,7 +164,8 @@ pin_project_lite::pin_project! {
         // With the access log: entered while the request runs, so its log lines carry the id.
         span: Option<tracing::Span>,
         started: Instant,
-        method: &'static str,
+        // The method's index in `metrics::METHOD_LABELS`.
+        slot: usize,
         id: Option<String>,
         app: web::Data<App>,
         templates: Rc<Templates>,
@@ -188,13 +187,14 @@ where
         };
         drop(entered);
         let elapsed = this.started.elapsed();
-        let entry = this.templates.of(this.method, response.request());
+        let method = metrics::METHOD_LABELS[*this.slot];
+        let entry = this.templates.of(*this.slot, response.request());
         let status = response.status().as_u16();
         if let Some(id) = this.id.take() {
             tracing::info!(
                 target: "latchkey::access",
                 request_id = %id,
-                method = *this.method,
+                method,
                 route = entry.route(),
                 status,
                 latency_ms = elapsed.as_secs_f64() * 1000.0,
@@ -205,7 +205,7 @@ where
         }
         let metrics = &this.app.services.metrics;
         if metrics.enabled() {
-            entry.record(metrics, this.method, status, elapsed);
+            entry.record(metrics, method, status, elapsed);
         }
         Poll::Ready(Ok(response))
     }

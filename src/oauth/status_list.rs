@@ -5,8 +5,9 @@
 //! a revocation — a person deprovisioned or signed out everywhere, a reused refresh token — when it
 //! next refreshes the list, without calling Latchkey per token.
 //!
-//! Built on request, then kept for [`PUBLISHED_TTL`]: fetching it costs an anonymous caller no more
-//! than a cached answer, and a revocation is in the list that long after it happened at most.
+//! Built on request, one build at a time per node, then kept for [`PUBLISHED_TTL`]: fetching it costs
+//! an anonymous caller no more than a cached answer, and a revocation is in the list that long after
+//! it happened at most.
 
 use std::{sync::Arc, time::Duration};
 
@@ -37,12 +38,18 @@ pub fn uri(issuer: &str) -> String {
 
 /// Whether `id` (the last path segment) names a list this tenant publishes.
 pub fn exists(id: &str) -> bool {
-    id == status_lists::LIST_ID.to_string()
+    id.parse() == Ok(status_lists::LIST_ID)
 }
 
 /// The signed list, from the node's cache while it is fresh.
 pub async fn published(ctx: &Ctx<'_>) -> Result<Bytes, OAuthError> {
     let cache = &ctx.services.status_lists;
+    if let Some(token) = cache.get(ctx.tenant.id.as_str()) {
+        return Ok((*token).clone());
+    }
+    // One build at a time on this node: the fetches that arrive as a list expires (anyone may send
+    // them) cost one read of the revoked families and one signature, not one each.
+    let _building = ctx.services.status_list_builds.lock().await;
     if let Some(token) = cache.get(ctx.tenant.id.as_str()) {
         return Ok((*token).clone());
     }

@@ -36,10 +36,13 @@ pub async fn handle(
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     let result = answer(ctx, authorization, params).await;
-    let grant_type = params.get("grant_type").and_then(GrantType::parse).map(GrantType::as_str);
-    // A refusal by a rate limit is `temporarily_unavailable` on the wire; the metric says why.
-    let outcome = result.as_ref().err().map(|e| if e.retry_after.is_some() { "rate_limited" } else { e.code.as_str() });
-    ctx.services.metrics.grant(grant_type, outcome);
+    let metrics = &ctx.services.metrics;
+    if metrics.enabled() {
+        let grant_type = params.get("grant_type").and_then(GrantType::parse).map(GrantType::as_str);
+        // A refusal by a rate limit is `temporarily_unavailable` on the wire; the metric says why.
+        let outcome = result.as_ref().err().map(|e| if e.retry_after.is_some() { "rate_limited" } else { e.code.as_str() });
+        metrics.grant(grant_type, outcome);
+    }
     result
 }
 

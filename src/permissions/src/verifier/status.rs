@@ -79,7 +79,7 @@ impl Verifier {
     pub(super) async fn check_status(&self, claims: &AccessClaims) -> Result<(), TokenError> {
         let Some(status) = &claims.status else { return Ok(()) };
         let reference = &status.status_list;
-        if !reference.uri.starts_with(&format!("{}/", claims.iss)) {
+        if !reference.uri.strip_prefix(claims.iss.as_str()).is_some_and(|rest| rest.starts_with('/')) {
             return Err(TokenError::Invalid("the status list is not the issuer's"));
         }
         let mut fetched = self.current_list(&claims.iss, &reference.uri, false).await?;
